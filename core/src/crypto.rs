@@ -1,0 +1,416 @@
+//! Keys and the primitives over them: the root key and every key derived from it, project and
+//! namespace keys, signing and payload encryption. Owns key newtypes (secrets redacted in
+//! `Debug`, zeroized on drop); never stores or transmits anything itself.
+
+use std::fmt;
+
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use ed25519_dalek::{Signer, SigningKey};
+use thiserror::Error;
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+use crate::ids::{DeviceId, ProjectId};
+
+/// Context strings for `blake3::derive_key`. Versioned: changing one changes every derived key.
+mod context {
+    pub const DEVICE_SIGNING: &str = "mapeo 2026-11 device identity ed25519 v1";
+    pub const NOISE_STATIC: &str = "mapeo 2026-11 noise static x25519 v1";
+    pub const STORAGE: &str = "mapeo 2026-11 stored project keys v1";
+    pub const PROJECT_KEY: &str = "mapeo 2026-11 project key from creator proof v1";
+    pub const PROJECT_ID: &str = "mapeo 2026-11 project id v1";
+    pub const NS_AUTH: &str = "mapeo 2026-11 namespace key auth v1";
+    pub const NS_CONFIG: &str = "mapeo 2026-11 namespace key config v1";
+    pub const NS_DATA: &str = "mapeo 2026-11 namespace key data v1";
+    pub const NS_BLOB_INDEX: &str = "mapeo 2026-11 namespace key blobIndex v1";
+}
+
+/// Byte length of the root key.
+pub const ROOT_KEY_LEN: usize = 16;
+/// Byte length of the XChaCha20-Poly1305 nonce prefixed to every sealed payload.
+pub const NONCE_LEN: usize = 24;
+/// Byte length of the Poly1305 tag appended to every sealed payload.
+pub const TAG_LEN: usize = 16;
+
+/// A cryptographic operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum CryptoError {
+    /// A sealed payload did not decrypt: wrong key, wrong context, or altered bytes.
+    #[error("payload does not decrypt")]
+    Decrypt,
+    /// The operating system's random number generator failed.
+    #[error("no randomness available from the operating system")]
+    Randomness,
+    /// Join details whose creator proof does not match the project key.
+    #[error("join details do not prove the project's creator")]
+    BadCreatorProof,
+}
+
+/// `N` bytes from the operating system's random number generator.
+///
+/// # Panics
+/// Only if the OS has no random source at all, which no supported platform lacks.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut out = [0u8; N];
+    #[allow(clippy::expect_used)]
+    getrandom::fill(&mut out).expect("the operating system provides randomness");
+    out
+}
+
+macro_rules! secret {
+    ($(#[$meta:meta])* $name:ident, $len:expr) => {
+        $(#[$meta])*
+        #[derive(Clone, Zeroize, ZeroizeOnDrop, PartialEq, Eq)]
+        pub struct $name([u8; $len]);
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(concat!(stringify!($name), "(..)"))
+            }
+        }
+
+        impl $name {
+            /// The secret bytes. Handle with care: never log them.
+            pub fn expose_bytes(&self) -> &[u8; $len] {
+                &self.0
+            }
+        }
+    };
+}
+
+secret!(
+    /// The 16 random bytes from which all of a device's keys derive. The app keeps it in the
+    /// platform keystore; a person keeps its [backup code](crate::backup_code).
+    RootKey,
+    ROOT_KEY_LEN
+);
+secret!(
+    /// A project's 32-byte secret, known only to members.
+    ProjectKey,
+    32
+);
+secret!(
+    /// The key that encrypts one namespace's payloads in one project.
+    NamespaceKey,
+    32
+);
+secret!(
+    /// The key that encrypts project keys at rest in the device database.
+    StorageKey,
+    32
+);
+secret!(
+    /// This device's x25519 static key for Noise handshakes.
+    NoiseStaticKey,
+    32
+);
+secret!(
+    /// The secret nonce that, with the creator's device id, derives a project key. Holding it
+    /// proves who created the project.
+    CreatorProof,
+    32
+);
+
+impl RootKey {
+    /// A new random root key.
+    pub fn generate() -> Self {
+        RootKey(random_bytes())
+    }
+
+    /// A root key from its bytes (from the keystore, a backup code or a test seed).
+    pub fn from_bytes(bytes: [u8; ROOT_KEY_LEN]) -> Self {
+        RootKey(bytes)
+    }
+
+    /// This device's signing identity.
+    pub fn device_keys(&self) -> DeviceKeys {
+        let secret = blake3::derive_key(context::DEVICE_SIGNING, &self.0);
+        DeviceKeys::from_secret(secret)
+    }
+
+    /// This device's Noise static key.
+    pub fn noise_static_key(&self) -> NoiseStaticKey {
+        NoiseStaticKey(blake3::derive_key(context::NOISE_STATIC, &self.0))
+    }
+
+    /// The key that encrypts project keys stored on this device.
+    pub fn storage_key(&self) -> StorageKey {
+        StorageKey(blake3::derive_key(context::STORAGE, &self.0))
+    }
+}
+
+impl NoiseStaticKey {
+    /// The public half, as peers see it in the handshake.
+    pub fn public_key(&self) -> [u8; 32] {
+        x25519_dalek::PublicKey::from(&x25519_dalek::StaticSecret::from(self.0)).to_bytes()
+    }
+}
+
+/// This device's ed25519 signing key and its public [`DeviceId`].
+#[derive(Clone)]
+pub struct DeviceKeys {
+    signing: SigningKey,
+    id: DeviceId,
+}
+
+impl fmt::Debug for DeviceKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DeviceKeys({:?}, SecretKey(..))", self.id)
+    }
+}
+
+impl DeviceKeys {
+    fn from_secret(mut secret: [u8; 32]) -> Self {
+        let signing = SigningKey::from_bytes(&secret);
+        secret.zeroize();
+        let id = DeviceId(signing.verifying_key().to_bytes());
+        DeviceKeys { signing, id }
+    }
+
+    /// The public identity.
+    pub fn device_id(&self) -> DeviceId {
+        self.id
+    }
+
+    /// Signs a message with this device's identity key.
+    pub fn sign(&self, message: &[u8]) -> [u8; 64] {
+        self.signing.sign(message).to_bytes()
+    }
+}
+
+/// Verifies an ed25519 signature by `author` over `message` (strict: no malleable forms).
+pub fn verify_signature(author: &DeviceId, message: &[u8], signature: &[u8; 64]) -> bool {
+    let Ok(key) = author.verifying_key() else {
+        return false;
+    };
+    let sig = ed25519_dalek::Signature::from_bytes(signature);
+    key.verify_strict(message, &sig).is_ok()
+}
+
+impl ProjectKey {
+    /// A project key from its bytes, as received in join details.
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        ProjectKey(bytes)
+    }
+
+    /// The public project id: a one-way keyed hash of the key.
+    pub fn project_id(&self) -> ProjectId {
+        ProjectId(blake3::derive_key(context::PROJECT_ID, &self.0))
+    }
+
+    /// The payload key of one namespace.
+    pub fn namespace_key(&self, ns: crate::ids::Namespace) -> NamespaceKey {
+        use crate::ids::Namespace::*;
+        let ctx = match ns {
+            Auth => context::NS_AUTH,
+            Config => context::NS_CONFIG,
+            Data => context::NS_DATA,
+            BlobIndex => context::NS_BLOB_INDEX,
+        };
+        NamespaceKey(blake3::derive_key(ctx, &self.0))
+    }
+}
+
+impl CreatorProof {
+    /// A new random proof, made once when a project is created.
+    pub fn generate() -> Self {
+        CreatorProof(random_bytes())
+    }
+
+    /// A proof from its bytes.
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        CreatorProof(bytes)
+    }
+}
+
+/// What a device needs to join a project: the creator's id and the secret proof. The project
+/// key is derived from both, so the key itself commits to its creator.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JoinDetails {
+    /// The device that created the project.
+    pub creator: DeviceId,
+    /// The secret from which, with `creator`, the project key derives.
+    pub creator_proof: CreatorProof,
+}
+
+impl JoinDetails {
+    /// Fresh details for a project that `creator` is creating now.
+    pub fn new_project(creator: DeviceId) -> Self {
+        JoinDetails {
+            creator,
+            creator_proof: CreatorProof::generate(),
+        }
+    }
+
+    /// The project key these details derive.
+    pub fn project_key(&self) -> ProjectKey {
+        let mut input = [0u8; 64];
+        input[..32].copy_from_slice(self.creator.as_bytes());
+        input[32..].copy_from_slice(&self.creator_proof.0);
+        let key = ProjectKey(blake3::derive_key(context::PROJECT_KEY, &input));
+        input.zeroize();
+        key
+    }
+
+    /// Checks that these details derive the project with id `expected`.
+    pub fn verify(&self, expected: &ProjectId) -> Result<(), CryptoError> {
+        if self.project_key().project_id() == *expected {
+            Ok(())
+        } else {
+            Err(CryptoError::BadCreatorProof)
+        }
+    }
+
+    /// 64 bytes: creator id, then proof. Secret: store only sealed.
+    pub fn to_secret_bytes(&self) -> zeroize::Zeroizing<Vec<u8>> {
+        let mut out = zeroize::Zeroizing::new(Vec::with_capacity(64));
+        out.extend_from_slice(self.creator.as_bytes());
+        out.extend_from_slice(&self.creator_proof.0);
+        out
+    }
+
+    /// Parses the form of [`JoinDetails::to_secret_bytes`].
+    pub fn from_secret_bytes(bytes: &[u8]) -> Option<Self> {
+        let creator: [u8; 32] = bytes.get(..32)?.try_into().ok()?;
+        let proof: [u8; 32] = bytes.get(32..64)?.try_into().ok()?;
+        if bytes.len() != 64 {
+            return None;
+        }
+        Some(JoinDetails {
+            creator: DeviceId::from_bytes(creator).ok()?,
+            creator_proof: CreatorProof(proof),
+        })
+    }
+}
+
+fn cipher(key: &[u8; 32]) -> XChaCha20Poly1305 {
+    XChaCha20Poly1305::new(key.into())
+}
+
+/// Encrypts `plaintext` under `key`, bound to `aad`. Output: random nonce, then ciphertext+tag.
+pub fn seal(key: &[u8; 32], aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+    let nonce_bytes: [u8; NONCE_LEN] = random_bytes();
+    let nonce = XNonce::from(nonce_bytes);
+    let mut out = Vec::with_capacity(NONCE_LEN + plaintext.len() + TAG_LEN);
+    out.extend_from_slice(&nonce_bytes);
+    // Encryption only fails for plaintexts beyond 256 GiB, far past every named size limit.
+    match cipher(key).encrypt(
+        &nonce,
+        Payload {
+            msg: plaintext,
+            aad,
+        },
+    ) {
+        Ok(ct) => out.extend_from_slice(&ct),
+        Err(_) => unreachable!("plaintext within XChaCha20-Poly1305 limits"),
+    }
+    out
+}
+
+/// Decrypts the output of [`seal`].
+pub fn open(key: &[u8; 32], aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    if sealed.len() < NONCE_LEN + TAG_LEN {
+        return Err(CryptoError::Decrypt);
+    }
+    let (nonce, ct) = sealed.split_at(NONCE_LEN);
+    let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| CryptoError::Decrypt)?;
+    cipher(key)
+        .decrypt(&XNonce::from(nonce), Payload { msg: ct, aad })
+        .map_err(|_| CryptoError::Decrypt)
+}
+
+impl NamespaceKey {
+    /// Encrypts a payload bound to `aad`.
+    pub fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+        seal(&self.0, aad, plaintext)
+    }
+    /// Decrypts a payload bound to `aad`.
+    pub fn open(&self, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        open(&self.0, aad, sealed)
+    }
+}
+
+impl StorageKey {
+    /// Encrypts a secret for storage, bound to `aad`.
+    pub fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+        seal(&self.0, aad, plaintext)
+    }
+    /// Decrypts a stored secret bound to `aad`.
+    pub fn open(&self, aad: &[u8], sealed: &[u8]) -> Result<zeroize::Zeroizing<Vec<u8>>, CryptoError> {
+        open(&self.0, aad, sealed).map(zeroize::Zeroizing::new)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::Namespace;
+
+    #[test]
+    fn derivations_are_deterministic_and_distinct() {
+        let a = RootKey::from_bytes([7; 16]);
+        let b = RootKey::from_bytes([8; 16]);
+        assert_eq!(a.device_keys().device_id(), a.device_keys().device_id());
+        assert_ne!(a.device_keys().device_id(), b.device_keys().device_id());
+        assert_ne!(a.noise_static_key().expose_bytes(), a.storage_key().expose_bytes());
+        assert_ne!(
+            a.noise_static_key().public_key(),
+            b.noise_static_key().public_key()
+        );
+        let details = JoinDetails::new_project(a.device_keys().device_id());
+        let key = details.project_key();
+        assert_ne!(
+            key.namespace_key(Namespace::Data).expose_bytes(),
+            key.namespace_key(Namespace::Auth).expose_bytes()
+        );
+        assert_ne!(key.project_id().as_bytes(), key.expose_bytes());
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let root = RootKey::from_bytes([0xAB; 16]);
+        let shown = format!("{root:?} {:?} {:?}", root.storage_key(), root.device_keys());
+        assert!(!shown.contains("ab") && !shown.contains("AB") && !shown.contains("171"));
+        assert!(shown.contains("RootKey(..)"));
+    }
+
+    #[test]
+    fn creator_is_provable_from_the_project_key() {
+        let creator = RootKey::from_bytes([1; 16]).device_keys().device_id();
+        let other = RootKey::from_bytes([2; 16]).device_keys().device_id();
+        let details = JoinDetails::new_project(creator);
+        let id = details.project_key().project_id();
+        assert!(details.verify(&id).is_ok());
+        let forged = JoinDetails {
+            creator: other,
+            creator_proof: details.creator_proof.clone(),
+        };
+        assert_eq!(forged.verify(&id), Err(CryptoError::BadCreatorProof));
+        let bytes = details.to_secret_bytes();
+        assert_eq!(JoinDetails::from_secret_bytes(&bytes), Some(details));
+        assert_eq!(JoinDetails::from_secret_bytes(&bytes[..63]), None);
+    }
+
+    #[test]
+    fn sealed_payloads_are_bound_to_key_and_context() {
+        let key = [3u8; 32];
+        let sealed = seal(&key, b"ctx", b"hello");
+        assert_eq!(open(&key, b"ctx", &sealed).unwrap(), b"hello");
+        assert_eq!(open(&key, b"other", &sealed), Err(CryptoError::Decrypt));
+        assert_eq!(open(&[4u8; 32], b"ctx", &sealed), Err(CryptoError::Decrypt));
+        let mut flipped = sealed.clone();
+        flipped[30] ^= 1;
+        assert_eq!(open(&key, b"ctx", &flipped), Err(CryptoError::Decrypt));
+        assert_eq!(open(&key, b"ctx", &sealed[..10]), Err(CryptoError::Decrypt));
+    }
+
+    #[test]
+    fn signatures_verify_only_for_the_signer_and_message() {
+        let keys = RootKey::from_bytes([5; 16]).device_keys();
+        let sig = keys.sign(b"msg");
+        assert!(verify_signature(&keys.device_id(), b"msg", &sig));
+        assert!(!verify_signature(&keys.device_id(), b"msh", &sig));
+        let other = RootKey::from_bytes([6; 16]).device_keys().device_id();
+        assert!(!verify_signature(&other, b"msg", &sig));
+    }
+}
