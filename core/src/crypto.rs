@@ -336,7 +336,11 @@ impl StorageKey {
         seal(&self.0, aad, plaintext)
     }
     /// Decrypts a stored secret bound to `aad`.
-    pub fn open(&self, aad: &[u8], sealed: &[u8]) -> Result<zeroize::Zeroizing<Vec<u8>>, CryptoError> {
+    pub fn open(
+        &self,
+        aad: &[u8],
+        sealed: &[u8],
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>, CryptoError> {
         open(&self.0, aad, sealed).map(zeroize::Zeroizing::new)
     }
 }
@@ -352,7 +356,10 @@ mod tests {
         let b = RootKey::from_bytes([8; 16]);
         assert_eq!(a.device_keys().device_id(), a.device_keys().device_id());
         assert_ne!(a.device_keys().device_id(), b.device_keys().device_id());
-        assert_ne!(a.noise_static_key().expose_bytes(), a.storage_key().expose_bytes());
+        assert_ne!(
+            a.noise_static_key().expose_bytes(),
+            a.storage_key().expose_bytes()
+        );
         assert_ne!(
             a.noise_static_key().public_key(),
             b.noise_static_key().public_key()

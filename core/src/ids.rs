@@ -199,7 +199,8 @@ impl FromStr for DocId {
     fn from_str(s: &str) -> Result<Self, IdError> {
         let ok = !s.is_empty()
             && s.len() <= MAX_DOC_ID_LEN
-            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
         if ok {
             Ok(DocId(s.to_owned()))
         } else {
@@ -313,7 +314,13 @@ impl fmt::Display for VersionId {
 
 impl fmt::Debug for VersionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "VersionId({}/{}/{})", self.author.short(), self.namespace, self.seq)
+        write!(
+            f,
+            "VersionId({}/{}/{})",
+            self.author.short(),
+            self.namespace,
+            self.seq
+        )
     }
 }
 

@@ -1,6 +1,21 @@
 //! Mapeo core: offline, peer-to-peer mapping and monitoring. Owns all logic — identity, signed
 //! feeds, documents and their index, projects — and knows nothing of FFI or platforms.
 
+pub mod backup_code;
 pub mod crypto;
+pub mod db;
+pub mod error;
+pub mod feed;
 pub mod ids;
+pub mod index;
+pub mod manager;
+pub mod project;
 pub mod schema;
+
+pub use backup_code::BackupCode;
+pub use crypto::{JoinDetails, RootKey};
+pub use error::{Error, Result};
+pub use ids::{DeviceId, DocId, Namespace, ProjectId, Timestamp, VersionId};
+pub use index::{BoundingBox, Document, Query};
+pub use manager::{Manager, ProjectStatus, ProjectSummary};
+pub use project::Project;

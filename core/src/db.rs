@@ -1,0 +1,181 @@
+//! SQLite connections: opening with the pragmas every database shares (WAL,
+//! `synchronous=NORMAL`, foreign keys, busy timeout) and numbered migrations applied through
+//! `PRAGMA user_version`. Owns no schema of its own; callers pass their migration lists.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+use thiserror::Error;
+
+/// How long a connection waits for another connection's lock before giving up.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A storage failure.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// SQLite reported an error (I/O, corruption, full disk, constraint).
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The database was written by a newer version of Mapeo than this one.
+    #[error(
+        "the database was written by a newer version of mapeo (schema {found}, this version knows up to {supported})"
+    )]
+    TooNew {
+        /// The schema version found in the file.
+        found: u32,
+        /// The newest schema version this code knows.
+        supported: u32,
+    },
+    /// A file or folder operation failed.
+    #[error("file system error: {0}")]
+    Io(#[from] std::io::Error),
+    /// Stored bytes that should be well-formed are not: the database was altered or damaged.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(&'static str),
+}
+
+/// One numbered migration: its SQL runs once, in a transaction with the `user_version` bump.
+pub struct Migration {
+    /// The schema version this migration brings the database to (1, 2, …).
+    pub version: u32,
+    /// The SQL to run.
+    pub sql: &'static str,
+}
+
+/// The device database's migrations.
+pub const DEVICE_MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    sql: include_str!("db/device/0001_init.sql"),
+}];
+
+/// Each project database's migrations.
+pub const PROJECT_MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    sql: include_str!("db/project/0001_init.sql"),
+}];
+
+/// Opens (creating if needed) a database read-write, with shared pragmas and migrations.
+pub fn open_writer(path: &Path, migrations: &[Migration]) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    configure(&conn)?;
+    migrate(&conn, migrations)?;
+    Ok(conn)
+}
+
+/// Opens a reader connection to a database a writer has already opened and migrated.
+pub fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "query_only", true)?;
+    Ok(conn)
+}
+
+fn configure(conn: &Connection) -> Result<(), StoreError> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    // WAL with synchronous=NORMAL, Android's own default: a committed write survives the
+    // process being killed; power loss can roll back the last moments but never corrupts.
+    let mode: String = conn.pragma_update_and_check(None, "journal_mode", "wal", |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Corrupt("database refused write-ahead logging"));
+    }
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", true)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    Ok(())
+}
+
+/// Applies every migration newer than the database's `user_version`, each in one transaction.
+pub fn migrate(conn: &Connection, migrations: &[Migration]) -> Result<(), StoreError> {
+    let supported = migrations.last().map_or(0, |m| m.version);
+    let found: u32 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if found > supported {
+        return Err(StoreError::TooNew { found, supported });
+    }
+    for m in migrations.iter().filter(|m| m.version > found) {
+        let tx = conn.unchecked_transaction()?;
+        tx.execute_batch(m.sql)?;
+        tx.pragma_update(None, "user_version", m.version)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_database_newer_than_the_code_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.db");
+        drop(open_writer(&path, PROJECT_MIGRATIONS).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "user_version", 99).unwrap();
+        drop(conn);
+        match open_writer(&path, PROJECT_MIGRATIONS) {
+            Err(StoreError::TooNew {
+                found: 99,
+                supported: 1,
+            }) => {}
+            other => panic!("expected TooNew, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn migrations_run_once_and_databases_use_wal() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.db");
+        drop(open_writer(&path, DEVICE_MIGRATIONS).unwrap());
+        let conn = open_writer(&path, DEVICE_MIGRATIONS).unwrap();
+        let v: u32 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, 1);
+        let mode: String = conn
+            .pragma_query_value(None, "journal_mode", |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+    }
+
+    #[test]
+    fn a_failed_migration_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.db");
+        let good = Migration {
+            version: 1,
+            sql: "CREATE TABLE a (x INTEGER);",
+        };
+        let bad = Migration {
+            version: 2,
+            sql: "CREATE TABLE b (x INTEGER); NOT SQL;",
+        };
+        drop(open_writer(&path, &[good]).unwrap());
+        let good = Migration {
+            version: 1,
+            sql: "CREATE TABLE a (x INTEGER);",
+        };
+        assert!(open_writer(&path, &[good, bad]).is_err());
+        let conn = Connection::open(&path).unwrap();
+        let v: u32 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, 1);
+        let b: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'b'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(b, 0);
+    }
+}

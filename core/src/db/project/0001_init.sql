@@ -1,0 +1,78 @@
+-- A project database: the feeds (the source of truth) and the index derived from them.
+
+-- Feeds: one per author and namespace. A row may exist with length 0 when a document links to
+-- a version whose feed has not arrived yet.
+CREATE TABLE feeds (
+    feed_id INTEGER PRIMARY KEY,
+    author BLOB NOT NULL,
+    namespace INTEGER NOT NULL,
+    length INTEGER NOT NULL DEFAULT 0,
+    head_hash BLOB,
+    UNIQUE (author, namespace)
+);
+
+-- Entries, keyed by entry_id = feed_id * 2^40 + seq: a feed's entries are one rowid range.
+CREATE TABLE entries (
+    entry_id INTEGER PRIMARY KEY,
+    prev_hash BLOB NOT NULL,
+    signature BLOB NOT NULL,
+    payload BLOB NOT NULL
+);
+
+-- Evidence of a cloned root key: a validly signed entry at a position already taken by a
+-- different entry. Never merged into a feed.
+CREATE TABLE conflicting_entries (
+    author BLOB NOT NULL,
+    namespace INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    prev_hash BLOB NOT NULL,
+    signature BLOB NOT NULL,
+    payload BLOB NOT NULL,
+    detected_at INTEGER NOT NULL,
+    PRIMARY KEY (author, namespace, seq, signature)
+);
+
+-- Index: everything below is derived from entries and rebuilt by a reindex.
+
+-- Every valid document version.
+CREATE TABLE versions (
+    entry_id INTEGER PRIMARY KEY,
+    doc_id TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE INDEX versions_by_doc ON versions (doc_id);
+
+-- "Some version of doc_id replaces version target" (target may not have arrived yet).
+CREATE TABLE links (
+    doc_id TEXT NOT NULL,
+    target INTEGER NOT NULL,
+    PRIMARY KEY (doc_id, target)
+) WITHOUT ROWID;
+
+-- The materialised current state: one row per document, its winning version decoded.
+CREATE TABLE docs (
+    rowid INTEGER PRIMARY KEY,
+    doc_id TEXT NOT NULL UNIQUE,
+    schema TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    deleted INTEGER NOT NULL,
+    created_by BLOB NOT NULL,
+    preset_doc_id TEXT,
+    forks BLOB,
+    doc BLOB NOT NULL
+);
+CREATE INDEX docs_by_type_and_time ON docs (schema, deleted, created_at DESC, doc_id);
+CREATE INDEX docs_by_preset ON docs (preset_doc_id) WHERE preset_doc_id IS NOT NULL;
+
+-- Observation locations (rowid = docs.rowid).
+CREATE VIRTUAL TABLE obs_location USING rtree (id, min_lat, max_lat, min_lon, max_lon);
+
+-- Observation text: tag values, notes included (rowid = docs.rowid).
+CREATE VIRTUAL TABLE obs_text USING fts5 (
+    text,
+    content = '',
+    contentless_delete = 1,
+    tokenize = 'unicode61 remove_diacritics 2'
+);

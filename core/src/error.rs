@@ -1,0 +1,61 @@
+//! The crate's public error: one enum over the per-area errors, plus the failures that belong
+//! to no single area. Messages are lowercase, carry no personal data, keys or paths.
+
+use thiserror::Error;
+
+use crate::backup_code::BackupCodeError;
+use crate::crypto::CryptoError;
+use crate::db::StoreError;
+use crate::feed::FeedError;
+use crate::ids::IdError;
+use crate::schema::ValidationError;
+
+/// Any failure of a core operation.
+#[derive(Debug, Error)]
+pub enum Error {
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A feed entry was refused.
+    #[error(transparent)]
+    Feed(#[from] FeedError),
+    /// A document is not valid.
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    /// A backup code could not be read.
+    #[error(transparent)]
+    BackupCode(#[from] BackupCodeError),
+    /// A cryptographic check failed.
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    /// An id could not be parsed.
+    #[error(transparent)]
+    Id(#[from] IdError),
+    /// Nothing with that id here.
+    #[error("{what} not found")]
+    NotFound {
+        /// What was looked for: "document", "version", "project".
+        what: &'static str,
+    },
+    /// The data folder was created with another root key.
+    #[error("this data folder belongs to another identity: the root key does not match")]
+    WrongRootKey,
+    /// The device has left this project: it can read its own data but write nothing.
+    #[error("this device has left the project")]
+    ProjectLeft,
+    /// The device is already a member of the project it tried to join.
+    #[error("this device is already a member of the project")]
+    AlreadyJoined,
+    /// A query that cannot be answered.
+    #[error("invalid query: {0}")]
+    InvalidQuery(&'static str),
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        Error::Store(StoreError::Sqlite(e))
+    }
+}
+
+/// The result of a core operation.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

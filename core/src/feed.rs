@@ -1,0 +1,602 @@
+//! Signed, hash-chained, encrypted append-only feeds: one per author and namespace in a
+//! project, the only source of truth. Owns the entry format, its signature and chain rules,
+//! local appends and verify-and-append of entries from others, range reads and have-vectors.
+//! Knows nothing of documents: payloads are opaque bytes here.
+
+use std::collections::BTreeMap;
+
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use thiserror::Error;
+
+use crate::crypto::{self, DeviceKeys, NamespaceKey, ProjectKey};
+use crate::db::StoreError;
+use crate::ids::{DeviceId, EntryHash, Namespace, ProjectId, Timestamp, VersionId};
+
+/// Domain tag that starts every signed entry message.
+const ENTRY_DOMAIN: &[u8; 16] = b"mapeo/entry/v1\0\0";
+/// Context for entry hashes (the chain links).
+const ENTRY_HASH_CONTEXT: &str = "mapeo 2026-11 entry hash v1";
+/// Entries of a feed are stored at rowids `feed_id * FEED_ID_STRIDE + seq`.
+const FEED_ID_STRIDE: i64 = 1 << 40;
+/// The longest a feed may grow (seq must fit below the stride).
+pub const MAX_FEED_LENGTH: u64 = 1 << 40;
+/// The largest sealed payload accepted in an entry.
+pub const MAX_PAYLOAD_BYTES: usize = 2 * 1024 * 1024;
+/// The most entries accepted in one verify-and-append call.
+pub const MAX_BATCH_ENTRIES: usize = 10_000;
+/// Length of the signed message of an entry.
+const SIGNED_LEN: usize = 16 + 32 + 32 + 1 + 8 + 32 + 32;
+
+/// An entry refused, or a feed operation that failed.
+#[derive(Debug, Error)]
+pub enum FeedError {
+    /// The signature does not verify for the claimed author and position.
+    #[error("entry signature is invalid")]
+    BadSignature,
+    /// The entry's previous hash does not match the entry before it.
+    #[error("entry does not continue its feed's hash chain")]
+    BrokenChain,
+    /// The entry would leave a hole in its feed.
+    #[error("entry {found} would leave a gap: the feed has {expected} entries")]
+    Gap {
+        /// The feed's current length: the next acceptable seq.
+        expected: u64,
+        /// The entry's seq.
+        found: u64,
+    },
+    /// Entries in one batch are not in order within their feed.
+    #[error("entries of one feed are not consecutive in the batch")]
+    NotConsecutive,
+    /// The payload does not decrypt with this project's key for its namespace and position.
+    #[error("entry payload does not decrypt for this project")]
+    Undecryptable,
+    /// The author signed two different entries at one position: a cloned identity.
+    #[error(
+        "the author signed two different entries at one position; the second was recorded as evidence and refused"
+    )]
+    ForkedFeed {
+        /// The author whose feed forked.
+        author: DeviceId,
+        /// The namespace.
+        namespace: Namespace,
+        /// The position.
+        seq: u64,
+    },
+    /// The author id is not a valid public key.
+    #[error("entry author is not a valid device id")]
+    BadAuthor,
+    /// An entry or batch over a named limit.
+    #[error("entry or batch over the size limit")]
+    TooLarge,
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<rusqlite::Error> for FeedError {
+    fn from(e: rusqlite::Error) -> Self {
+        FeedError::Store(StoreError::Sqlite(e))
+    }
+}
+
+/// One signed entry of a feed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The device that wrote and signed it.
+    pub author: DeviceId,
+    /// The feed's namespace.
+    pub namespace: Namespace,
+    /// Position in the feed, from 0.
+    pub seq: u64,
+    /// Hash of the entry before it ([`EntryHash::GENESIS`] for the first).
+    pub prev_hash: EntryHash,
+    /// Sealed payload: nonce, ciphertext, tag.
+    pub payload: Vec<u8>,
+    /// ed25519 signature over the signed message.
+    pub signature: [u8; 64],
+}
+
+impl std::fmt::Debug for Entry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Entry({}/{}/{}, {} bytes)",
+            self.author.short(),
+            self.namespace,
+            self.seq,
+            self.payload.len()
+        )
+    }
+}
+
+impl Entry {
+    /// The version id of the document version this entry holds.
+    pub fn version_id(&self) -> VersionId {
+        VersionId {
+            author: self.author,
+            namespace: self.namespace,
+            seq: self.seq,
+        }
+    }
+
+    /// The message the author signs: domain tag, project, author, namespace, seq, previous
+    /// hash and payload hash. Binding all of them stops replay into another project, feed or
+    /// position.
+    fn signed_message(&self, project: &ProjectId) -> [u8; SIGNED_LEN] {
+        let mut m = [0u8; SIGNED_LEN];
+        let mut at = 0;
+        for part in [
+            &ENTRY_DOMAIN[..],
+            project.as_bytes(),
+            self.author.as_bytes(),
+            &[self.namespace.code()],
+            &self.seq.to_be_bytes(),
+            self.prev_hash.as_bytes(),
+            blake3::hash(&self.payload).as_bytes(),
+        ] {
+            m[at..at + part.len()].copy_from_slice(part);
+            at += part.len();
+        }
+        m
+    }
+
+    /// This entry's hash, which the next entry's `prev_hash` must equal. Covers the signature
+    /// too, so one verified signature at the end of a run authenticates the whole run.
+    pub fn hash(&self, project: &ProjectId) -> EntryHash {
+        let mut h = blake3::Hasher::new_derive_key(ENTRY_HASH_CONTEXT);
+        h.update(&self.signed_message(project));
+        h.update(&self.signature);
+        EntryHash::from_bytes(*h.finalize().as_bytes())
+    }
+
+    fn verify_signature(&self, project: &ProjectId) -> bool {
+        crypto::verify_signature(&self.author, &self.signed_message(project), &self.signature)
+    }
+}
+
+/// Associated data binding a payload to its project and position.
+fn payload_aad(project: &ProjectId, author: &DeviceId, ns: Namespace, seq: u64) -> [u8; 73] {
+    let mut aad = [0u8; 73];
+    aad[..32].copy_from_slice(project.as_bytes());
+    aad[32..64].copy_from_slice(author.as_bytes());
+    aad[64] = ns.code();
+    aad[65..].copy_from_slice(&seq.to_be_bytes());
+    aad
+}
+
+/// A project's identity and payload keys: what reading and writing its feeds needs.
+pub struct FeedKeys {
+    project_id: ProjectId,
+    namespace_keys: [NamespaceKey; 4],
+}
+
+impl FeedKeys {
+    /// Derives the project id and every namespace key from the project key.
+    pub fn new(key: &ProjectKey) -> Self {
+        FeedKeys {
+            project_id: key.project_id(),
+            namespace_keys: Namespace::ALL.map(|ns| key.namespace_key(ns)),
+        }
+    }
+
+    /// The project these keys belong to.
+    pub fn project_id(&self) -> &ProjectId {
+        &self.project_id
+    }
+
+    fn ns_key(&self, ns: Namespace) -> &NamespaceKey {
+        &self.namespace_keys[usize::from(ns.code())]
+    }
+
+    /// Decrypts an entry's payload.
+    pub fn open_payload(&self, entry: &Entry) -> Result<Vec<u8>, FeedError> {
+        let aad = payload_aad(&self.project_id, &entry.author, entry.namespace, entry.seq);
+        self.ns_key(entry.namespace)
+            .open(&aad, &entry.payload)
+            .map_err(|_| FeedError::Undecryptable)
+    }
+}
+
+/// A feed's storage row id and its state.
+struct FeedRow {
+    feed_id: i64,
+    length: u64,
+    head: Option<EntryHash>,
+}
+
+const SELECT_FEED: &str =
+    "SELECT feed_id, length, head_hash FROM feeds WHERE author = ?1 AND namespace = ?2";
+const INSERT_FEED: &str =
+    "INSERT INTO feeds (author, namespace, length, head_hash) VALUES (?1, ?2, 0, NULL)";
+const UPDATE_FEED: &str = "UPDATE feeds SET length = ?2, head_hash = ?3 WHERE feed_id = ?1";
+const INSERT_ENTRY: &str =
+    "INSERT INTO entries (entry_id, prev_hash, signature, payload) VALUES (?1, ?2, ?3, ?4)";
+const SELECT_ENTRY: &str = "SELECT prev_hash, signature, payload FROM entries WHERE entry_id = ?1";
+const SELECT_RANGE: &str = "SELECT entry_id, prev_hash, signature, payload FROM entries \
+     WHERE entry_id >= ?1 AND entry_id < ?2 ORDER BY entry_id";
+const INSERT_CONFLICT: &str = "INSERT OR IGNORE INTO conflicting_entries \
+     (author, namespace, seq, prev_hash, signature, payload, detected_at) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+const SELECT_HAVE: &str = "SELECT author, namespace, length FROM feeds WHERE length > 0";
+const SELECT_FEED_BY_ID: &str = "SELECT author, namespace FROM feeds WHERE feed_id = ?1";
+
+fn bytes32(v: Vec<u8>) -> Result<[u8; 32], StoreError> {
+    v.try_into()
+        .map_err(|_| StoreError::Corrupt("hash of wrong length"))
+}
+
+fn read_feed(
+    conn: &Connection,
+    author: &DeviceId,
+    ns: Namespace,
+) -> Result<Option<FeedRow>, StoreError> {
+    let row = conn
+        .prepare_cached(SELECT_FEED)?
+        .query_row(params![author.as_bytes(), ns.code()], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, Option<Vec<u8>>>(2)?,
+            ))
+        })
+        .optional()?;
+    let Some((feed_id, length, head)) = row else {
+        return Ok(None);
+    };
+    Ok(Some(FeedRow {
+        feed_id,
+        length: u64::try_from(length).map_err(|_| StoreError::Corrupt("negative feed length"))?,
+        head: head.map(bytes32).transpose()?.map(EntryHash::from_bytes),
+    }))
+}
+
+/// The feed id for an author and namespace, creating an empty feed row if needed.
+pub fn feed_id(tx: &Transaction<'_>, author: &DeviceId, ns: Namespace) -> Result<i64, StoreError> {
+    if let Some(f) = read_feed(tx, author, ns)? {
+        return Ok(f.feed_id);
+    }
+    tx.prepare_cached(INSERT_FEED)?
+        .execute(params![author.as_bytes(), ns.code()])?;
+    Ok(tx.last_insert_rowid())
+}
+
+/// The storage id of a version (entry), creating the feed row if needed.
+pub fn entry_id_for(tx: &Transaction<'_>, v: &VersionId) -> Result<i64, StoreError> {
+    let feed = feed_id(tx, &v.author, v.namespace)?;
+    entry_id(feed, v.seq)
+}
+
+fn entry_id(feed_id: i64, seq: u64) -> Result<i64, StoreError> {
+    let seq = i64::try_from(seq).map_err(|_| StoreError::Corrupt("seq out of range"))?;
+    if seq >= FEED_ID_STRIDE {
+        return Err(StoreError::Corrupt("seq out of range"));
+    }
+    Ok(feed_id * FEED_ID_STRIDE + seq)
+}
+
+/// The storage id of a version if its feed is known, without creating anything.
+pub fn find_entry_id(conn: &Connection, v: &VersionId) -> Result<Option<i64>, StoreError> {
+    match read_feed(conn, &v.author, v.namespace)? {
+        Some(f) if v.seq < f.length => Ok(Some(entry_id(f.feed_id, v.seq)?)),
+        _ => Ok(None),
+    }
+}
+
+/// The version id stored at an entry id.
+pub fn version_of(conn: &Connection, entry_id: i64) -> Result<VersionId, StoreError> {
+    let feed_id = entry_id / FEED_ID_STRIDE;
+    let seq = u64::try_from(entry_id % FEED_ID_STRIDE).map_err(|_| StoreError::Corrupt("seq"))?;
+    let (author, ns): (Vec<u8>, u8) = conn
+        .prepare_cached(SELECT_FEED_BY_ID)?
+        .query_row([feed_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let author = DeviceId::from_bytes(bytes32(author)?)
+        .map_err(|_| StoreError::Corrupt("stored author is not a device id"))?;
+    let namespace = Namespace::from_code(ns).ok_or(StoreError::Corrupt("unknown namespace"))?;
+    Ok(VersionId {
+        author,
+        namespace,
+        seq,
+    })
+}
+
+fn store_entry(
+    tx: &Transaction<'_>,
+    feed: &FeedRow,
+    entry: &Entry,
+    hash: &EntryHash,
+) -> Result<i64, StoreError> {
+    let id = entry_id(feed.feed_id, entry.seq)?;
+    tx.prepare_cached(INSERT_ENTRY)?.execute(params![
+        id,
+        entry.prev_hash.as_bytes(),
+        &entry.signature[..],
+        &entry.payload
+    ])?;
+    let len = i64::try_from(entry.seq + 1).map_err(|_| StoreError::Corrupt("length"))?;
+    tx.prepare_cached(UPDATE_FEED)?
+        .execute(params![feed.feed_id, len, hash.as_bytes()])?;
+    Ok(id)
+}
+
+/// Signs, encrypts and appends a payload to this device's own feed.
+pub fn append_local(
+    tx: &Transaction<'_>,
+    keys: &FeedKeys,
+    device: &DeviceKeys,
+    ns: Namespace,
+    plaintext: &[u8],
+) -> Result<(Entry, i64), FeedError> {
+    let author = device.device_id();
+    let id = feed_id(tx, &author, ns)?;
+    let feed = read_feed(tx, &author, ns)?.ok_or(StoreError::Corrupt("feed vanished"))?;
+    if feed.length >= MAX_FEED_LENGTH {
+        return Err(FeedError::TooLarge);
+    }
+    let seq = feed.length;
+    let aad = payload_aad(&keys.project_id, &author, ns, seq);
+    let mut entry = Entry {
+        author,
+        namespace: ns,
+        seq,
+        prev_hash: feed.head.unwrap_or(EntryHash::GENESIS),
+        payload: keys.ns_key(ns).seal(&aad, plaintext),
+        signature: [0; 64],
+    };
+    if entry.payload.len() > MAX_PAYLOAD_BYTES {
+        return Err(FeedError::TooLarge);
+    }
+    entry.signature = device.sign(&entry.signed_message(&keys.project_id));
+    let hash = entry.hash(&keys.project_id);
+    let rowid = store_entry(
+        tx,
+        &FeedRow {
+            feed_id: id,
+            ..feed
+        },
+        &entry,
+        &hash,
+    )?;
+    Ok((entry, rowid))
+}
+
+/// An entry accepted by [`verify_and_append`], with its decrypted payload.
+pub struct Appended {
+    /// The entry's storage id.
+    pub entry_id: i64,
+    /// Its version id.
+    pub version: VersionId,
+    /// The decrypted payload.
+    pub plaintext: Vec<u8>,
+}
+
+/// Verifies entries written by others and appends the new ones. Entries may mix feeds; within
+/// a feed they must be consecutive. Entries already held (same hash) are skipped. The chain
+/// is checked for every entry and the signature of the last entry of each feed's run (which
+/// through the chain authenticates the run). Any failure refuses the whole batch: the caller
+/// rolls back the transaction.
+pub fn verify_and_append(
+    tx: &Transaction<'_>,
+    keys: &FeedKeys,
+    entries: &[Entry],
+) -> Result<Vec<Appended>, FeedError> {
+    if entries.len() > MAX_BATCH_ENTRIES {
+        return Err(FeedError::TooLarge);
+    }
+    let project = &keys.project_id;
+    // Group by feed, keeping order.
+    let mut runs: BTreeMap<(DeviceId, Namespace), Vec<&Entry>> = BTreeMap::new();
+    for e in entries {
+        if e.payload.len() > MAX_PAYLOAD_BYTES || e.seq >= MAX_FEED_LENGTH {
+            return Err(FeedError::TooLarge);
+        }
+        e.author.verifying_key().map_err(|_| FeedError::BadAuthor)?;
+        runs.entry((e.author, e.namespace)).or_default().push(e);
+    }
+    let mut out = Vec::new();
+    for ((author, ns), run) in runs {
+        if run.windows(2).any(|w| w[1].seq != w[0].seq + 1) {
+            return Err(FeedError::NotConsecutive);
+        }
+        let id = feed_id(tx, &author, ns)?;
+        let mut feed = read_feed(tx, &author, ns)?.ok_or(StoreError::Corrupt("feed vanished"))?;
+        feed.feed_id = id;
+        let mut last_new: Option<&Entry> = None;
+        for e in run {
+            if e.seq < feed.length {
+                check_duplicate(tx, keys, &feed, e)?;
+                continue;
+            }
+            if e.seq > feed.length {
+                return Err(FeedError::Gap {
+                    expected: feed.length,
+                    found: e.seq,
+                });
+            }
+            if e.prev_hash != feed.head.unwrap_or(EntryHash::GENESIS) {
+                return Err(FeedError::BrokenChain);
+            }
+            let plaintext = keys.open_payload(e)?;
+            let hash = e.hash(project);
+            let entry_id = store_entry(tx, &feed, e, &hash)?;
+            feed.length = e.seq + 1;
+            feed.head = Some(hash);
+            last_new = Some(e);
+            out.push(Appended {
+                entry_id,
+                version: e.version_id(),
+                plaintext,
+            });
+        }
+        if let Some(last) = last_new
+            && !last.verify_signature(project)
+        {
+            return Err(FeedError::BadSignature);
+        }
+    }
+    Ok(out)
+}
+
+/// An entry at a position we already hold: identical is a no-op; a different, validly signed
+/// one is a forked feed: refused (the caller records it with [`record_conflict`] outside the
+/// refused batch's transaction).
+fn check_duplicate(
+    tx: &Transaction<'_>,
+    keys: &FeedKeys,
+    feed: &FeedRow,
+    e: &Entry,
+) -> Result<(), FeedError> {
+    let held = read_entry_at(tx, feed.feed_id, e.author, e.namespace, e.seq)?;
+    if held.hash(&keys.project_id) == e.hash(&keys.project_id) {
+        return Ok(());
+    }
+    if !e.verify_signature(&keys.project_id) {
+        return Err(FeedError::BadSignature);
+    }
+    Err(FeedError::ForkedFeed {
+        author: e.author,
+        namespace: e.namespace,
+        seq: e.seq,
+    })
+}
+
+/// Records evidence of a forked feed. Call outside the refused batch's transaction.
+pub fn record_conflict(tx: &Transaction<'_>, e: &Entry, now: Timestamp) -> Result<(), StoreError> {
+    tx.prepare_cached(INSERT_CONFLICT)?.execute(params![
+        e.author.as_bytes(),
+        e.namespace.code(),
+        i64::try_from(e.seq).map_err(|_| StoreError::Corrupt("seq"))?,
+        e.prev_hash.as_bytes(),
+        &e.signature[..],
+        &e.payload,
+        now.0
+    ])?;
+    Ok(())
+}
+
+/// How many forked-feed conflicts have been recorded.
+pub fn conflict_count(conn: &Connection) -> Result<u64, StoreError> {
+    let n: i64 = conn.query_row("SELECT count(*) FROM conflicting_entries", [], |r| r.get(0))?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+fn read_entry_at(
+    conn: &Connection,
+    feed_id: i64,
+    author: DeviceId,
+    namespace: Namespace,
+    seq: u64,
+) -> Result<Entry, StoreError> {
+    let (prev, sig, payload): (Vec<u8>, Vec<u8>, Vec<u8>) = conn
+        .prepare_cached(SELECT_ENTRY)?
+        .query_row([entry_id(feed_id, seq)?], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?;
+    Ok(Entry {
+        author,
+        namespace,
+        seq,
+        prev_hash: EntryHash::from_bytes(bytes32(prev)?),
+        payload,
+        signature: sig
+            .try_into()
+            .map_err(|_| StoreError::Corrupt("signature length"))?,
+    })
+}
+
+/// Reads the entry stored at an entry id.
+pub fn read_entry(conn: &Connection, entry_id: i64) -> Result<Entry, StoreError> {
+    let v = version_of(conn, entry_id)?;
+    read_entry_at(
+        conn,
+        entry_id / FEED_ID_STRIDE,
+        v.author,
+        v.namespace,
+        v.seq,
+    )
+}
+
+/// Reads entries `start..end` of one feed (fewer if the feed is shorter).
+pub fn read_range(
+    conn: &Connection,
+    author: &DeviceId,
+    ns: Namespace,
+    start: u64,
+    end: u64,
+) -> Result<Vec<Entry>, StoreError> {
+    let Some(feed) = read_feed(conn, author, ns)? else {
+        return Ok(Vec::new());
+    };
+    let end = end.min(feed.length);
+    if start >= end {
+        return Ok(Vec::new());
+    }
+    let mut stmt = conn.prepare_cached(SELECT_RANGE)?;
+    let rows = stmt.query_map(
+        [entry_id(feed.feed_id, start)?, entry_id(feed.feed_id, end)?],
+        |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, Vec<u8>>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+                r.get::<_, Vec<u8>>(3)?,
+            ))
+        },
+    )?;
+    let mut out = Vec::with_capacity(usize::try_from(end - start).unwrap_or(0));
+    for row in rows {
+        let (id, prev, sig, payload) = row?;
+        out.push(Entry {
+            author: *author,
+            namespace: ns,
+            seq: u64::try_from(id % FEED_ID_STRIDE).map_err(|_| StoreError::Corrupt("seq"))?,
+            prev_hash: EntryHash::from_bytes(bytes32(prev)?),
+            payload,
+            signature: sig
+                .try_into()
+                .map_err(|_| StoreError::Corrupt("signature length"))?,
+        });
+    }
+    Ok(out)
+}
+
+/// Every non-empty feed and its length.
+pub fn have_vector(conn: &Connection) -> Result<BTreeMap<(DeviceId, Namespace), u64>, StoreError> {
+    let mut stmt = conn.prepare_cached(SELECT_HAVE)?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, Vec<u8>>(0)?,
+            r.get::<_, u8>(1)?,
+            r.get::<_, i64>(2)?,
+        ))
+    })?;
+    let mut out = BTreeMap::new();
+    for row in rows {
+        let (author, ns, len) = row?;
+        let author = DeviceId::from_bytes(bytes32(author)?)
+            .map_err(|_| StoreError::Corrupt("stored author is not a device id"))?;
+        let ns = Namespace::from_code(ns).ok_or(StoreError::Corrupt("unknown namespace"))?;
+        out.insert((author, ns), u64::try_from(len).unwrap_or(0));
+    }
+    Ok(out)
+}
+
+/// Every stored entry id, in storage order (for reindexing).
+pub fn all_entry_ids(conn: &Connection) -> Result<Vec<i64>, StoreError> {
+    let mut stmt = conn.prepare("SELECT entry_id FROM entries ORDER BY entry_id")?;
+    let ids = stmt
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    Ok(ids)
+}
+
+/// Deletes every feed not written by `keep` (used when leaving a project).
+pub fn purge_other_authors(tx: &Transaction<'_>, keep: &DeviceId) -> Result<(), StoreError> {
+    tx.execute(
+        "DELETE FROM entries WHERE entry_id / 1099511627776 IN \
+         (SELECT feed_id FROM feeds WHERE author != ?1)",
+        [keep.as_bytes()],
+    )?;
+    tx.execute("DELETE FROM feeds WHERE author != ?1", [keep.as_bytes()])?;
+    tx.execute("DELETE FROM conflicting_entries", [])?;
+    Ok(())
+}

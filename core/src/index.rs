@@ -1,0 +1,449 @@
+//! The materialised view of a project's documents, derived from its feeds: every valid
+//! version, the links between them, and per document its current version, forks, location and
+//! text. Order-independent: the same set of versions, indexed in any order, gives the same
+//! rows. Owns the index tables and queries over them; never writes feeds.
+
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+
+use crate::db::StoreError;
+use crate::feed::{self, FeedKeys};
+use crate::ids::{DeviceId, DocId, Namespace, Timestamp, VersionId};
+use crate::schema::{Doc, DocType, DocValue};
+
+/// Most documents one query returns when it names no limit.
+pub const DEFAULT_QUERY_LIMIT: u32 = u32::MAX;
+
+/// A document as the app sees it: its current version and how it got there.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Document {
+    /// The current version's content and metadata.
+    pub doc: Doc,
+    /// The current version's id.
+    pub version_id: VersionId,
+    /// The device that created the document.
+    pub created_by: DeviceId,
+    /// The device that wrote the current version.
+    pub updated_by: DeviceId,
+    /// Other heads: concurrent versions that lost to the current one, for the UI to merge.
+    pub forks: Vec<VersionId>,
+}
+
+impl Document {
+    /// The document id.
+    pub fn doc_id(&self) -> &DocId {
+        &self.doc.doc_id
+    }
+
+    /// The document's content.
+    pub fn value(&self) -> &DocValue {
+        &self.doc.value
+    }
+}
+
+/// A rectangle of latitude/longitude. `west > east` crosses the antimeridian.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BoundingBox {
+    /// Southern edge, degrees.
+    pub south: f64,
+    /// Western edge, degrees.
+    pub west: f64,
+    /// Northern edge, degrees.
+    pub north: f64,
+    /// Eastern edge, degrees.
+    pub east: f64,
+}
+
+/// Which documents to list. Filters combine with AND; results are newest first (by
+/// `createdAt`, then doc id).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Query {
+    /// The document type to list.
+    pub doc_type: DocType,
+    /// Include deleted documents (tombstones).
+    pub include_deleted: bool,
+    /// Observations inside this box.
+    pub bbox: Option<BoundingBox>,
+    /// Created at or after this time.
+    pub created_after: Option<Timestamp>,
+    /// Created before this time.
+    pub created_before: Option<Timestamp>,
+    /// Observations and tracks of this preset (by preset doc id).
+    pub preset: Option<DocId>,
+    /// Observations whose notes or tag values contain every word (prefix match).
+    pub text: Option<String>,
+    /// At most this many.
+    pub limit: u32,
+    /// Skip this many first.
+    pub offset: u32,
+}
+
+impl Query {
+    /// Every non-deleted document of a type, newest first.
+    pub fn all(doc_type: DocType) -> Self {
+        Query {
+            doc_type,
+            include_deleted: false,
+            bbox: None,
+            created_after: None,
+            created_before: None,
+            preset: None,
+            text: None,
+            limit: DEFAULT_QUERY_LIMIT,
+            offset: 0,
+        }
+    }
+}
+
+const INSERT_VERSION: &str =
+    "INSERT OR IGNORE INTO versions (entry_id, doc_id, updated_at) VALUES (?1, ?2, ?3)";
+const INSERT_LINK: &str = "INSERT OR IGNORE INTO links (doc_id, target) VALUES (?1, ?2)";
+const SELECT_HEADS: &str = "SELECT v.entry_id, v.updated_at, f.author, f.namespace \
+     FROM versions v JOIN feeds f ON f.feed_id = v.entry_id / 1099511627776 \
+     WHERE v.doc_id = ?1 AND NOT EXISTS \
+     (SELECT 1 FROM links l WHERE l.doc_id = ?1 AND l.target = v.entry_id)";
+const SELECT_DOC_STATE: &str = "SELECT rowid, version, doc FROM docs WHERE doc_id = ?1";
+const UPSERT_DOC: &str = "INSERT INTO docs \
+     (doc_id, schema, version, created_at, updated_at, deleted, created_by, preset_doc_id, forks, doc) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+     ON CONFLICT (doc_id) DO UPDATE SET schema = excluded.schema, version = excluded.version, \
+     created_at = excluded.created_at, updated_at = excluded.updated_at, \
+     deleted = excluded.deleted, created_by = excluded.created_by, \
+     preset_doc_id = excluded.preset_doc_id, forks = excluded.forks, doc = excluded.doc \
+     RETURNING rowid";
+const DELETE_LOCATION: &str = "DELETE FROM obs_location WHERE id = ?1";
+const INSERT_LOCATION: &str =
+    "INSERT INTO obs_location (id, min_lat, max_lat, min_lon, max_lon) VALUES (?1, ?2, ?2, ?3, ?3)";
+const DELETE_TEXT: &str = "DELETE FROM obs_text WHERE rowid = ?1";
+const INSERT_TEXT: &str = "INSERT INTO obs_text (rowid, text) VALUES (?1, ?2)";
+const SELECT_DOC_COLUMNS: &str = "SELECT d.doc, f.author, f.namespace, d.version, d.created_by, d.forks \
+     FROM docs d JOIN feeds f ON f.feed_id = d.version / 1099511627776";
+const SELECT_VERSION_EXISTS: &str = "SELECT doc_id FROM versions WHERE entry_id = ?1";
+const CLEAR_INDEX: &str = "DELETE FROM versions; DELETE FROM links; DELETE FROM docs; \
+     DELETE FROM obs_location; DELETE FROM obs_text;";
+
+fn bytes_to_device(b: Vec<u8>) -> Result<DeviceId, StoreError> {
+    let arr: [u8; 32] = b
+        .try_into()
+        .map_err(|_| StoreError::Corrupt("device id of wrong length"))?;
+    DeviceId::from_bytes(arr).map_err(|_| StoreError::Corrupt("stored device id is not a key"))
+}
+
+fn encode_forks(forks: &[VersionId]) -> Result<Option<Vec<u8>>, StoreError> {
+    if forks.is_empty() {
+        return Ok(None);
+    }
+    let mut buf = Vec::new();
+    ciborium::into_writer(forks, &mut buf).map_err(|_| StoreError::Corrupt("forks encoding"))?;
+    Ok(Some(buf))
+}
+
+fn decode_forks(b: Option<Vec<u8>>) -> Result<Vec<VersionId>, StoreError> {
+    match b {
+        None => Ok(Vec::new()),
+        Some(b) => ciborium::from_reader(b.as_slice()).map_err(|_| StoreError::Corrupt("forks")),
+    }
+}
+
+/// Adds one valid version to the index and recomputes its document. `plaintext` is the
+/// encoded `doc` (the entry's decrypted payload).
+pub fn index_version(
+    tx: &Transaction<'_>,
+    keys: &FeedKeys,
+    entry_id: i64,
+    doc: &Doc,
+    plaintext: &[u8],
+) -> Result<(), StoreError> {
+    let doc_id = doc.doc_id.as_str();
+    let inserted =
+        tx.prepare_cached(INSERT_VERSION)?
+            .execute(params![entry_id, doc_id, doc.updated_at.0])?;
+    if inserted == 0 {
+        return Ok(());
+    }
+    for link in &doc.links {
+        let target = feed::entry_id_for(tx, link)?;
+        tx.prepare_cached(INSERT_LINK)?
+            .execute(params![doc_id, target])?;
+    }
+    refresh_doc(tx, keys, &doc.doc_id, Some((entry_id, doc, plaintext)))
+}
+
+struct Head {
+    entry_id: i64,
+    version: VersionId,
+    updated_at: i64,
+}
+
+fn heads(conn: &Connection, doc_id: &DocId) -> Result<Vec<Head>, StoreError> {
+    let mut stmt = conn.prepare_cached(SELECT_HEADS)?;
+    let rows = stmt.query_map([doc_id.as_str()], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, Vec<u8>>(2)?,
+            r.get::<_, u8>(3)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (entry_id, updated_at, author, ns) = row?;
+        let seq = u64::try_from(entry_id % (1 << 40)).map_err(|_| StoreError::Corrupt("seq"))?;
+        out.push(Head {
+            entry_id,
+            updated_at,
+            version: VersionId {
+                author: bytes_to_device(author)?,
+                namespace: Namespace::from_code(ns).ok_or(StoreError::Corrupt("namespace"))?,
+                seq,
+            },
+        });
+    }
+    Ok(out)
+}
+
+/// Loads and decodes the version stored at `entry_id`.
+pub fn load_version(
+    conn: &Connection,
+    keys: &FeedKeys,
+    entry_id: i64,
+) -> Result<(Doc, Vec<u8>), StoreError> {
+    let entry = feed::read_entry(conn, entry_id)?;
+    let plaintext = keys
+        .open_payload(&entry)
+        .map_err(|_| StoreError::Corrupt("stored entry does not decrypt"))?;
+    let doc = Doc::decode(&plaintext).map_err(|_| StoreError::Corrupt("indexed version"))?;
+    Ok((doc, plaintext))
+}
+
+/// Recomputes a document's row from its heads: the winner is the head with the latest
+/// `updatedAt`, ties broken by the greater version id; the other heads are its forks.
+fn refresh_doc(
+    tx: &Transaction<'_>,
+    keys: &FeedKeys,
+    doc_id: &DocId,
+    incoming: Option<(i64, &Doc, &[u8])>,
+) -> Result<(), StoreError> {
+    let mut heads = heads(tx, doc_id)?;
+    heads.sort_by_key(|h| (h.updated_at, h.version));
+    let Some(winner) = heads.pop() else {
+        return Err(StoreError::Corrupt("a document with no heads"));
+    };
+    let mut forks: Vec<VersionId> = heads.into_iter().map(|h| h.version).collect();
+    forks.sort();
+    let current: Option<(i64, i64, Vec<u8>)> = tx
+        .prepare_cached(SELECT_DOC_STATE)?
+        .query_row([doc_id.as_str()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    let (doc, bytes): (Doc, Vec<u8>) = match (incoming, &current) {
+        (Some((id, doc, bytes)), _) if id == winner.entry_id => (doc.clone(), bytes.to_vec()),
+        (_, Some((_, version, bytes))) if *version == winner.entry_id => (
+            Doc::decode(bytes).map_err(|_| StoreError::Corrupt("indexed document"))?,
+            bytes.clone(),
+        ),
+        _ => load_version(tx, keys, winner.entry_id)?,
+    };
+    let created_by = doc
+        .original_version_id
+        .map_or(winner.version.author, |v| v.author);
+    let schema = doc.doc_type().schema_name();
+    let rowid: i64 = tx.prepare_cached(UPSERT_DOC)?.query_row(
+        params![
+            doc_id.as_str(),
+            schema,
+            winner.entry_id,
+            doc.created_at.0,
+            doc.updated_at.0,
+            doc.deleted,
+            created_by.as_bytes(),
+            doc.preset_doc_id().map(DocId::as_str),
+            encode_forks(&forks)?,
+            bytes
+        ],
+        |r| r.get(0),
+    )?;
+    tx.prepare_cached(DELETE_LOCATION)?.execute([rowid])?;
+    tx.prepare_cached(DELETE_TEXT)?.execute([rowid])?;
+    if let (DocValue::Observation(obs), false) = (&doc.value, doc.deleted) {
+        if let Some((lat, lon)) = doc.value.location() {
+            tx.prepare_cached(INSERT_LOCATION)?
+                .execute(params![rowid, lat, lon])?;
+        }
+        let text = obs.search_text();
+        if !text.is_empty() {
+            tx.prepare_cached(INSERT_TEXT)?
+                .execute(params![rowid, text])?;
+        }
+    }
+    Ok(())
+}
+
+/// Empties the index (feeds untouched), ready for [`index_version`] to rebuild it.
+pub fn clear(tx: &Transaction<'_>) -> Result<(), StoreError> {
+    tx.execute_batch(CLEAR_INDEX)?;
+    Ok(())
+}
+
+/// A `docs` row as selected by [`SELECT_DOC_COLUMNS`], before decoding.
+struct DocRow {
+    doc: Vec<u8>,
+    author: Vec<u8>,
+    namespace: u8,
+    version: i64,
+    created_by: Vec<u8>,
+    forks: Option<Vec<u8>>,
+}
+
+fn row_to_document(r: &rusqlite::Row<'_>) -> rusqlite::Result<DocRow> {
+    Ok(DocRow {
+        doc: r.get(0)?,
+        author: r.get(1)?,
+        namespace: r.get(2)?,
+        version: r.get(3)?,
+        created_by: r.get(4)?,
+        forks: r.get(5)?,
+    })
+}
+
+fn build_document(row: DocRow) -> Result<Document, StoreError> {
+    let author = bytes_to_device(row.author)?;
+    Ok(Document {
+        doc: Doc::decode(&row.doc).map_err(|_| StoreError::Corrupt("indexed document"))?,
+        version_id: VersionId {
+            author,
+            namespace: Namespace::from_code(row.namespace)
+                .ok_or(StoreError::Corrupt("namespace"))?,
+            seq: u64::try_from(row.version % (1 << 40)).map_err(|_| StoreError::Corrupt("seq"))?,
+        },
+        created_by: bytes_to_device(row.created_by)?,
+        updated_by: author,
+        forks: decode_forks(row.forks)?,
+    })
+}
+
+/// The current state of one document, deleted or not.
+pub fn get(conn: &Connection, doc_id: &DocId) -> Result<Option<Document>, StoreError> {
+    const SQL: &str = concat!(
+        "SELECT d.doc, f.author, f.namespace, d.version, d.created_by, d.forks ",
+        "FROM docs d JOIN feeds f ON f.feed_id = d.version / 1099511627776 WHERE d.doc_id = ?1"
+    );
+    let row = conn
+        .prepare_cached(SQL)?
+        .query_row([doc_id.as_str()], row_to_document)
+        .optional()?;
+    row.map(build_document).transpose()
+}
+
+/// The doc id of an indexed version, if it is indexed.
+pub fn doc_of_version(conn: &Connection, entry_id: i64) -> Result<Option<DocId>, StoreError> {
+    let id: Option<String> = conn
+        .prepare_cached(SELECT_VERSION_EXISTS)?
+        .query_row([entry_id], |r| r.get(0))
+        .optional()?;
+    id.map(|s| s.parse().map_err(|_| StoreError::Corrupt("doc id")))
+        .transpose()
+}
+
+/// The current heads of a document (its winner and forks), as version ids.
+pub fn head_versions(conn: &Connection, doc_id: &DocId) -> Result<Vec<VersionId>, StoreError> {
+    let mut v: Vec<VersionId> = heads(conn, doc_id)?
+        .into_iter()
+        .map(|h| h.version)
+        .collect();
+    v.sort();
+    Ok(v)
+}
+
+/// Turns free text into an FTS5 query: every word must appear, as a word prefix.
+fn fts_query(text: &str) -> Option<String> {
+    let words: Vec<String> = text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| format!("\"{}\"*", w.replace('"', "\"\"")))
+        .collect();
+    (!words.is_empty()).then(|| words.join(" "))
+}
+
+/// Lists documents matching a query.
+pub fn list(conn: &Connection, q: &Query) -> Result<Vec<Document>, StoreError> {
+    let mut sql = String::from(SELECT_DOC_COLUMNS);
+    let mut args: Vec<(&'static str, Value)> = Vec::new();
+    sql.push_str(" WHERE d.schema = :schema");
+    args.push((":schema", Value::Text(q.doc_type.schema_name().to_owned())));
+    if !q.include_deleted {
+        sql.push_str(" AND d.deleted = 0");
+    }
+    if let Some(b) = q.bbox {
+        sql.push_str(
+            " AND d.rowid IN (SELECT id FROM obs_location WHERE min_lat >= :south \
+             AND max_lat <= :north AND ",
+        );
+        sql.push_str(if b.west <= b.east {
+            "min_lon >= :west AND max_lon <= :east)"
+        } else {
+            "(min_lon >= :west OR max_lon <= :east))"
+        });
+        args.extend([
+            (":south", Value::Real(b.south)),
+            (":north", Value::Real(b.north)),
+            (":west", Value::Real(b.west)),
+            (":east", Value::Real(b.east)),
+        ]);
+    }
+    if let Some(t) = q.created_after {
+        sql.push_str(" AND d.created_at >= :after");
+        args.push((":after", Value::Integer(t.0)));
+    }
+    if let Some(t) = q.created_before {
+        sql.push_str(" AND d.created_at < :before");
+        args.push((":before", Value::Integer(t.0)));
+    }
+    if let Some(p) = &q.preset {
+        sql.push_str(" AND d.preset_doc_id = :preset");
+        args.push((":preset", Value::Text(p.as_str().to_owned())));
+    }
+    if let Some(text) = q.text.as_deref() {
+        match fts_query(text) {
+            Some(m) => {
+                sql.push_str(
+                    " AND d.rowid IN (SELECT rowid FROM obs_text WHERE obs_text MATCH :text)",
+                );
+                args.push((":text", Value::Text(m)));
+            }
+            // Text with no words matches nothing rather than everything.
+            None => return Ok(Vec::new()),
+        }
+    }
+    sql.push_str(" ORDER BY d.created_at DESC, d.doc_id LIMIT :limit OFFSET :offset");
+    args.push((":limit", Value::Integer(i64::from(q.limit))));
+    args.push((":offset", Value::Integer(i64::from(q.offset))));
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let params: Vec<(&str, &dyn rusqlite::ToSql)> = args
+        .iter()
+        .map(|(k, v)| (*k, v as &dyn rusqlite::ToSql))
+        .collect();
+    let rows = stmt.query_map(params.as_slice(), row_to_document)?;
+    let mut out = Vec::new();
+    for row in rows {
+        out.push(build_document(row?)?);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_text_becomes_a_safe_prefix_query() {
+        assert_eq!(
+            fts_query("río Negro"),
+            Some("\"río\"* \"Negro\"*".to_owned())
+        );
+        assert_eq!(
+            fts_query("a\"b OR c*"),
+            Some("\"a\"* \"b\"* \"OR\"* \"c\"*".to_owned())
+        );
+        assert_eq!(fts_query("  -- "), None);
+    }
+}

@@ -1,0 +1,301 @@
+//! The device: opens the device database with the root key, holds device info, and owns the
+//! projects this device belongs to (create, list, open, join from join details, leave).
+//! Project keys are kept sealed under a key derived from the root key.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::crypto::{DeviceKeys, JoinDetails, RootKey, StorageKey};
+use crate::db::{self, StoreError};
+use crate::error::{Error, Result};
+use crate::ids::{DeviceId, ProjectId, Timestamp};
+use crate::project::{Clock, Project, system_clock};
+use crate::schema::{DeviceInfo, DeviceType, ProjectSettings};
+
+/// File name of the device database inside the data folder.
+const DEVICE_DB: &str = "device.db";
+/// Folder inside the data folder that holds one folder per project.
+const PROJECTS_DIR: &str = "projects";
+/// File name of a project's database inside its folder.
+const PROJECT_DB: &str = "project.db";
+
+/// Whether this device is still in a project.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProjectStatus {
+    /// A member: syncs and writes.
+    Joined,
+    /// Left: keeps only its own data, writes nothing.
+    Left,
+}
+
+/// A project as listed on this device.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProjectSummary {
+    /// The project's id.
+    pub project_id: ProjectId,
+    /// Its settings as this device knows them (empty until synced, for a new member).
+    pub settings: ProjectSettings,
+    /// Joined or left.
+    pub status: ProjectStatus,
+    /// When this device joined (or created) it.
+    pub joined_at: Timestamp,
+}
+
+/// A device: its identity, its device database and its projects.
+pub struct Manager {
+    data_dir: PathBuf,
+    device: DeviceKeys,
+    storage: StorageKey,
+    db: Mutex<Connection>,
+    projects: Mutex<HashMap<ProjectId, Arc<Project>>>,
+    clock: Clock,
+}
+
+impl std::fmt::Debug for Manager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Manager({:?})", self.device.device_id())
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+const SELECT_DEVICE: &str = "SELECT device_id, name, device_type FROM device WHERE id = 1";
+const INSERT_DEVICE: &str = "INSERT INTO device (id, device_id) VALUES (1, ?1)";
+const UPDATE_DEVICE_INFO: &str = "UPDATE device SET name = ?1, device_type = ?2 WHERE id = 1";
+const SELECT_PROJECT: &str =
+    "SELECT sealed_join_details, status, joined_at FROM projects WHERE project_id = ?1";
+const SELECT_PROJECTS: &str =
+    "SELECT project_id, status, joined_at FROM projects ORDER BY joined_at, project_id";
+const UPSERT_PROJECT: &str = "INSERT INTO projects \
+     (project_id, sealed_join_details, status, joined_at, left_at) VALUES (?1, ?2, 'joined', ?3, NULL) \
+     ON CONFLICT (project_id) DO UPDATE SET status = 'joined', joined_at = excluded.joined_at, \
+     left_at = NULL, sealed_join_details = excluded.sealed_join_details";
+const MARK_LEFT: &str = "UPDATE projects SET status = 'left', left_at = ?2 WHERE project_id = ?1";
+
+fn status_from(s: &str) -> Result<ProjectStatus> {
+    match s {
+        "joined" => Ok(ProjectStatus::Joined),
+        "left" => Ok(ProjectStatus::Left),
+        _ => Err(StoreError::Corrupt("unknown project status").into()),
+    }
+}
+
+impl Manager {
+    /// Opens the device in `data_dir` (created if missing) with the system clock.
+    pub fn open(data_dir: &Path, root_key: &RootKey) -> Result<Self> {
+        Self::open_with_clock(data_dir, root_key, system_clock())
+    }
+
+    /// Opens the device with a given clock (tests use a fixed one).
+    pub fn open_with_clock(data_dir: &Path, root_key: &RootKey, clock: Clock) -> Result<Self> {
+        std::fs::create_dir_all(data_dir.join(PROJECTS_DIR)).map_err(StoreError::Io)?;
+        let conn = db::open_writer(&data_dir.join(DEVICE_DB), db::DEVICE_MIGRATIONS)?;
+        let device = root_key.device_keys();
+        let stored: Option<Vec<u8>> = conn.query_row(SELECT_DEVICE, [], |r| r.get(0)).optional()?;
+        match stored {
+            Some(id) if id.as_slice() != device.device_id().as_bytes() => {
+                return Err(Error::WrongRootKey);
+            }
+            Some(_) => {}
+            None => {
+                conn.execute(INSERT_DEVICE, [device.device_id().as_bytes()])?;
+            }
+        }
+        Ok(Manager {
+            data_dir: data_dir.to_owned(),
+            storage: root_key.storage_key(),
+            device,
+            db: Mutex::new(conn),
+            projects: Mutex::new(HashMap::new()),
+            clock,
+        })
+    }
+
+    /// This device's public identity.
+    pub fn device_id(&self) -> DeviceId {
+        self.device.device_id()
+    }
+
+    /// This device's name and type, if set.
+    pub fn device_info(&self) -> Result<Option<DeviceInfo>> {
+        let (name, kind): (Option<String>, Option<String>) =
+            lock(&self.db).query_row(SELECT_DEVICE, [], |r| Ok((r.get(1)?, r.get(2)?)))?;
+        match (name, kind) {
+            (Some(name), Some(kind)) => Ok(Some(DeviceInfo {
+                name,
+                device_type: kind
+                    .parse::<DeviceType>()
+                    .map_err(|_| StoreError::Corrupt("device type"))?,
+            })),
+            _ => Ok(None),
+        }
+    }
+
+    /// Sets this device's name and type, here and in every joined project.
+    pub fn set_device_info(&self, info: DeviceInfo) -> Result<()> {
+        crate::schema::DocValue::DeviceInfo(info.clone()).validate()?;
+        lock(&self.db).execute(
+            UPDATE_DEVICE_INFO,
+            params![info.name, info.device_type.to_string()],
+        )?;
+        for summary in self.list_projects()? {
+            if summary.status == ProjectStatus::Joined {
+                self.open_project(&summary.project_id)?
+                    .set_device_info(info.clone())?;
+            }
+        }
+        Ok(())
+    }
+
+    fn project_path(&self, id: &ProjectId) -> PathBuf {
+        self.data_dir
+            .join(PROJECTS_DIR)
+            .join(id.to_string())
+            .join(PROJECT_DB)
+    }
+
+    fn seal_details(&self, id: &ProjectId, details: &JoinDetails) -> Vec<u8> {
+        self.storage.seal(id.as_bytes(), &details.to_secret_bytes())
+    }
+
+    fn open_details(&self, id: &ProjectId, sealed: &[u8]) -> Result<JoinDetails> {
+        let bytes = self
+            .storage
+            .open(id.as_bytes(), sealed)
+            .map_err(|_| StoreError::Corrupt("stored project key does not decrypt"))?;
+        let details = JoinDetails::from_secret_bytes(&bytes)
+            .ok_or(StoreError::Corrupt("stored project key is malformed"))?;
+        details.verify(id)?;
+        Ok(details)
+    }
+
+    /// Opens the project database and caches the handle.
+    fn load(
+        &self,
+        id: &ProjectId,
+        details: &JoinDetails,
+        status: ProjectStatus,
+    ) -> Result<Arc<Project>> {
+        let mut cache = lock(&self.projects);
+        if let Some(p) = cache.get(id) {
+            p.set_writable(status == ProjectStatus::Joined);
+            return Ok(p.clone());
+        }
+        let path = self.project_path(id);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(StoreError::Io)?;
+        }
+        let project = Arc::new(Project::open(
+            &path,
+            details,
+            self.device.clone(),
+            self.clock.clone(),
+        )?);
+        project.set_writable(status == ProjectStatus::Joined);
+        cache.insert(*id, project.clone());
+        Ok(project)
+    }
+
+    /// Creates a project with this device as its creator.
+    pub fn create_project(&self, settings: ProjectSettings) -> Result<Arc<Project>> {
+        crate::schema::DocValue::ProjectSettings(settings.clone()).validate()?;
+        let details = JoinDetails::new_project(self.device_id());
+        self.add_project(&details, Some(settings))
+    }
+
+    /// Joins a project from its join details (what an invite delivers).
+    pub fn join_project(&self, details: &JoinDetails) -> Result<Arc<Project>> {
+        let id = details.project_key().project_id();
+        if let Some((_, ProjectStatus::Joined, _)) = self.project_row(&id)? {
+            return Err(Error::AlreadyJoined);
+        }
+        self.add_project(details, None)
+    }
+
+    fn add_project(
+        &self,
+        details: &JoinDetails,
+        settings: Option<ProjectSettings>,
+    ) -> Result<Arc<Project>> {
+        let id = details.project_key().project_id();
+        let project = self.load(&id, details, ProjectStatus::Joined)?;
+        if let Some(s) = settings {
+            project.set_settings(s)?;
+        }
+        if let Some(info) = self.device_info()? {
+            project.set_device_info(info)?;
+        }
+        let sealed = self.seal_details(&id, details);
+        lock(&self.db).execute(
+            UPSERT_PROJECT,
+            params![id.as_bytes(), sealed, (self.clock)().0],
+        )?;
+        Ok(project)
+    }
+
+    fn project_row(&self, id: &ProjectId) -> Result<Option<(Vec<u8>, ProjectStatus, Timestamp)>> {
+        let row: Option<(Vec<u8>, String, i64)> = lock(&self.db)
+            .query_row(SELECT_PROJECT, [id.as_bytes()], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .optional()?;
+        row.map(|(sealed, status, at)| Ok((sealed, status_from(&status)?, Timestamp(at))))
+            .transpose()
+    }
+
+    /// Opens a project this device has joined or left.
+    pub fn open_project(&self, id: &ProjectId) -> Result<Arc<Project>> {
+        let (sealed, status, _) = self
+            .project_row(id)?
+            .ok_or(Error::NotFound { what: "project" })?;
+        let details = self.open_details(id, &sealed)?;
+        self.load(id, &details, status)
+    }
+
+    /// The join details of a project (for an invite). Secret: send only over an encrypted
+    /// channel to a device being invited.
+    pub fn join_details(&self, id: &ProjectId) -> Result<JoinDetails> {
+        let (sealed, _, _) = self
+            .project_row(id)?
+            .ok_or(Error::NotFound { what: "project" })?;
+        self.open_details(id, &sealed)
+    }
+
+    /// Every project this device has joined or left.
+    pub fn list_projects(&self) -> Result<Vec<ProjectSummary>> {
+        let rows: Vec<(Vec<u8>, String, i64)> = {
+            let db = lock(&self.db);
+            let mut stmt = db.prepare(SELECT_PROJECTS)?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            rows.collect::<std::result::Result<_, _>>()?
+        };
+        let mut out = Vec::with_capacity(rows.len());
+        for (id, status, joined_at) in rows {
+            let id = ProjectId::from_bytes(
+                id.try_into()
+                    .map_err(|_| StoreError::Corrupt("project id length"))?,
+            );
+            let settings = self.open_project(&id)?.settings()?;
+            out.push(ProjectSummary {
+                project_id: id,
+                settings,
+                status: status_from(&status)?,
+                joined_at: Timestamp(joined_at),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Leaves a project: records *left*, deletes other devices' data here, keeps our own.
+    pub fn leave_project(&self, id: &ProjectId) -> Result<()> {
+        let project = self.open_project(id)?;
+        project.leave()?;
+        lock(&self.db).execute(MARK_LEFT, params![id.as_bytes(), (self.clock)().0])?;
+        Ok(())
+    }
+}

@@ -1,0 +1,479 @@
+//! One project: typed create/read/update/delete of its documents, import of entries from
+//! peers, reads for sync, reindexing, and leaving. Owns the project's database (one writer
+//! connection, one reader); calls `feed` to write and verify and `index` to materialise.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+
+use crate::crypto::{DeviceKeys, JoinDetails};
+use crate::db::{self, StoreError};
+use crate::error::{Error, Result};
+use crate::feed::{self, Entry, FeedError, FeedKeys};
+use crate::ids::{DeviceId, DocId, Namespace, ProjectId, Timestamp, VersionId};
+use crate::index::{self, Document, Query};
+use crate::schema::{
+    self, DeviceInfo, Doc, DocType, DocValue, ProjectSettings, Role, ValidationError,
+};
+
+/// Where the time of a write comes from. The system clock, or a fixed one in tests.
+pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
+
+/// The system clock.
+pub fn system_clock() -> Clock {
+    Arc::new(Timestamp::now)
+}
+
+/// Entries read per step while reindexing, bounding memory whatever the project's size.
+pub const REINDEX_CHUNK: usize = 1_000;
+
+/// What an import did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ImportSummary {
+    /// New entries appended to feeds.
+    pub appended: usize,
+    /// Of those, entries that hold a valid document version and were indexed.
+    pub indexed: usize,
+}
+
+/// An open project.
+pub struct Project {
+    keys: FeedKeys,
+    creator: DeviceId,
+    device: DeviceKeys,
+    writer: Mutex<Connection>,
+    reader: Mutex<Connection>,
+    clock: Clock,
+    writable: AtomicBool,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Project {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Project({:?})", self.keys.project_id())
+    }
+}
+
+fn lock(m: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+    // A panic while holding the lock cannot leave a half-written transaction behind (it rolls
+    // back on drop), so the connection is safe to keep using.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Project {
+    /// Opens (creating if needed) the project database at `path`.
+    pub fn open(path: &Path, join: &JoinDetails, device: DeviceKeys, clock: Clock) -> Result<Self> {
+        let writer = db::open_writer(path, db::PROJECT_MIGRATIONS)?;
+        let reader = db::open_reader(path)?;
+        Ok(Project {
+            keys: FeedKeys::new(&join.project_key()),
+            creator: join.creator,
+            device,
+            writer: Mutex::new(writer),
+            reader: Mutex::new(reader),
+            clock,
+            writable: AtomicBool::new(true),
+            path: path.to_owned(),
+        })
+    }
+
+    /// The project's public id.
+    pub fn id(&self) -> ProjectId {
+        *self.keys.project_id()
+    }
+
+    /// The device that created the project.
+    pub fn creator(&self) -> DeviceId {
+        self.creator
+    }
+
+    /// This device's id.
+    pub fn device_id(&self) -> DeviceId {
+        self.device.device_id()
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(crate) fn set_writable(&self, writable: bool) {
+        self.writable.store(writable, Ordering::SeqCst);
+    }
+
+    fn now(&self) -> Timestamp {
+        (self.clock)()
+    }
+
+    /// Runs `f` in one immediate (write-locking) transaction, committing if it succeeds.
+    fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        f(&lock(&self.reader))
+    }
+
+    fn check_writable(&self) -> Result<()> {
+        if self.writable.load(Ordering::SeqCst) {
+            Ok(())
+        } else {
+            Err(Error::ProjectLeft)
+        }
+    }
+
+    /// Appends one of our own versions and indexes it.
+    fn append_doc(&self, tx: &Transaction<'_>, doc: &Doc) -> Result<Document> {
+        doc.validate()?;
+        let bytes = doc.encode()?;
+        let ns = doc.doc_type().namespace();
+        let (entry, entry_id) = feed::append_local(tx, &self.keys, &self.device, ns, &bytes)?;
+        index::index_version(tx, &self.keys, entry_id, doc, &bytes)?;
+        let forks = index::get(tx, &doc.doc_id)?
+            .map(|d| d.forks)
+            .unwrap_or_default();
+        let version_id = entry.version_id();
+        Ok(Document {
+            created_by: doc
+                .original_version_id
+                .map_or(version_id.author, |v| v.author),
+            updated_by: version_id.author,
+            version_id,
+            forks: forks.into_iter().filter(|f| *f != version_id).collect(),
+            doc: doc.clone(),
+        })
+    }
+
+    fn new_doc(&self, doc_id: DocId, value: DocValue) -> Doc {
+        let now = self.now();
+        Doc {
+            doc_id,
+            original_version_id: None,
+            created_at: now,
+            updated_at: now,
+            links: Vec::new(),
+            deleted: false,
+            value,
+        }
+    }
+
+    /// Creates a document with a new random id.
+    pub fn create(&self, value: DocValue) -> Result<Document> {
+        self.check_writable()?;
+        let doc = self.new_doc(DocId::random(), value);
+        self.write(|tx| self.append_doc(tx, &doc))
+    }
+
+    /// Creates many documents in one transaction (an import): all or none.
+    pub fn create_many(&self, values: Vec<DocValue>) -> Result<Vec<Document>> {
+        self.check_writable()?;
+        let docs: Vec<Doc> = values
+            .into_iter()
+            .map(|v| self.new_doc(DocId::random(), v))
+            .collect();
+        self.write(|tx| docs.iter().map(|d| self.append_doc(tx, d)).collect())
+    }
+
+    /// Writes a new version of the document whose versions `links` names, replacing them.
+    /// The links must exist, belong to one document, and that document must be of the same
+    /// type as `value`.
+    pub fn update(&self, links: &[VersionId], value: DocValue) -> Result<Document> {
+        self.check_writable()?;
+        value.validate()?;
+        self.write(|tx| {
+            let current = self.resolve_links(tx, links, value.doc_type())?;
+            let doc = self.next_version(&current, links.to_vec(), false, value);
+            self.append_doc(tx, &doc)
+        })
+    }
+
+    /// Deletes a document: a tombstone that replaces every current head.
+    pub fn delete(&self, doc_id: &DocId) -> Result<Document> {
+        self.check_writable()?;
+        self.write(|tx| {
+            let current = index::get(tx, doc_id)?.ok_or(Error::NotFound { what: "document" })?;
+            let heads = index::head_versions(tx, doc_id)?;
+            let doc = self.next_version(&current, heads, true, current.doc.value.clone());
+            self.append_doc(tx, &doc)
+        })
+    }
+
+    fn next_version(
+        &self,
+        current: &Document,
+        links: Vec<VersionId>,
+        deleted: bool,
+        value: DocValue,
+    ) -> Doc {
+        let created_at = current.doc.created_at;
+        Doc {
+            doc_id: current.doc.doc_id.clone(),
+            original_version_id: Some(
+                current
+                    .doc
+                    .original_version_id
+                    .unwrap_or(current.version_id),
+            ),
+            created_at,
+            updated_at: self.now().max(created_at),
+            links,
+            deleted,
+            value,
+        }
+    }
+
+    /// Checks update links and returns the document they belong to.
+    fn resolve_links(
+        &self,
+        conn: &Connection,
+        links: &[VersionId],
+        doc_type: DocType,
+    ) -> Result<Document> {
+        if links.is_empty() {
+            return Err(ValidationError::NoLinks.into());
+        }
+        let mut doc_id: Option<DocId> = None;
+        for link in links {
+            let entry = feed::find_entry_id(conn, link)?.ok_or(ValidationError::LinkNotFound)?;
+            let of = index::doc_of_version(conn, entry)?.ok_or(ValidationError::LinkNotFound)?;
+            match &doc_id {
+                Some(d) if *d != of => return Err(ValidationError::LinkToOtherDoc.into()),
+                _ => doc_id = Some(of),
+            }
+        }
+        let doc_id = doc_id.ok_or(ValidationError::NoLinks)?;
+        let current = index::get(conn, &doc_id)?.ok_or(ValidationError::LinkNotFound)?;
+        if current.doc.doc_type() != doc_type {
+            return Err(ValidationError::LinkToOtherType.into());
+        }
+        Ok(current)
+    }
+
+    /// A document's current version and forks. Deleted documents are not found.
+    pub fn get(&self, doc_id: &DocId) -> Result<Document> {
+        match self.get_including_deleted(doc_id)? {
+            d if d.doc.deleted => Err(Error::NotFound { what: "document" }),
+            d => Ok(d),
+        }
+    }
+
+    /// A document's current version and forks, even if that version is a deletion.
+    pub fn get_including_deleted(&self, doc_id: &DocId) -> Result<Document> {
+        self.read(|c| index::get(c, doc_id)?.ok_or(Error::NotFound { what: "document" }))
+    }
+
+    /// One specific version of a document (current or not).
+    pub fn get_version(&self, version: &VersionId) -> Result<Document> {
+        self.read(|c| {
+            let entry =
+                feed::find_entry_id(c, version)?.ok_or(Error::NotFound { what: "version" })?;
+            if index::doc_of_version(c, entry)?.is_none() {
+                return Err(Error::NotFound { what: "version" });
+            }
+            let (doc, _) = index::load_version(c, &self.keys, entry)?;
+            Ok(Document {
+                created_by: doc.original_version_id.map_or(version.author, |v| v.author),
+                updated_by: version.author,
+                version_id: *version,
+                forks: Vec::new(),
+                doc,
+            })
+        })
+    }
+
+    /// Documents matching a query, newest first.
+    pub fn list(&self, query: &Query) -> Result<Vec<Document>> {
+        let spatial = query.bbox.is_some() || query.text.is_some();
+        if spatial && query.doc_type != DocType::Observation {
+            return Err(Error::InvalidQuery(
+                "area and text filters apply to observations",
+            ));
+        }
+        if let Some(b) = query.bbox {
+            let lat_ok = |x: f64| (-90.0..=90.0).contains(&x);
+            let lon_ok = |x: f64| (-180.0..=180.0).contains(&x);
+            if !(lat_ok(b.south) && lat_ok(b.north) && lon_ok(b.west) && lon_ok(b.east))
+                || b.south > b.north
+            {
+                return Err(Error::InvalidQuery("bounding box out of range"));
+            }
+        }
+        self.read(|c| Ok(index::list(c, query)?))
+    }
+
+    /// The project's settings (name, description, color); empty if none were written yet.
+    pub fn settings(&self) -> Result<ProjectSettings> {
+        let id = self.settings_doc_id()?;
+        match self.get(&id) {
+            Ok(Document {
+                doc:
+                    Doc {
+                        value: DocValue::ProjectSettings(s),
+                        ..
+                    },
+                ..
+            }) => Ok(s),
+            Ok(_) | Err(Error::NotFound { .. }) => Ok(ProjectSettings::default()),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn settings_doc_id(&self) -> Result<DocId> {
+        Ok(self.id().to_string().parse()?)
+    }
+
+    /// Writes the project's settings (replacing every current version of them).
+    pub fn set_settings(&self, settings: ProjectSettings) -> Result<Document> {
+        let id = self.settings_doc_id()?;
+        self.put_singleton(id, DocValue::ProjectSettings(settings))
+    }
+
+    /// Writes this device's name and type into the project.
+    pub fn set_device_info(&self, info: DeviceInfo) -> Result<Document> {
+        let id = self.device_id().to_string().parse()?;
+        self.put_singleton(id, DocValue::DeviceInfo(info))
+    }
+
+    /// Creates or replaces a document with a well-known id.
+    fn put_singleton(&self, doc_id: DocId, value: DocValue) -> Result<Document> {
+        self.check_writable()?;
+        value.validate()?;
+        self.write(|tx| {
+            let doc = match index::get(tx, &doc_id)? {
+                None => self.new_doc(doc_id.clone(), value),
+                Some(current) => {
+                    let heads = index::head_versions(tx, &doc_id)?;
+                    self.next_version(&current, heads, false, value)
+                }
+            };
+            self.append_doc(tx, &doc)
+        })
+    }
+
+    /// Verifies entries from another device and appends and indexes the new ones, all in one
+    /// transaction: a refused entry refuses the batch and leaves the store unchanged. Entries
+    /// that are authentic but hold no valid document are kept in their feed and not shown.
+    pub fn import(&self, entries: &[Entry]) -> Result<ImportSummary> {
+        let result = self.write(|tx| {
+            let appended = feed::verify_and_append(tx, &self.keys, entries)?;
+            let mut summary = ImportSummary {
+                appended: appended.len(),
+                indexed: 0,
+            };
+            for a in appended {
+                if let Some(doc) = decode_valid(&a.plaintext, a.version.namespace) {
+                    index::index_version(tx, &self.keys, a.entry_id, &doc, &a.plaintext)?;
+                    summary.indexed += 1;
+                }
+            }
+            Ok(summary)
+        });
+        if let Err(Error::Feed(FeedError::ForkedFeed {
+            author,
+            namespace,
+            seq,
+        })) = &result
+        {
+            let evidence = entries
+                .iter()
+                .find(|e| e.author == *author && e.namespace == *namespace && e.seq == *seq);
+            if let Some(e) = evidence {
+                let now = self.now();
+                self.write(|tx| Ok(feed::record_conflict(tx, e, now)?))?;
+            }
+        }
+        result
+    }
+
+    /// Entries `start..end` of one feed, for a peer that lacks them.
+    pub fn read_entries(
+        &self,
+        author: &DeviceId,
+        ns: Namespace,
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<Entry>> {
+        self.read(|c| Ok(feed::read_range(c, author, ns, start, end)?))
+    }
+
+    /// Every feed this device holds and its length.
+    pub fn have_vector(&self) -> Result<std::collections::BTreeMap<(DeviceId, Namespace), u64>> {
+        self.read(|c| Ok(feed::have_vector(c)?))
+    }
+
+    /// How many forked-feed conflicts (cloned identities) have been detected.
+    pub fn conflict_count(&self) -> Result<u64> {
+        self.read(|c| Ok(feed::conflict_count(c)?))
+    }
+
+    /// Runs SQLite's full integrity check on the project database: `true` if it is intact.
+    pub fn check_integrity(&self) -> Result<bool> {
+        self.read(|c| {
+            let verdict: String = c.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+            Ok(verdict == "ok")
+        })
+    }
+
+    /// Drops the index and rebuilds it from the feeds.
+    pub fn reindex(&self) -> Result<()> {
+        self.write(|tx| self.reindex_in(tx))
+    }
+
+    fn reindex_in(&self, tx: &Transaction<'_>) -> Result<()> {
+        index::clear(tx)?;
+        let ids = feed::all_entry_ids(tx)?;
+        for chunk in ids.chunks(REINDEX_CHUNK) {
+            for &id in chunk {
+                let entry = feed::read_entry(tx, id)?;
+                let plaintext = self
+                    .keys
+                    .open_payload(&entry)
+                    .map_err(|_| StoreError::Corrupt("stored entry does not decrypt"))?;
+                if let Some(doc) = decode_valid(&plaintext, entry.namespace) {
+                    index::index_version(tx, &self.keys, id, &doc, &plaintext)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Leaves the project: records *left* in our own auth feed, deletes every other device's
+    /// feeds, and rebuilds the index from what remains. Afterwards the project refuses writes.
+    pub(crate) fn leave(&self) -> Result<()> {
+        self.check_writable()?;
+        let me = self.device_id();
+        let doc_id: DocId = me.to_string().parse()?;
+        let left = DocValue::Role(Role {
+            role_id: schema::ROLE_LEFT.to_owned(),
+            from_index: 0,
+            reason: None,
+        });
+        self.write(|tx| {
+            let doc = match index::get(tx, &doc_id)? {
+                None => self.new_doc(doc_id.clone(), left),
+                Some(current) => {
+                    let heads = index::head_versions(tx, &doc_id)?;
+                    self.next_version(&current, heads, false, left)
+                }
+            };
+            self.append_doc(tx, &doc)?;
+            feed::purge_other_authors(tx, &me)?;
+            self.reindex_in(tx)
+        })?;
+        self.set_writable(false);
+        Ok(())
+    }
+}
+
+/// Decodes a payload into a document version, or `None` if it is not a valid one for its
+/// namespace (such entries stay in their feed and are never shown).
+fn decode_valid(plaintext: &[u8], ns: Namespace) -> Option<Doc> {
+    let doc = Doc::decode(plaintext).ok()?;
+    (doc.validate().is_ok() && doc.doc_type().namespace() == ns).then_some(doc)
+}

@@ -1,0 +1,415 @@
+//! The document values: observations, tracks, presets, fields, project settings, device info
+//! and roles, in the shape of the CoMapeo data model. Owns their fields and serde names; their
+//! rules live in `validate`.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use super::tags::{self, TagPrimitive, Tags};
+use super::{DocType, ValidationError};
+use crate::ids::{DocId, Timestamp, VersionId};
+
+/// A reference to one version of a document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DocRef {
+    /// The document.
+    pub doc_id: DocId,
+    /// The version referred to.
+    pub version_id: VersionId,
+}
+
+/// Something observed at a place and time.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Observation {
+    /// Latitude in degrees; set together with `lon`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lat: Option<f64>,
+    /// Longitude in degrees; set together with `lat`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lon: Option<f64>,
+    /// Photos, audio and video.
+    #[serde(default)]
+    pub attachments: Vec<Attachment>,
+    /// Answers to the preset's fields, notes (the `notes` tag) and any other tags.
+    #[serde(default)]
+    pub tags: Tags,
+    /// How the location was obtained.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<ObservationMetadata>,
+    /// The preset (category) chosen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preset_ref: Option<DocRef>,
+}
+
+/// A file attached to an observation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Attachment {
+    /// The file name.
+    pub name: String,
+    /// What kind of media it is.
+    #[serde(rename = "type")]
+    pub kind: AttachmentKind,
+    /// The blake3 hash of the original file, as 64 lowercase hex characters.
+    pub hash: String,
+}
+
+/// The kind of an attachment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum AttachmentKind {
+    /// A photo.
+    Photo,
+    /// An audio recording.
+    Audio,
+    /// A video.
+    Video,
+}
+
+/// How an observation's location was obtained.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObservationMetadata {
+    /// Whether the location was placed by hand rather than read from GPS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manual_location: Option<bool>,
+    /// The position reading at the time of the observation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<Position>,
+    /// Which location providers were available.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position_provider: Option<PositionProvider>,
+}
+
+/// A position reading.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Position {
+    /// When it was read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<Timestamp>,
+    /// Whether the device reported it as mocked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mocked: Option<bool>,
+    /// The reading.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coords: Option<Coords>,
+}
+
+/// Coordinates as reported by a device. Distances in metres, speed in metres per second,
+/// heading in degrees.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Coords {
+    /// Latitude in degrees.
+    pub latitude: f64,
+    /// Longitude in degrees.
+    pub longitude: f64,
+    /// Altitude.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub altitude: Option<f64>,
+    /// Accuracy of the altitude.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub altitude_accuracy: Option<f64>,
+    /// Direction of travel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heading: Option<f64>,
+    /// Speed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speed: Option<f64>,
+    /// Horizontal accuracy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accuracy: Option<f64>,
+}
+
+/// Which location providers a device had.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PositionProvider {
+    /// Whether GPS was enabled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gps_available: Option<bool>,
+    /// Whether location from Wi-Fi and Bluetooth was available.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passive_available: Option<bool>,
+    /// Whether location services were on.
+    pub location_services_enabled: bool,
+    /// Whether location from cell towers was available.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_available: Option<bool>,
+}
+
+/// A recorded path.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Track {
+    /// The points, in the order recorded; at least two.
+    #[serde(default)]
+    pub locations: Vec<TrackPoint>,
+    /// Observations made along the track.
+    #[serde(default)]
+    pub observation_refs: Vec<DocRef>,
+    /// Tags, as on observations.
+    #[serde(default)]
+    pub tags: Tags,
+    /// The preset (category) chosen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preset_ref: Option<DocRef>,
+}
+
+/// One point of a track.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TrackPoint {
+    /// When it was read.
+    pub timestamp: Timestamp,
+    /// Whether the device reported it as mocked.
+    pub mocked: bool,
+    /// The reading.
+    pub coords: Coords,
+}
+
+/// A category of observation: how it is shown and which fields it asks for.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Preset {
+    /// The name shown.
+    pub name: String,
+    /// The geometries it applies to; at least one.
+    #[serde(default)]
+    pub geometry: Vec<Geometry>,
+    /// Tags that match an observation to this preset.
+    #[serde(default)]
+    pub tags: Tags,
+    /// Tags added when the preset is chosen.
+    #[serde(default)]
+    pub add_tags: Tags,
+    /// Tags removed when another preset is chosen.
+    #[serde(default)]
+    pub remove_tags: Tags,
+    /// The fields asked, in order.
+    #[serde(default)]
+    pub field_refs: Vec<DocRef>,
+    /// The icon.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub icon_ref: Option<DocRef>,
+    /// Synonyms used when searching for the preset.
+    #[serde(default)]
+    pub terms: Vec<String>,
+    /// Color as `#RRGGBB` or `#RRGGBBAA`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub color: Option<String>,
+}
+
+/// A geometry a preset applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Geometry {
+    /// A standalone point.
+    Point,
+    /// A point on a line.
+    Vertex,
+    /// A line.
+    Line,
+    /// A closed area.
+    Area,
+    /// A relation between features.
+    Relation,
+}
+
+/// A question shown when filling in an observation; its answer is stored in one tag.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Field {
+    /// The tag the answer is stored in.
+    pub tag_key: String,
+    /// How it is answered.
+    #[serde(rename = "type")]
+    pub field_type: FieldType,
+    /// The question shown.
+    pub label: String,
+    /// The choices, for select fields; at least one for them.
+    #[serde(default)]
+    pub options: Vec<FieldOption>,
+    /// Shown in an empty text or number field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placeholder: Option<String>,
+    /// Further guidance shown with the question.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub helper_text: Option<String>,
+    /// Whether it can be added to any preset.
+    #[serde(default)]
+    pub universal: bool,
+}
+
+/// How a field is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum FieldType {
+    /// Free text.
+    Text,
+    /// A number.
+    Number,
+    /// One of the options.
+    SelectOne,
+    /// Any number of the options.
+    SelectMultiple,
+    /// A date.
+    Date,
+}
+
+/// One choice of a select field.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FieldOption {
+    /// What is shown.
+    pub label: String,
+    /// What is stored in the tag.
+    pub value: TagPrimitive,
+}
+
+/// The project's name, description and color.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProjectSettings {
+    /// The project name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// A description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project_description: Option<String>,
+    /// Color as `#RRGGBB` or `#RRGGBBAA`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project_color: Option<String>,
+}
+
+/// A device's name and kind, as its owner set them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceInfo {
+    /// The name shown to other members.
+    pub name: String,
+    /// What kind of device it is.
+    pub device_type: DeviceType,
+}
+
+/// The kind of a device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum DeviceType {
+    /// A phone.
+    Mobile,
+    /// A tablet.
+    Tablet,
+    /// A desktop or laptop computer.
+    Desktop,
+    /// An always-on peer with no user. Reads the reference model's `selfHostedServer` too.
+    #[serde(alias = "selfHostedServer")]
+    Server,
+}
+
+impl DeviceType {
+    /// Every device type.
+    pub const ALL: [DeviceType; 4] = [
+        DeviceType::Mobile,
+        DeviceType::Tablet,
+        DeviceType::Desktop,
+        DeviceType::Server,
+    ];
+
+    /// The name used in documents and storage.
+    pub fn name(self) -> &'static str {
+        match self {
+            DeviceType::Mobile => "mobile",
+            DeviceType::Tablet => "tablet",
+            DeviceType::Desktop => "desktop",
+            DeviceType::Server => "server",
+        }
+    }
+}
+
+impl fmt::Display for DeviceType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for DeviceType {
+    type Err = ValidationError;
+    fn from_str(s: &str) -> Result<Self, ValidationError> {
+        DeviceType::ALL
+            .into_iter()
+            .find(|t| t.name() == s)
+            .ok_or(ValidationError::UnknownDeviceType)
+    }
+}
+
+/// A device's role in the project, from a point in its feed onwards.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Role {
+    /// One of [`ROLE_IDS`](super::ROLE_IDS).
+    pub role_id: String,
+    /// The position in the device's feeds from which the role applies.
+    pub from_index: u64,
+    /// Why the role was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// A document's fields, by type. Encoded as a one-key map from the type's schema name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum DocValue {
+    /// An observation.
+    Observation(Observation),
+    /// A track.
+    Track(Track),
+    /// A preset.
+    Preset(Preset),
+    /// A field.
+    Field(Field),
+    /// Project settings.
+    ProjectSettings(ProjectSettings),
+    /// Device info.
+    DeviceInfo(DeviceInfo),
+    /// A role.
+    Role(Role),
+}
+
+impl DocValue {
+    /// The type of document.
+    pub fn doc_type(&self) -> DocType {
+        match self {
+            DocValue::Observation(_) => DocType::Observation,
+            DocValue::Track(_) => DocType::Track,
+            DocValue::Preset(_) => DocType::Preset,
+            DocValue::Field(_) => DocType::Field,
+            DocValue::ProjectSettings(_) => DocType::ProjectSettings,
+            DocValue::DeviceInfo(_) => DocType::DeviceInfo,
+            DocValue::Role(_) => DocType::Role,
+        }
+    }
+
+    /// An observation's latitude and longitude, when it has them.
+    pub fn location(&self) -> Option<(f64, f64)> {
+        match self {
+            DocValue::Observation(o) => o.lat.zip(o.lon),
+            _ => None,
+        }
+    }
+}
+
+impl Observation {
+    /// Every non-empty string tag value (list members included), one per line, for full-text
+    /// search. Notes are the tag named `notes`.
+    pub fn search_text(&self) -> String {
+        let mut strings = tags::tag_strings(&self.tags);
+        strings.retain(|s| !s.is_empty());
+        strings.join("\n")
+    }
+}

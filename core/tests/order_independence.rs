@@ -1,0 +1,207 @@
+//! The index is order-independent: random creates, updates and deletes on several devices
+//! (with offline edits making forks, and clock ties), then every entry delivered in random
+//! orders and batches to fresh devices, give exactly the same materialised state everywhere.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step should panic
+
+mod common;
+
+use common::{Device, T0, copy_missing, observation};
+use mapeo_core::feed::Entry;
+use mapeo_core::schema::DocType;
+use mapeo_core::{BoundingBox, Document, Namespace, Project, Query};
+use proptest::prelude::*;
+
+const DEVICES: usize = 3;
+
+#[derive(Debug, Clone)]
+enum Op {
+    Create {
+        dev: usize,
+        lat: i8,
+        word: usize,
+    },
+    Update {
+        dev: usize,
+        pick: usize,
+        lat: i8,
+        word: usize,
+    },
+    Delete {
+        dev: usize,
+        pick: usize,
+    },
+    Sync {
+        from: usize,
+        to: usize,
+    },
+    /// Set a device's clock: equal values across devices make `updatedAt` ties.
+    Clock {
+        dev: usize,
+        at: u8,
+    },
+}
+
+const WORDS: [&str; 4] = ["mining", "logging", "river", "sacred"];
+
+fn op() -> impl Strategy<Value = Op> {
+    let dev = 0..DEVICES;
+    prop_oneof![
+        3 => (dev.clone(), any::<i8>(), 0..WORDS.len()).prop_map(|(dev, lat, word)| Op::Create { dev, lat, word }),
+        4 => (dev.clone(), any::<usize>(), any::<i8>(), 0..WORDS.len())
+            .prop_map(|(dev, pick, lat, word)| Op::Update { dev, pick, lat, word }),
+        1 => (dev.clone(), any::<usize>()).prop_map(|(dev, pick)| Op::Delete { dev, pick }),
+        2 => (dev.clone(), 0..DEVICES).prop_map(|(from, to)| Op::Sync { from, to }),
+        1 => (dev, any::<u8>()).prop_map(|(dev, at)| Op::Clock { dev, at }),
+    ]
+}
+
+fn value(lat: i8, word: usize) -> mapeo_core::schema::DocValue {
+    observation(f64::from(lat) / 2.0, 10.0, WORDS[word])
+}
+
+/// Everything a user could observe: every document of every type (with forks and deleted
+/// ones), and a few queries.
+fn state(p: &Project) -> Vec<Vec<Document>> {
+    let mut out: Vec<Vec<Document>> = DocType::ALL
+        .iter()
+        .map(|t| {
+            let mut q = Query::all(*t);
+            q.include_deleted = true;
+            p.list(&q).unwrap()
+        })
+        .collect();
+    let mut q = Query::all(DocType::Observation);
+    q.bbox = Some(BoundingBox {
+        south: -10.0,
+        west: 0.0,
+        north: 20.0,
+        east: 20.0,
+    });
+    out.push(p.list(&q).unwrap());
+    let mut q = Query::all(DocType::Observation);
+    q.text = Some("river".into());
+    out.push(p.list(&q).unwrap());
+    out
+}
+
+fn run_ops(devices: &[Device], projects: &[std::sync::Arc<Project>], ops: &[Op]) {
+    for op in ops {
+        match *op {
+            Op::Create { dev, lat, word } => {
+                projects[dev].create(value(lat, word)).unwrap();
+            }
+            Op::Update {
+                dev,
+                pick,
+                lat,
+                word,
+            } => {
+                let mut q = Query::all(DocType::Observation);
+                q.include_deleted = true;
+                let docs = projects[dev].list(&q).unwrap();
+                if docs.is_empty() {
+                    continue;
+                }
+                let d = &docs[pick % docs.len()];
+                // Sometimes edit a fork instead of the winner.
+                let mut heads = vec![d.version_id];
+                heads.extend(d.forks.iter().copied());
+                let link = heads[pick / 7 % heads.len()];
+                projects[dev].update(&[link], value(lat, word)).unwrap();
+            }
+            Op::Delete { dev, pick } => {
+                let docs = projects[dev]
+                    .list(&Query::all(DocType::Observation))
+                    .unwrap();
+                if !docs.is_empty() {
+                    projects[dev]
+                        .delete(docs[pick % docs.len()].doc_id())
+                        .unwrap();
+                }
+            }
+            Op::Sync { from, to } => {
+                if from != to {
+                    copy_missing(&projects[from], &projects[to]);
+                }
+            }
+            Op::Clock { dev, at } => devices[dev].set_clock(T0 + i64::from(at) * 10, 1),
+        }
+    }
+}
+
+/// Delivers every feed's entries interleaved in the order `choices` dictates, in batches of
+/// one to three entries.
+fn deliver(feeds: &[Vec<Entry>], choices: &[u16], to: &Project) {
+    let mut next = vec![0usize; feeds.len()];
+    let mut c = choices.iter().copied().cycle();
+    loop {
+        let open: Vec<usize> = (0..feeds.len())
+            .filter(|&f| next[f] < feeds[f].len())
+            .collect();
+        if open.is_empty() {
+            break;
+        }
+        let pick = c.next().unwrap_or(0);
+        let f = open[usize::from(pick) % open.len()];
+        let take = 1 + usize::from(pick / 16 % 3);
+        let end = (next[f] + take).min(feeds[f].len());
+        to.import(&feeds[f][next[f]..end]).unwrap();
+        next[f] = end;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn any_delivery_order_gives_the_same_state(
+        ops in prop::collection::vec(op(), 1..40),
+        orders in prop::collection::vec(prop::collection::vec(any::<u16>(), 1..64), 2..4),
+    ) {
+        let devices: Vec<Device> = (0..DEVICES).map(|i| Device::new(u8::try_from(i + 1).unwrap())).collect();
+        let first = devices[0].manager.create_project(Default::default()).unwrap();
+        let details = devices[0].manager.join_details(&first.id()).unwrap();
+        let mut projects = vec![first];
+        for d in &devices[1..] {
+            projects.push(d.manager.join_project(&details).unwrap());
+        }
+        run_ops(&devices, &projects, &ops);
+
+        // Every device's own feeds, complete.
+        let mut feeds = Vec::new();
+        for (d, p) in devices.iter().zip(&projects) {
+            for ns in Namespace::ALL {
+                let entries = p.read_entries(&d.manager.device_id(), ns, 0, u64::MAX).unwrap();
+                if !entries.is_empty() {
+                    feeds.push(entries);
+                }
+            }
+        }
+        let mut reference: Option<Vec<Vec<Document>>> = None;
+        for choices in &orders {
+            let fresh = Device::new(50);
+            let p = fresh.manager.join_project(&details).unwrap();
+            deliver(&feeds, choices, &p);
+            let s = state(&p);
+            match &reference {
+                None => reference = Some(s),
+                Some(r) => prop_assert_eq!(r, &s),
+            }
+            // The same entries, reindexed from the feeds, give the same state again.
+            p.reindex().unwrap();
+            prop_assert_eq!(reference.as_ref().unwrap(), &state(&p));
+        }
+        // And the devices themselves, once everything is exchanged, agree too.
+        for i in 0..DEVICES {
+            for j in 0..DEVICES {
+                if i != j {
+                    copy_missing(&projects[i], &projects[j]);
+                }
+            }
+        }
+        for p in &projects {
+            prop_assert_eq!(reference.as_ref().unwrap(), &state(p));
+        }
+    }
+}
