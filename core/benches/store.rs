@@ -164,15 +164,16 @@ fn main() {
     let (hits, t) = timed(|| project.list(&q).expect("text"));
     println!("  text query at {target}: {} hits in {}", hits.len(), ms(t));
 
+    project.checkpoint().expect("checkpoint");
+    println!(
+        "  database bytes per observation: {:.0}",
+        db_bytes(&project) as f64 / target as f64
+    );
     let (_, t) = timed(|| project.reindex().expect("reindex"));
     println!(
         "  reindex {target}: {} ({:.0} entries/s)",
         ms(t),
         target as f64 / t.as_secs_f64()
-    );
-    println!(
-        "  database bytes per observation: {:.0}",
-        db_bytes(&project) as f64 / target as f64
     );
     println!("  peak RSS: {:.1} MB", peak_rss_mb());
 }

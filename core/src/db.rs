@@ -11,6 +11,20 @@ use thiserror::Error;
 /// How long a connection waits for another connection's lock before giving up.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// WAL pages after which a commit checkpoints into the database, on connections without a
+/// [`Checkpointer`]. Larger than SQLite's 1,000 so that pages every commit touches (feed
+/// heads, index roots) are copied back less often.
+pub const WAL_AUTOCHECKPOINT_PAGES: u32 = 4_000;
+/// Commits between two background checkpoints of a database with a [`Checkpointer`].
+pub const CHECKPOINT_EVERY_COMMITS: u64 = 500;
+/// After this long without a checkpoint request, the checkpointer runs one if anything was
+/// committed since the last.
+pub const CHECKPOINT_IDLE: Duration = Duration::from_secs(2);
+/// The WAL file is truncated back to this size after a checkpoint resets it.
+pub const WAL_SIZE_LIMIT_BYTES: i64 = 64 * 1024 * 1024;
+/// Page cache per connection, in KiB (SQLite's convention for a negative `cache_size`).
+pub const CACHE_KIB: i64 = 8 * 1024;
+
 /// A storage failure.
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -90,7 +104,95 @@ fn configure(conn: &Connection) -> Result<(), StoreError> {
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", true)?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)?;
+    conn.pragma_update(None, "cache_size", -CACHE_KIB)?;
+    conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT_BYTES)?;
     Ok(())
+}
+
+/// Copies a database's write-ahead log back into the database on a thread of its own, so
+/// that a commit never waits for a checkpoint. The writer connection turns its own
+/// auto-checkpoint off and calls [`Checkpointer::committed`] after each commit. Dropping it
+/// runs a last checkpoint and joins the thread.
+pub struct Checkpointer {
+    requests: Option<std::sync::mpsc::SyncSender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    commits: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Checkpointer {
+    /// Starts the checkpointer of the database at `path` and turns `writer`'s auto-checkpoint
+    /// off.
+    pub fn start(path: &Path, writer: &Connection) -> Result<Self, StoreError> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        writer.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let (tx, rx) = std::sync::mpsc::sync_channel::<()>(1);
+        let commits = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let seen = commits.clone();
+        let thread = std::thread::Builder::new()
+            .name("mapeo-checkpoint".into())
+            .spawn(move || checkpoint_loop(&conn, &rx, &seen))?;
+        Ok(Checkpointer {
+            requests: Some(tx),
+            thread: Some(thread),
+            commits,
+        })
+    }
+
+    /// Counts a commit; every [`CHECKPOINT_EVERY_COMMITS`] it asks for a checkpoint.
+    pub fn committed(&self) {
+        let n = self
+            .commits
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
+        if n.is_multiple_of(CHECKPOINT_EVERY_COMMITS)
+            && let Some(tx) = &self.requests
+        {
+            // Full means one is already pending: nothing to add.
+            let _ = tx.try_send(());
+        }
+    }
+}
+
+fn checkpoint_loop(
+    conn: &Connection,
+    requests: &std::sync::mpsc::Receiver<()>,
+    commits: &std::sync::atomic::AtomicU64,
+) {
+    use std::sync::mpsc::RecvTimeoutError;
+    let mut checkpointed_at = 0;
+    let mut run = || {
+        let now = commits.load(std::sync::atomic::Ordering::Relaxed);
+        if now == checkpointed_at {
+            return;
+        }
+        match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            Ok(()) => checkpointed_at = now,
+            Err(e) => tracing::warn!("background checkpoint failed: {e}"),
+        }
+    };
+    loop {
+        match requests.recv_timeout(CHECKPOINT_IDLE) {
+            Ok(()) | Err(RecvTimeoutError::Timeout) => run(),
+            Err(RecvTimeoutError::Disconnected) => {
+                run();
+                return;
+            }
+        }
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.requests = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 /// Applies every migration newer than the database's `user_version`, each in one transaction.

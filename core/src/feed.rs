@@ -282,15 +282,40 @@ pub fn find_entry_id(conn: &Connection, v: &VersionId) -> Result<Option<i64>, St
     }
 }
 
+/// Splits an entry id into its feed id and seq.
+pub fn split_entry_id(entry_id: i64) -> Result<(i64, u64), StoreError> {
+    let seq = u64::try_from(entry_id % FEED_ID_STRIDE).map_err(|_| StoreError::Corrupt("seq"))?;
+    Ok((entry_id / FEED_ID_STRIDE, seq))
+}
+
+/// Every feed's id with its author and namespace (a project has few feeds).
+pub fn feed_names(
+    conn: &Connection,
+) -> Result<std::collections::HashMap<i64, (DeviceId, Namespace)>, StoreError> {
+    let mut stmt = conn.prepare_cached("SELECT feed_id, author, namespace FROM feeds")?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, Vec<u8>>(1)?,
+            r.get::<_, u8>(2)?,
+        ))
+    })?;
+    let mut out = std::collections::HashMap::new();
+    for row in rows {
+        let (id, author, ns) = row?;
+        let ns = Namespace::from_code(ns).ok_or(StoreError::Corrupt("unknown namespace"))?;
+        out.insert(id, (DeviceId::from_stored(bytes32(author)?), ns));
+    }
+    Ok(out)
+}
+
 /// The version id stored at an entry id.
 pub fn version_of(conn: &Connection, entry_id: i64) -> Result<VersionId, StoreError> {
-    let feed_id = entry_id / FEED_ID_STRIDE;
-    let seq = u64::try_from(entry_id % FEED_ID_STRIDE).map_err(|_| StoreError::Corrupt("seq"))?;
+    let (feed_id, seq) = split_entry_id(entry_id)?;
     let (author, ns): (Vec<u8>, u8) = conn
         .prepare_cached(SELECT_FEED_BY_ID)?
         .query_row([feed_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    let author = DeviceId::from_bytes(bytes32(author)?)
-        .map_err(|_| StoreError::Corrupt("stored author is not a device id"))?;
+    let author = DeviceId::from_stored(bytes32(author)?);
     let namespace = Namespace::from_code(ns).ok_or(StoreError::Corrupt("unknown namespace"))?;
     Ok(VersionId {
         author,
@@ -327,8 +352,14 @@ pub fn append_local(
     plaintext: &[u8],
 ) -> Result<(Entry, i64), FeedError> {
     let author = device.device_id();
-    let id = feed_id(tx, &author, ns)?;
-    let feed = read_feed(tx, &author, ns)?.ok_or(StoreError::Corrupt("feed vanished"))?;
+    let feed = match read_feed(tx, &author, ns)? {
+        Some(feed) => feed,
+        None => FeedRow {
+            feed_id: feed_id(tx, &author, ns)?,
+            length: 0,
+            head: None,
+        },
+    };
     if feed.length >= MAX_FEED_LENGTH {
         return Err(FeedError::TooLarge);
     }
@@ -347,15 +378,7 @@ pub fn append_local(
     }
     entry.signature = device.sign(&entry.signed_message(&keys.project_id));
     let hash = entry.hash(&keys.project_id);
-    let rowid = store_entry(
-        tx,
-        &FeedRow {
-            feed_id: id,
-            ..feed
-        },
-        &entry,
-        &hash,
-    )?;
+    let rowid = store_entry(tx, &feed, &entry, &hash)?;
     Ok((entry, rowid))
 }
 
@@ -389,11 +412,11 @@ pub fn verify_and_append(
         if e.payload.len() > MAX_PAYLOAD_BYTES || e.seq >= MAX_FEED_LENGTH {
             return Err(FeedError::TooLarge);
         }
-        e.author.verifying_key().map_err(|_| FeedError::BadAuthor)?;
         runs.entry((e.author, e.namespace)).or_default().push(e);
     }
     let mut out = Vec::new();
     for ((author, ns), run) in runs {
+        author.verifying_key().map_err(|_| FeedError::BadAuthor)?;
         if run.windows(2).any(|w| w[1].seq != w[0].seq + 1) {
             return Err(FeedError::NotConsecutive);
         }
@@ -572,8 +595,7 @@ pub fn have_vector(conn: &Connection) -> Result<BTreeMap<(DeviceId, Namespace), 
     let mut out = BTreeMap::new();
     for row in rows {
         let (author, ns, len) = row?;
-        let author = DeviceId::from_bytes(bytes32(author)?)
-            .map_err(|_| StoreError::Corrupt("stored author is not a device id"))?;
+        let author = DeviceId::from_stored(bytes32(author)?);
         let ns = Namespace::from_code(ns).ok_or(StoreError::Corrupt("unknown namespace"))?;
         out.insert((author, ns), u64::try_from(len).unwrap_or(0));
     }

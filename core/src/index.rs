@@ -8,7 +8,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use crate::db::StoreError;
 use crate::feed::{self, FeedKeys};
-use crate::ids::{DeviceId, DocId, Namespace, Timestamp, VersionId};
+use crate::ids::{DeviceId, DocId, Timestamp, VersionId};
 use crate::schema::{Doc, DocType, DocValue};
 
 /// Most documents one query returns when it names no limit.
@@ -96,10 +96,11 @@ impl Query {
 }
 
 const INSERT_VERSION: &str =
-    "INSERT OR IGNORE INTO versions (entry_id, doc_id, updated_at) VALUES (?1, ?2, ?3)";
+    "INSERT OR IGNORE INTO versions (doc_id, entry_id, updated_at) VALUES (?2, ?1, ?3)";
 const INSERT_LINK: &str = "INSERT OR IGNORE INTO links (doc_id, target) VALUES (?1, ?2)";
-const SELECT_HEADS: &str = "SELECT v.entry_id, v.updated_at, f.author, f.namespace \
-     FROM versions v JOIN feeds f ON f.feed_id = v.entry_id / 1099511627776 \
+// No JOIN here: SQLite re-prepares joined statements on every run when a bound value feeds
+// the plan, which cost more than the query itself.
+const SELECT_HEADS: &str = "SELECT v.entry_id, v.updated_at FROM versions v \
      WHERE v.doc_id = ?1 AND NOT EXISTS \
      (SELECT 1 FROM links l WHERE l.doc_id = ?1 AND l.target = v.entry_id)";
 const SELECT_DOC_STATE: &str = "SELECT rowid, version, doc FROM docs WHERE doc_id = ?1";
@@ -114,19 +115,23 @@ const UPSERT_DOC: &str = "INSERT INTO docs \
 const DELETE_LOCATION: &str = "DELETE FROM obs_location WHERE id = ?1";
 const INSERT_LOCATION: &str =
     "INSERT INTO obs_location (id, min_lat, max_lat, min_lon, max_lon) VALUES (?1, ?2, ?2, ?3, ?3)";
-const DELETE_TEXT: &str = "DELETE FROM obs_text WHERE rowid = ?1";
-const INSERT_TEXT: &str = "INSERT INTO obs_text (rowid, text) VALUES (?1, ?2)";
-const SELECT_DOC_COLUMNS: &str = "SELECT d.doc, f.author, f.namespace, d.version, d.created_by, d.forks \
-     FROM docs d JOIN feeds f ON f.feed_id = d.version / 1099511627776";
-const SELECT_VERSION_EXISTS: &str = "SELECT doc_id FROM versions WHERE entry_id = ?1";
+const QUEUE_TEXT: &str = "INSERT OR REPLACE INTO text_pending (rowid, text) VALUES (?1, ?2)";
+const COUNT_PENDING_TEXT: &str = "SELECT count(*) FROM text_pending";
+const FLUSH_TEXT: &str = "DELETE FROM obs_text WHERE rowid IN (SELECT rowid FROM text_pending); \
+     INSERT INTO obs_text (rowid, text) SELECT rowid, text FROM text_pending WHERE text IS NOT NULL; \
+     DELETE FROM text_pending;";
+/// Queued text changes that make a write transaction move them into the full-text index.
+pub const TEXT_FLUSH_THRESHOLD: i64 = 512;
+const SELECT_DOC_COLUMNS: &str = "SELECT d.doc, d.version, d.created_by, d.forks FROM docs d";
+const SELECT_VERSION_EXISTS: &str = "SELECT 1 FROM versions WHERE doc_id = ?1 AND entry_id = ?2";
 const CLEAR_INDEX: &str = "DELETE FROM versions; DELETE FROM links; DELETE FROM docs; \
-     DELETE FROM obs_location; DELETE FROM obs_text;";
+     DELETE FROM obs_location; DELETE FROM obs_text; DELETE FROM text_pending;";
 
 fn bytes_to_device(b: Vec<u8>) -> Result<DeviceId, StoreError> {
     let arr: [u8; 32] = b
         .try_into()
         .map_err(|_| StoreError::Corrupt("device id of wrong length"))?;
-    DeviceId::from_bytes(arr).map_err(|_| StoreError::Corrupt("stored device id is not a key"))
+    Ok(DeviceId::from_stored(arr))
 }
 
 fn encode_forks(forks: &[VersionId]) -> Result<Option<Vec<u8>>, StoreError> {
@@ -146,27 +151,34 @@ fn decode_forks(b: Option<Vec<u8>>) -> Result<Vec<VersionId>, StoreError> {
 }
 
 /// Adds one valid version to the index and recomputes its document. `plaintext` is the
-/// encoded `doc` (the entry's decrypted payload).
+/// encoded `doc` (the entry's decrypted payload). Returns the document's heads afterwards
+/// (empty if this version was already indexed).
 pub fn index_version(
     tx: &Transaction<'_>,
     keys: &FeedKeys,
     entry_id: i64,
+    version: VersionId,
     doc: &Doc,
     plaintext: &[u8],
-) -> Result<(), StoreError> {
+) -> Result<Vec<VersionId>, StoreError> {
     let doc_id = doc.doc_id.as_str();
     let inserted =
         tx.prepare_cached(INSERT_VERSION)?
             .execute(params![entry_id, doc_id, doc.updated_at.0])?;
     if inserted == 0 {
-        return Ok(());
+        return Ok(Vec::new());
     }
     for link in &doc.links {
         let target = feed::entry_id_for(tx, link)?;
         tx.prepare_cached(INSERT_LINK)?
             .execute(params![doc_id, target])?;
     }
-    refresh_doc(tx, keys, &doc.doc_id, Some((entry_id, doc, plaintext)))
+    let head = Head {
+        entry_id,
+        version,
+        updated_at: doc.updated_at.0,
+    };
+    refresh_doc(tx, keys, head, doc, plaintext)
 }
 
 struct Head {
@@ -178,25 +190,15 @@ struct Head {
 fn heads(conn: &Connection, doc_id: &DocId) -> Result<Vec<Head>, StoreError> {
     let mut stmt = conn.prepare_cached(SELECT_HEADS)?;
     let rows = stmt.query_map([doc_id.as_str()], |r| {
-        Ok((
-            r.get::<_, i64>(0)?,
-            r.get::<_, i64>(1)?,
-            r.get::<_, Vec<u8>>(2)?,
-            r.get::<_, u8>(3)?,
-        ))
+        Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
     })?;
     let mut out = Vec::new();
     for row in rows {
-        let (entry_id, updated_at, author, ns) = row?;
-        let seq = u64::try_from(entry_id % (1 << 40)).map_err(|_| StoreError::Corrupt("seq"))?;
+        let (entry_id, updated_at) = row?;
         out.push(Head {
             entry_id,
             updated_at,
-            version: VersionId {
-                author: bytes_to_device(author)?,
-                namespace: Namespace::from_code(ns).ok_or(StoreError::Corrupt("namespace"))?,
-                seq,
-            },
+            version: feed::version_of(conn, entry_id)?,
         });
     }
     Ok(out)
@@ -218,26 +220,34 @@ pub fn load_version(
 
 /// Recomputes a document's row from its heads: the winner is the head with the latest
 /// `updatedAt`, ties broken by the greater version id; the other heads are its forks.
+/// Returns every head.
 fn refresh_doc(
     tx: &Transaction<'_>,
     keys: &FeedKeys,
-    doc_id: &DocId,
-    incoming: Option<(i64, &Doc, &[u8])>,
-) -> Result<(), StoreError> {
-    let mut heads = heads(tx, doc_id)?;
+    incoming: Head,
+    incoming_doc: &Doc,
+    incoming_bytes: &[u8],
+) -> Result<Vec<VersionId>, StoreError> {
+    let doc_id = &incoming_doc.doc_id;
+    let current: Option<(i64, i64, Vec<u8>)> = tx
+        .prepare_cached(SELECT_DOC_STATE)?
+        .query_row([doc_id.as_str()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    let incoming_id = incoming.entry_id;
+    // Without a row, no other version of this document is indexed: it is the only head.
+    let mut heads = match current {
+        None => vec![incoming],
+        Some(_) => heads(tx, doc_id)?,
+    };
     heads.sort_by_key(|h| (h.updated_at, h.version));
     let Some(winner) = heads.pop() else {
         return Err(StoreError::Corrupt("a document with no heads"));
     };
     let mut forks: Vec<VersionId> = heads.into_iter().map(|h| h.version).collect();
     forks.sort();
-    let current: Option<(i64, i64, Vec<u8>)> = tx
-        .prepare_cached(SELECT_DOC_STATE)?
-        .query_row([doc_id.as_str()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .optional()?;
-    let (doc, bytes): (Doc, Vec<u8>) = match (incoming, &current) {
-        (Some((id, doc, bytes)), _) if id == winner.entry_id => (doc.clone(), bytes.to_vec()),
-        (_, Some((_, version, bytes))) if *version == winner.entry_id => (
+    let (doc, bytes): (Doc, Vec<u8>) = match &current {
+        _ if incoming_id == winner.entry_id => (incoming_doc.clone(), incoming_bytes.to_vec()),
+        Some((_, version, bytes)) if *version == winner.entry_id => (
             Doc::decode(bytes).map_err(|_| StoreError::Corrupt("indexed document"))?,
             bytes.clone(),
         ),
@@ -262,20 +272,42 @@ fn refresh_doc(
         ],
         |r| r.get(0),
     )?;
-    tx.prepare_cached(DELETE_LOCATION)?.execute([rowid])?;
-    tx.prepare_cached(DELETE_TEXT)?.execute([rowid])?;
+    if current.is_some() {
+        tx.prepare_cached(DELETE_LOCATION)?.execute([rowid])?;
+    }
+    let mut text = None;
     if let (DocValue::Observation(obs), false) = (&doc.value, doc.deleted) {
         if let Some((lat, lon)) = doc.value.location() {
             tx.prepare_cached(INSERT_LOCATION)?
                 .execute(params![rowid, lat, lon])?;
         }
-        let text = obs.search_text();
-        if !text.is_empty() {
-            tx.prepare_cached(INSERT_TEXT)?
-                .execute(params![rowid, text])?;
-        }
+        text = Some(obs.search_text()).filter(|t| !t.is_empty());
+    }
+    tx.prepare_cached(QUEUE_TEXT)?
+        .execute(params![rowid, text])?;
+    forks.push(winner.version);
+    forks.sort();
+    Ok(forks)
+}
+
+/// Moves queued text changes into the full-text index if there are many of them, or any
+/// at all when `always`. Text queries call it with `always` first, so they never miss a change.
+pub fn flush_text(tx: &Transaction<'_>, always: bool) -> Result<(), StoreError> {
+    let pending: i64 = tx
+        .prepare_cached(COUNT_PENDING_TEXT)?
+        .query_row([], |r| r.get(0))?;
+    if pending > 0 && (always || pending >= TEXT_FLUSH_THRESHOLD) {
+        tx.execute_batch(FLUSH_TEXT)?;
     }
     Ok(())
+}
+
+/// Whether text changes are waiting to enter the full-text index.
+pub fn text_pending(conn: &Connection) -> Result<bool, StoreError> {
+    let pending: i64 = conn
+        .prepare_cached(COUNT_PENDING_TEXT)?
+        .query_row([], |r| r.get(0))?;
+    Ok(pending > 0)
 }
 
 /// Empties the index (feeds untouched), ready for [`index_version`] to rebuild it.
@@ -287,8 +319,6 @@ pub fn clear(tx: &Transaction<'_>) -> Result<(), StoreError> {
 /// A `docs` row as selected by [`SELECT_DOC_COLUMNS`], before decoding.
 struct DocRow {
     doc: Vec<u8>,
-    author: Vec<u8>,
-    namespace: u8,
     version: i64,
     created_by: Vec<u8>,
     forks: Option<Vec<u8>>,
@@ -297,51 +327,54 @@ struct DocRow {
 fn row_to_document(r: &rusqlite::Row<'_>) -> rusqlite::Result<DocRow> {
     Ok(DocRow {
         doc: r.get(0)?,
-        author: r.get(1)?,
-        namespace: r.get(2)?,
-        version: r.get(3)?,
-        created_by: r.get(4)?,
-        forks: r.get(5)?,
+        version: r.get(1)?,
+        created_by: r.get(2)?,
+        forks: r.get(3)?,
     })
 }
 
-fn build_document(row: DocRow) -> Result<Document, StoreError> {
-    let author = bytes_to_device(row.author)?;
+fn build_document(row: DocRow, version_id: VersionId) -> Result<Document, StoreError> {
     Ok(Document {
         doc: Doc::decode(&row.doc).map_err(|_| StoreError::Corrupt("indexed document"))?,
-        version_id: VersionId {
-            author,
-            namespace: Namespace::from_code(row.namespace)
-                .ok_or(StoreError::Corrupt("namespace"))?,
-            seq: u64::try_from(row.version % (1 << 40)).map_err(|_| StoreError::Corrupt("seq"))?,
-        },
+        version_id,
         created_by: bytes_to_device(row.created_by)?,
-        updated_by: author,
+        updated_by: version_id.author,
         forks: decode_forks(row.forks)?,
     })
 }
 
 /// The current state of one document, deleted or not.
 pub fn get(conn: &Connection, doc_id: &DocId) -> Result<Option<Document>, StoreError> {
-    const SQL: &str = concat!(
-        "SELECT d.doc, f.author, f.namespace, d.version, d.created_by, d.forks ",
-        "FROM docs d JOIN feeds f ON f.feed_id = d.version / 1099511627776 WHERE d.doc_id = ?1"
-    );
+    const SQL: &str = "SELECT doc, version, created_by, forks FROM docs WHERE doc_id = ?1";
     let row = conn
         .prepare_cached(SQL)?
         .query_row([doc_id.as_str()], row_to_document)
         .optional()?;
-    row.map(build_document).transpose()
+    row.map(|row| {
+        let version = feed::version_of(conn, row.version)?;
+        build_document(row, version)
+    })
+    .transpose()
 }
 
-/// The doc id of an indexed version, if it is indexed.
-pub fn doc_of_version(conn: &Connection, entry_id: i64) -> Result<Option<DocId>, StoreError> {
-    let id: Option<String> = conn
+/// An indexed version (one that holds a valid document), loaded from its feed.
+pub fn load_indexed_version(
+    conn: &Connection,
+    keys: &FeedKeys,
+    entry_id: i64,
+) -> Result<Option<Doc>, StoreError> {
+    let entry = feed::read_entry(conn, entry_id)?;
+    let Ok(plaintext) = keys.open_payload(&entry) else {
+        return Err(StoreError::Corrupt("stored entry does not decrypt"));
+    };
+    let Ok(doc) = Doc::decode(&plaintext) else {
+        return Ok(None);
+    };
+    let indexed = conn
         .prepare_cached(SELECT_VERSION_EXISTS)?
-        .query_row([entry_id], |r| r.get(0))
+        .query_row(params![doc.doc_id.as_str(), entry_id], |_| Ok(()))
         .optional()?;
-    id.map(|s| s.parse().map_err(|_| StoreError::Corrupt("doc id")))
-        .transpose()
+    Ok(indexed.map(|()| doc))
 }
 
 /// The current heads of a document (its winner and forks), as version ids.
@@ -423,9 +456,22 @@ pub fn list(conn: &Connection, q: &Query) -> Result<Vec<Document>, StoreError> {
         .map(|(k, v)| (*k, v as &dyn rusqlite::ToSql))
         .collect();
     let rows = stmt.query_map(params.as_slice(), row_to_document)?;
+    let feeds = feed::feed_names(conn)?;
     let mut out = Vec::new();
     for row in rows {
-        out.push(build_document(row?)?);
+        let row = row?;
+        let (feed_id, seq) = feed::split_entry_id(row.version)?;
+        let &(author, namespace) = feeds
+            .get(&feed_id)
+            .ok_or(StoreError::Corrupt("document version in an unknown feed"))?;
+        out.push(build_document(
+            row,
+            VersionId {
+                author,
+                namespace,
+                seq,
+            },
+        )?);
     }
     Ok(out)
 }

@@ -48,6 +48,7 @@ pub struct Project {
     clock: Clock,
     writable: AtomicBool,
     path: PathBuf,
+    checkpointer: db::Checkpointer,
 }
 
 impl std::fmt::Debug for Project {
@@ -67,6 +68,7 @@ impl Project {
     pub fn open(path: &Path, join: &JoinDetails, device: DeviceKeys, clock: Clock) -> Result<Self> {
         let writer = db::open_writer(path, db::PROJECT_MIGRATIONS)?;
         let reader = db::open_reader(path)?;
+        let checkpointer = db::Checkpointer::start(path, &writer)?;
         Ok(Project {
             keys: FeedKeys::new(&join.project_key()),
             creator: join.creator,
@@ -76,6 +78,7 @@ impl Project {
             clock,
             writable: AtomicBool::new(true),
             path: path.to_owned(),
+            checkpointer,
         })
     }
 
@@ -112,7 +115,9 @@ impl Project {
         let mut conn = lock(&self.writer);
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let out = f(&tx)?;
+        index::flush_text(&tx, false)?;
         tx.commit()?;
+        self.checkpointer.committed();
         Ok(out)
     }
 
@@ -134,18 +139,15 @@ impl Project {
         let bytes = doc.encode()?;
         let ns = doc.doc_type().namespace();
         let (entry, entry_id) = feed::append_local(tx, &self.keys, &self.device, ns, &bytes)?;
-        index::index_version(tx, &self.keys, entry_id, doc, &bytes)?;
-        let forks = index::get(tx, &doc.doc_id)?
-            .map(|d| d.forks)
-            .unwrap_or_default();
         let version_id = entry.version_id();
+        let heads = index::index_version(tx, &self.keys, entry_id, version_id, doc, &bytes)?;
         Ok(Document {
             created_by: doc
                 .original_version_id
                 .map_or(version_id.author, |v| v.author),
             updated_by: version_id.author,
             version_id,
-            forks: forks.into_iter().filter(|f| *f != version_id).collect(),
+            forks: heads.into_iter().filter(|f| *f != version_id).collect(),
             doc: doc.clone(),
         })
     }
@@ -241,7 +243,9 @@ impl Project {
         let mut doc_id: Option<DocId> = None;
         for link in links {
             let entry = feed::find_entry_id(conn, link)?.ok_or(ValidationError::LinkNotFound)?;
-            let of = index::doc_of_version(conn, entry)?.ok_or(ValidationError::LinkNotFound)?;
+            let of = index::load_indexed_version(conn, &self.keys, entry)?
+                .ok_or(ValidationError::LinkNotFound)?
+                .doc_id;
             match &doc_id {
                 Some(d) if *d != of => return Err(ValidationError::LinkToOtherDoc.into()),
                 _ => doc_id = Some(of),
@@ -273,10 +277,8 @@ impl Project {
         self.read(|c| {
             let entry =
                 feed::find_entry_id(c, version)?.ok_or(Error::NotFound { what: "version" })?;
-            if index::doc_of_version(c, entry)?.is_none() {
-                return Err(Error::NotFound { what: "version" });
-            }
-            let (doc, _) = index::load_version(c, &self.keys, entry)?;
+            let doc = index::load_indexed_version(c, &self.keys, entry)?
+                .ok_or(Error::NotFound { what: "version" })?;
             Ok(Document {
                 created_by: doc.original_version_id.map_or(version.author, |v| v.author),
                 updated_by: version.author,
@@ -303,6 +305,9 @@ impl Project {
             {
                 return Err(Error::InvalidQuery("bounding box out of range"));
             }
+        }
+        if query.text.is_some() && self.read(|c| Ok(index::text_pending(c)?))? {
+            self.write(|tx| Ok(index::flush_text(tx, true)?))?;
         }
         self.read(|c| Ok(index::list(c, query)?))
     }
@@ -368,7 +373,14 @@ impl Project {
             };
             for a in appended {
                 if let Some(doc) = decode_valid(&a.plaintext, a.version.namespace) {
-                    index::index_version(tx, &self.keys, a.entry_id, &doc, &a.plaintext)?;
+                    index::index_version(
+                        tx,
+                        &self.keys,
+                        a.entry_id,
+                        a.version,
+                        &doc,
+                        &a.plaintext,
+                    )?;
                     summary.indexed += 1;
                 }
             }
@@ -420,12 +432,20 @@ impl Project {
         })
     }
 
+    /// Copies the write-ahead log into the database file and truncates it: before copying the
+    /// file elsewhere, or to measure the database's size.
+    pub fn checkpoint(&self) -> Result<()> {
+        lock(&self.writer).query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+
     /// Drops the index and rebuilds it from the feeds.
     pub fn reindex(&self) -> Result<()> {
         self.write(|tx| self.reindex_in(tx))
     }
 
     fn reindex_in(&self, tx: &Transaction<'_>) -> Result<()> {
+        // Text is queued per document and enters the full-text index once, at commit.
         index::clear(tx)?;
         let ids = feed::all_entry_ids(tx)?;
         for chunk in ids.chunks(REINDEX_CHUNK) {
@@ -436,7 +456,7 @@ impl Project {
                     .open_payload(&entry)
                     .map_err(|_| StoreError::Corrupt("stored entry does not decrypt"))?;
                 if let Some(doc) = decode_valid(&plaintext, entry.namespace) {
-                    index::index_version(tx, &self.keys, id, &doc, &plaintext)?;
+                    index::index_version(tx, &self.keys, id, entry.version_id(), &doc, &plaintext)?;
                 }
             }
         }

@@ -34,13 +34,13 @@ CREATE TABLE conflicting_entries (
 
 -- Index: everything below is derived from entries and rebuilt by a reindex.
 
--- Every valid document version.
+-- Every valid document version, clustered by document (a document's heads are one range).
 CREATE TABLE versions (
-    entry_id INTEGER PRIMARY KEY,
     doc_id TEXT NOT NULL,
-    updated_at INTEGER NOT NULL
-);
-CREATE INDEX versions_by_doc ON versions (doc_id);
+    entry_id INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (doc_id, entry_id)
+) WITHOUT ROWID;
 
 -- "Some version of doc_id replaces version target" (target may not have arrived yet).
 CREATE TABLE links (
@@ -68,6 +68,14 @@ CREATE INDEX docs_by_preset ON docs (preset_doc_id) WHERE preset_doc_id IS NOT N
 
 -- Observation locations (rowid = docs.rowid).
 CREATE VIRTUAL TABLE obs_location USING rtree (id, min_lat, max_lat, min_lon, max_lon);
+
+-- Observation text waiting to enter obs_text (rowid = docs.rowid; text NULL: remove only).
+-- Full-text writes are batched through here: FTS5 flushes a segment per statement, which
+-- would otherwise dominate the cost of a single durable create.
+CREATE TABLE text_pending (
+    rowid INTEGER PRIMARY KEY,
+    text TEXT
+);
 
 -- Observation text: tag values, notes included (rowid = docs.rowid).
 CREATE VIRTUAL TABLE obs_text USING fts5 (
