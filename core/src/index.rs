@@ -112,20 +112,24 @@ const UPSERT_DOC: &str = "INSERT INTO docs \
      deleted = excluded.deleted, created_by = excluded.created_by, \
      preset_doc_id = excluded.preset_doc_id, forks = excluded.forks, doc = excluded.doc \
      RETURNING rowid";
-const DELETE_LOCATION: &str = "DELETE FROM obs_location WHERE id = ?1";
-const INSERT_LOCATION: &str =
-    "INSERT INTO obs_location (id, min_lat, max_lat, min_lon, max_lon) VALUES (?1, ?2, ?2, ?3, ?3)";
-const QUEUE_TEXT: &str = "INSERT OR REPLACE INTO text_pending (rowid, text) VALUES (?1, ?2)";
-const COUNT_PENDING_TEXT: &str = "SELECT count(*) FROM text_pending";
-const FLUSH_TEXT: &str = "DELETE FROM obs_text WHERE rowid IN (SELECT rowid FROM text_pending); \
-     INSERT INTO obs_text (rowid, text) SELECT rowid, text FROM text_pending WHERE text IS NOT NULL; \
-     DELETE FROM text_pending;";
-/// Queued text changes that make a write transaction move them into the full-text index.
-pub const TEXT_FLUSH_THRESHOLD: i64 = 512;
+const QUEUE_SEARCH: &str =
+    "INSERT OR REPLACE INTO search_pending (rowid, text, lat, lon) VALUES (?1, ?2, ?3, ?4)";
+const COUNT_SEARCH_PENDING: &str = "SELECT count(*) FROM search_pending";
+const FLUSH_SEARCH: &str = "\
+     DELETE FROM obs_text WHERE rowid IN (SELECT rowid FROM search_pending); \
+     INSERT INTO obs_text (rowid, text) SELECT rowid, text FROM search_pending \
+         WHERE text IS NOT NULL; \
+     DELETE FROM obs_location WHERE id IN (SELECT rowid FROM search_pending); \
+     INSERT INTO obs_location (id, min_lat, max_lat, min_lon, max_lon) \
+         SELECT rowid, lat, lat, lon, lon FROM search_pending WHERE lat IS NOT NULL; \
+     DELETE FROM search_pending;";
+/// Queued location and text changes that make a write transaction move them into the
+/// spatial and full-text indexes.
+pub const SEARCH_FLUSH_THRESHOLD: i64 = 512;
 const SELECT_DOC_COLUMNS: &str = "SELECT d.doc, d.version, d.created_by, d.forks FROM docs d";
 const SELECT_VERSION_EXISTS: &str = "SELECT 1 FROM versions WHERE doc_id = ?1 AND entry_id = ?2";
 const CLEAR_INDEX: &str = "DELETE FROM versions; DELETE FROM links; DELETE FROM docs; \
-     DELETE FROM obs_location; DELETE FROM obs_text; DELETE FROM text_pending;";
+     DELETE FROM obs_location; DELETE FROM obs_text; DELETE FROM search_pending;";
 
 fn bytes_to_device(b: Vec<u8>) -> Result<DeviceId, StoreError> {
     let arr: [u8; 32] = b
@@ -272,40 +276,39 @@ fn refresh_doc(
         ],
         |r| r.get(0),
     )?;
-    if current.is_some() {
-        tx.prepare_cached(DELETE_LOCATION)?.execute([rowid])?;
-    }
-    let mut text = None;
+    let (mut text, mut location) = (None, None);
     if let (DocValue::Observation(obs), false) = (&doc.value, doc.deleted) {
-        if let Some((lat, lon)) = doc.value.location() {
-            tx.prepare_cached(INSERT_LOCATION)?
-                .execute(params![rowid, lat, lon])?;
-        }
+        location = doc.value.location();
         text = Some(obs.search_text()).filter(|t| !t.is_empty());
     }
-    tx.prepare_cached(QUEUE_TEXT)?
-        .execute(params![rowid, text])?;
+    tx.prepare_cached(QUEUE_SEARCH)?.execute(params![
+        rowid,
+        text,
+        location.map(|l| l.0),
+        location.map(|l| l.1)
+    ])?;
     forks.push(winner.version);
     forks.sort();
     Ok(forks)
 }
 
-/// Moves queued text changes into the full-text index if there are many of them, or any
-/// at all when `always`. Text queries call it with `always` first, so they never miss a change.
-pub fn flush_text(tx: &Transaction<'_>, always: bool) -> Result<(), StoreError> {
+/// Moves queued location and text changes into the spatial and full-text indexes if there
+/// are many of them, or any at all when `always`. Area and text queries call it with
+/// `always` first, so they never miss a change.
+pub fn flush_search(tx: &Transaction<'_>, always: bool) -> Result<(), StoreError> {
     let pending: i64 = tx
-        .prepare_cached(COUNT_PENDING_TEXT)?
+        .prepare_cached(COUNT_SEARCH_PENDING)?
         .query_row([], |r| r.get(0))?;
-    if pending > 0 && (always || pending >= TEXT_FLUSH_THRESHOLD) {
-        tx.execute_batch(FLUSH_TEXT)?;
+    if pending > 0 && (always || pending >= SEARCH_FLUSH_THRESHOLD) {
+        tx.execute_batch(FLUSH_SEARCH)?;
     }
     Ok(())
 }
 
-/// Whether text changes are waiting to enter the full-text index.
-pub fn text_pending(conn: &Connection) -> Result<bool, StoreError> {
+/// Whether location or text changes are waiting to enter their indexes.
+pub fn search_pending(conn: &Connection) -> Result<bool, StoreError> {
     let pending: i64 = conn
-        .prepare_cached(COUNT_PENDING_TEXT)?
+        .prepare_cached(COUNT_SEARCH_PENDING)?
         .query_row([], |r| r.get(0))?;
     Ok(pending > 0)
 }

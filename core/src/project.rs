@@ -115,7 +115,7 @@ impl Project {
         let mut conn = lock(&self.writer);
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let out = f(&tx)?;
-        index::flush_text(&tx, false)?;
+        index::flush_search(&tx, false)?;
         tx.commit()?;
         self.checkpointer.committed();
         Ok(out)
@@ -306,8 +306,10 @@ impl Project {
                 return Err(Error::InvalidQuery("bounding box out of range"));
             }
         }
-        if query.text.is_some() && self.read(|c| Ok(index::text_pending(c)?))? {
-            self.write(|tx| Ok(index::flush_text(tx, true)?))?;
+        if (query.text.is_some() || query.bbox.is_some())
+            && self.read(|c| Ok(index::search_pending(c)?))?
+        {
+            self.write(|tx| Ok(index::flush_search(tx, true)?))?;
         }
         self.read(|c| Ok(index::list(c, query)?))
     }
@@ -445,7 +447,7 @@ impl Project {
     }
 
     fn reindex_in(&self, tx: &Transaction<'_>) -> Result<()> {
-        // Text is queued per document and enters the full-text index once, at commit.
+        // Locations and text are queued per document and enter their indexes once, at commit.
         index::clear(tx)?;
         let ids = feed::all_entry_ids(tx)?;
         for chunk in ids.chunks(REINDEX_CHUNK) {

@@ -69,12 +69,15 @@ CREATE INDEX docs_by_preset ON docs (preset_doc_id) WHERE preset_doc_id IS NOT N
 -- Observation locations (rowid = docs.rowid).
 CREATE VIRTUAL TABLE obs_location USING rtree (id, min_lat, max_lat, min_lon, max_lon);
 
--- Observation text waiting to enter obs_text (rowid = docs.rowid; text NULL: remove only).
--- Full-text writes are batched through here: FTS5 flushes a segment per statement, which
--- would otherwise dominate the cost of a single durable create.
-CREATE TABLE text_pending (
+-- Observation locations and text waiting to enter obs_location and obs_text (rowid =
+-- docs.rowid; NULL text or location: remove only). Both virtual tables are written in batches
+-- through here: an R*Tree insert and an FTS5 segment flush per document would otherwise
+-- dominate the cost of a single durable create. Queries flush first, so they miss nothing.
+CREATE TABLE search_pending (
     rowid INTEGER PRIMARY KEY,
-    text TEXT
+    text TEXT,
+    lat REAL,
+    lon REAL
 );
 
 -- Observation text: tag values, notes included (rowid = docs.rowid).
