@@ -19,6 +19,7 @@ mod context {
     pub const STORAGE: &str = "mapeo 2026-11 stored project keys v1";
     pub const PROJECT_KEY: &str = "mapeo 2026-11 project key from creator proof v1";
     pub const PROJECT_ID: &str = "mapeo 2026-11 project id v1";
+    pub const SYNC_TAG: &str = "mapeo 2026-11 sync project tag v1";
     pub const NS_AUTH: &str = "mapeo 2026-11 namespace key auth v1";
     pub const NS_CONFIG: &str = "mapeo 2026-11 namespace key config v1";
     pub const NS_DATA: &str = "mapeo 2026-11 namespace key data v1";
@@ -196,6 +197,11 @@ impl ProjectKey {
     /// The public project id: a one-way keyed hash of the key.
     pub fn project_id(&self) -> ProjectId {
         ProjectId(blake3::derive_key(context::PROJECT_ID, &self.0))
+    }
+
+    /// The key that MACs a connection's handshake hash into this project's sync tag.
+    pub fn sync_tag_key(&self) -> [u8; 32] {
+        blake3::derive_key(context::SYNC_TAG, &self.0)
     }
 
     /// The payload key of one namespace.

@@ -46,6 +46,9 @@ pub enum Error {
     /// The device is already a member of the project it tried to join.
     #[error("this device is already a member of the project")]
     AlreadyJoined,
+    /// This device's role does not allow the operation.
+    #[error("not allowed: {0}")]
+    NotAllowed(&'static str),
     /// A query that cannot be answered.
     #[error("invalid query: {0}")]
     InvalidQuery(&'static str),

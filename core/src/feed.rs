@@ -168,6 +168,7 @@ fn payload_aad(project: &ProjectId, author: &DeviceId, ns: Namespace, seq: u64) 
 pub struct FeedKeys {
     project_id: ProjectId,
     namespace_keys: [NamespaceKey; 4],
+    sync_tag_key: zeroize::Zeroizing<[u8; 32]>,
 }
 
 impl FeedKeys {
@@ -176,7 +177,14 @@ impl FeedKeys {
         FeedKeys {
             project_id: key.project_id(),
             namespace_keys: Namespace::ALL.map(|ns| key.namespace_key(ns)),
+            sync_tag_key: zeroize::Zeroizing::new(key.sync_tag_key()),
         }
+    }
+
+    /// The project's tag on a connection with this handshake hash: only holders of the
+    /// project key can compute it, and it means nothing on another connection.
+    pub fn sync_tag(&self, handshake_hash: &[u8; 32]) -> [u8; 32] {
+        *blake3::keyed_hash(&self.sync_tag_key, handshake_hash).as_bytes()
     }
 
     /// The project these keys belong to.

@@ -194,6 +194,11 @@ impl DocId {
         DocId(hex::encode(crate::crypto::random_bytes::<16>()))
     }
 
+    /// A document id that is the lowercase hex of some bytes (at most 32 of them).
+    pub(crate) fn from_hex_bytes(bytes: &[u8]) -> Self {
+        DocId(hex::encode(&bytes[..bytes.len().min(MAX_DOC_ID_LEN / 2)]))
+    }
+
     /// The id as text.
     pub fn as_str(&self) -> &str {
         &self.0

@@ -11,6 +11,7 @@ pub mod index;
 pub mod manager;
 pub mod project;
 pub mod schema;
+pub mod sync;
 
 pub use backup_code::BackupCode;
 pub use crypto::{JoinDetails, RootKey};

@@ -2,11 +2,13 @@
 //! peers, reads for sync, reindexing, and leaving. Owns the project's database (one writer
 //! connection, one reader); calls `feed` to write and verify and `index` to materialise.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
+use tokio::sync::watch;
 
 use crate::crypto::{DeviceKeys, JoinDetails};
 use crate::db::{self, StoreError};
@@ -17,6 +19,7 @@ use crate::index::{self, Document, Query};
 use crate::schema::{
     self, DeviceInfo, Doc, DocType, DocValue, ProjectSettings, Role, ValidationError,
 };
+use crate::sync::{self, PeerRole, ProjectTag, SyncError};
 
 /// Where the time of a write comes from. The system clock, or a fixed one in tests.
 pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
@@ -24,6 +27,20 @@ pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
 /// The system clock.
 pub fn system_clock() -> Clock {
     Arc::new(Timestamp::now)
+}
+
+/// How many coordinators deep a role record's authority is traced before it is ignored.
+pub const MAX_ROLE_CHAIN: usize = 16;
+
+/// The document id of a device's info record in a project.
+pub fn device_info_doc_id(device: &DeviceId) -> DocId {
+    let h = blake3::derive_key("mapeo 2026-11 device info doc id v1", device.as_bytes());
+    DocId::from_hex_bytes(&h[..16])
+}
+
+/// The document id of the role record about a device.
+pub fn role_doc_id(device: &DeviceId) -> DocId {
+    DocId::from_hex_bytes(device.as_bytes())
 }
 
 /// Entries read per step while reindexing, bounding memory whatever the project's size.
@@ -49,6 +66,8 @@ pub struct Project {
     writable: AtomicBool,
     path: PathBuf,
     checkpointer: db::Checkpointer,
+    changes: watch::Sender<u64>,
+    data_sync: watch::Sender<bool>,
 }
 
 impl std::fmt::Debug for Project {
@@ -79,6 +98,8 @@ impl Project {
             writable: AtomicBool::new(true),
             path: path.to_owned(),
             checkpointer,
+            changes: watch::Sender::new(0),
+            data_sync: watch::Sender::new(false),
         })
     }
 
@@ -118,6 +139,7 @@ impl Project {
         index::flush_search(&tx, false)?;
         tx.commit()?;
         self.checkpointer.committed();
+        self.changes.send_modify(|n| *n += 1);
         Ok(out)
     }
 
@@ -343,8 +365,87 @@ impl Project {
 
     /// Writes this device's name and type into the project.
     pub fn set_device_info(&self, info: DeviceInfo) -> Result<Document> {
-        let id = self.device_id().to_string().parse()?;
-        self.put_singleton(id, DocValue::DeviceInfo(info))
+        self.put_singleton(
+            device_info_doc_id(&self.device_id()),
+            DocValue::DeviceInfo(info),
+        )
+    }
+
+    /// A device's role in this project as this device knows it: the creator is provable from
+    /// the project key; any other role comes from a role record written by the creator or a
+    /// coordinator (or, for *left*, by the device itself).
+    pub fn role(&self, device: &DeviceId) -> Result<PeerRole> {
+        if *device == self.creator {
+            return Ok(PeerRole::Creator);
+        }
+        self.read(|c| self.role_in(c, device, 0))
+    }
+
+    fn role_in(&self, c: &Connection, device: &DeviceId, depth: usize) -> Result<PeerRole> {
+        if *device == self.creator {
+            return Ok(PeerRole::Creator);
+        }
+        let Some(d) = index::get(c, &role_doc_id(device))? else {
+            return Ok(PeerRole::NoRole);
+        };
+        let DocValue::Role(r) = &d.doc.value else {
+            return Ok(PeerRole::NoRole);
+        };
+        if d.doc.deleted {
+            return Ok(PeerRole::NoRole);
+        }
+        let author = d.updated_by;
+        let authorized = author == self.creator
+            || (r.role_id == schema::ROLE_LEFT && author == *device)
+            || (depth < MAX_ROLE_CHAIN
+                && author != *device
+                && matches!(
+                    self.role_in(c, &author, depth + 1)?,
+                    PeerRole::Creator | PeerRole::Coordinator
+                ));
+        if !authorized {
+            return Ok(PeerRole::NoRole);
+        }
+        Ok(match r.role_id.as_str() {
+            schema::ROLE_COORDINATOR => PeerRole::Coordinator,
+            schema::ROLE_MEMBER => PeerRole::Member,
+            schema::ROLE_BLOCKED => PeerRole::Blocked,
+            schema::ROLE_LEFT => PeerRole::Left,
+            _ => PeerRole::NoRole,
+        })
+    }
+
+    /// Gives a device a role (`coordinator`, `member` or `blocked`). Only the creator and
+    /// coordinators may; the creator's own role cannot be changed here.
+    pub fn assign_role(&self, device: &DeviceId, role_id: &str) -> Result<Document> {
+        if !matches!(
+            self.role(&self.device_id())?,
+            PeerRole::Creator | PeerRole::Coordinator
+        ) {
+            return Err(Error::NotAllowed(
+                "only the creator and coordinators assign roles",
+            ));
+        }
+        if *device == self.creator {
+            return Err(Error::NotAllowed("the creator's role cannot be changed"));
+        }
+        let value = DocValue::Role(Role {
+            role_id: role_id.to_owned(),
+            from_index: 0,
+            reason: None,
+        });
+        self.put_singleton(role_doc_id(device), value)
+    }
+
+    /// Turns data sync for this project on or off here (auth and config always flow).
+    pub fn set_data_sync(&self, on: bool) {
+        self.data_sync
+            .send_if_modified(|v| std::mem::replace(v, on) != on);
+    }
+
+    /// Whether data sync is on here.
+    pub fn data_sync_enabled(&self) -> bool {
+        *self.data_sync.borrow()
     }
 
     /// Creates or replaces a document with a well-known id.
@@ -470,7 +571,7 @@ impl Project {
     pub(crate) fn leave(&self) -> Result<()> {
         self.check_writable()?;
         let me = self.device_id();
-        let doc_id: DocId = me.to_string().parse()?;
+        let doc_id = role_doc_id(&me);
         let left = DocValue::Role(Role {
             role_id: schema::ROLE_LEFT.to_owned(),
             from_index: 0,
@@ -498,4 +599,52 @@ impl Project {
 fn decode_valid(plaintext: &[u8], ns: Namespace) -> Option<Doc> {
     let doc = Doc::decode(plaintext).ok()?;
     (doc.validate().is_ok() && doc.doc_type().namespace() == ns).then_some(doc)
+}
+
+fn sync_err(e: Error) -> SyncError {
+    match e {
+        Error::Feed(f) => SyncError::InvalidEntries(f.to_string()),
+        other => SyncError::Store(other.to_string()),
+    }
+}
+
+impl sync::Replica for Project {
+    fn project_id(&self) -> ProjectId {
+        self.id()
+    }
+
+    fn tag(&self, handshake_hash: &[u8; 32]) -> ProjectTag {
+        ProjectTag(self.keys.sync_tag(handshake_hash))
+    }
+
+    fn have_vector(&self) -> Result<BTreeMap<sync::FeedKey, u64>, SyncError> {
+        Project::have_vector(self).map_err(sync_err)
+    }
+
+    fn read_entries(
+        &self,
+        feed: sync::FeedKey,
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<Entry>, SyncError> {
+        Project::read_entries(self, &feed.0, feed.1, start, end).map_err(sync_err)
+    }
+
+    fn import(&self, entries: &[Entry]) -> Result<usize, SyncError> {
+        Project::import(self, entries)
+            .map(|s| s.appended)
+            .map_err(sync_err)
+    }
+
+    fn role_of(&self, device: &DeviceId) -> PeerRole {
+        self.role(device).unwrap_or(PeerRole::NoRole)
+    }
+
+    fn changes(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    fn data_sync(&self) -> watch::Receiver<bool> {
+        self.data_sync.subscribe()
+    }
 }

@@ -61,7 +61,7 @@ fn device_info_persists_and_reaches_every_project() {
         device_type: DeviceType::Mobile,
     };
     dev.manager.set_device_info(info.clone()).unwrap();
-    let doc_id = dev.manager.device_id().to_string().parse().unwrap();
+    let doc_id = mapeo_core::project::device_info_doc_id(&dev.manager.device_id());
     assert_eq!(
         p.get(&doc_id).unwrap().value(),
         &mapeo_core::schema::DocValue::DeviceInfo(info.clone())
@@ -194,7 +194,7 @@ fn leaving_purges_others_data_keeps_our_own_and_allows_rejoining() {
         Err(Error::ProjectLeft)
     ));
     // Our own "left" record is in our auth feed.
-    let role_id = b.manager.device_id().to_string().parse().unwrap();
+    let role_id = mapeo_core::project::role_doc_id(&b.manager.device_id());
     match pb.get(&role_id).unwrap().value() {
         mapeo_core::schema::DocValue::Role(r) => {
             assert_eq!(r.role_id, mapeo_core::schema::ROLE_LEFT)

@@ -80,3 +80,125 @@ pub fn observation(lat: f64, lon: f64, notes: &str) -> DocValue {
         .insert("notes".into(), TagValue::String(notes.into()));
     DocValue::Observation(o)
 }
+
+/// A device with one project, a sync board, and in-memory connections to other peers.
+pub struct Peer {
+    pub device: Device,
+    pub project: Arc<mapeo_core::Project>,
+    pub board: Arc<mapeo_core::sync::SyncBoard>,
+    pub projects: tokio::sync::watch::Sender<Vec<Arc<dyn mapeo_core::sync::Replica>>>,
+}
+
+impl Peer {
+    /// A device that creates a project, with data sync on.
+    pub fn creator(seed: u8) -> Self {
+        let device = Device::new(seed);
+        let project = device.manager.create_project(Default::default()).unwrap();
+        Self::with(device, project)
+    }
+
+    /// A device that joins `of`'s project and is given the member role by its creator.
+    pub fn member_of(seed: u8, of: &Peer) -> Self {
+        let device = Device::new(seed);
+        let details = of.device.manager.join_details(&of.project.id()).unwrap();
+        let project = device.manager.join_project(&details).unwrap();
+        of.project
+            .assign_role(&device.manager.device_id(), mapeo_core::schema::ROLE_MEMBER)
+            .unwrap();
+        Self::with(device, project)
+    }
+
+    fn with(device: Device, project: Arc<mapeo_core::Project>) -> Self {
+        project.set_data_sync(true);
+        let replica: Arc<dyn mapeo_core::sync::Replica> = project.clone();
+        Peer {
+            device,
+            project,
+            board: mapeo_core::sync::SyncBoard::new(),
+            projects: tokio::sync::watch::Sender::new(vec![replica]),
+        }
+    }
+
+    pub fn id(&self) -> mapeo_core::DeviceId {
+        self.device.manager.device_id()
+    }
+
+    fn params(
+        &self,
+        peer: mapeo_core::DeviceId,
+        hash: [u8; 32],
+        shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> mapeo_core::sync::session::SessionParams {
+        mapeo_core::sync::session::SessionParams {
+            peer,
+            handshake_hash: hash,
+            projects: self.projects.subscribe(),
+            board: self.board.clone(),
+            shutdown,
+            ping_interval: std::time::Duration::from_millis(200),
+            silence_timeout: std::time::Duration::from_secs(5),
+        }
+    }
+}
+
+/// A running in-memory connection between two peers.
+pub struct Connection {
+    pub shutdown: tokio::sync::watch::Sender<bool>,
+    pub ends: [tokio::task::JoinHandle<
+        Result<mapeo_core::sync::SessionEnd, mapeo_core::sync::SyncError>,
+    >; 2],
+}
+
+impl Connection {
+    /// Stops both ends and waits for them.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        for end in self.ends {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), end).await;
+        }
+    }
+}
+
+/// Connects two peers in memory (optionally cut after `cut_after` messages).
+pub fn connect(a: &Peer, b: &Peer, cut_after: Option<usize>) -> Connection {
+    use mapeo_core::sync::{memory, run_session};
+    let (ta, tb) = match cut_after {
+        Some(n) => memory::pair_cut_after(n),
+        None => memory::pair(),
+    };
+    let hash: [u8; 32] = mapeo_core::crypto::random_bytes();
+    let (shutdown, rx) = tokio::sync::watch::channel(false);
+    let pa = a.params(b.id(), hash, rx.clone());
+    let pb = b.params(a.id(), hash, rx);
+    Connection {
+        shutdown,
+        ends: [
+            tokio::spawn(run_session(ta, pa)),
+            tokio::spawn(run_session(tb, pb)),
+        ],
+    }
+}
+
+/// Everything a user could observe in a project: all documents of all types, with forks.
+pub fn state(p: &mapeo_core::Project) -> Vec<Vec<mapeo_core::Document>> {
+    mapeo_core::schema::DocType::ALL
+        .iter()
+        .map(|t| {
+            let mut q = mapeo_core::Query::all(*t);
+            q.include_deleted = true;
+            p.list(&q).unwrap()
+        })
+        .collect()
+}
+
+/// Waits (bounded) until `check` holds, polling.
+pub async fn eventually(what: &str, within: std::time::Duration, mut check: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + within;
+    while !check() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}

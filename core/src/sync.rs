@@ -1,0 +1,299 @@
+//! The replication protocol, independent of any transport: project matching without leaking,
+//! have-vectors, batched entry streaming (auth and config first), live push, per-peer exact
+//! progress, and the access gate by the peer's role. Runs over any byte-message transport
+//! ([`Transport`]): Noise over TCP in `net`, an in-memory pair in tests. Knows nothing of
+//! storage beyond the [`Replica`] trait that a project implements.
+
+pub mod memory;
+pub mod message;
+pub mod session;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use thiserror::Error;
+use tokio::sync::watch;
+
+use crate::feed::Entry;
+use crate::ids::{DeviceId, Namespace, ProjectId};
+pub use message::{CloseReason, Message, ProjectTag};
+pub use session::{SessionEnd, run_session};
+
+/// How often an idle session pings its peer.
+pub const PING_INTERVAL: Duration = Duration::from_secs(10);
+/// A peer silent this long (no message, not even a pong) is dropped.
+pub const PEER_SILENCE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Small control messages (acks, pongs) queued for a peer that is not reading before the
+/// session gives up on it.
+pub const MAX_QUEUED_CONTROL: usize = 1_024;
+
+/// A sync failure.
+#[derive(Debug, Error)]
+pub enum SyncError {
+    /// The transport failed or closed.
+    #[error("connection lost: {0}")]
+    Transport(String),
+    /// The peer sent something that is not a valid message.
+    #[error("peer sent a malformed message")]
+    Malformed,
+    /// The peer sent entries that failed verification.
+    #[error("peer sent entries that failed verification: {0}")]
+    InvalidEntries(String),
+    /// The peer went silent.
+    #[error("peer stopped answering")]
+    Silent,
+    /// The peer speaks another protocol version.
+    #[error("peer speaks sync protocol version {0}")]
+    UnsupportedVersion(u16),
+    /// Local storage failed.
+    #[error("local storage failed: {0}")]
+    Store(String),
+    /// The peer is not reading what we send.
+    #[error("peer is not reading")]
+    Backlogged,
+    /// Waiting for sync saw no progress for the allowed time.
+    #[error("sync made no progress for the allowed time")]
+    Stalled,
+}
+
+/// A byte-message transport: the sync protocol's only view of the connection.
+pub trait Transport: Send + 'static {
+    /// The sending half.
+    type Writer: TransportWriter;
+    /// The receiving half.
+    type Reader: TransportReader;
+    /// Splits into halves usable from two tasks at once.
+    fn split(self) -> (Self::Reader, Self::Writer);
+}
+
+/// Sends whole messages.
+pub trait TransportWriter: Send + 'static {
+    /// Sends one message.
+    fn send(&mut self, msg: &[u8]) -> impl Future<Output = Result<(), SyncError>> + Send;
+}
+
+/// Receives whole messages.
+pub trait TransportReader: Send + 'static {
+    /// Receives one message.
+    fn recv(&mut self) -> impl Future<Output = Result<Vec<u8>, SyncError>> + Send;
+}
+
+/// A device's role in a project, as this device knows it: decides what flows (DESIGN §7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PeerRole {
+    /// Created the project (provable from the project key).
+    Creator,
+    /// Manages the project.
+    Coordinator,
+    /// Records data.
+    Member,
+    /// Removed: gets only `auth`, so it learns it was blocked; nothing is accepted from it.
+    Blocked,
+    /// Left the project: exchanges only `auth`.
+    Left,
+    /// Known but without a role yet: exchanges only `auth`.
+    NoRole,
+}
+
+impl PeerRole {
+    /// Whether a peer with this role may be sent entries of `ns`.
+    pub fn may_read(self, ns: Namespace) -> bool {
+        match self {
+            PeerRole::Creator | PeerRole::Coordinator | PeerRole::Member => true,
+            PeerRole::Blocked | PeerRole::Left | PeerRole::NoRole => ns == Namespace::Auth,
+        }
+    }
+
+    /// Whether entries of `ns` are accepted from a peer with this role.
+    pub fn may_send(self, ns: Namespace) -> bool {
+        match self {
+            PeerRole::Creator | PeerRole::Coordinator | PeerRole::Member => true,
+            PeerRole::Left | PeerRole::NoRole => ns == Namespace::Auth,
+            PeerRole::Blocked => false,
+        }
+    }
+}
+
+/// Whether `ns` flows now: auth and config always (initial sync); data and blob index only
+/// while both sides have data sync on.
+pub fn flows(ns: Namespace, local_data_on: bool, remote_data_on: bool) -> bool {
+    matches!(ns, Namespace::Auth | Namespace::Config) || (local_data_on && remote_data_on)
+}
+
+/// A feed: its author and namespace.
+pub type FeedKey = (DeviceId, Namespace);
+
+/// A project as sync sees it. Implemented by `project::Project`.
+pub trait Replica: Send + Sync + 'static {
+    /// The project's id (for progress reports; never sent).
+    fn project_id(&self) -> ProjectId;
+    /// This project's tag on a connection with this handshake hash.
+    fn tag(&self, handshake_hash: &[u8; 32]) -> ProjectTag;
+    /// Every feed held and its length.
+    fn have_vector(&self) -> Result<BTreeMap<FeedKey, u64>, SyncError>;
+    /// Entries `start..end` of one feed.
+    fn read_entries(&self, feed: FeedKey, start: u64, end: u64) -> Result<Vec<Entry>, SyncError>;
+    /// Verifies and stores entries from a peer, all or none.
+    fn import(&self, entries: &[Entry]) -> Result<usize, SyncError>;
+    /// The role of a device in this project, as this device knows it.
+    fn role_of(&self, device: &DeviceId) -> PeerRole;
+    /// Bumped after every commit that adds entries (local writes or imports).
+    fn changes(&self) -> watch::Receiver<u64>;
+    /// Whether data sync is on here.
+    fn data_sync(&self) -> watch::Receiver<bool>;
+}
+
+/// Which phase a project's exchange with a peer is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SyncPhase {
+    /// Auth and config still moving.
+    Initial,
+    /// Auth and config done; data moving (or done).
+    Full,
+}
+
+/// The exchange of one project with one peer, exactly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerSyncState {
+    /// The peer.
+    pub peer: DeviceId,
+    /// Whether the session is up.
+    pub connected: bool,
+    /// Whether the peer has told us what it holds; nothing is synced before that.
+    pub peer_known: bool,
+    /// Whether the peer has data sync on.
+    pub peer_data_sync: bool,
+    /// Auth and config entries the peer has and we still lack (and accept).
+    pub initial_wanted: u64,
+    /// Auth and config entries we have and the peer has not confirmed.
+    pub initial_to_send: u64,
+    /// Data and blob-index entries the peer has and we still lack (while both sides sync data).
+    pub data_wanted: u64,
+    /// Data and blob-index entries we have and the peer has not confirmed.
+    pub data_to_send: u64,
+    /// Entries received from this peer in this session.
+    pub received: u64,
+    /// Entries sent to this peer in this session.
+    pub sent: u64,
+}
+
+impl PeerSyncState {
+    /// The phase the exchange is in.
+    pub fn phase(&self) -> SyncPhase {
+        if self.initial_wanted + self.initial_to_send > 0 {
+            SyncPhase::Initial
+        } else {
+            SyncPhase::Full
+        }
+    }
+
+    /// Whether nothing is left to exchange for this phase: `Initial` checks auth and config;
+    /// `Full` checks everything that flows.
+    pub fn is_synced(&self, phase: SyncPhase) -> bool {
+        if !self.peer_known {
+            return false;
+        }
+        let initial = self.initial_wanted + self.initial_to_send == 0;
+        match phase {
+            SyncPhase::Initial => initial,
+            SyncPhase::Full => initial && self.data_wanted + self.data_to_send == 0,
+        }
+    }
+}
+
+/// Every session's progress, by project and peer; subscribe to see changes.
+#[derive(Debug)]
+pub struct SyncBoard {
+    state: watch::Sender<BTreeMap<(ProjectId, DeviceId), PeerSyncState>>,
+}
+
+impl Default for SyncBoard {
+    fn default() -> Self {
+        SyncBoard {
+            state: watch::Sender::new(BTreeMap::new()),
+        }
+    }
+}
+
+impl SyncBoard {
+    /// A new, empty board.
+    pub fn new() -> Arc<Self> {
+        Arc::new(SyncBoard::default())
+    }
+
+    /// Every known exchange.
+    pub fn snapshot(&self) -> BTreeMap<(ProjectId, DeviceId), PeerSyncState> {
+        self.state.borrow().clone()
+    }
+
+    /// The exchanges of one project.
+    pub fn project(&self, project: &ProjectId) -> Vec<PeerSyncState> {
+        self.state
+            .borrow()
+            .iter()
+            .filter(|((p, _), _)| p == project)
+            .map(|(_, s)| s.clone())
+            .collect()
+    }
+
+    /// Changes to the board.
+    pub fn subscribe(&self) -> watch::Receiver<BTreeMap<(ProjectId, DeviceId), PeerSyncState>> {
+        self.state.subscribe()
+    }
+
+    pub(crate) fn update(&self, project: ProjectId, state: PeerSyncState) {
+        self.state.send_if_modified(|m| {
+            let key = (project, state.peer);
+            if m.get(&key) == Some(&state) {
+                false
+            } else {
+                m.insert(key, state);
+                true
+            }
+        });
+    }
+
+    pub(crate) fn disconnected(&self, peer: &DeviceId) {
+        self.state.send_if_modified(|m| {
+            let mut changed = false;
+            for ((_, p), s) in m.iter_mut() {
+                if p == peer && s.connected {
+                    s.connected = false;
+                    changed = true;
+                }
+            }
+            changed
+        });
+    }
+
+    /// Waits until at least one peer is connected for `project` and every connected peer is
+    /// synced for `phase`. Fails with [`SyncError::Stalled`] if the board shows no change for
+    /// `inactivity`.
+    pub async fn wait_for_sync(
+        &self,
+        project: &ProjectId,
+        phase: SyncPhase,
+        inactivity: Duration,
+    ) -> Result<(), SyncError> {
+        let mut rx = self.subscribe();
+        loop {
+            let done = {
+                let m = rx.borrow_and_update();
+                let peers: Vec<_> = m
+                    .iter()
+                    .filter(|((p, _), s)| p == project && s.connected)
+                    .collect();
+                !peers.is_empty() && peers.iter().all(|(_, s)| s.is_synced(phase))
+            };
+            if done {
+                return Ok(());
+            }
+            match tokio::time::timeout(inactivity, rx.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) | Err(_) => return Err(SyncError::Stalled),
+            }
+        }
+    }
+}

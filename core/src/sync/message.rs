@@ -1,0 +1,338 @@
+//! The sync protocol's messages and their wire encoding (CBOR): versioned, typed and
+//! size-limited. Owns encoding and decoding only; decoding arbitrary bytes returns an error,
+//! never panics, and never allocates by an untrusted length beyond the message size limit.
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::feed::Entry;
+use crate::ids::{DeviceId, EntryHash, Namespace};
+
+/// Wire version of the sync messages; a peer with another major version is refused.
+pub const SYNC_PROTOCOL_VERSION: u16 = 1;
+/// Largest encoded message accepted or sent.
+pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+/// Most entries sent in one `Entries` message (one verified, committed batch).
+pub const MAX_ENTRIES_PER_BATCH: usize = 500;
+/// Entry payload bytes after which a batch is sent even if it has fewer entries.
+pub const BATCH_PAYLOAD_BYTES: usize = 1024 * 1024;
+/// Most projects one side may announce.
+pub const MAX_PROJECT_TAGS: usize = 1_000;
+/// Most feed lengths in one `Have` message.
+pub const MAX_FEEDS_PER_HAVE: usize = 100_000;
+
+/// A project's tag on one connection: a MAC of the handshake hash under the project key.
+/// Only a holder of the key can compute it; it is worthless on any other connection.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ProjectTag(#[serde(with = "serde_bytes")] pub [u8; 32]);
+
+impl std::fmt::Debug for ProjectTag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ProjectTag({})", hex::encode(&self.0[..4]))
+    }
+}
+
+/// One feed's length as announced to a peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeedLength {
+    /// The feed's author.
+    pub author: DeviceId,
+    /// The feed's namespace.
+    pub namespace: Namespace,
+    /// How many entries the sender holds.
+    pub length: u64,
+}
+
+/// An entry as it travels.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireEntry {
+    author: DeviceId,
+    namespace: Namespace,
+    seq: u64,
+    prev_hash: EntryHash,
+    #[serde(with = "serde_bytes")]
+    payload: Vec<u8>,
+    #[serde(with = "serde_bytes")]
+    signature: [u8; 64],
+}
+
+impl From<Entry> for WireEntry {
+    fn from(e: Entry) -> Self {
+        WireEntry {
+            author: e.author,
+            namespace: e.namespace,
+            seq: e.seq,
+            prev_hash: e.prev_hash,
+            payload: e.payload,
+            signature: e.signature,
+        }
+    }
+}
+
+impl From<WireEntry> for Entry {
+    fn from(e: WireEntry) -> Self {
+        Entry {
+            author: e.author,
+            namespace: e.namespace,
+            seq: e.seq,
+            prev_hash: e.prev_hash,
+            payload: e.payload,
+            signature: e.signature,
+        }
+    }
+}
+
+/// Why a side closes a sync session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum CloseReason {
+    /// The peer sent something that is not a valid message.
+    Malformed,
+    /// The peer sent entries that failed verification.
+    InvalidEntries,
+    /// Another connection between the same two devices is kept instead.
+    Duplicate,
+    /// The device is stopping or pausing.
+    ShuttingDown,
+    /// The peer speaks another protocol version.
+    UnsupportedVersion,
+}
+
+/// A sync protocol message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Message {
+    /// First message: the protocol version and a tag per project the sender holds. Sent
+    /// again when the sender joins a project.
+    Projects {
+        /// The sender's sync protocol version.
+        version: u16,
+        /// One tag per project.
+        tags: Vec<ProjectTag>,
+    },
+    /// Feed lengths the sender holds in a shared project (all of them at first, then the
+    /// ones that grew). Also acknowledges entries received.
+    Have {
+        /// The project.
+        project: ProjectTag,
+        /// Feed lengths.
+        feeds: Vec<FeedLength>,
+    },
+    /// The sender did not take entries it was sent (its view of roles or data sync did not
+    /// allow them then) and now asks for them again from these lengths.
+    Want {
+        /// The project.
+        project: ProjectTag,
+        /// Feed lengths the sender holds: resend from there.
+        feeds: Vec<FeedLength>,
+    },
+    /// Whether the sender has data sync on for a project (auth and config always flow).
+    SyncEnabled {
+        /// The project.
+        project: ProjectTag,
+        /// Data sync on.
+        data: bool,
+    },
+    /// A batch of consecutive entries the receiver lacks.
+    Entries {
+        /// The project.
+        project: ProjectTag,
+        /// The entries.
+        entries: Vec<WireEntry>,
+    },
+    /// Keepalive request.
+    Ping,
+    /// Keepalive answer.
+    Pong,
+    /// The sender is closing the session.
+    Close {
+        /// Why.
+        reason: CloseReason,
+    },
+}
+
+/// A message that could not be encoded or decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum MessageError {
+    /// Over [`MAX_MESSAGE_BYTES`] or another named limit.
+    #[error("message over the size limit")]
+    TooLarge,
+    /// Not a valid message.
+    #[error("malformed message")]
+    Malformed,
+}
+
+impl Message {
+    /// Encodes for the wire.
+    pub fn encode(&self) -> Result<Vec<u8>, MessageError> {
+        let mut out = Vec::new();
+        ciborium::into_writer(self, &mut out).map_err(|_| MessageError::Malformed)?;
+        if out.len() > MAX_MESSAGE_BYTES {
+            return Err(MessageError::TooLarge);
+        }
+        Ok(out)
+    }
+
+    /// Decodes from the wire, checking every named limit.
+    pub fn decode(bytes: &[u8]) -> Result<Self, MessageError> {
+        if bytes.len() > MAX_MESSAGE_BYTES {
+            return Err(MessageError::TooLarge);
+        }
+        // ciborium pre-allocates at most a small, bounded capacity for declared lengths and
+        // the input is already bounded, so a hostile length cannot allocate beyond it.
+        let mut reader = bytes;
+        let msg: Message =
+            ciborium::from_reader(&mut reader).map_err(|_| MessageError::Malformed)?;
+        if !reader.is_empty() {
+            return Err(MessageError::Malformed);
+        }
+        let within = match &msg {
+            Message::Projects { tags, .. } => tags.len() <= MAX_PROJECT_TAGS,
+            Message::Have { feeds, .. } | Message::Want { feeds, .. } => {
+                feeds.len() <= MAX_FEEDS_PER_HAVE
+            }
+            Message::Entries { entries, .. } => entries.len() <= MAX_ENTRIES_PER_BATCH,
+            _ => true,
+        };
+        if within {
+            Ok(msg)
+        } else {
+            Err(MessageError::TooLarge)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::RootKey;
+    use proptest::prelude::*;
+
+    fn samples() -> Vec<Message> {
+        let author = RootKey::from_bytes([1; 16]).device_keys().device_id();
+        let tag = ProjectTag([7; 32]);
+        vec![
+            Message::Projects {
+                version: SYNC_PROTOCOL_VERSION,
+                tags: vec![tag, ProjectTag([8; 32])],
+            },
+            Message::Have {
+                project: tag,
+                feeds: vec![FeedLength {
+                    author,
+                    namespace: Namespace::Data,
+                    length: 42,
+                }],
+            },
+            Message::SyncEnabled {
+                project: tag,
+                data: true,
+            },
+            Message::Want {
+                project: tag,
+                feeds: vec![FeedLength {
+                    author,
+                    namespace: Namespace::Auth,
+                    length: 0,
+                }],
+            },
+            Message::Entries {
+                project: tag,
+                entries: vec![WireEntry {
+                    author,
+                    namespace: Namespace::Config,
+                    seq: 3,
+                    prev_hash: EntryHash::GENESIS,
+                    payload: vec![1, 2, 3, 250],
+                    signature: [9; 64],
+                }],
+            },
+            Message::Ping,
+            Message::Pong,
+            Message::Close {
+                reason: CloseReason::Duplicate,
+            },
+        ]
+    }
+
+    #[test]
+    fn every_message_round_trips() {
+        for m in samples() {
+            let bytes = m.encode().unwrap();
+            assert_eq!(Message::decode(&bytes).unwrap(), m);
+        }
+    }
+
+    #[test]
+    fn bytes_are_carried_compactly() {
+        let m = &samples()[4];
+        // 4 payload bytes + 64 signature bytes + ids: well under what per-byte arrays would take.
+        assert!(
+            m.encode().unwrap().len() < 220,
+            "{}",
+            m.encode().unwrap().len()
+        );
+    }
+
+    #[test]
+    fn trailing_bytes_and_unknown_types_are_malformed() {
+        let mut bytes = Message::Ping.encode().unwrap();
+        bytes.push(0);
+        assert_eq!(Message::decode(&bytes), Err(MessageError::Malformed));
+        let mut unknown = Vec::new();
+        ciborium::into_writer(&"launchMissiles", &mut unknown).unwrap();
+        assert_eq!(Message::decode(&unknown), Err(MessageError::Malformed));
+    }
+
+    #[test]
+    fn over_limit_batches_are_refused() {
+        let author = RootKey::from_bytes([1; 16]).device_keys().device_id();
+        let e = WireEntry {
+            author,
+            namespace: Namespace::Data,
+            seq: 0,
+            prev_hash: EntryHash::GENESIS,
+            payload: vec![],
+            signature: [0; 64],
+        };
+        let m = Message::Entries {
+            project: ProjectTag([0; 32]),
+            entries: vec![e; MAX_ENTRIES_PER_BATCH + 1],
+        };
+        assert_eq!(
+            Message::decode(&m.encode().unwrap()),
+            Err(MessageError::TooLarge)
+        );
+        assert_eq!(
+            Message::decode(&vec![0u8; MAX_MESSAGE_BYTES + 1]),
+            Err(MessageError::TooLarge)
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..2048)) {
+            let _ = Message::decode(&bytes);
+        }
+
+        #[test]
+        fn mutated_messages_never_panic(which in 0usize..8, flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8)) {
+            let mut bytes = samples()[which].encode().unwrap();
+            for (i, b) in flips {
+                let at = i.index(bytes.len());
+                bytes[at] = b;
+            }
+            let _ = Message::decode(&bytes);
+        }
+
+        #[test]
+        fn huge_declared_lengths_are_errors(prefix in prop::sample::select(vec![0x9bu8, 0x5b, 0x7b, 0xbb]), len in any::<u64>()) {
+            // An array / byte string / text / map claiming up to 2^64 items.
+            let mut bytes = vec![0xa1, 0x67];
+            bytes.extend_from_slice(b"entries");
+            bytes.push(prefix);
+            bytes.extend_from_slice(&len.to_be_bytes());
+            prop_assert!(Message::decode(&bytes).is_err());
+        }
+    }
+}

@@ -1,0 +1,613 @@
+//! One sync session with one peer over one connection: matches projects, exchanges
+//! have-vectors, streams what the peer lacks in bounded batches (auth and config first),
+//! pushes new entries live, and keeps the exact progress of each shared project on the
+//! [`SyncBoard`]. Never blocks reading on writing: a reader task, a writer task and the
+//! session loop run apart, with bounded queues between them.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{Notify, mpsc, watch};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use super::message::{
+    BATCH_PAYLOAD_BYTES, CloseReason, FeedLength, MAX_ENTRIES_PER_BATCH, Message, ProjectTag,
+    SYNC_PROTOCOL_VERSION,
+};
+use super::{
+    FeedKey, MAX_QUEUED_CONTROL, PeerRole, PeerSyncState, Replica, SyncBoard, SyncError, Transport,
+    TransportReader, TransportWriter, flows,
+};
+use crate::feed::Entry;
+use crate::ids::{DeviceId, Namespace, ProjectId};
+
+/// Messages decoded ahead of the session loop.
+const INCOMING_DEPTH: usize = 4;
+
+/// How a session ended without error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionEnd {
+    /// The peer closed it, saying why.
+    ClosedByPeer(CloseReason),
+    /// This side was told to stop.
+    Shutdown,
+}
+
+/// What a session needs besides its transport.
+pub struct SessionParams {
+    /// The authenticated peer.
+    pub peer: DeviceId,
+    /// The connection's handshake hash (project tags are MACs of it).
+    pub handshake_hash: [u8; 32],
+    /// The projects this device holds; a change re-announces them.
+    pub projects: watch::Receiver<Vec<Arc<dyn Replica>>>,
+    /// Where progress is published.
+    pub board: Arc<SyncBoard>,
+    /// Set to `true` to close the session.
+    pub shutdown: watch::Receiver<bool>,
+    /// Keepalive ping interval.
+    pub ping_interval: Duration,
+    /// Silence after which the peer is dropped.
+    pub silence_timeout: Duration,
+}
+
+/// One shared project on this session.
+struct Link {
+    replica: Arc<dyn Replica>,
+    project_id: ProjectId,
+    local: BTreeMap<FeedKey, u64>,
+    announced: BTreeMap<FeedKey, u64>,
+    peer_have: BTreeMap<FeedKey, u64>,
+    sent_upto: BTreeMap<FeedKey, u64>,
+    local_data: bool,
+    remote_data: bool,
+    peer_role: PeerRole,
+    peer_known: bool,
+    /// Feeds whose entries we did not take when they came, and our length then.
+    refused: BTreeMap<FeedKey, u64>,
+    received: u64,
+    sent: u64,
+}
+
+impl Link {
+    fn state(&self, peer: DeviceId) -> PeerSyncState {
+        let mut s = PeerSyncState {
+            peer,
+            connected: true,
+            peer_known: self.peer_known,
+            peer_data_sync: self.remote_data,
+            initial_wanted: 0,
+            initial_to_send: 0,
+            data_wanted: 0,
+            data_to_send: 0,
+            received: self.received,
+            sent: self.sent,
+        };
+        let feeds: BTreeSet<&FeedKey> = self.local.keys().chain(self.peer_have.keys()).collect();
+        for f in feeds {
+            let ns = f.1;
+            if !flows(ns, self.local_data, self.remote_data) {
+                continue;
+            }
+            let ours = self.local.get(f).copied().unwrap_or(0);
+            let theirs = self.peer_have.get(f).copied().unwrap_or(0);
+            let initial = matches!(ns, Namespace::Auth | Namespace::Config);
+            if self.peer_role.may_send(ns) && theirs > ours {
+                *if initial {
+                    &mut s.initial_wanted
+                } else {
+                    &mut s.data_wanted
+                } += theirs - ours;
+            }
+            if self.peer_role.may_read(ns) && ours > theirs {
+                *if initial {
+                    &mut s.initial_to_send
+                } else {
+                    &mut s.data_to_send
+                } += ours - theirs;
+            }
+        }
+        s
+    }
+
+    /// The next range to send: auth and config feeds first.
+    fn next_send(&self) -> Option<(FeedKey, u64, u64)> {
+        let mut best: Option<(FeedKey, u64, u64)> = None;
+        for (f, &ours) in &self.local {
+            let ns = f.1;
+            if !(self.peer_role.may_read(ns) && flows(ns, self.local_data, self.remote_data)) {
+                continue;
+            }
+            let from = self
+                .peer_have
+                .get(f)
+                .copied()
+                .unwrap_or(0)
+                .max(self.sent_upto.get(f).copied().unwrap_or(0));
+            if ours > from && best.is_none_or(|(b, _, _)| ns < b.1) {
+                let end = ours.min(from + MAX_ENTRIES_PER_BATCH as u64);
+                best = Some((*f, from, end));
+            }
+        }
+        best
+    }
+}
+
+fn store_err(e: impl std::fmt::Display) -> SyncError {
+    SyncError::Store(e.to_string())
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, SyncError> + Send + 'static,
+) -> Result<T, SyncError> {
+    tokio::task::spawn_blocking(f).await.map_err(store_err)?
+}
+
+struct Session {
+    peer: DeviceId,
+    handshake_hash: [u8; 32],
+    board: Arc<SyncBoard>,
+    links: BTreeMap<ProjectTag, Link>,
+    peer_tags: HashSet<ProjectTag>,
+    current_projects: Vec<Arc<dyn Replica>>,
+    control: mpsc::Sender<Message>,
+    dirty: Arc<Mutex<HashSet<ProjectTag>>>,
+    notify: Arc<Notify>,
+    tasks: JoinSet<()>,
+}
+
+/// Runs a sync session until the peer closes it, `shutdown` is set, or it fails.
+pub async fn run_session<T: Transport>(
+    transport: T,
+    mut params: SessionParams,
+) -> Result<SessionEnd, SyncError> {
+    let (mut reader, mut writer) = transport.split();
+    let (control_tx, mut control_rx) = mpsc::channel::<Message>(MAX_QUEUED_CONTROL);
+    let (data_tx, mut data_rx) = mpsc::channel::<Message>(1);
+    let (in_tx, mut in_rx) = mpsc::channel::<Result<Message, SyncError>>(INCOMING_DEPTH);
+    let mut tasks = JoinSet::new();
+    tasks.spawn(async move {
+        loop {
+            let msg = tokio::select! {
+                biased;
+                m = control_rx.recv() => m,
+                m = data_rx.recv() => m,
+            };
+            let Some(msg) = msg else { return };
+            let Ok(bytes) = msg.encode() else { return };
+            if writer.send(&bytes).await.is_err() {
+                return;
+            }
+        }
+    });
+    tasks.spawn(async move {
+        loop {
+            let item = match reader.recv().await {
+                Ok(bytes) => Message::decode(&bytes).map_err(|_| SyncError::Malformed),
+                Err(e) => Err(e),
+            };
+            let stop = item.is_err();
+            if in_tx.send(item).await.is_err() || stop {
+                return;
+            }
+        }
+    });
+    let mut s = Session {
+        peer: params.peer,
+        handshake_hash: params.handshake_hash,
+        board: params.board.clone(),
+        links: BTreeMap::new(),
+        peer_tags: HashSet::new(),
+        current_projects: Vec::new(),
+        control: control_tx,
+        dirty: Arc::new(Mutex::new(HashSet::new())),
+        notify: Arc::new(Notify::new()),
+        tasks,
+    };
+    let result = s.run(&mut params, &mut in_rx, &data_tx).await;
+    if let Err(e) = &result {
+        let reason = match e {
+            SyncError::Malformed => Some(CloseReason::Malformed),
+            SyncError::InvalidEntries(_) => Some(CloseReason::InvalidEntries),
+            SyncError::UnsupportedVersion(_) => Some(CloseReason::UnsupportedVersion),
+            _ => None,
+        };
+        if let Some(reason) = reason {
+            tracing::warn!(peer = %s.peer.short(), "closing sync session: {e}");
+            s.close(reason).await;
+        } else {
+            tracing::info!(peer = %s.peer.short(), "sync session ended: {e}");
+        }
+    }
+    s.board.disconnected(&s.peer);
+    s.tasks.abort_all();
+    result
+}
+
+impl Session {
+    fn project_tags(&self, projects: &[Arc<dyn Replica>]) -> Vec<ProjectTag> {
+        projects
+            .iter()
+            .map(|p| p.tag(&self.handshake_hash))
+            .collect()
+    }
+
+    async fn send_control(&self, m: Message) -> Result<(), SyncError> {
+        self.control.try_send(m).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => SyncError::Backlogged,
+            mpsc::error::TrySendError::Closed(_) => SyncError::Transport("writer stopped".into()),
+        })
+    }
+
+    /// Sends `Close` and gives the writer a moment to put it on the wire.
+    async fn close(&mut self, reason: CloseReason) {
+        let _ = self.control.try_send(Message::Close { reason });
+        let _ = tokio::time::timeout(Duration::from_millis(200), async {
+            while self.control.capacity() < self.control.max_capacity() {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await;
+    }
+
+    async fn run(
+        &mut self,
+        params: &mut SessionParams,
+        in_rx: &mut mpsc::Receiver<Result<Message, SyncError>>,
+        data_tx: &mpsc::Sender<Message>,
+    ) -> Result<SessionEnd, SyncError> {
+        self.current_projects = params.projects.borrow_and_update().clone();
+        self.send_control(Message::Projects {
+            version: SYNC_PROTOCOL_VERSION,
+            tags: self.project_tags(&self.current_projects),
+        })
+        .await?;
+        let mut ping = tokio::time::interval(params.ping_interval);
+        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_heard = Instant::now();
+        loop {
+            let pending = self.links.values().any(|l| l.next_send().is_some());
+            tokio::select! {
+                biased;
+                r = params.shutdown.changed() => {
+                    if r.is_err() || *params.shutdown.borrow() {
+                        self.close(CloseReason::ShuttingDown).await;
+                        return Ok(SessionEnd::Shutdown);
+                    }
+                }
+                msg = in_rx.recv() => {
+                    let msg = msg.ok_or_else(|| SyncError::Transport("reader stopped".into()))??;
+                    last_heard = Instant::now();
+                    if let Some(end) = self.handle(msg).await? {
+                        return Ok(end);
+                    }
+                }
+                () = self.notify.notified() => {
+                    let tags: Vec<ProjectTag> = self.dirty.lock().map(|mut d| d.drain().collect()).unwrap_or_default();
+                    for tag in tags {
+                        self.refresh(&tag).await?;
+                    }
+                }
+                r = params.projects.changed() => {
+                    if r.is_ok() {
+                        self.current_projects = params.projects.borrow_and_update().clone();
+                        let projects = self.current_projects.clone();
+                        self.send_control(Message::Projects {
+                            version: SYNC_PROTOCOL_VERSION,
+                            tags: self.project_tags(&projects),
+                        }).await?;
+                        self.link_shared(&projects).await?;
+                    }
+                }
+                permit = data_tx.reserve(), if pending => {
+                    let permit = permit.map_err(|_| SyncError::Transport("writer stopped".into()))?;
+                    if let Some(msg) = self.next_batch().await? {
+                        permit.send(msg);
+                    }
+                }
+                _ = ping.tick() => {
+                    if last_heard.elapsed() > params.silence_timeout {
+                        return Err(SyncError::Silent);
+                    }
+                    self.send_control(Message::Ping).await?;
+                }
+            }
+        }
+    }
+
+    async fn handle(&mut self, msg: Message) -> Result<Option<SessionEnd>, SyncError> {
+        match msg {
+            Message::Projects { version, tags } => {
+                if version != SYNC_PROTOCOL_VERSION {
+                    return Err(SyncError::UnsupportedVersion(version));
+                }
+                self.peer_tags = tags.into_iter().collect();
+                let projects = self.current_projects.clone();
+                self.link_shared(&projects).await?;
+            }
+            Message::Have { project, feeds } => {
+                if let Some(link) = self.links.get_mut(&project) {
+                    link.peer_known = true;
+                    for FeedLength {
+                        author,
+                        namespace,
+                        length,
+                    } in feeds
+                    {
+                        let have = link.peer_have.entry((author, namespace)).or_insert(0);
+                        *have = (*have).max(length);
+                    }
+                    self.publish(&project);
+                }
+            }
+            Message::SyncEnabled { project, data } => {
+                if let Some(link) = self.links.get_mut(&project) {
+                    link.remote_data = data;
+                    self.rewant(&project).await?;
+                    self.publish(&project);
+                }
+            }
+            Message::Want { project, feeds } => {
+                if let Some(link) = self.links.get_mut(&project) {
+                    for FeedLength {
+                        author,
+                        namespace,
+                        length,
+                    } in feeds
+                    {
+                        link.sent_upto.insert((author, namespace), length);
+                        let have = link.peer_have.entry((author, namespace)).or_insert(0);
+                        *have = (*have).max(length);
+                    }
+                    self.publish(&project);
+                }
+            }
+            Message::Entries { project, entries } => self.receive(project, entries).await?,
+            Message::Ping => self.send_control(Message::Pong).await?,
+            Message::Pong => {}
+            Message::Close { reason } => return Ok(Some(SessionEnd::ClosedByPeer(reason))),
+        }
+        Ok(None)
+    }
+}
+
+impl Session {
+    /// Starts exchanging every project both sides hold that is not linked yet.
+    async fn link_shared(&mut self, projects: &[Arc<dyn Replica>]) -> Result<(), SyncError> {
+        for p in projects {
+            let tag = p.tag(&self.handshake_hash);
+            if !self.peer_tags.contains(&tag) || self.links.contains_key(&tag) {
+                continue;
+            }
+            let replica = p.clone();
+            let local = blocking(move || replica.have_vector()).await?;
+            let data_sync = p.data_sync();
+            let local_data = *data_sync.borrow();
+            self.links.insert(
+                tag,
+                Link {
+                    replica: p.clone(),
+                    project_id: p.project_id(),
+                    local,
+                    announced: BTreeMap::new(),
+                    peer_have: BTreeMap::new(),
+                    sent_upto: BTreeMap::new(),
+                    local_data,
+                    remote_data: false,
+                    peer_role: p.role_of(&self.peer),
+                    peer_known: false,
+                    refused: BTreeMap::new(),
+                    received: 0,
+                    sent: 0,
+                },
+            );
+            let (mut changes, mut data) = (p.changes(), data_sync);
+            let (dirty, notify) = (self.dirty.clone(), self.notify.clone());
+            self.tasks.spawn(async move {
+                loop {
+                    let alive = tokio::select! {
+                        r = changes.changed() => r.is_ok(),
+                        r = data.changed() => r.is_ok(),
+                    };
+                    if !alive {
+                        return;
+                    }
+                    if let Ok(mut d) = dirty.lock() {
+                        d.insert(tag);
+                    }
+                    notify.notify_one();
+                }
+            });
+            self.send_control(Message::SyncEnabled {
+                project: tag,
+                data: local_data,
+            })
+            .await?;
+            self.announce(&tag).await?;
+            self.publish(&tag);
+        }
+        Ok(())
+    }
+
+    /// Tells the peer which of the feeds it may read grew since we last said.
+    async fn announce(&mut self, tag: &ProjectTag) -> Result<(), SyncError> {
+        let Some(link) = self.links.get_mut(tag) else {
+            return Ok(());
+        };
+        // The first `Have` goes out even when empty: it tells the peer we hold nothing more.
+        let first = link.announced.is_empty();
+        let mut feeds = Vec::new();
+        for (&(author, namespace), &length) in &link.local {
+            if link.peer_role.may_read(namespace)
+                && link.announced.get(&(author, namespace)) != Some(&length)
+            {
+                feeds.push(FeedLength {
+                    author,
+                    namespace,
+                    length,
+                });
+                link.announced.insert((author, namespace), length);
+            }
+        }
+        if feeds.is_empty() && !first {
+            return Ok(());
+        }
+        self.send_control(Message::Have {
+            project: *tag,
+            feeds,
+        })
+        .await
+    }
+
+    /// Re-reads a project's feeds, role and data-sync switch after a local change.
+    async fn refresh(&mut self, tag: &ProjectTag) -> Result<(), SyncError> {
+        let Some(link) = self.links.get(tag) else {
+            return Ok(());
+        };
+        let replica = link.replica.clone();
+        let local = blocking(move || replica.have_vector()).await?;
+        let role = link.replica.role_of(&self.peer);
+        let local_data = *link.replica.data_sync().borrow();
+        let data_changed = local_data != link.local_data;
+        if let Some(link) = self.links.get_mut(tag) {
+            link.local = local;
+            link.peer_role = role;
+            link.local_data = local_data;
+        }
+        if data_changed {
+            self.send_control(Message::SyncEnabled {
+                project: *tag,
+                data: local_data,
+            })
+            .await?;
+        }
+        self.rewant(tag).await?;
+        self.announce(tag).await?;
+        self.publish(tag);
+        Ok(())
+    }
+
+    /// Asks again for refused entries that we would now take.
+    async fn rewant(&mut self, tag: &ProjectTag) -> Result<(), SyncError> {
+        let Some(link) = self.links.get_mut(tag) else {
+            return Ok(());
+        };
+        let (role, local_data, remote_data) = (link.peer_role, link.local_data, link.remote_data);
+        let now_ok: Vec<FeedKey> = link
+            .refused
+            .keys()
+            .filter(|(_, ns)| role.may_send(*ns) && flows(*ns, local_data, remote_data))
+            .copied()
+            .collect();
+        if now_ok.is_empty() {
+            return Ok(());
+        }
+        let feeds = now_ok
+            .iter()
+            .map(|f| {
+                link.refused.remove(f);
+                FeedLength {
+                    author: f.0,
+                    namespace: f.1,
+                    length: link.local.get(f).copied().unwrap_or(0),
+                }
+            })
+            .collect();
+        self.send_control(Message::Want {
+            project: *tag,
+            feeds,
+        })
+        .await
+    }
+
+    fn publish(&self, tag: &ProjectTag) {
+        if let Some(link) = self.links.get(tag) {
+            self.board.update(link.project_id, link.state(self.peer));
+        }
+    }
+
+    /// Verifies and stores a batch from the peer, then acknowledges it with a `Have`.
+    async fn receive(
+        &mut self,
+        tag: ProjectTag,
+        entries: Vec<super::message::WireEntry>,
+    ) -> Result<(), SyncError> {
+        let Some(link) = self.links.get(&tag) else {
+            return Ok(());
+        };
+        let entries: Vec<Entry> = entries.into_iter().map(Entry::from).collect();
+        let allowed = entries.iter().all(|e| {
+            link.peer_role.may_send(e.namespace)
+                && flows(e.namespace, link.local_data, link.remote_data)
+        });
+        if !allowed || entries.is_empty() {
+            // Not ours to take from this peer now. Remember it, and ask again once our view
+            // of its role or of data sync allows it.
+            if let Some(link) = self.links.get_mut(&tag) {
+                for e in &entries {
+                    let f = (e.author, e.namespace);
+                    let ours = link.local.get(&f).copied().unwrap_or(0);
+                    link.refused.insert(f, ours);
+                }
+            }
+            return Ok(());
+        }
+        let replica = link.replica.clone();
+        let tops: BTreeMap<FeedKey, u64> = entries
+            .iter()
+            .map(|e| ((e.author, e.namespace), e.seq + 1))
+            .collect();
+        let appended = blocking(move || replica.import(&entries)).await?;
+        if let Some(link) = self.links.get_mut(&tag) {
+            link.received += appended as u64;
+            for (f, top) in tops {
+                let have = link.peer_have.entry(f).or_insert(0);
+                *have = (*have).max(top);
+            }
+        }
+        self.refresh(&tag).await
+    }
+
+    /// Reads the next batch the peer lacks, if any.
+    async fn next_batch(&mut self) -> Result<Option<Message>, SyncError> {
+        let Some((tag, (feed, from, to))) = self
+            .links
+            .iter()
+            .find_map(|(tag, l)| l.next_send().map(|r| (*tag, r)))
+        else {
+            return Ok(None);
+        };
+        let Some(link) = self.links.get(&tag) else {
+            return Ok(None);
+        };
+        let replica = link.replica.clone();
+        let mut entries = blocking(move || replica.read_entries(feed, from, to)).await?;
+        let mut bytes = 0;
+        let keep = entries
+            .iter()
+            .take_while(|e| {
+                bytes += e.payload.len();
+                bytes <= BATCH_PAYLOAD_BYTES
+            })
+            .count()
+            .max(1);
+        entries.truncate(keep);
+        let n = entries.len() as u64;
+        if n == 0 {
+            // The feed is shorter than we believed: re-read our state.
+            self.refresh(&tag).await?;
+            return Ok(None);
+        }
+        if let Some(link) = self.links.get_mut(&tag) {
+            link.sent_upto.insert(feed, from + n);
+            link.sent += n;
+        }
+        self.publish(&tag);
+        Ok(Some(Message::Entries {
+            project: tag,
+            entries: entries.into_iter().map(Into::into).collect(),
+        }))
+    }
+}

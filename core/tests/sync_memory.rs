@@ -1,0 +1,305 @@
+//! The sync protocol over in-memory connections: replication both ways, chains and meshes,
+//! live push, forks, exact progress, access by role, and data-sync control.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step should panic
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Peer, connect, eventually, observation, state};
+use mapeo_core::schema::DocType;
+use mapeo_core::sync::{SyncError, SyncPhase};
+use mapeo_core::{Namespace, Query};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn count(p: &Peer) -> usize {
+    p.project
+        .list(&Query::all(DocType::Observation))
+        .unwrap()
+        .len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_peers_writing_end_identical() {
+    let a = Peer::creator(1);
+    let b = Peer::member_of(2, &a);
+    for i in 0..30 {
+        a.project
+            .create(observation(1.0, f64::from(i), "from a"))
+            .unwrap();
+    }
+    for i in 0..20 {
+        b.project
+            .create(observation(2.0, f64::from(i), "from b"))
+            .unwrap();
+    }
+    let conn = connect(&a, &b, None);
+    a.board
+        .wait_for_sync(&a.project.id(), SyncPhase::Full, WAIT)
+        .await
+        .unwrap();
+    b.board
+        .wait_for_sync(&b.project.id(), SyncPhase::Full, WAIT)
+        .await
+        .unwrap();
+    assert_eq!(count(&a), 50);
+    assert_eq!(state(&a.project), state(&b.project));
+    assert_eq!(
+        a.project.have_vector().unwrap(),
+        b.project.have_vector().unwrap()
+    );
+    let s = &a.board.project(&a.project.id())[0];
+    assert!(s.connected && s.is_synced(SyncPhase::Full));
+    assert_eq!(s.received, 20, "each of b's observations, once");
+    assert_eq!(
+        s.sent,
+        30 + 1 + 1,
+        "a's observations, its settings and b's role"
+    );
+    conn.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_entries_propagate_through_a_chain() {
+    let a = Peer::creator(1);
+    let b = Peer::member_of(2, &a);
+    let c = Peer::member_of(3, &a);
+    let ab = connect(&a, &b, None);
+    let bc = connect(&b, &c, None);
+    c.board
+        .wait_for_sync(&c.project.id(), SyncPhase::Full, WAIT)
+        .await
+        .unwrap();
+    // After catch-up, a new observation on A reaches C through B.
+    let made = a
+        .project
+        .create(observation(4.0, 5.0, "seen on a"))
+        .unwrap();
+    eventually("the observation on c", WAIT, || {
+        c.project.get(made.doc_id()).is_ok()
+    })
+    .await;
+    assert_eq!(c.project.get(made.doc_id()).unwrap(), made);
+    // And back the other way.
+    let back = c
+        .project
+        .create(observation(6.0, 7.0, "seen on c"))
+        .unwrap();
+    eventually("the observation on a", WAIT, || {
+        a.project.get(back.doc_id()).is_ok()
+    })
+    .await;
+    ab.stop().await;
+    bc.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_peers_all_to_all_converge() {
+    let creator = Peer::creator(1);
+    let a = &creator;
+    let others: Vec<Peer> = (2..=5).map(|s| Peer::member_of(s, a)).collect();
+    let all: Vec<&Peer> = std::iter::once(a).chain(others.iter()).collect();
+    for (i, p) in all.iter().enumerate() {
+        for j in 0..10 {
+            p.project
+                .create(observation(i as f64, f64::from(j), "mesh"))
+                .unwrap();
+        }
+    }
+    let mut conns = Vec::new();
+    for i in 0..all.len() {
+        for j in i + 1..all.len() {
+            conns.push(connect(all[i], all[j], None));
+        }
+    }
+    for p in &all {
+        p.board
+            .wait_for_sync(&p.project.id(), SyncPhase::Full, WAIT)
+            .await
+            .unwrap();
+    }
+    let reference = state(&a.project);
+    assert_eq!(reference[0].len(), 50);
+    for p in &all {
+        assert_eq!(state(&p.project), reference);
+    }
+    for c in conns {
+        c.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_edits_of_one_document_give_the_same_forks_everywhere() {
+    let a = Peer::creator(1);
+    let b = Peer::member_of(2, &a);
+    let doc = a.project.create(observation(0.0, 0.0, "original")).unwrap();
+    let conn = connect(&a, &b, None);
+    eventually("doc on b", WAIT, || b.project.get(doc.doc_id()).is_ok()).await;
+    conn.stop().await;
+    a.project
+        .update(&[doc.version_id], observation(0.0, 0.0, "edit on a"))
+        .unwrap();
+    b.project
+        .update(&[doc.version_id], observation(0.0, 0.0, "edit on b"))
+        .unwrap();
+    let conn = connect(&a, &b, None);
+    a.board
+        .wait_for_sync(&a.project.id(), SyncPhase::Full, WAIT)
+        .await
+        .unwrap();
+    b.board
+        .wait_for_sync(&b.project.id(), SyncPhase::Full, WAIT)
+        .await
+        .unwrap();
+    let on_a = a.project.get(doc.doc_id()).unwrap();
+    assert_eq!(on_a.forks.len(), 1);
+    assert_eq!(on_a, b.project.get(doc.doc_id()).unwrap());
+    conn.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_without_a_role_gets_only_auth() {
+    let a = Peer::creator(1);
+    let stranger_device = common::Device::new(9);
+    let details = a.device.manager.join_details(&a.project.id()).unwrap();
+    let project = stranger_device.manager.join_project(&details).unwrap();
+    project.set_data_sync(true);
+    let s = Peer {
+        board: mapeo_core::sync::SyncBoard::new(),
+        projects: tokio::sync::watch::Sender::new(vec![
+            project.clone() as std::sync::Arc<dyn mapeo_core::sync::Replica>
+        ]),
+        project,
+        device: stranger_device,
+    };
+    a.project
+        .create(observation(1.0, 1.0, "secret location"))
+        .unwrap();
+    let member = Peer::member_of(2, &a);
+    let conn = connect(&a, &s, None);
+    s.board
+        .wait_for_sync(&s.project.id(), SyncPhase::Full, WAIT)
+        .await
+        .unwrap();
+    a.board
+        .wait_for_sync(&a.project.id(), SyncPhase::Full, WAIT)
+        .await
+        .unwrap();
+    assert_eq!(count(&s), 0, "no data for a device without a role");
+    let feeds = s.project.have_vector().unwrap();
+    assert!(
+        feeds.keys().all(|(_, ns)| *ns == Namespace::Auth),
+        "{feeds:?}"
+    );
+    assert!(
+        feeds.contains_key(&(a.id(), Namespace::Auth)),
+        "but it learns the roles"
+    );
+    // Once given a role, data flows on the live connection.
+    a.project
+        .assign_role(&s.id(), mapeo_core::schema::ROLE_MEMBER)
+        .unwrap();
+    eventually("data after the role", WAIT, || count(&s) == 1).await;
+    drop(member);
+    conn.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_flows_only_while_both_sides_have_sync_on() {
+    let a = Peer::creator(1);
+    let b = Peer::member_of(2, &a);
+    b.project.set_data_sync(false);
+    a.project.create(observation(1.0, 1.0, "data")).unwrap();
+    a.project
+        .set_settings(mapeo_core::schema::ProjectSettings {
+            name: Some("River".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    let conn = connect(&a, &b, None);
+    b.board
+        .wait_for_sync(&b.project.id(), SyncPhase::Initial, WAIT)
+        .await
+        .unwrap();
+    // Initial sync flows regardless: b sees the project's settings, not its data.
+    eventually("settings on b", WAIT, || {
+        b.project.settings().unwrap().name.is_some()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(count(&b), 0);
+    let view = &a.board.project(&a.project.id())[0];
+    assert!(!view.peer_data_sync);
+    b.project.set_data_sync(true);
+    eventually("data on b", WAIT, || count(&b) == 1).await;
+    b.project.set_data_sync(false);
+    a.project
+        .create(observation(2.0, 2.0, "while b is off"))
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(count(&b), 1);
+    b.project.set_data_sync(true);
+    eventually("second on b", WAIT, || count(&b) == 2).await;
+    conn.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_is_never_complete_while_entries_are_missing() {
+    let a = Peer::creator(1);
+    let b = Peer::member_of(2, &a);
+    let values = (0..2_000)
+        .map(|i| observation(0.0, f64::from(i % 90), "bulk"))
+        .collect();
+    a.project.create_many(values).unwrap();
+    let mut rx = b.board.subscribe();
+    let conn = connect(&a, &b, None);
+    let pid = b.project.id();
+    let mut saw_partial = false;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let synced = {
+            let m = rx.borrow_and_update();
+            m.iter()
+                .filter(|((p, _), _)| *p == pid)
+                .map(|(_, s)| s.clone())
+                .next()
+        };
+        if let Some(s) = synced {
+            if s.is_synced(SyncPhase::Full) {
+                // The moment it says done, it is: every entry a has is here.
+                let theirs = a.project.have_vector().unwrap();
+                let ours = b.project.have_vector().unwrap();
+                for (f, len) in &theirs {
+                    assert!(
+                        ours.get(f).copied().unwrap_or(0) >= *len,
+                        "synced but missing {f:?}"
+                    );
+                }
+                break;
+            }
+            if s.data_wanted > 0 {
+                saw_partial = true;
+            }
+        }
+        tokio::time::timeout_at(deadline, rx.changed())
+            .await
+            .expect("progress")
+            .unwrap();
+    }
+    assert!(saw_partial, "progress was reported along the way");
+    assert_eq!(count(&b), 2_000);
+    conn.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_for_sync_stalls_without_a_peer() {
+    let a = Peer::creator(1);
+    let err = a
+        .board
+        .wait_for_sync(&a.project.id(), SyncPhase::Full, Duration::from_millis(100))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SyncError::Stalled));
+}
