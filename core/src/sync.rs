@@ -207,12 +207,18 @@ impl PeerSyncState {
 #[derive(Debug)]
 pub struct SyncBoard {
     state: watch::Sender<BTreeMap<(ProjectId, DeviceId), PeerSyncState>>,
+    /// Which session last published each entry: an older session with the same peer that
+    /// ends late must not mark the newer one disconnected.
+    owners: std::sync::Mutex<BTreeMap<(ProjectId, DeviceId), u64>>,
+    next_session: std::sync::atomic::AtomicU64,
 }
 
 impl Default for SyncBoard {
     fn default() -> Self {
         SyncBoard {
             state: watch::Sender::new(BTreeMap::new()),
+            owners: std::sync::Mutex::new(BTreeMap::new()),
+            next_session: std::sync::atomic::AtomicU64::new(1),
         }
     }
 }
@@ -243,7 +249,15 @@ impl SyncBoard {
         self.state.subscribe()
     }
 
-    pub(crate) fn update(&self, project: ProjectId, state: PeerSyncState) {
+    pub(crate) fn new_session(&self) -> u64 {
+        self.next_session
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub(crate) fn update(&self, session: u64, project: ProjectId, state: PeerSyncState) {
+        if let Ok(mut owners) = self.owners.lock() {
+            owners.insert((project, state.peer), session);
+        }
         self.state.send_if_modified(|m| {
             let key = (project, state.peer);
             if m.get(&key) == Some(&state) {
@@ -255,11 +269,19 @@ impl SyncBoard {
         });
     }
 
-    pub(crate) fn disconnected(&self, peer: &DeviceId) {
+    pub(crate) fn disconnected(&self, session: u64, peer: &DeviceId) {
+        let owned: Vec<(ProjectId, DeviceId)> = match self.owners.lock() {
+            Ok(owners) => owners
+                .iter()
+                .filter(|((_, p), s)| p == peer && **s == session)
+                .map(|(k, _)| *k)
+                .collect(),
+            Err(_) => Vec::new(),
+        };
         self.state.send_if_modified(|m| {
             let mut changed = false;
-            for ((_, p), s) in m.iter_mut() {
-                if p == peer && s.connected {
+            for (key, s) in m.iter_mut() {
+                if owned.contains(key) && s.connected {
                     s.connected = false;
                     changed = true;
                 }

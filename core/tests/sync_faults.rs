@@ -139,7 +139,7 @@ fn raw_session(
 ) -> (End, RawPeer, [u8; 32]) {
     let (ours, theirs) = memory::pair();
     let hash: [u8; 32] = mapeo_core::crypto::random_bytes();
-    let (tx, rx) = tokio::sync::watch::channel(false);
+    let (tx, rx) = tokio::sync::watch::channel(None);
     std::mem::forget(tx);
     let params = SessionParams {
         peer: as_device,

@@ -45,8 +45,8 @@ pub struct SessionParams {
     pub projects: watch::Receiver<Vec<Arc<dyn Replica>>>,
     /// Where progress is published.
     pub board: Arc<SyncBoard>,
-    /// Set to `true` to close the session.
-    pub shutdown: watch::Receiver<bool>,
+    /// Set to a reason to close the session with it (`ShuttingDown`, `Duplicate`).
+    pub shutdown: watch::Receiver<Option<CloseReason>>,
     /// Keepalive ping interval.
     pub ping_interval: Duration,
     /// Silence after which the peer is dropped.
@@ -146,6 +146,7 @@ async fn blocking<T: Send + 'static>(
 }
 
 struct Session {
+    id: u64,
     peer: DeviceId,
     handshake_hash: [u8; 32],
     board: Arc<SyncBoard>,
@@ -195,6 +196,7 @@ pub async fn run_session<T: Transport>(
         }
     });
     let mut s = Session {
+        id: params.board.new_session(),
         peer: params.peer,
         handshake_hash: params.handshake_hash,
         board: params.board.clone(),
@@ -221,7 +223,7 @@ pub async fn run_session<T: Transport>(
             tracing::info!(peer = %s.peer.short(), "sync session ended: {e}");
         }
     }
-    s.board.disconnected(&s.peer);
+    s.board.disconnected(s.id, &s.peer);
     s.tasks.abort_all();
     result
 }
@@ -272,8 +274,13 @@ impl Session {
             tokio::select! {
                 biased;
                 r = params.shutdown.changed() => {
-                    if r.is_err() || *params.shutdown.borrow() {
-                        self.close(CloseReason::ShuttingDown).await;
+                    let reason = if r.is_err() {
+                        Some(CloseReason::ShuttingDown)
+                    } else {
+                        *params.shutdown.borrow()
+                    };
+                    if let Some(reason) = reason {
+                        self.close(reason).await;
                         return Ok(SessionEnd::Shutdown);
                     }
                 }
@@ -524,7 +531,8 @@ impl Session {
 
     fn publish(&self, tag: &ProjectTag) {
         if let Some(link) = self.links.get(tag) {
-            self.board.update(link.project_id, link.state(self.peer));
+            self.board
+                .update(self.id, link.project_id, link.state(self.peer));
         }
     }
 

@@ -127,7 +127,7 @@ impl Peer {
         &self,
         peer: mapeo_core::DeviceId,
         hash: [u8; 32],
-        shutdown: tokio::sync::watch::Receiver<bool>,
+        shutdown: tokio::sync::watch::Receiver<Option<mapeo_core::sync::CloseReason>>,
     ) -> mapeo_core::sync::session::SessionParams {
         mapeo_core::sync::session::SessionParams {
             peer,
@@ -143,7 +143,7 @@ impl Peer {
 
 /// A running in-memory connection between two peers.
 pub struct Connection {
-    pub shutdown: tokio::sync::watch::Sender<bool>,
+    pub shutdown: tokio::sync::watch::Sender<Option<mapeo_core::sync::CloseReason>>,
     pub ends: [tokio::task::JoinHandle<
         Result<mapeo_core::sync::SessionEnd, mapeo_core::sync::SyncError>,
     >; 2],
@@ -152,7 +152,9 @@ pub struct Connection {
 impl Connection {
     /// Stops both ends and waits for them.
     pub async fn stop(self) {
-        let _ = self.shutdown.send(true);
+        let _ = self
+            .shutdown
+            .send(Some(mapeo_core::sync::CloseReason::ShuttingDown));
         for end in self.ends {
             let _ = tokio::time::timeout(std::time::Duration::from_secs(5), end).await;
         }
@@ -167,7 +169,7 @@ pub fn connect(a: &Peer, b: &Peer, cut_after: Option<usize>) -> Connection {
         None => memory::pair(),
     };
     let hash: [u8; 32] = mapeo_core::crypto::random_bytes();
-    let (shutdown, rx) = tokio::sync::watch::channel(false);
+    let (shutdown, rx) = tokio::sync::watch::channel(None);
     let pa = a.params(b.id(), hash, rx.clone());
     let pb = b.params(a.id(), hash, rx);
     Connection {
