@@ -8,7 +8,9 @@ use crate::crypto::CryptoError;
 use crate::db::StoreError;
 use crate::feed::FeedError;
 use crate::ids::IdError;
+use crate::net::NetError;
 use crate::schema::ValidationError;
+use crate::sync::SyncError;
 
 /// Any failure of a core operation.
 #[derive(Debug, Error)]
@@ -28,6 +30,12 @@ pub enum Error {
     /// A cryptographic check failed.
     #[error(transparent)]
     Crypto(#[from] CryptoError),
+    /// A network connection failed.
+    #[error(transparent)]
+    Net(#[from] NetError),
+    /// Sync failed.
+    #[error(transparent)]
+    Sync(#[from] SyncError),
     /// An id could not be parsed.
     #[error(transparent)]
     Id(#[from] IdError),

@@ -9,6 +9,7 @@ pub mod feed;
 pub mod ids;
 pub mod index;
 pub mod manager;
+pub mod net;
 pub mod project;
 pub mod schema;
 pub mod sync;

@@ -2,9 +2,13 @@
 //! projects this device belongs to (create, list, open, join from join details, leave).
 //! Project keys are kept sealed under a key derived from the root key.
 
+mod network;
+
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -14,6 +18,12 @@ use crate::error::{Error, Result};
 use crate::ids::{DeviceId, ProjectId, Timestamp};
 use crate::project::{Clock, Project, system_clock};
 use crate::schema::{DeviceInfo, DeviceType, ProjectSettings};
+use crate::sync::{CloseReason, Replica, SyncBoard, SyncPhase};
+
+pub use network::{AUTO_STOP_CHECK, PeerStatus, SessionTiming};
+
+/// The name peers see for a device that has not set one.
+pub const DEFAULT_DEVICE_NAME: &str = "Mapeo device";
 
 /// File name of the device database inside the data folder.
 const DEVICE_DB: &str = "device.db";
@@ -52,6 +62,7 @@ pub struct Manager {
     db: Mutex<Connection>,
     projects: Mutex<HashMap<ProjectId, Arc<Project>>>,
     clock: Clock,
+    network: Arc<network::Network>,
 }
 
 impl std::fmt::Debug for Manager {
@@ -93,6 +104,16 @@ impl Manager {
 
     /// Opens the device with a given clock (tests use a fixed one).
     pub fn open_with_clock(data_dir: &Path, root_key: &RootKey, clock: Clock) -> Result<Self> {
+        Self::open_with(data_dir, root_key, clock, SessionTiming::default())
+    }
+
+    /// Opens the device with a given clock and session timing (tests shorten both).
+    pub fn open_with(
+        data_dir: &Path,
+        root_key: &RootKey,
+        clock: Clock,
+        timing: SessionTiming,
+    ) -> Result<Self> {
         std::fs::create_dir_all(data_dir.join(PROJECTS_DIR)).map_err(StoreError::Io)?;
         let conn = db::open_writer(&data_dir.join(DEVICE_DB), db::DEVICE_MIGRATIONS)?;
         let device = root_key.device_keys();
@@ -106,14 +127,34 @@ impl Manager {
                 conn.execute(INSERT_DEVICE, [device.device_id().as_bytes()])?;
             }
         }
-        Ok(Manager {
+        let identity =
+            crate::net::LocalIdentity::new(root_key, DEFAULT_DEVICE_NAME, DeviceType::Mobile);
+        let manager = Manager {
             data_dir: data_dir.to_owned(),
             storage: root_key.storage_key(),
             device,
             db: Mutex::new(conn),
             projects: Mutex::new(HashMap::new()),
             clock,
-        })
+            network: network::Network::new(identity, timing),
+        };
+        if let Some(info) = manager.device_info()? {
+            manager.network.set_name(info.name, info.device_type);
+        }
+        manager.refresh_network_projects()?;
+        Ok(manager)
+    }
+
+    /// Offers every joined project to peers (live sessions re-announce).
+    fn refresh_network_projects(&self) -> Result<()> {
+        let mut joined: Vec<Arc<dyn Replica>> = Vec::new();
+        for summary in self.list_projects()? {
+            if summary.status == ProjectStatus::Joined {
+                joined.push(self.open_project(&summary.project_id)?);
+            }
+        }
+        self.network.set_projects(joined);
+        Ok(())
     }
 
     /// This device's public identity.
@@ -143,6 +184,7 @@ impl Manager {
             UPDATE_DEVICE_INFO,
             params![info.name, info.device_type.to_string()],
         )?;
+        self.network.set_name(info.name.clone(), info.device_type);
         for summary in self.list_projects()? {
             if summary.status == ProjectStatus::Joined {
                 self.open_project(&summary.project_id)?
@@ -235,6 +277,7 @@ impl Manager {
             UPSERT_PROJECT,
             params![id.as_bytes(), sealed, (self.clock)().0],
         )?;
+        self.refresh_network_projects()?;
         Ok(project)
     }
 
@@ -296,6 +339,98 @@ impl Manager {
         let project = self.open_project(id)?;
         project.leave()?;
         lock(&self.db).execute(MARK_LEFT, params![id.as_bytes(), (self.clock)().0])?;
+        self.refresh_network_projects()?;
         Ok(())
+    }
+
+    /// Starts accepting peers on `addr` (port 0: any free port); returns the bound address.
+    pub async fn start_listening(&self, addr: SocketAddr) -> Result<SocketAddr> {
+        Ok(self.network.start_listening(addr).await?)
+    }
+
+    /// Stops accepting peers; live sessions stay up.
+    pub async fn stop_listening(&self) {
+        self.network.stop_listening().await;
+    }
+
+    /// The address being listened on, if any.
+    pub fn listening_on(&self) -> Option<SocketAddr> {
+        self.network.listening_on()
+    }
+
+    /// Connects to a peer by address and syncs every project both hold. Returns its id.
+    pub async fn connect(&self, addr: SocketAddr) -> Result<DeviceId> {
+        Ok(self.network.connect(addr).await?)
+    }
+
+    /// Closes every session.
+    pub async fn disconnect_all(&self) {
+        self.network.disconnect_all(CloseReason::ShuttingDown).await;
+    }
+
+    /// Devices seen on the network, connected or not.
+    pub fn peers(&self) -> Vec<PeerStatus> {
+        self.network.peers()
+    }
+
+    /// Changes to the peer list.
+    pub fn subscribe_peers(
+        &self,
+    ) -> tokio::sync::watch::Receiver<std::collections::BTreeMap<DeviceId, PeerStatus>> {
+        self.network.subscribe_peers()
+    }
+
+    /// How many sessions are up.
+    pub fn connection_count(&self) -> usize {
+        self.network.connection_count()
+    }
+
+    /// Progress of every exchange, by project and peer.
+    pub fn sync_board(&self) -> Arc<SyncBoard> {
+        self.network.board()
+    }
+
+    /// Waits until every connected peer (at least one) is synced with `project` for `phase`;
+    /// fails if nothing moves for `inactivity`.
+    pub async fn wait_for_sync(
+        &self,
+        project: &ProjectId,
+        phase: SyncPhase,
+        inactivity: Duration,
+    ) -> Result<()> {
+        Ok(self
+            .network
+            .board()
+            .wait_for_sync(project, phase, inactivity)
+            .await?)
+    }
+
+    /// Turns data sync on for a project (auth and config always flow).
+    pub fn start_sync(&self, project: &ProjectId) -> Result<()> {
+        self.open_project(project)?.set_data_sync(true);
+        Ok(())
+    }
+
+    /// Turns data sync off for a project.
+    pub fn stop_sync(&self, project: &ProjectId) -> Result<()> {
+        self.open_project(project)?.set_data_sync(false);
+        Ok(())
+    }
+
+    /// Stops data sync of a project by itself once it has been synced and quiet for `quiet`.
+    pub async fn set_auto_stop(&self, project: &ProjectId, quiet: Option<Duration>) -> Result<()> {
+        self.network
+            .set_auto_stop(self.open_project(project)?, quiet);
+        Ok(())
+    }
+
+    /// Pauses all networking (the app went to the background).
+    pub async fn pause(&self) {
+        self.network.pause().await;
+    }
+
+    /// Resumes networking after [`Manager::pause`].
+    pub async fn resume(&self) -> Result<()> {
+        Ok(self.network.resume().await?)
     }
 }

@@ -1,0 +1,402 @@
+//! The device on the network: the TCP listener, dialing peers, one sync session per
+//! connected device (duplicates resolved deterministically), the peer list, pause and resume,
+//! and the auto-stop of data sync after a quiet period. Wires `net` connections to `sync`
+//! sessions; holds no protocol logic of its own.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::io::{ReadHalf, WriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::ids::{DeviceId, ProjectId};
+use crate::net::{self, LocalIdentity, NetError, SecureReader, SecureStream, SecureWriter};
+use crate::schema::DeviceType;
+use crate::sync::session::SessionParams;
+use crate::sync::{
+    CloseReason, PEER_SILENCE_TIMEOUT, PING_INTERVAL, Replica, SyncBoard, SyncError, Transport,
+    TransportReader, TransportWriter, run_session,
+};
+
+/// How often the auto-stop watcher looks at a project's exchanges.
+pub const AUTO_STOP_CHECK: Duration = Duration::from_millis(250);
+
+/// A device this one knows on the network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerStatus {
+    /// Its proven identity.
+    pub device_id: DeviceId,
+    /// The name it gave.
+    pub name: String,
+    /// The kind of device it said it is.
+    pub device_type: DeviceType,
+    /// Whether a session with it is up.
+    pub connected: bool,
+}
+
+struct Conn {
+    id: u64,
+    initiator: DeviceId,
+    shutdown: watch::Sender<Option<CloseReason>>,
+    task: JoinHandle<()>,
+}
+
+struct ListenerTask {
+    addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+/// Session timing (shortened in tests).
+#[derive(Debug, Clone, Copy)]
+pub struct SessionTiming {
+    /// Keepalive ping interval.
+    pub ping_interval: Duration,
+    /// Silence after which a peer is dropped.
+    pub silence_timeout: Duration,
+}
+
+impl Default for SessionTiming {
+    fn default() -> Self {
+        SessionTiming {
+            ping_interval: PING_INTERVAL,
+            silence_timeout: PEER_SILENCE_TIMEOUT,
+        }
+    }
+}
+
+/// The network side of a device.
+pub struct Network {
+    me: DeviceId,
+    identity: Mutex<LocalIdentity>,
+    board: Arc<SyncBoard>,
+    projects: watch::Sender<Vec<Arc<dyn Replica>>>,
+    conns: Mutex<HashMap<DeviceId, Conn>>,
+    peers: watch::Sender<BTreeMap<DeviceId, PeerStatus>>,
+    listener: Mutex<Option<ListenerTask>>,
+    last_listen_addr: Mutex<Option<SocketAddr>>,
+    dialed: Mutex<BTreeSet<SocketAddr>>,
+    paused: AtomicBool,
+    next_conn: AtomicU64,
+    timing: SessionTiming,
+    auto_stop: Mutex<HashMap<ProjectId, JoinHandle<()>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Drop for Network {
+    fn drop(&mut self) {
+        if let Some(l) = lock(&self.listener).take() {
+            l.task.abort();
+        }
+        for (_, c) in lock(&self.conns).drain() {
+            let _ = c.shutdown.send(Some(CloseReason::ShuttingDown));
+            c.task.abort();
+        }
+        for (_, t) in lock(&self.auto_stop).drain() {
+            t.abort();
+        }
+    }
+}
+
+/// A `net` connection as a `sync` transport.
+struct NetTransport(SecureStream<TcpStream>);
+struct NetReader(SecureReader<ReadHalf<TcpStream>>);
+struct NetWriter(SecureWriter<WriteHalf<TcpStream>>);
+
+fn transport_err(e: NetError) -> SyncError {
+    SyncError::Transport(e.to_string())
+}
+
+impl Transport for NetTransport {
+    type Reader = NetReader;
+    type Writer = NetWriter;
+    fn split(self) -> (NetReader, NetWriter) {
+        let (r, w) = self.0.split();
+        (NetReader(r), NetWriter(w))
+    }
+}
+
+impl TransportReader for NetReader {
+    async fn recv(&mut self) -> Result<Vec<u8>, SyncError> {
+        self.0.recv().await.map_err(transport_err)
+    }
+}
+
+impl TransportWriter for NetWriter {
+    async fn send(&mut self, msg: &[u8]) -> Result<(), SyncError> {
+        self.0.send(msg).await.map_err(transport_err)
+    }
+}
+
+impl Network {
+    /// The network side of a device with this identity.
+    pub fn new(identity: LocalIdentity, timing: SessionTiming) -> Arc<Self> {
+        Arc::new(Network {
+            me: identity.keys.device_id(),
+            identity: Mutex::new(identity),
+            board: SyncBoard::new(),
+            projects: watch::Sender::new(Vec::new()),
+            conns: Mutex::new(HashMap::new()),
+            peers: watch::Sender::new(BTreeMap::new()),
+            listener: Mutex::new(None),
+            last_listen_addr: Mutex::new(None),
+            dialed: Mutex::new(BTreeSet::new()),
+            paused: AtomicBool::new(false),
+            next_conn: AtomicU64::new(1),
+            timing,
+            auto_stop: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Progress of every exchange.
+    pub fn board(&self) -> Arc<SyncBoard> {
+        self.board.clone()
+    }
+
+    /// Sets what this device tells peers about itself (for new connections).
+    pub fn set_name(&self, name: String, device_type: DeviceType) {
+        let mut id = lock(&self.identity);
+        id.device_name = name;
+        id.device_type = device_type;
+    }
+
+    /// Replaces the list of projects offered to peers (live sessions re-announce).
+    pub fn set_projects(&self, projects: Vec<Arc<dyn Replica>>) {
+        self.projects.send_replace(projects);
+    }
+
+    /// Known peers.
+    pub fn peers(&self) -> Vec<PeerStatus> {
+        self.peers.borrow().values().cloned().collect()
+    }
+
+    /// Changes to the peer list.
+    pub fn subscribe_peers(&self) -> watch::Receiver<BTreeMap<DeviceId, PeerStatus>> {
+        self.peers.subscribe()
+    }
+
+    /// Starts accepting peers on `addr` (port 0: any free port). Returns the bound address.
+    pub async fn start_listening(
+        self: &Arc<Self>,
+        addr: SocketAddr,
+    ) -> Result<SocketAddr, NetError> {
+        self.stop_listening().await;
+        let listener = net::Listener::bind(addr).await?;
+        let bound = listener.local_addr();
+        let this = Arc::downgrade(self);
+        let task = tokio::spawn(async move {
+            loop {
+                let incoming = match listener.accept_incoming().await {
+                    Ok(i) => i,
+                    Err(e) => {
+                        tracing::warn!("accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                };
+                let Some(net) = this.upgrade() else { return };
+                if net.paused.load(Ordering::SeqCst) {
+                    continue;
+                }
+                let identity = lock(&net.identity).clone();
+                tokio::spawn(async move {
+                    match incoming.handshake(&identity).await {
+                        Ok(stream) => {
+                            net.adopt(stream);
+                        }
+                        Err(e) => tracing::info!("incoming connection refused: {e}"),
+                    }
+                });
+            }
+        });
+        *lock(&self.listener) = Some(ListenerTask { addr: bound, task });
+        *lock(&self.last_listen_addr) = Some(bound);
+        Ok(bound)
+    }
+
+    /// Stops accepting peers (live sessions stay up). Returns once the port is free.
+    pub async fn stop_listening(&self) {
+        let task = lock(&self.listener).take();
+        if let Some(l) = task {
+            l.task.abort();
+            let _ = l.task.await;
+        }
+    }
+
+    /// The address being listened on, if any.
+    pub fn listening_on(&self) -> Option<SocketAddr> {
+        lock(&self.listener).as_ref().map(|l| l.addr)
+    }
+
+    /// Connects to a peer at `addr` and starts syncing with it. Returns its device id.
+    pub async fn connect(self: &Arc<Self>, addr: SocketAddr) -> Result<DeviceId, NetError> {
+        let identity = lock(&self.identity).clone();
+        let stream = net::connect(addr, &identity).await?;
+        lock(&self.dialed).insert(addr);
+        Ok(self.adopt(stream))
+    }
+
+    /// Closes every session (with `reason`) and waits for them to end.
+    pub async fn disconnect_all(&self, reason: CloseReason) {
+        let conns: Vec<Conn> = lock(&self.conns).drain().map(|(_, c)| c).collect();
+        for c in &conns {
+            let _ = c.shutdown.send(Some(reason));
+        }
+        for c in conns {
+            let _ = tokio::time::timeout(Duration::from_secs(2), c.task).await;
+        }
+    }
+
+    /// Stops all networking (the app went to the background): no listening, no sessions.
+    pub async fn pause(&self) {
+        self.paused.store(true, Ordering::SeqCst);
+        self.stop_listening().await;
+        self.disconnect_all(CloseReason::ShuttingDown).await;
+    }
+
+    /// Undoes [`Network::pause`]: listens again on the same address and redials the peers
+    /// that were dialed by hand.
+    pub async fn resume(self: &Arc<Self>) -> Result<(), NetError> {
+        self.paused.store(false, Ordering::SeqCst);
+        let addr = *lock(&self.last_listen_addr);
+        if let Some(addr) = addr {
+            self.start_listening(addr).await?;
+        }
+        let dialed: Vec<SocketAddr> = lock(&self.dialed).iter().copied().collect();
+        for addr in dialed {
+            if let Err(e) = self.connect(addr).await {
+                tracing::info!(%addr, "could not reconnect: {e}");
+            }
+        }
+        Ok(())
+    }
+
+    /// Registers an authenticated connection and runs its sync session. With two connections
+    /// to one device, both sides keep the one opened by the device with the smaller id (the
+    /// newer one if both were opened by the same device).
+    fn adopt(self: &Arc<Self>, stream: SecureStream<TcpStream>) -> DeviceId {
+        let info = stream.peer().clone();
+        let peer = info.device_id;
+        if peer == self.me {
+            tracing::info!("connection to ourselves closed");
+            return peer;
+        }
+        let initiator = if stream.initiated_by_us() {
+            self.me
+        } else {
+            peer
+        };
+        let preferred = self.me.min(peer);
+        let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
+        let (shutdown, shutdown_rx) = watch::channel(None);
+        let mut conns = lock(&self.conns);
+        if let Some(existing) = conns.get(&peer) {
+            let keep_new = initiator == existing.initiator || initiator == preferred;
+            if !keep_new {
+                tracing::info!(peer = %peer.short(), "duplicate connection closed");
+                return peer;
+            }
+            let _ = existing.shutdown.send(Some(CloseReason::Duplicate));
+        }
+        let params = SessionParams {
+            peer,
+            handshake_hash: stream.handshake_hash(),
+            projects: self.projects.subscribe(),
+            board: self.board.clone(),
+            shutdown: shutdown_rx,
+            ping_interval: self.timing.ping_interval,
+            silence_timeout: self.timing.silence_timeout,
+        };
+        let this = Arc::downgrade(self);
+        let task = tokio::spawn(async move {
+            let end = run_session(NetTransport(stream), params).await;
+            tracing::info!(peer = %peer.short(), "session ended: {end:?}");
+            if let Some(net) = this.upgrade() {
+                net.forget(peer, id);
+            }
+        });
+        conns.insert(
+            peer,
+            Conn {
+                id,
+                initiator,
+                shutdown,
+                task,
+            },
+        );
+        drop(conns);
+        self.peers.send_modify(|m| {
+            m.insert(
+                peer,
+                PeerStatus {
+                    device_id: peer,
+                    name: info.device_name,
+                    device_type: info.device_type,
+                    connected: true,
+                },
+            );
+        });
+        peer
+    }
+
+    fn forget(&self, peer: DeviceId, id: u64) {
+        let mut conns = lock(&self.conns);
+        if conns.get(&peer).is_some_and(|c| c.id == id) {
+            conns.remove(&peer);
+            drop(conns);
+            self.peers.send_modify(|m| {
+                if let Some(p) = m.get_mut(&peer) {
+                    p.connected = false;
+                }
+            });
+        }
+    }
+
+    /// How many sessions are up.
+    pub fn connection_count(&self) -> usize {
+        lock(&self.conns).len()
+    }
+
+    /// Turns data sync off for `project` once every exchange has been quiet and synced for
+    /// `quiet` (None: never).
+    pub fn set_auto_stop(&self, project: Arc<crate::project::Project>, quiet: Option<Duration>) {
+        let id = project.id();
+        if let Some(t) = lock(&self.auto_stop).remove(&id) {
+            t.abort();
+        }
+        let Some(quiet) = quiet else { return };
+        let board = self.board.clone();
+        let task = tokio::spawn(async move {
+            let mut last_counts = None;
+            let mut quiet_since = tokio::time::Instant::now();
+            loop {
+                tokio::time::sleep(AUTO_STOP_CHECK.min(quiet)).await;
+                if !project.data_sync_enabled() {
+                    quiet_since = tokio::time::Instant::now();
+                    continue;
+                }
+                let states = board.project(&id);
+                let counts: Vec<(u64, u64)> = states.iter().map(|s| (s.received, s.sent)).collect();
+                let synced = states
+                    .iter()
+                    .filter(|s| s.connected)
+                    .all(|s| s.is_synced(crate::sync::SyncPhase::Full));
+                if Some(&counts) != last_counts.as_ref() || !synced {
+                    last_counts = Some(counts);
+                    quiet_since = tokio::time::Instant::now();
+                } else if quiet_since.elapsed() >= quiet {
+                    tracing::info!("data sync stopped after a quiet period");
+                    project.set_data_sync(false);
+                }
+            }
+        });
+        lock(&self.auto_stop).insert(id, task);
+    }
+}
