@@ -3,3 +3,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo bench -p mapeo-core --bench store --locked
+cargo bench -p mapeo-core --bench sync --locked
