@@ -640,6 +640,10 @@ impl sync::Replica for Project {
         self.role(device).unwrap_or(PeerRole::NoRole)
     }
 
+    fn own_role(&self) -> PeerRole {
+        self.role(&self.device_id()).unwrap_or(PeerRole::NoRole)
+    }
+
     fn changes(&self) -> watch::Receiver<u64> {
         self.changes.subscribe()
     }

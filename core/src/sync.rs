@@ -139,10 +139,23 @@ pub trait Replica: Send + Sync + 'static {
     fn import(&self, entries: &[Entry]) -> Result<usize, SyncError>;
     /// The role of a device in this project, as this device knows it.
     fn role_of(&self, device: &DeviceId) -> PeerRole;
+    /// This device's own role in the project, as it knows it: a device that knows it is
+    /// blocked or has left offers nothing but what its role still allows.
+    fn own_role(&self) -> PeerRole;
     /// Bumped after every commit that adds entries (local writes or imports).
     fn changes(&self) -> watch::Receiver<u64>;
     /// Whether data sync is on here.
     fn data_sync(&self) -> watch::Receiver<bool>;
+}
+
+/// Stops a listener when dropped.
+#[derive(Debug)]
+pub struct ListenerHandle(tokio::task::JoinHandle<()>);
+
+impl Drop for ListenerHandle {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Which phase a project's exchange with a peer is in.
@@ -288,6 +301,33 @@ impl SyncBoard {
             }
             changed
         });
+    }
+
+    /// Calls `listener` with the current progress of every exchange at once, then after
+    /// changes, at most once per `min_interval` (the UI needs no more). Stops when the
+    /// returned handle is dropped. Must be called within a tokio runtime.
+    pub fn listen(
+        self: &Arc<Self>,
+        min_interval: Duration,
+        listener: impl Fn(&BTreeMap<(ProjectId, DeviceId), PeerSyncState>) + Send + 'static,
+    ) -> ListenerHandle {
+        let mut rx = self.subscribe();
+        let task = tokio::spawn(async move {
+            loop {
+                let snapshot = rx.borrow_and_update().clone();
+                // A listener that panics on the foreign side must not take the core down.
+                let delivered =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| listener(&snapshot)));
+                if delivered.is_err() {
+                    tracing::warn!("a sync listener panicked; it was skipped");
+                }
+                tokio::time::sleep(min_interval).await;
+                if rx.changed().await.is_err() {
+                    return;
+                }
+            }
+        });
+        ListenerHandle(task)
     }
 
     /// Waits until at least one peer is connected for `project` and every connected peer is

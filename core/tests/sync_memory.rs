@@ -303,3 +303,92 @@ async fn wait_for_sync_stalls_without_a_peer() {
         .unwrap_err();
     assert!(matches!(err, SyncError::Stalled));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blocked_device_gets_nothing_but_auth_and_is_not_heard() {
+    let a = Peer::creator(1);
+    let b = Peer::member_of(2, &a);
+    a.project
+        .assign_role(&b.id(), mapeo_core::schema::ROLE_BLOCKED)
+        .unwrap();
+    a.project
+        .create(observation(1.0, 1.0, "not for b"))
+        .unwrap();
+    b.project
+        .create(observation(2.0, 2.0, "b's, refused"))
+        .unwrap();
+    let conn = connect(&a, &b, None);
+    b.board
+        .wait_for_sync(&b.project.id(), SyncPhase::Full, WAIT)
+        .await
+        .unwrap();
+    a.board
+        .wait_for_sync(&a.project.id(), SyncPhase::Full, WAIT)
+        .await
+        .unwrap();
+    assert_eq!(count(&b), 1, "only its own");
+    assert_eq!(count(&a), 1, "only its own");
+    // b learns it was blocked: a's auth feed reached it.
+    assert_eq!(
+        b.project.role(&b.id()).unwrap(),
+        mapeo_core::sync::PeerRole::Blocked
+    );
+    conn.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_listeners_get_the_current_value_then_throttled_changes() {
+    let a = Peer::creator(1);
+    let b = Peer::member_of(2, &a);
+    a.project
+        .create_many(
+            (0..1_500)
+                .map(|i| observation(0.0, f64::from(i % 90), "x"))
+                .collect(),
+        )
+        .unwrap();
+    let calls = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = calls.clone();
+    let handle = b.board.listen(Duration::from_millis(100), move |m| {
+        seen.lock()
+            .unwrap()
+            .push((std::time::Instant::now(), m.clone()));
+    });
+    eventually("the current value first", WAIT, || {
+        calls.lock().unwrap().len() == 1
+    })
+    .await;
+    assert!(calls.lock().unwrap()[0].1.is_empty());
+    let conn = connect(&a, &b, None);
+    b.board
+        .wait_for_sync(&b.project.id(), SyncPhase::Full, WAIT)
+        .await
+        .unwrap();
+    eventually("the synced state delivered", WAIT, || {
+        calls
+            .lock()
+            .unwrap()
+            .last()
+            .is_some_and(|(_, m)| m.values().any(|s| s.is_synced(SyncPhase::Full)))
+    })
+    .await;
+    let times: Vec<_> = calls.lock().unwrap().iter().map(|(t, _)| *t).collect();
+    assert!(
+        times
+            .windows(2)
+            .all(|w| w[1] - w[0] >= Duration::from_millis(95)),
+        "never more often than the interval"
+    );
+    drop(handle);
+    let n = calls.lock().unwrap().len();
+    a.project
+        .create(observation(1.0, 1.0, "after drop"))
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        calls.lock().unwrap().len(),
+        n,
+        "a dropped handle stops the listener"
+    );
+    conn.stop().await;
+}

@@ -64,6 +64,7 @@ struct Link {
     local_data: bool,
     remote_data: bool,
     peer_role: PeerRole,
+    my_role: PeerRole,
     peer_known: bool,
     /// Feeds whose entries we did not take when they came, and our length then.
     refused: BTreeMap<FeedKey, u64>,
@@ -101,7 +102,7 @@ impl Link {
                     &mut s.data_wanted
                 } += theirs - ours;
             }
-            if self.peer_role.may_read(ns) && ours > theirs {
+            if self.offers(ns) && ours > theirs {
                 *if initial {
                     &mut s.initial_to_send
                 } else {
@@ -112,12 +113,18 @@ impl Link {
         s
     }
 
+    /// Whether we send entries of `ns` to this peer: it may read them, and our own role
+    /// still lets us offer them.
+    fn offers(&self, ns: Namespace) -> bool {
+        self.peer_role.may_read(ns) && self.my_role.may_send(ns)
+    }
+
     /// The next range to send: auth and config feeds first.
     fn next_send(&self) -> Option<(FeedKey, u64, u64)> {
         let mut best: Option<(FeedKey, u64, u64)> = None;
         for (f, &ours) in &self.local {
             let ns = f.1;
-            if !(self.peer_role.may_read(ns) && flows(ns, self.local_data, self.remote_data)) {
+            if !(self.offers(ns) && flows(ns, self.local_data, self.remote_data)) {
                 continue;
             }
             let from = self
@@ -404,6 +411,7 @@ impl Session {
                     local_data,
                     remote_data: false,
                     peer_role: p.role_of(&self.peer),
+                    my_role: p.own_role(),
                     peer_known: false,
                     refused: BTreeMap::new(),
                     received: 0,
@@ -447,6 +455,7 @@ impl Session {
         let first = link.announced.is_empty();
         let mut feeds = Vec::new();
         for (&(author, namespace), &length) in &link.local {
+            // What we hold, not what we offer: a `Have` also acknowledges what the peer sent.
             if link.peer_role.may_read(namespace)
                 && link.announced.get(&(author, namespace)) != Some(&length)
             {
@@ -476,11 +485,13 @@ impl Session {
         let replica = link.replica.clone();
         let local = blocking(move || replica.have_vector()).await?;
         let role = link.replica.role_of(&self.peer);
+        let my_role = link.replica.own_role();
         let local_data = *link.replica.data_sync().borrow();
         let data_changed = local_data != link.local_data;
         if let Some(link) = self.links.get_mut(tag) {
             link.local = local;
             link.peer_role = role;
+            link.my_role = my_role;
             link.local_data = local_data;
         }
         if data_changed {
