@@ -6,20 +6,12 @@ mod common;
 
 use common::{Device, copy_missing, observation};
 use mapeo_core::schema::{
-    self, Coords, DocType, DocValue, Preset, TagValue, Track, TrackPoint, ValidationError,
+    self, Coords, DocValue, Preset, TagValue, Track, TrackPoint, ValidationError,
 };
-use mapeo_core::{DocId, Error, Namespace, Project, Query, Timestamp, VersionId};
+use mapeo_core::{DocId, Error, Namespace, Project, Timestamp, VersionId};
 
 fn snapshot(p: &Project) -> String {
-    let docs: Vec<_> = DocType::ALL
-        .iter()
-        .map(|t| {
-            let mut q = Query::all(*t);
-            q.include_deleted = true;
-            p.list(&q).unwrap()
-        })
-        .collect();
-    format!("{:?} {:?}", p.have_vector().unwrap(), docs)
+    format!("{:?} {:?}", p.have_vector().unwrap(), common::state(p))
 }
 
 fn obs_with(f: impl FnOnce(&mut schema::Observation)) -> DocValue {

@@ -308,20 +308,10 @@ fn reindex_rebuilds_an_identical_index() {
     pa.delete(pa.list(&Query::all(DocType::Observation)).unwrap()[3].doc_id())
         .unwrap();
     copy_missing(&pb, &pa);
-    let snapshot = |p: &mapeo_core::Project| {
-        mapeo_core::schema::DocType::ALL
-            .iter()
-            .map(|t| {
-                let mut q = Query::all(*t);
-                q.include_deleted = true;
-                p.list(&q).unwrap()
-            })
-            .collect::<Vec<_>>()
-    };
-    let before = snapshot(&pa);
+    let before = common::state(&pa);
     assert!(before[0].iter().any(|d| !d.forks.is_empty()));
     pa.reindex().unwrap();
-    assert_eq!(snapshot(&pa), before);
+    assert_eq!(common::state(&pa), before);
 }
 
 #[test]

@@ -63,14 +63,7 @@ fn value(lat: i8, word: usize) -> mapeo_core::schema::DocValue {
 /// Everything a user could observe: every document of every type (with forks and deleted
 /// ones), and a few queries.
 fn state(p: &Project) -> Vec<Vec<Document>> {
-    let mut out: Vec<Vec<Document>> = DocType::ALL
-        .iter()
-        .map(|t| {
-            let mut q = Query::all(*t);
-            q.include_deleted = true;
-            p.list(&q).unwrap()
-        })
-        .collect();
+    let mut out = common::state(p);
     let mut q = Query::all(DocType::Observation);
     q.bbox = Some(BoundingBox {
         south: -10.0,
