@@ -630,3 +630,80 @@ pub fn purge_other_authors(tx: &Transaction<'_>, keep: &DeviceId) -> Result<(), 
     tx.execute("DELETE FROM conflicting_entries", [])?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::{JoinDetails, RootKey};
+
+    fn sample() -> (Entry, ProjectId) {
+        let author = RootKey::from_bytes([1; 16]).device_keys().device_id();
+        let project = JoinDetails::new_project(author).project_key().project_id();
+        let entry = Entry {
+            author,
+            namespace: Namespace::Data,
+            seq: 7,
+            prev_hash: EntryHash::from_bytes([3; 32]),
+            payload: vec![1, 2, 3],
+            signature: [5; 64],
+        };
+        (entry, project)
+    }
+
+    #[test]
+    fn the_signed_message_binds_every_field() {
+        let (e, project) = sample();
+        let base = e.signed_message(&project);
+        let other_project = ProjectId::from_bytes([9; 32]);
+        assert_ne!(base, e.signed_message(&other_project));
+        let variants: Vec<Entry> = vec![
+            Entry {
+                author: RootKey::from_bytes([2; 16]).device_keys().device_id(),
+                ..e.clone()
+            },
+            Entry {
+                namespace: Namespace::Config,
+                ..e.clone()
+            },
+            Entry {
+                seq: 8,
+                ..e.clone()
+            },
+            Entry {
+                prev_hash: EntryHash::from_bytes([4; 32]),
+                ..e.clone()
+            },
+            Entry {
+                payload: vec![1, 2, 4],
+                ..e.clone()
+            },
+        ];
+        for v in variants {
+            assert_ne!(base, v.signed_message(&project), "{v:?}");
+        }
+        // The signature is not signed, but it is hashed: the chain covers it.
+        let resigned = Entry {
+            signature: [6; 64],
+            ..e.clone()
+        };
+        assert_eq!(base, resigned.signed_message(&project));
+        assert_ne!(e.hash(&project), resigned.hash(&project));
+    }
+
+    #[test]
+    fn entry_ids_split_back_into_feed_and_seq() {
+        for (feed, seq) in [(1i64, 0u64), (7, 41), (123_456, MAX_FEED_LENGTH - 1)] {
+            let id = entry_id(feed, seq).unwrap();
+            assert_eq!(split_entry_id(id).unwrap(), (feed, seq));
+        }
+        assert!(entry_id(1, MAX_FEED_LENGTH).is_err());
+    }
+
+    #[test]
+    fn payload_aad_differs_by_position() {
+        let (e, project) = sample();
+        let a = payload_aad(&project, &e.author, e.namespace, e.seq);
+        assert_ne!(a, payload_aad(&project, &e.author, e.namespace, e.seq + 1));
+        assert_ne!(a, payload_aad(&project, &e.author, Namespace::Auth, e.seq));
+    }
+}
