@@ -233,9 +233,6 @@ fn main() {
         Ok("receive") => return receive(&std::env::var("MAPEO_SYNC_BENCH_ARG").expect("addr")),
         _ => {}
     }
-    if std::env::args().any(|a| a == "--list" || a == "--test") {
-        return;
-    }
     let sizes: Vec<usize> = std::env::var("MAPEO_BENCH_SYNC_NS")
         .ok()
         .map(|s| s.split(',').filter_map(|x| x.trim().parse().ok()).collect())
