@@ -11,6 +11,6 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== cargo test"
-cargo test --workspace --all-targets --locked
+cargo test --workspace --locked
 
 # Benchmarks are type-checked by clippy --all-targets above; scripts/bench.sh runs them.
