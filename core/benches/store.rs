@@ -104,6 +104,9 @@ fn main() {
         ms(t),
         SINGLE_CREATES as f64 / t.as_secs_f64()
     );
+    if std::env::var_os("MAPEO_BENCH_SINGLE_ONLY").is_some() {
+        return;
+    }
 
     let t = fill(&project, SINGLE_CREATES, 10_000);
     println!(

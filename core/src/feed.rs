@@ -212,11 +212,12 @@ struct FeedRow {
     head: Option<EntryHash>,
 }
 
-const SELECT_FEED: &str =
-    "SELECT feed_id, length, head_hash FROM feeds WHERE author = ?1 AND namespace = ?2";
-const INSERT_FEED: &str =
-    "INSERT INTO feeds (author, namespace, length, head_hash) VALUES (?1, ?2, 0, NULL)";
-const UPDATE_FEED: &str = "UPDATE feeds SET length = ?2, head_hash = ?3 WHERE feed_id = ?1";
+// A feed's length and head are read from its last entry rather than kept in `feeds`: one
+// page fewer written by every append.
+const SELECT_FEED: &str = "SELECT feed_id FROM feeds WHERE author = ?1 AND namespace = ?2";
+const SELECT_LAST: &str =
+    "SELECT max(entry_id) FROM entries WHERE entry_id >= ?1 AND entry_id < ?2";
+const INSERT_FEED: &str = "INSERT INTO feeds (author, namespace) VALUES (?1, ?2)";
 const INSERT_ENTRY: &str =
     "INSERT INTO entries (entry_id, prev_hash, signature, payload) VALUES (?1, ?2, ?3, ?4)";
 const SELECT_ENTRY: &str = "SELECT prev_hash, signature, payload FROM entries WHERE entry_id = ?1";
@@ -225,7 +226,10 @@ const SELECT_RANGE: &str = "SELECT entry_id, prev_hash, signature, payload FROM 
 const INSERT_CONFLICT: &str = "INSERT OR IGNORE INTO conflicting_entries \
      (author, namespace, seq, prev_hash, signature, payload, detected_at) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
-const SELECT_HAVE: &str = "SELECT author, namespace, length FROM feeds WHERE length > 0";
+const SELECT_HAVE: &str = "SELECT f.author, f.namespace, \
+     (SELECT max(e.entry_id) FROM entries e WHERE e.entry_id >= f.feed_id * 1099511627776 \
+         AND e.entry_id < (f.feed_id + 1) * 1099511627776) \
+     FROM feeds f";
 const SELECT_FEED_BY_ID: &str = "SELECT author, namespace FROM feeds WHERE feed_id = ?1";
 
 fn bytes32(v: Vec<u8>) -> Result<[u8; 32], StoreError> {
@@ -238,24 +242,46 @@ fn read_feed(
     author: &DeviceId,
     ns: Namespace,
 ) -> Result<Option<FeedRow>, StoreError> {
-    let row = conn
+    let feed_id: Option<i64> = conn
         .prepare_cached(SELECT_FEED)?
-        .query_row(params![author.as_bytes(), ns.code()], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, Option<Vec<u8>>>(2)?,
-            ))
-        })
+        .query_row(params![author.as_bytes(), ns.code()], |r| r.get(0))
         .optional()?;
-    let Some((feed_id, length, head)) = row else {
+    let Some(feed_id) = feed_id else {
         return Ok(None);
     };
     Ok(Some(FeedRow {
         feed_id,
-        length: u64::try_from(length).map_err(|_| StoreError::Corrupt("negative feed length"))?,
-        head: head.map(bytes32).transpose()?.map(EntryHash::from_bytes),
+        length: feed_length(conn, feed_id)?,
+        head: None,
     }))
+}
+
+fn feed_length(conn: &Connection, feed_id: i64) -> Result<u64, StoreError> {
+    let last: Option<i64> = conn.prepare_cached(SELECT_LAST)?.query_row(
+        [feed_id * FEED_ID_STRIDE, (feed_id + 1) * FEED_ID_STRIDE],
+        |r| r.get(0),
+    )?;
+    match last {
+        None => Ok(0),
+        Some(id) => Ok(split_entry_id(id)?.1 + 1),
+    }
+}
+
+/// The feed with its head hash (the hash of its last entry), for appending.
+fn read_feed_for_append(
+    conn: &Connection,
+    project: &ProjectId,
+    author: &DeviceId,
+    ns: Namespace,
+) -> Result<Option<FeedRow>, StoreError> {
+    let Some(mut feed) = read_feed(conn, author, ns)? else {
+        return Ok(None);
+    };
+    if feed.length > 0 {
+        let last = read_entry_at(conn, feed.feed_id, *author, ns, feed.length - 1)?;
+        feed.head = Some(last.hash(project));
+    }
+    Ok(Some(feed))
 }
 
 /// The feed id for an author and namespace, creating an empty feed row if needed.
@@ -332,12 +358,7 @@ pub fn version_of(conn: &Connection, entry_id: i64) -> Result<VersionId, StoreEr
     })
 }
 
-fn store_entry(
-    tx: &Transaction<'_>,
-    feed: &FeedRow,
-    entry: &Entry,
-    hash: &EntryHash,
-) -> Result<i64, StoreError> {
+fn store_entry(tx: &Transaction<'_>, feed: &FeedRow, entry: &Entry) -> Result<i64, StoreError> {
     let id = entry_id(feed.feed_id, entry.seq)?;
     tx.prepare_cached(INSERT_ENTRY)?.execute(params![
         id,
@@ -345,9 +366,6 @@ fn store_entry(
         &entry.signature[..],
         &entry.payload
     ])?;
-    let len = i64::try_from(entry.seq + 1).map_err(|_| StoreError::Corrupt("length"))?;
-    tx.prepare_cached(UPDATE_FEED)?
-        .execute(params![feed.feed_id, len, hash.as_bytes()])?;
     Ok(id)
 }
 
@@ -360,7 +378,7 @@ pub fn append_local(
     plaintext: &[u8],
 ) -> Result<(Entry, i64), FeedError> {
     let author = device.device_id();
-    let feed = match read_feed(tx, &author, ns)? {
+    let feed = match read_feed_for_append(tx, &keys.project_id, &author, ns)? {
         Some(feed) => feed,
         None => FeedRow {
             feed_id: feed_id(tx, &author, ns)?,
@@ -385,8 +403,7 @@ pub fn append_local(
         return Err(FeedError::TooLarge);
     }
     entry.signature = device.sign(&entry.signed_message(&keys.project_id));
-    let hash = entry.hash(&keys.project_id);
-    let rowid = store_entry(tx, &feed, &entry, &hash)?;
+    let rowid = store_entry(tx, &feed, &entry)?;
     Ok((entry, rowid))
 }
 
@@ -428,9 +445,9 @@ pub fn verify_and_append(
         if run.windows(2).any(|w| w[1].seq != w[0].seq + 1) {
             return Err(FeedError::NotConsecutive);
         }
-        let id = feed_id(tx, &author, ns)?;
-        let mut feed = read_feed(tx, &author, ns)?.ok_or(StoreError::Corrupt("feed vanished"))?;
-        feed.feed_id = id;
+        feed_id(tx, &author, ns)?;
+        let mut feed = read_feed_for_append(tx, project, &author, ns)?
+            .ok_or(StoreError::Corrupt("feed vanished"))?;
         let mut last_new: Option<&Entry> = None;
         for e in run {
             if e.seq < feed.length {
@@ -448,7 +465,7 @@ pub fn verify_and_append(
             }
             let plaintext = keys.open_payload(e)?;
             let hash = e.hash(project);
-            let entry_id = store_entry(tx, &feed, e, &hash)?;
+            let entry_id = store_entry(tx, &feed, e)?;
             feed.length = e.seq + 1;
             feed.head = Some(hash);
             last_new = Some(e);
@@ -597,15 +614,17 @@ pub fn have_vector(conn: &Connection) -> Result<BTreeMap<(DeviceId, Namespace), 
         Ok((
             r.get::<_, Vec<u8>>(0)?,
             r.get::<_, u8>(1)?,
-            r.get::<_, i64>(2)?,
+            r.get::<_, Option<i64>>(2)?,
         ))
     })?;
     let mut out = BTreeMap::new();
     for row in rows {
-        let (author, ns, len) = row?;
+        let (author, ns, last) = row?;
+        let Some(last) = last else { continue };
+        let len = split_entry_id(last)?.1 + 1;
         let author = DeviceId::from_stored(bytes32(author)?);
         let ns = Namespace::from_code(ns).ok_or(StoreError::Corrupt("unknown namespace"))?;
-        out.insert((author, ns), u64::try_from(len).unwrap_or(0));
+        out.insert((author, ns), len);
     }
     Ok(out)
 }

@@ -112,24 +112,32 @@ const UPSERT_DOC: &str = "INSERT INTO docs \
      deleted = excluded.deleted, created_by = excluded.created_by, \
      preset_doc_id = excluded.preset_doc_id, forks = excluded.forks, doc = excluded.doc \
      RETURNING rowid";
-const QUEUE_SEARCH: &str =
-    "INSERT OR REPLACE INTO search_pending (rowid, text, lat, lon) VALUES (?1, ?2, ?3, ?4)";
-const COUNT_SEARCH_PENDING: &str = "SELECT count(*) FROM search_pending";
-const FLUSH_SEARCH: &str = "\
+const QUEUE_SEARCH: &str = "INSERT OR IGNORE INTO search_pending (rowid) VALUES (?1)";
+const SEARCH_BACKLOG: &str = "SELECT (SELECT max_rowid FROM search_mark), \
+     (SELECT coalesce(max(rowid), 0) FROM docs), (SELECT count(*) FROM search_pending)";
+const SELECT_SEARCH_ROWS: &str = "SELECT rowid, doc FROM docs \
+     WHERE rowid > ?1 OR rowid IN (SELECT rowid FROM search_pending)";
+const STAGE_SEARCH: &str = "CREATE TEMP TABLE IF NOT EXISTS search_stage \
+     (rowid INTEGER PRIMARY KEY, text TEXT, lat REAL, lon REAL); DELETE FROM temp.search_stage;";
+const INSERT_STAGE: &str =
+    "INSERT INTO temp.search_stage (rowid, text, lat, lon) VALUES (?1, ?2, ?3, ?4)";
+const APPLY_STAGE: &str = "\
      DELETE FROM obs_text WHERE rowid IN (SELECT rowid FROM search_pending); \
-     INSERT INTO obs_text (rowid, text) SELECT rowid, text FROM search_pending \
-         WHERE text IS NOT NULL; \
      DELETE FROM obs_location WHERE id IN (SELECT rowid FROM search_pending); \
+     INSERT INTO obs_text (rowid, text) SELECT rowid, text FROM temp.search_stage \
+         WHERE text IS NOT NULL; \
      INSERT INTO obs_location (id, min_lat, max_lat, min_lon, max_lon) \
-         SELECT rowid, lat, lat, lon, lon FROM search_pending WHERE lat IS NOT NULL; \
-     DELETE FROM search_pending;";
+         SELECT rowid, lat, lat, lon, lon FROM temp.search_stage WHERE lat IS NOT NULL; \
+     DELETE FROM search_pending; DELETE FROM temp.search_stage;";
+const SET_SEARCH_MARK: &str = "UPDATE search_mark SET max_rowid = ?1 WHERE id = 1";
 /// Queued location and text changes that make a write transaction move them into the
 /// spatial and full-text indexes.
 pub const SEARCH_FLUSH_THRESHOLD: i64 = 512;
 const SELECT_DOC_COLUMNS: &str = "SELECT d.doc, d.version, d.created_by, d.forks FROM docs d";
 const SELECT_VERSION_EXISTS: &str = "SELECT 1 FROM versions WHERE doc_id = ?1 AND entry_id = ?2";
 const CLEAR_INDEX: &str = "DELETE FROM versions; DELETE FROM links; DELETE FROM docs; \
-     DELETE FROM obs_location; DELETE FROM obs_text; DELETE FROM search_pending;";
+     DELETE FROM obs_location; DELETE FROM obs_text; DELETE FROM search_pending; \
+     UPDATE search_mark SET max_rowid = 0 WHERE id = 1;";
 
 fn bytes_to_device(b: Vec<u8>) -> Result<DeviceId, StoreError> {
     let arr: [u8; 32] = b
@@ -276,41 +284,61 @@ fn refresh_doc(
         ],
         |r| r.get(0),
     )?;
-    let (mut text, mut location) = (None, None);
-    if let (DocValue::Observation(obs), false) = (&doc.value, doc.deleted) {
-        location = doc.value.location();
-        text = Some(obs.search_text()).filter(|t| !t.is_empty());
+    // A new row is above the search mark and will be picked up by the next batch; a changed
+    // one is listed.
+    if current.is_some() {
+        tx.prepare_cached(QUEUE_SEARCH)?.execute([rowid])?;
     }
-    tx.prepare_cached(QUEUE_SEARCH)?.execute(params![
-        rowid,
-        text,
-        location.map(|l| l.0),
-        location.map(|l| l.1)
-    ])?;
     forks.push(winner.version);
     forks.sort();
     Ok(forks)
 }
 
-/// Moves queued location and text changes into the spatial and full-text indexes if there
-/// are many of them, or any at all when `always`. Area and text queries call it with
-/// `always` first, so they never miss a change.
+fn search_backlog(conn: &Connection) -> Result<(i64, i64, i64), StoreError> {
+    Ok(conn
+        .prepare_cached(SEARCH_BACKLOG)?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?)
+}
+
+/// Moves new and changed observations into the spatial and full-text indexes if there are
+/// many of them, or any at all when `always`. Area and text queries call it with `always`
+/// first, so they never miss a change.
 pub fn flush_search(tx: &Transaction<'_>, always: bool) -> Result<(), StoreError> {
-    let pending: i64 = tx
-        .prepare_cached(COUNT_SEARCH_PENDING)?
-        .query_row([], |r| r.get(0))?;
-    if pending > 0 && (always || pending >= SEARCH_FLUSH_THRESHOLD) {
-        tx.execute_batch(FLUSH_SEARCH)?;
+    let (mark, top, pending) = search_backlog(tx)?;
+    let backlog = (top - mark).max(0) + pending;
+    if backlog == 0 || (!always && backlog < SEARCH_FLUSH_THRESHOLD) {
+        return Ok(());
     }
+    tx.execute_batch(STAGE_SEARCH)?;
+    {
+        let mut rows = tx.prepare_cached(SELECT_SEARCH_ROWS)?;
+        let mut stage = tx.prepare_cached(INSERT_STAGE)?;
+        let mut it = rows.query([mark])?;
+        while let Some(row) = it.next()? {
+            let rowid: i64 = row.get(0)?;
+            let bytes: Vec<u8> = row.get(1)?;
+            let doc = Doc::decode(&bytes).map_err(|_| StoreError::Corrupt("indexed document"))?;
+            if let (DocValue::Observation(obs), false) = (&doc.value, doc.deleted) {
+                let location = doc.value.location();
+                let text = Some(obs.search_text()).filter(|t| !t.is_empty());
+                stage.execute(params![
+                    rowid,
+                    text,
+                    location.map(|l| l.0),
+                    location.map(|l| l.1)
+                ])?;
+            }
+        }
+    }
+    tx.execute_batch(APPLY_STAGE)?;
+    tx.prepare_cached(SET_SEARCH_MARK)?.execute([top])?;
     Ok(())
 }
 
-/// Whether location or text changes are waiting to enter their indexes.
+/// Whether new or changed observations are waiting to enter the spatial and text indexes.
 pub fn search_pending(conn: &Connection) -> Result<bool, StoreError> {
-    let pending: i64 = conn
-        .prepare_cached(COUNT_SEARCH_PENDING)?
-        .query_row([], |r| r.get(0))?;
-    Ok(pending > 0)
+    let (mark, top, pending) = search_backlog(conn)?;
+    Ok(top > mark || pending > 0)
 }
 
 /// Empties the index (feeds untouched), ready for [`index_version`] to rebuild it.

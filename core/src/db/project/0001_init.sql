@@ -1,13 +1,12 @@
 -- A project database: the feeds (the source of truth) and the index derived from them.
 
--- Feeds: one per author and namespace. A row may exist with length 0 when a document links to
--- a version whose feed has not arrived yet.
+-- Feeds: one per author and namespace. A feed's length and head are those of its last entry.
+-- A row may exist with no entries when a document links to a version whose feed has not
+-- arrived yet.
 CREATE TABLE feeds (
     feed_id INTEGER PRIMARY KEY,
     author BLOB NOT NULL,
     namespace INTEGER NOT NULL,
-    length INTEGER NOT NULL DEFAULT 0,
-    head_hash BLOB,
     UNIQUE (author, namespace)
 );
 
@@ -69,16 +68,20 @@ CREATE INDEX docs_by_preset ON docs (preset_doc_id) WHERE preset_doc_id IS NOT N
 -- Observation locations (rowid = docs.rowid).
 CREATE VIRTUAL TABLE obs_location USING rtree (id, min_lat, max_lat, min_lon, max_lon);
 
--- Observation locations and text waiting to enter obs_location and obs_text (rowid =
--- docs.rowid; NULL text or location: remove only). Both virtual tables are written in batches
--- through here: an R*Tree insert and an FTS5 segment flush per document would otherwise
--- dominate the cost of a single durable create. Queries flush first, so they miss nothing.
+-- Observation locations and text enter obs_location and obs_text in batches: an R*Tree
+-- insert and an FTS5 segment per document would otherwise dominate the cost of a single
+-- durable create. Documents created since the last batch are those with a rowid above
+-- search_mark (so creating one writes nothing here); documents changed after they were
+-- indexed are listed in search_pending. Area and text queries run a batch first, so they
+-- miss nothing.
 CREATE TABLE search_pending (
-    rowid INTEGER PRIMARY KEY,
-    text TEXT,
-    lat REAL,
-    lon REAL
+    rowid INTEGER PRIMARY KEY
 );
+CREATE TABLE search_mark (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    max_rowid INTEGER NOT NULL
+);
+INSERT INTO search_mark (id, max_rowid) VALUES (1, 0);
 
 -- Observation text: tag values, notes included (rowid = docs.rowid).
 CREATE VIRTUAL TABLE obs_text USING fts5 (
