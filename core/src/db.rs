@@ -16,7 +16,7 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// heads, index roots) are copied back less often.
 pub const WAL_AUTOCHECKPOINT_PAGES: u32 = 4_000;
 /// Commits between two background checkpoints of a database with a [`Checkpointer`].
-pub const CHECKPOINT_EVERY_COMMITS: u64 = 500;
+pub const CHECKPOINT_EVERY_COMMITS: u64 = 2_000;
 /// After this long without a checkpoint request, the checkpointer runs one if anything was
 /// committed since the last.
 pub const CHECKPOINT_IDLE: Duration = Duration::from_secs(2);

@@ -4,8 +4,10 @@
 use thiserror::Error;
 
 use crate::backup_code::BackupCodeError;
+use crate::connection_code::ConnectionCodeError;
 use crate::crypto::CryptoError;
 use crate::db::StoreError;
+use crate::discovery::DiscoveryError;
 use crate::feed::FeedError;
 use crate::ids::IdError;
 use crate::net::NetError;
@@ -27,6 +29,19 @@ pub enum Error {
     /// A backup code could not be read.
     #[error(transparent)]
     BackupCode(#[from] BackupCodeError),
+    /// A connection code could not be made or read.
+    #[error(transparent)]
+    ConnectionCode(#[from] ConnectionCodeError),
+    /// The device that answered is not the one the connection code names; the connection
+    /// was closed before any sync.
+    #[error("the device that answered is not the one in the connection code")]
+    WrongDevice,
+    /// The device is not listening, so there is no port to give peers.
+    #[error("not listening for peers")]
+    NotListening,
+    /// Local discovery could not start.
+    #[error(transparent)]
+    Discovery(#[from] DiscoveryError),
     /// A cryptographic check failed.
     #[error(transparent)]
     Crypto(#[from] CryptoError),

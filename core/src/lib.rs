@@ -2,8 +2,10 @@
 //! feeds, documents and their index, projects — and knows nothing of FFI or platforms.
 
 pub mod backup_code;
+pub mod connection_code;
 pub mod crypto;
 pub mod db;
+pub mod discovery;
 pub mod error;
 pub mod feed;
 pub mod ids;
@@ -15,6 +17,7 @@ pub mod schema;
 pub mod sync;
 
 pub use backup_code::BackupCode;
+pub use connection_code::ConnectionCode;
 pub use crypto::{JoinDetails, RootKey};
 pub use error::{Error, Result};
 pub use ids::{DeviceId, DocId, Namespace, ProjectId, Timestamp, VersionId};

@@ -2,10 +2,10 @@
 //! projects this device belongs to (create, list, open, join from join details, leave).
 //! Project keys are kept sealed under a key derived from the root key.
 
-mod network;
+pub(crate) mod network;
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -14,13 +14,21 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::crypto::{DeviceKeys, JoinDetails, RootKey, StorageKey};
 use crate::db::{self, StoreError};
+use crate::discovery::DiscoveryOptions;
 use crate::error::{Error, Result};
 use crate::ids::{DeviceId, ProjectId, Timestamp};
 use crate::project::{Clock, Project, system_clock};
 use crate::schema::{DeviceInfo, DeviceType, ProjectSettings};
 use crate::sync::{CloseReason, Replica, SyncBoard, SyncPhase};
 
-pub use network::{AUTO_STOP_CHECK, PeerStatus, SessionTiming};
+pub use network::{
+    ACCEPT_RETRY_DELAY, AUTO_STOP_CHECK, DISCONNECT_WAIT, MAX_CONNECTIONS,
+    MAX_PENDING_HANDSHAKES_PER_IP, PeerStatus, SessionTiming,
+};
+
+/// How long [`Manager::connect_by_code`] spends on each address of a code (the connect and
+/// handshake timeouts bound it too).
+pub const CODE_ADDRESS_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// The name peers see for a device that has not set one.
 pub const DEFAULT_DEVICE_NAME: &str = "Mapeo device";
@@ -62,6 +70,8 @@ pub struct Manager {
     db: Mutex<Connection>,
     projects: Mutex<HashMap<ProjectId, Arc<Project>>>,
     clock: Clock,
+    /// Declared before `network` so that dropping the manager stops discovery first.
+    discovery: Mutex<Option<crate::discovery::Discovery>>,
     network: Arc<network::Network>,
 }
 
@@ -136,6 +146,7 @@ impl Manager {
             db: Mutex::new(conn),
             projects: Mutex::new(HashMap::new()),
             clock,
+            discovery: Mutex::new(None),
             network: network::Network::new(identity, timing),
         };
         if let Some(info) = manager.device_info()? {
@@ -363,6 +374,91 @@ impl Manager {
         Ok(self.network.connect(addr).await?)
     }
 
+    /// Starts local discovery (mDNS): advertises the port this device listens on and
+    /// connects to every peer found, redialing lost ones. Restarts it if running (with a new
+    /// random name). Fails with [`Error::NotListening`] before [`Manager::start_listening`].
+    /// Needs a tokio runtime.
+    pub async fn start_discovery(&self, options: DiscoveryOptions) -> Result<()> {
+        self.stop_discovery().await;
+        let addr = self.listening_on().ok_or(Error::NotListening)?;
+        let running =
+            crate::discovery::Discovery::start(self.network.clone(), addr.port(), &options)?;
+        let previous = lock(&self.discovery).replace(running);
+        if let Some(previous) = previous {
+            previous.stop().await;
+        }
+        Ok(())
+    }
+
+    /// Stops local discovery (sessions stay up). Does nothing if it is not running.
+    pub async fn stop_discovery(&self) {
+        let running = lock(&self.discovery).take();
+        if let Some(running) = running {
+            running.stop().await;
+        }
+    }
+
+    /// Whether local discovery is running.
+    pub fn discovery_running(&self) -> bool {
+        lock(&self.discovery).is_some()
+    }
+
+    /// A connection code (for a QR code) for the address this device listens on. Fails with
+    /// [`Error::NotListening`], or with [`ConnectionCodeError::NoAddress`] when listening on
+    /// every interface (`0.0.0.0`): then use [`Manager::connection_code_for`].
+    ///
+    /// [`ConnectionCodeError::NoAddress`]: crate::connection_code::ConnectionCodeError::NoAddress
+    pub fn connection_code(&self) -> Result<String> {
+        let addr = self.listening_on().ok_or(Error::NotListening)?;
+        self.connection_code_for(&[addr.ip()])
+    }
+
+    /// A connection code naming `addrs` (this device's addresses, in order of preference)
+    /// and the port this device listens on.
+    pub fn connection_code_for(&self, addrs: &[IpAddr]) -> Result<String> {
+        let addr = self.listening_on().ok_or(Error::NotListening)?;
+        Ok(crate::connection_code::encode(
+            addrs,
+            addr.port(),
+            &self.device_id(),
+        )?)
+    }
+
+    /// Connects to the device that showed `code`: tries its addresses in order, each for at
+    /// most [`CODE_ADDRESS_TIMEOUT`], and syncs with the first one that answers as that
+    /// device. A device that answers with another identity is disconnected before any sync;
+    /// if no address reaches the right device, fails with [`Error::WrongDevice`] when some
+    /// other device answered, else with the last network error.
+    pub async fn connect_by_code(&self, code: &str) -> Result<DeviceId> {
+        let code = crate::connection_code::parse(code)?;
+        let mut last = None;
+        for addr in code.socket_addrs() {
+            let dialed = tokio::time::timeout(CODE_ADDRESS_TIMEOUT, self.network.dial(addr))
+                .await
+                .unwrap_or(Err(crate::net::NetError::Timeout(crate::net::STEP_CONNECT)));
+            match dialed {
+                Ok(stream) => {
+                    let peer = stream.peer().device_id;
+                    if peer == self.device_id() || !code.matches(&peer) {
+                        tracing::info!(%addr, "connection code names another device: closed");
+                        drop(stream);
+                        last = Some(Error::WrongDevice);
+                        continue;
+                    }
+                    return Ok(self.network.adopt_dialed(addr, stream, Some(peer)));
+                }
+                Err(e) => {
+                    if !matches!(last, Some(Error::WrongDevice)) {
+                        last = Some(e.into());
+                    }
+                }
+            }
+        }
+        Err(last.unwrap_or(Error::ConnectionCode(
+            crate::connection_code::ConnectionCodeError::NoAddress,
+        )))
+    }
+
     /// Closes every session.
     pub async fn disconnect_all(&self) {
         self.network.disconnect_all(CloseReason::ShuttingDown).await;
@@ -383,6 +479,11 @@ impl Manager {
     /// How many sessions are up.
     pub fn connection_count(&self) -> usize {
         self.network.connection_count()
+    }
+
+    /// How many incoming connections are still in their handshake.
+    pub fn pending_handshakes(&self) -> usize {
+        self.network.pending_handshakes()
     }
 
     /// Progress of every exchange, by project and peer.

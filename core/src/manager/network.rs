@@ -3,8 +3,8 @@
 //! and the auto-stop of data sync after a quiet period. Wires `net` connections to `sync`
 //! sessions; holds no protocol logic of its own.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::net::SocketAddr;
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -25,6 +25,17 @@ use crate::sync::{
 
 /// How often the auto-stop watcher looks at a project's exchanges.
 pub const AUTO_STOP_CHECK: Duration = Duration::from_millis(250);
+/// Most sessions plus incoming handshakes in progress at once. An incoming connection beyond
+/// it is closed before the handshake (outgoing connections are not limited).
+pub const MAX_CONNECTIONS: usize = 64;
+/// Most incoming handshakes in progress from one IP address. A connection beyond it is closed
+/// before the handshake, so one address cannot use up [`MAX_CONNECTIONS`] with silent
+/// connections (each holds its slot for at most the handshake timeout).
+pub const MAX_PENDING_HANDSHAKES_PER_IP: usize = 8;
+/// Pause after the operating system fails to accept a connection.
+pub const ACCEPT_RETRY_DELAY: Duration = Duration::from_millis(100);
+/// How long [`Network::disconnect_all`] waits for each session to end.
+pub const DISCONNECT_WAIT: Duration = Duration::from_secs(2);
 
 /// A device this one knows on the network.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,7 +90,10 @@ pub struct Network {
     peers: watch::Sender<BTreeMap<DeviceId, PeerStatus>>,
     listener: Mutex<Option<ListenerTask>>,
     last_listen_addr: Mutex<Option<SocketAddr>>,
-    dialed: Mutex<BTreeSet<SocketAddr>>,
+    /// Addresses dialed by hand or by code, with the device that must answer (by code).
+    dialed: Mutex<BTreeMap<SocketAddr, Option<DeviceId>>>,
+    /// Incoming handshakes in progress, by remote IP.
+    pending: Mutex<HashMap<IpAddr, usize>>,
     paused: AtomicBool,
     next_conn: AtomicU64,
     timing: SessionTiming,
@@ -147,7 +161,8 @@ impl Network {
             peers: watch::Sender::new(BTreeMap::new()),
             listener: Mutex::new(None),
             last_listen_addr: Mutex::new(None),
-            dialed: Mutex::new(BTreeSet::new()),
+            dialed: Mutex::new(BTreeMap::new()),
+            pending: Mutex::new(HashMap::new()),
             paused: AtomicBool::new(false),
             next_conn: AtomicU64::new(1),
             timing,
@@ -197,7 +212,7 @@ impl Network {
                     Ok(i) => i,
                     Err(e) => {
                         tracing::warn!("accept failed: {e}");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        tokio::time::sleep(ACCEPT_RETRY_DELAY).await;
                         continue;
                     }
                 };
@@ -205,9 +220,15 @@ impl Network {
                 if net.paused.load(Ordering::SeqCst) {
                     continue;
                 }
+                let Some(slot) = PendingSlot::reserve(&net, incoming.remote_addr().ip()) else {
+                    // Dropping `incoming` closes the connection before any handshake.
+                    continue;
+                };
                 let identity = lock(&net.identity).clone();
                 tokio::spawn(async move {
-                    match incoming.handshake(&identity).await {
+                    let result = incoming.handshake(&identity).await;
+                    drop(slot);
+                    match result {
                         Ok(stream) => {
                             net.adopt(stream);
                         }
@@ -237,10 +258,53 @@ impl Network {
 
     /// Connects to a peer at `addr` and starts syncing with it. Returns its device id.
     pub async fn connect(self: &Arc<Self>, addr: SocketAddr) -> Result<DeviceId, NetError> {
+        let stream = self.dial(addr).await?;
+        Ok(self.adopt_dialed(addr, stream, None))
+    }
+
+    /// Opens an authenticated connection to `addr` without starting a session: the caller
+    /// checks [`SecureStream::peer`], then hands it to [`Network::adopt_dialed`] or drops it.
+    /// Bounded by the connect and handshake timeouts.
+    pub async fn dial(&self, addr: SocketAddr) -> Result<SecureStream<TcpStream>, NetError> {
         let identity = lock(&self.identity).clone();
-        let stream = net::connect(addr, &identity).await?;
-        lock(&self.dialed).insert(addr);
+        net::connect(addr, &identity).await
+    }
+
+    /// Starts the session of a connection opened by [`Network::dial`], and remembers `addr`
+    /// for [`Network::resume`]; with `pinned`, a resume accepts only that device there.
+    pub fn adopt_dialed(
+        self: &Arc<Self>,
+        addr: SocketAddr,
+        stream: SecureStream<TcpStream>,
+        pinned: Option<DeviceId>,
+    ) -> DeviceId {
+        lock(&self.dialed).insert(addr, pinned);
+        self.adopt(stream)
+    }
+
+    /// Dials a peer found by discovery and starts syncing with it. Not redialed by
+    /// [`Network::resume`]: discovery keeps its own peers connected.
+    pub async fn connect_discovered(
+        self: &Arc<Self>,
+        addr: SocketAddr,
+    ) -> Result<DeviceId, NetError> {
+        let stream = self.dial(addr).await?;
         Ok(self.adopt(stream))
+    }
+
+    /// This device's id.
+    pub fn device_id(&self) -> DeviceId {
+        self.me
+    }
+
+    /// Whether a session with `device` is up.
+    pub fn is_connected(&self, device: &DeviceId) -> bool {
+        lock(&self.conns).contains_key(device)
+    }
+
+    /// Whether networking is paused.
+    pub fn is_paused(&self) -> bool {
+        self.paused.load(Ordering::SeqCst)
     }
 
     /// Closes every session (with `reason`) and waits for them to end.
@@ -250,7 +314,7 @@ impl Network {
             let _ = c.shutdown.send(Some(reason));
         }
         for c in conns {
-            let _ = tokio::time::timeout(Duration::from_secs(2), c.task).await;
+            let _ = tokio::time::timeout(DISCONNECT_WAIT, c.task).await;
         }
     }
 
@@ -269,10 +333,17 @@ impl Network {
         if let Some(addr) = addr {
             self.start_listening(addr).await?;
         }
-        let dialed: Vec<SocketAddr> = lock(&self.dialed).iter().copied().collect();
-        for addr in dialed {
-            if let Err(e) = self.connect(addr).await {
-                tracing::info!(%addr, "could not reconnect: {e}");
+        let dialed: Vec<(SocketAddr, Option<DeviceId>)> =
+            lock(&self.dialed).iter().map(|(a, d)| (*a, *d)).collect();
+        for (addr, pinned) in dialed {
+            match self.dial(addr).await {
+                Ok(stream) if pinned.is_some_and(|d| d != stream.peer().device_id) => {
+                    tracing::info!(%addr, "another device answers there now: not reconnected");
+                }
+                Ok(stream) => {
+                    self.adopt(stream);
+                }
+                Err(e) => tracing::info!(%addr, "could not reconnect: {e}"),
             }
         }
         Ok(())
@@ -364,6 +435,11 @@ impl Network {
         lock(&self.conns).len()
     }
 
+    /// How many incoming handshakes are in progress.
+    pub fn pending_handshakes(&self) -> usize {
+        lock(&self.pending).values().sum()
+    }
+
     /// Turns data sync off for `project` once every exchange has been quiet and synced for
     /// `quiet` (None: never).
     pub fn set_auto_stop(&self, project: Arc<crate::project::Project>, quiet: Option<Duration>) {
@@ -398,5 +474,48 @@ impl Network {
             }
         });
         lock(&self.auto_stop).insert(id, task);
+    }
+}
+
+/// One incoming handshake in progress, counted against [`MAX_CONNECTIONS`] and
+/// [`MAX_PENDING_HANDSHAKES_PER_IP`] until dropped.
+struct PendingSlot {
+    net: Arc<Network>,
+    ip: IpAddr,
+}
+
+impl PendingSlot {
+    /// A slot for a connection from `ip`, or None if it is over a limit.
+    fn reserve(net: &Arc<Network>, ip: IpAddr) -> Option<PendingSlot> {
+        let ip = ip.to_canonical();
+        let mut pending = lock(&net.pending);
+        let total: usize = pending.values().sum();
+        let sessions = lock(&net.conns).len();
+        if sessions + total >= MAX_CONNECTIONS {
+            tracing::info!("incoming connection dropped: connection limit reached");
+            return None;
+        }
+        let from_ip = pending.entry(ip).or_insert(0);
+        if *from_ip >= MAX_PENDING_HANDSHAKES_PER_IP {
+            tracing::info!("incoming connection dropped: too many handshakes from one address");
+            return None;
+        }
+        *from_ip += 1;
+        Some(PendingSlot {
+            net: net.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for PendingSlot {
+    fn drop(&mut self) {
+        let mut pending = lock(&self.net.pending);
+        if let Some(n) = pending.get_mut(&self.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                pending.remove(&self.ip);
+            }
+        }
     }
 }
