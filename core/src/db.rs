@@ -44,6 +44,9 @@ pub enum StoreError {
     /// A file or folder operation failed.
     #[error("file system error: {0}")]
     Io(#[from] std::io::Error),
+    /// Another connection kept the database busy for longer than the operation waits.
+    #[error("the database stayed busy")]
+    Busy,
     /// Stored bytes that should be well-formed are not: the database was altered or damaged.
     #[error("stored data is corrupt: {0}")]
     Corrupt(&'static str),

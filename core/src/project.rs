@@ -43,6 +43,11 @@ pub fn role_doc_id(device: &DeviceId) -> DocId {
     DocId::from_hex_bytes(device.as_bytes())
 }
 
+/// Attempts of [`Project::checkpoint`] while another connection holds the log.
+pub const CHECKPOINT_RETRIES: usize = 100;
+/// Pause between those attempts.
+pub const CHECKPOINT_RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(20);
+
 /// Entries read per step while reindexing, bounding memory whatever the project's size.
 pub const REINDEX_CHUNK: usize = 1_000;
 
@@ -537,9 +542,18 @@ impl Project {
 
     /// Copies the write-ahead log into the database file and truncates it: before copying the
     /// file elsewhere, or to measure the database's size.
+    /// Retries while the background checkpointer holds the log, up to
+    /// [`CHECKPOINT_RETRIES`] times.
     pub fn checkpoint(&self) -> Result<()> {
-        lock(&self.writer).query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
-        Ok(())
+        let conn = lock(&self.writer);
+        for _ in 0..CHECKPOINT_RETRIES {
+            let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+            if busy == 0 {
+                return Ok(());
+            }
+            std::thread::sleep(CHECKPOINT_RETRY_PAUSE);
+        }
+        Err(StoreError::Busy.into())
     }
 
     /// Drops the index and rebuilds it from the feeds.
