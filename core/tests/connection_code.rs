@@ -12,7 +12,7 @@ use common::{Device, eventually, observation};
 use mapeo_core::connection_code::{
     self, CODE_PREFIX, ConnectionCodeError, MAX_CODE_ADDRESSES, encode, parse,
 };
-use mapeo_core::schema::{DocType, ROLE_MEMBER};
+use mapeo_core::schema::DocType;
 use mapeo_core::sync::SyncPhase;
 use mapeo_core::{DeviceId, Error, Query, RootKey};
 
@@ -26,9 +26,7 @@ fn ips(list: &[&str]) -> Vec<IpAddr> {
     list.iter().map(|s| s.parse().unwrap()).collect()
 }
 
-fn loopback() -> SocketAddr {
-    "127.0.0.1:0".parse().unwrap()
-}
+use common::loopback;
 
 #[test]
 fn a_code_round_trips() {
@@ -160,14 +158,7 @@ async fn connect_by_code_syncs_with_the_device_that_showed_it() {
         a.manager.connection_code(),
         Err(Error::NotListening)
     ));
-    let pa = a.manager.create_project(Default::default()).unwrap();
-    let pb = b
-        .manager
-        .join_project(&a.manager.join_details(&pa.id()).unwrap())
-        .unwrap();
-    pa.assign_role(&b.manager.device_id(), ROLE_MEMBER).unwrap();
-    a.manager.start_sync(&pa.id()).unwrap();
-    b.manager.start_sync(&pb.id()).unwrap();
+    let (pa, pb) = common::shared_project(&a, &b);
     pa.create(observation(1.0, 1.0, "by code")).unwrap();
     a.manager.start_listening(loopback()).await.unwrap();
     // An address where nobody listens (a listens on 127.0.0.1 only) comes first: the next

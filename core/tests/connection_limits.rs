@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use common::{Device, observation};
 use mapeo_core::manager::{MAX_CONNECTIONS, MAX_PENDING_HANDSHAKES_PER_IP};
-use mapeo_core::schema::{DocType, ROLE_MEMBER};
+use mapeo_core::schema::DocType;
 use mapeo_core::sync::SyncPhase;
 use mapeo_core::{Project, Query};
 use tokio::io::AsyncReadExt;
@@ -22,22 +22,13 @@ const WAIT: Duration = Duration::from_secs(20);
 /// How long a probe waits to see whether the device closed a silent connection.
 const PROBE: Duration = Duration::from_millis(1_500);
 
-fn loopback() -> SocketAddr {
-    "127.0.0.1:0".parse().unwrap()
-}
+use common::loopback;
 
 /// A creates a project, B joins it as a member, both sync; A has one observation.
 fn pair() -> (Device, Device, Arc<Project>, Arc<Project>) {
     let a = Device::new(1);
     let b = Device::new(2);
-    let pa = a.manager.create_project(Default::default()).unwrap();
-    let pb = b
-        .manager
-        .join_project(&a.manager.join_details(&pa.id()).unwrap())
-        .unwrap();
-    pa.assign_role(&b.manager.device_id(), ROLE_MEMBER).unwrap();
-    a.manager.start_sync(&pa.id()).unwrap();
-    b.manager.start_sync(&pb.id()).unwrap();
+    let (pa, pb) = common::shared_project(&a, &b);
     pa.create(observation(1.0, 1.0, "x")).unwrap();
     (a, b, pa, pb)
 }

@@ -5,19 +5,16 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::{Device, eventually, observation, state};
-use mapeo_core::schema::{DeviceInfo, DeviceType, DocType, ROLE_MEMBER};
+use mapeo_core::schema::{DeviceInfo, DeviceType, DocType};
 use mapeo_core::sync::SyncPhase;
 use mapeo_core::{Manager, Project, Query};
 
 const WAIT: Duration = Duration::from_secs(20);
 
-fn loopback() -> SocketAddr {
-    "127.0.0.1:0".parse().unwrap()
-}
+use common::loopback;
 
 fn count(p: &Project) -> usize {
     p.list(&Query::all(DocType::Observation)).unwrap().len()
@@ -44,14 +41,7 @@ fn pair() -> (
             device_type: DeviceType::Mobile,
         })
         .unwrap();
-    let pa = a.manager.create_project(Default::default()).unwrap();
-    let pb = b
-        .manager
-        .join_project(&a.manager.join_details(&pa.id()).unwrap())
-        .unwrap();
-    pa.assign_role(&b.manager.device_id(), ROLE_MEMBER).unwrap();
-    a.manager.start_sync(&pa.id()).unwrap();
-    b.manager.start_sync(&pb.id()).unwrap();
+    let (pa, pb) = common::shared_project(&a, &b);
     (a, b, pa, pb)
 }
 

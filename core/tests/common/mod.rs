@@ -204,3 +204,26 @@ pub async fn eventually(what: &str, within: std::time::Duration, mut check: impl
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
 }
+
+/// `a` creates a project, `b` joins it from the join details and is made a member, and both
+/// turn data sync on.
+pub fn shared_project(
+    a: &Device,
+    b: &Device,
+) -> (Arc<mapeo_core::Project>, Arc<mapeo_core::Project>) {
+    let pa = a.manager.create_project(Default::default()).unwrap();
+    let pb = b
+        .manager
+        .join_project(&a.manager.join_details(&pa.id()).unwrap())
+        .unwrap();
+    pa.assign_role(&b.manager.device_id(), mapeo_core::schema::ROLE_MEMBER)
+        .unwrap();
+    a.manager.start_sync(&pa.id()).unwrap();
+    b.manager.start_sync(&pb.id()).unwrap();
+    (pa, pb)
+}
+
+/// Listen on any free port of 127.0.0.1.
+pub fn loopback() -> std::net::SocketAddr {
+    std::net::SocketAddr::from(([127, 0, 0, 1], 0))
+}
