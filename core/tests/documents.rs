@@ -67,11 +67,7 @@ fn create_get_update_delete_an_observation() {
 fn concurrent_edits_make_forks_and_the_same_winner_everywhere() {
     let a = Device::new(1);
     let b = Device::new(2);
-    let pa = a.manager.create_project(Default::default()).unwrap();
-    let pb = b
-        .manager
-        .join_project(&a.manager.join_details(&pa.id()).unwrap())
-        .unwrap();
+    let (pa, pb) = common::joined_project(&a, &b);
     let original = pa.create(observation(0.0, 0.0, "original")).unwrap();
     copy_missing(&pa, &pb);
     // Both edit the same head offline, at the same millisecond: the version id breaks the tie.
@@ -119,11 +115,7 @@ fn concurrent_edits_make_forks_and_the_same_winner_everywhere() {
 fn delete_replaces_every_head() {
     let a = Device::new(1);
     let b = Device::new(2);
-    let pa = a.manager.create_project(Default::default()).unwrap();
-    let pb = b
-        .manager
-        .join_project(&a.manager.join_details(&pa.id()).unwrap())
-        .unwrap();
+    let (pa, pb) = common::joined_project(&a, &b);
     let doc = pa.create(observation(0.0, 0.0, "x")).unwrap();
     copy_missing(&pa, &pb);
     pa.update(&[doc.version_id], observation(0.0, 0.0, "a"))

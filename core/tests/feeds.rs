@@ -21,11 +21,7 @@ struct Setup {
 fn setup() -> Setup {
     let a = Device::new(1);
     let b = Device::new(2);
-    let pa = a.manager.create_project(Default::default()).unwrap();
-    let pb = b
-        .manager
-        .join_project(&a.manager.join_details(&pa.id()).unwrap())
-        .unwrap();
+    let (pa, pb) = common::joined_project(&a, &b);
     copy_missing(&pa, &pb);
     for i in 0..5 {
         pa.create(observation(1.0, 1.0, &format!("obs {i}")))

@@ -205,9 +205,8 @@ pub async fn eventually(what: &str, within: std::time::Duration, mut check: impl
     }
 }
 
-/// `a` creates a project, `b` joins it from the join details and is made a member, and both
-/// turn data sync on.
-pub fn shared_project(
+/// `a` creates a project and `b` joins it from the join details (no role yet).
+pub fn joined_project(
     a: &Device,
     b: &Device,
 ) -> (Arc<mapeo_core::Project>, Arc<mapeo_core::Project>) {
@@ -216,6 +215,16 @@ pub fn shared_project(
         .manager
         .join_project(&a.manager.join_details(&pa.id()).unwrap())
         .unwrap();
+    (pa, pb)
+}
+
+/// `a` creates a project, `b` joins it from the join details and is made a member, and both
+/// turn data sync on.
+pub fn shared_project(
+    a: &Device,
+    b: &Device,
+) -> (Arc<mapeo_core::Project>, Arc<mapeo_core::Project>) {
+    let (pa, pb) = joined_project(a, b);
     pa.assign_role(&b.manager.device_id(), mapeo_core::schema::ROLE_MEMBER)
         .unwrap();
     a.manager.start_sync(&pa.id()).unwrap();
