@@ -563,6 +563,20 @@ pub fn read_entry(conn: &Connection, entry_id: i64) -> Result<Entry, StoreError>
     )
 }
 
+/// Reads one of our stored entries and decrypts its payload. A stored entry that no longer
+/// decrypts means the database was altered.
+pub fn read_plaintext(
+    conn: &Connection,
+    keys: &FeedKeys,
+    entry_id: i64,
+) -> Result<(Entry, Vec<u8>), StoreError> {
+    let entry = read_entry(conn, entry_id)?;
+    let plaintext = keys
+        .open_payload(&entry)
+        .map_err(|_| StoreError::Corrupt("stored entry does not decrypt"))?;
+    Ok((entry, plaintext))
+}
+
 /// Reads entries `start..end` of one feed (fewer if the feed is shorter).
 pub fn read_range(
     conn: &Connection,

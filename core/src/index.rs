@@ -222,10 +222,7 @@ pub fn load_version(
     keys: &FeedKeys,
     entry_id: i64,
 ) -> Result<(Doc, Vec<u8>), StoreError> {
-    let entry = feed::read_entry(conn, entry_id)?;
-    let plaintext = keys
-        .open_payload(&entry)
-        .map_err(|_| StoreError::Corrupt("stored entry does not decrypt"))?;
+    let (_, plaintext) = feed::read_plaintext(conn, keys, entry_id)?;
     let doc = Doc::decode(&plaintext).map_err(|_| StoreError::Corrupt("indexed version"))?;
     Ok((doc, plaintext))
 }
@@ -394,10 +391,7 @@ pub fn load_indexed_version(
     keys: &FeedKeys,
     entry_id: i64,
 ) -> Result<Option<Doc>, StoreError> {
-    let entry = feed::read_entry(conn, entry_id)?;
-    let Ok(plaintext) = keys.open_payload(&entry) else {
-        return Err(StoreError::Corrupt("stored entry does not decrypt"));
-    };
+    let (_, plaintext) = feed::read_plaintext(conn, keys, entry_id)?;
     let Ok(doc) = Doc::decode(&plaintext) else {
         return Ok(None);
     };

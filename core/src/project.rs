@@ -343,7 +343,7 @@ impl Project {
 
     /// The project's settings (name, description, color); empty if none were written yet.
     pub fn settings(&self) -> Result<ProjectSettings> {
-        let id = self.settings_doc_id()?;
+        let id = self.settings_doc_id();
         match self.get(&id) {
             Ok(Document {
                 doc:
@@ -358,13 +358,15 @@ impl Project {
         }
     }
 
-    fn settings_doc_id(&self) -> Result<DocId> {
-        Ok(self.id().to_string().parse()?)
+    /// The project settings' document id: the project id, in hex (like the role records'
+    /// device ids).
+    fn settings_doc_id(&self) -> DocId {
+        DocId::from_hex_bytes(self.id().as_bytes())
     }
 
     /// Writes the project's settings (replacing every current version of them).
     pub fn set_settings(&self, settings: ProjectSettings) -> Result<Document> {
-        let id = self.settings_doc_id()?;
+        let id = self.settings_doc_id();
         self.put_singleton(id, DocValue::ProjectSettings(settings))
     }
 
@@ -567,11 +569,7 @@ impl Project {
         let ids = feed::all_entry_ids(tx)?;
         for chunk in ids.chunks(REINDEX_CHUNK) {
             for &id in chunk {
-                let entry = feed::read_entry(tx, id)?;
-                let plaintext = self
-                    .keys
-                    .open_payload(&entry)
-                    .map_err(|_| StoreError::Corrupt("stored entry does not decrypt"))?;
+                let (entry, plaintext) = feed::read_plaintext(tx, &self.keys, id)?;
                 if let Some(doc) = decode_valid(&plaintext, entry.namespace) {
                     index::index_version(tx, &self.keys, id, entry.version_id(), &doc, &plaintext)?;
                 }
