@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mapeo_core::schema::{DocValue, Observation, ROLE_MEMBER, TagValue};
+use mapeo_core::schema::{DocValue, Observation, TagValue};
 use mapeo_core::sync::SyncPhase;
 use mapeo_core::{JoinDetails, Manager, Namespace, RootKey};
 
@@ -133,7 +133,8 @@ fn bench_size(n: usize) {
         let receiver = RootKey::from_bytes([RECEIVER_SEED; 16])
             .device_keys()
             .device_id();
-        p.assign_role(&receiver, ROLE_MEMBER).expect("role");
+        p.assign_role(&receiver, mapeo_core::PeerRole::Member, None)
+            .expect("role");
         m.join_details(&p.id()).expect("details")
     };
     let exe = std::env::current_exe().expect("exe");
@@ -192,7 +193,7 @@ fn bench_reconnect() {
         let pa = a.create_project(Default::default()).expect("project");
         let details = a.join_details(&pa.id()).expect("details");
         let pb = b.join_project(&details).expect("join");
-        pa.assign_role(&b.device_id(), ROLE_MEMBER).expect("role");
+        pa.assign_role(&b.device_id(), mapeo_core::PeerRole::Member, None).expect("role");
         // 100 feeds: 99 other devices each write one observation, and a's own.
         for seed in 10..109u8 {
             let dir = tempfile::tempdir().expect("tempdir");

@@ -267,6 +267,11 @@ fn feed_length(conn: &Connection, feed_id: i64) -> Result<u64, StoreError> {
     }
 }
 
+/// How many entries one feed holds (0 if none): the position of its next entry.
+pub fn length(conn: &Connection, author: &DeviceId, ns: Namespace) -> Result<u64, StoreError> {
+    Ok(read_feed(conn, author, ns)?.map_or(0, |f| f.length))
+}
+
 /// The feed with its head hash (the hash of its last entry), for appending.
 fn read_feed_for_append(
     conn: &Connection,

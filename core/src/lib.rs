@@ -13,6 +13,7 @@ pub mod index;
 pub mod manager;
 pub mod net;
 pub mod project;
+pub mod roles;
 pub mod schema;
 pub mod sync;
 
@@ -23,4 +24,5 @@ pub use error::{Error, Result};
 pub use ids::{DeviceId, DocId, Namespace, ProjectId, Timestamp, VersionId};
 pub use index::{BoundingBox, Document, Query};
 pub use manager::{Manager, ProjectStatus, ProjectSummary};
-pub use project::Project;
+pub use project::{Member, Project};
+pub use sync::PeerRole;

@@ -16,8 +16,9 @@ use crate::error::{Error, Result};
 use crate::feed::{self, Entry, FeedError, FeedKeys};
 use crate::ids::{DeviceId, DocId, Namespace, ProjectId, Timestamp, VersionId};
 use crate::index::{self, Document, Query};
+use crate::roles::{self, RoleBook};
 use crate::schema::{
-    self, DeviceInfo, Doc, DocType, DocValue, ProjectSettings, Role, ValidationError,
+    self, DeviceInfo, Doc, DocType, DocValue, FeedPositions, ProjectSettings, Role, ValidationError,
 };
 use crate::sync::{self, PeerRole, ProjectTag, SyncError};
 
@@ -28,9 +29,6 @@ pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
 pub fn system_clock() -> Clock {
     Arc::new(Timestamp::now)
 }
-
-/// How many coordinators deep a role record's authority is traced before it is ignored.
-pub const MAX_ROLE_CHAIN: usize = 16;
 
 /// The document id of a device's info record in a project.
 pub fn device_info_doc_id(device: &DeviceId) -> DocId {
@@ -60,6 +58,21 @@ pub struct ImportSummary {
     pub indexed: usize,
 }
 
+/// A device in a project's member list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Member {
+    /// The device.
+    pub device_id: DeviceId,
+    /// The name it gave (if its device info has arrived).
+    pub name: Option<String>,
+    /// The kind of device it said it is.
+    pub device_type: Option<schema::DeviceType>,
+    /// Its role now.
+    pub role: PeerRole,
+    /// When it was first given a role (by the giver's clock); `None` for the creator.
+    pub joined_at: Option<Timestamp>,
+}
+
 /// An open project.
 pub struct Project {
     keys: FeedKeys,
@@ -73,6 +86,7 @@ pub struct Project {
     checkpointer: db::Checkpointer,
     changes: watch::Sender<u64>,
     data_sync: watch::Sender<bool>,
+    own_role: watch::Sender<PeerRole>,
 }
 
 impl std::fmt::Debug for Project {
@@ -93,6 +107,7 @@ impl Project {
         let writer = db::open_writer(path, db::PROJECT_MIGRATIONS)?;
         let reader = db::open_reader(path)?;
         let checkpointer = db::Checkpointer::start(path, &writer)?;
+        let own_role = roles::load(&reader, join.creator)?.current(&device.device_id());
         Ok(Project {
             keys: FeedKeys::new(&join.project_key()),
             creator: join.creator,
@@ -105,6 +120,7 @@ impl Project {
             checkpointer,
             changes: watch::Sender::new(0),
             data_sync: watch::Sender::new(false),
+            own_role: watch::Sender::new(own_role),
         })
     }
 
@@ -145,6 +161,10 @@ impl Project {
         tx.commit()?;
         self.checkpointer.committed();
         self.changes.send_modify(|n| *n += 1);
+        if let Ok(role) = self.role(&self.device_id()) {
+            self.own_role
+                .send_if_modified(|r| std::mem::replace(r, role) != role);
+        }
         Ok(out)
     }
 
@@ -160,14 +180,32 @@ impl Project {
         }
     }
 
-    /// Appends one of our own versions and indexes it.
+    /// Appends one of our own versions and indexes it, if our role lets it count (otherwise
+    /// nothing is written: the transaction rolls back).
     fn append_doc(&self, tx: &Transaction<'_>, doc: &Doc) -> Result<Document> {
         doc.validate()?;
         let bytes = doc.encode()?;
         let ns = doc.doc_type().namespace();
         let (entry, entry_id) = feed::append_local(tx, &self.keys, &self.device, ns, &bytes)?;
         let version_id = entry.version_id();
-        let heads = index::index_version(tx, &self.keys, entry_id, version_id, doc, &bytes)?;
+        let before = roles::load(tx, self.creator)?;
+        let book = if roles::record(tx, entry_id, version_id, doc)? {
+            roles::load(tx, self.creator)?
+        } else {
+            before.clone()
+        };
+        if !book.counts(entry_id, &version_id, doc) {
+            return Err(Error::NotAllowed(
+                "this device's role in the project does not allow that",
+            ));
+        }
+        let heads = if book == before {
+            index::index_version(tx, &self.keys, entry_id, version_id, doc, &bytes)?
+        } else {
+            // Roles changed: what counts may have changed for anything already held.
+            self.rebuild_index(tx, &book)?;
+            index::head_versions(tx, &doc.doc_id)?
+        };
         Ok(Document {
             created_by: doc
                 .original_version_id
@@ -177,6 +215,22 @@ impl Project {
             forks: heads.into_iter().filter(|f| *f != version_id).collect(),
             doc: doc.clone(),
         })
+    }
+
+    /// The version id our next entry in `ns` will have.
+    fn next_version_id(&self, tx: &Transaction<'_>, ns: Namespace) -> Result<VersionId> {
+        let author = self.device_id();
+        Ok(VersionId {
+            author,
+            namespace: ns,
+            seq: feed::length(tx, &author, ns)?,
+        })
+    }
+
+    /// A new document with an id bound to its first version (see [`roles::created_doc_id`]).
+    fn created_doc(&self, tx: &Transaction<'_>, value: DocValue) -> Result<Doc> {
+        let v = self.next_version_id(tx, value.doc_type().namespace())?;
+        Ok(self.new_doc(roles::created_doc_id(&v), value))
     }
 
     fn new_doc(&self, doc_id: DocId, value: DocValue) -> Doc {
@@ -192,21 +246,31 @@ impl Project {
         }
     }
 
-    /// Creates a document with a new random id.
+    /// Creates a document (its id is new, and bound to this device as its creator).
     pub fn create(&self, value: DocValue) -> Result<Document> {
         self.check_writable()?;
-        let doc = self.new_doc(DocId::random(), value);
-        self.write(|tx| self.append_doc(tx, &doc))
+        value.validate()?;
+        self.write(|tx| {
+            let doc = self.created_doc(tx, value)?;
+            self.append_doc(tx, &doc)
+        })
     }
 
     /// Creates many documents in one transaction (an import): all or none.
     pub fn create_many(&self, values: Vec<DocValue>) -> Result<Vec<Document>> {
         self.check_writable()?;
-        let docs: Vec<Doc> = values
-            .into_iter()
-            .map(|v| self.new_doc(DocId::random(), v))
-            .collect();
-        self.write(|tx| docs.iter().map(|d| self.append_doc(tx, d)).collect())
+        for v in &values {
+            v.validate()?;
+        }
+        self.write(|tx| {
+            values
+                .into_iter()
+                .map(|v| {
+                    let doc = self.created_doc(tx, v)?;
+                    self.append_doc(tx, &doc)
+                })
+                .collect()
+        })
     }
 
     /// Writes a new version of the document whose versions `links` names, replacing them.
@@ -379,69 +443,144 @@ impl Project {
     }
 
     /// A device's role in this project as this device knows it: the creator is provable from
-    /// the project key; any other role comes from a role record written by the creator or a
-    /// coordinator (or, for *left*, by the device itself).
+    /// the project key; any other role comes from the role records that count (see
+    /// [`RoleBook`]).
     pub fn role(&self, device: &DeviceId) -> Result<PeerRole> {
         if *device == self.creator {
             return Ok(PeerRole::Creator);
         }
-        self.read(|c| self.role_in(c, device, 0))
+        self.read(|c| Ok(roles::load(c, self.creator)?.current(device)))
     }
 
-    fn role_in(&self, c: &Connection, device: &DeviceId, depth: usize) -> Result<PeerRole> {
-        if *device == self.creator {
-            return Ok(PeerRole::Creator);
-        }
-        let Some(d) = index::get(c, &role_doc_id(device))? else {
-            return Ok(PeerRole::NoRole);
-        };
-        let DocValue::Role(r) = &d.doc.value else {
-            return Ok(PeerRole::NoRole);
-        };
-        if d.doc.deleted {
-            return Ok(PeerRole::NoRole);
-        }
-        let author = d.updated_by;
-        let authorized = author == self.creator
-            || (r.role_id == schema::ROLE_LEFT && author == *device)
-            || (depth < MAX_ROLE_CHAIN
-                && author != *device
-                && matches!(
-                    self.role_in(c, &author, depth + 1)?,
-                    PeerRole::Creator | PeerRole::Coordinator
-                ));
-        if !authorized {
-            return Ok(PeerRole::NoRole);
-        }
-        Ok(match r.role_id.as_str() {
-            schema::ROLE_COORDINATOR => PeerRole::Coordinator,
-            schema::ROLE_MEMBER => PeerRole::Member,
-            schema::ROLE_BLOCKED => PeerRole::Blocked,
-            schema::ROLE_LEFT => PeerRole::Left,
-            _ => PeerRole::NoRole,
-        })
+    /// This device's role, now and as it changes (including being blocked).
+    pub fn subscribe_own_role(&self) -> watch::Receiver<PeerRole> {
+        self.own_role.subscribe()
     }
 
-    /// Gives a device a role (`coordinator`, `member` or `blocked`). Only the creator and
-    /// coordinators may; the creator's own role cannot be changed here.
-    pub fn assign_role(&self, device: &DeviceId, role_id: &str) -> Result<Document> {
+    /// Where each of a device's feeds stands here.
+    fn positions_of(&self, c: &Connection, device: &DeviceId) -> Result<FeedPositions> {
+        let mut p = FeedPositions::default();
+        for ns in Namespace::ALL {
+            p.set(ns, feed::length(c, device, ns)?);
+        }
+        Ok(p)
+    }
+
+    /// Gives a device a role: `Coordinator`, `Member` or `Blocked`, applying from where its
+    /// feeds stand here now. Only the creator and coordinators may; nobody changes their own
+    /// role this way (a device records *left* itself by leaving), and the creator's role
+    /// cannot be given.
+    pub fn assign_role(
+        &self,
+        device: &DeviceId,
+        role: PeerRole,
+        reason: Option<String>,
+    ) -> Result<Document> {
+        self.check_writable()?;
+        let me = self.device_id();
         if !matches!(
-            self.role(&self.device_id())?,
-            PeerRole::Creator | PeerRole::Coordinator
+            role,
+            PeerRole::Coordinator | PeerRole::Member | PeerRole::Blocked
         ) {
+            return Err(Error::NotAllowed(
+                "only coordinator, member and blocked can be given",
+            ));
+        }
+        if !matches!(self.role(&me)?, PeerRole::Creator | PeerRole::Coordinator) {
             return Err(Error::NotAllowed(
                 "only the creator and coordinators assign roles",
             ));
         }
+        if *device == me {
+            return Err(Error::NotAllowed("a device cannot change its own role"));
+        }
         if *device == self.creator {
             return Err(Error::NotAllowed("the creator's role cannot be changed"));
         }
+        self.write(|tx| {
+            let from = self.positions_of(tx, device)?;
+            self.put_role_in(tx, device, role, from, reason)
+        })
+    }
+
+    /// Removes a member: blocks it (its writes from now on are ignored everywhere, and it
+    /// is sent nothing but `auth`, so it learns it was removed).
+    pub fn remove_member(&self, device: &DeviceId, reason: Option<String>) -> Result<Document> {
+        self.assign_role(device, PeerRole::Blocked, reason)
+    }
+
+    fn put_role_in(
+        &self,
+        tx: &Transaction<'_>,
+        device: &DeviceId,
+        role: PeerRole,
+        from: FeedPositions,
+        reason: Option<String>,
+    ) -> Result<Document> {
+        let role_id = roles::role_id(role).ok_or(Error::NotAllowed("that role is not written"))?;
+        let doc_id = role_doc_id(device);
         let value = DocValue::Role(Role {
             role_id: role_id.to_owned(),
-            from_index: 0,
-            reason: None,
+            from_index: from,
+            reason,
         });
-        self.put_singleton(role_doc_id(device), value)
+        value.validate()?;
+        let doc = match index::get(tx, &doc_id)? {
+            None => self.new_doc(doc_id.clone(), value),
+            Some(current) => {
+                let heads = index::head_versions(tx, &doc_id)?;
+                self.next_version(&current, heads, false, value)
+            }
+        };
+        self.append_doc(tx, &doc)
+    }
+
+    /// The project's members: every device with a role, with the name and type it gave and
+    /// when it got its first role. Left and blocked devices only if `include_inactive`.
+    pub fn members(&self, include_inactive: bool) -> Result<Vec<Member>> {
+        self.read(|c| {
+            let book = roles::load(c, self.creator)?;
+            let mut devices: Vec<DeviceId> = book.devices().copied().collect();
+            if !devices.contains(&self.creator) {
+                devices.insert(0, self.creator);
+            }
+            let mut out = Vec::new();
+            for device in devices {
+                let role = book.current(&device);
+                let active = matches!(
+                    role,
+                    PeerRole::Creator | PeerRole::Coordinator | PeerRole::Member
+                );
+                if !active && !include_inactive {
+                    continue;
+                }
+                let info = match index::get(c, &device_info_doc_id(&device))? {
+                    Some(Document {
+                        doc:
+                            Doc {
+                                value: DocValue::DeviceInfo(i),
+                                deleted: false,
+                                ..
+                            },
+                        ..
+                    }) => Some(i),
+                    _ => None,
+                };
+                let joined_at = book
+                    .records_about(&device)
+                    .iter()
+                    .find(|r| matches!(r.role, PeerRole::Coordinator | PeerRole::Member))
+                    .map(|r| r.updated_at);
+                out.push(Member {
+                    device_id: device,
+                    name: info.as_ref().map(|i| i.name.clone()),
+                    device_type: info.map(|i| i.device_type),
+                    role,
+                    joined_at,
+                });
+            }
+            Ok(out)
+        })
     }
 
     /// Turns data sync for this project on or off here (auth and config always flow).
@@ -476,23 +615,48 @@ impl Project {
     /// that are authentic but hold no valid document are kept in their feed and not shown.
     pub fn import(&self, entries: &[Entry]) -> Result<ImportSummary> {
         let result = self.write(|tx| {
+            let before = roles::load(tx, self.creator)?;
             let appended = feed::verify_and_append(tx, &self.keys, entries)?;
             let mut summary = ImportSummary {
                 appended: appended.len(),
                 indexed: 0,
             };
-            for a in appended {
-                if let Some(doc) = decode_valid(&a.plaintext, a.version.namespace) {
-                    index::index_version(
-                        tx,
-                        &self.keys,
-                        a.entry_id,
-                        a.version,
-                        &doc,
-                        &a.plaintext,
-                    )?;
-                    summary.indexed += 1;
+            let docs: Vec<Option<Doc>> = appended
+                .iter()
+                .map(|a| decode_valid(&a.plaintext, a.version.namespace))
+                .collect();
+            let mut new_records = false;
+            for (a, doc) in appended.iter().zip(&docs) {
+                if let Some(doc) = doc {
+                    new_records |= roles::record(tx, a.entry_id, a.version, doc)?;
                 }
+            }
+            let book = if new_records {
+                roles::load(tx, self.creator)?
+            } else {
+                before.clone()
+            };
+            for (a, doc) in appended.iter().zip(&docs) {
+                if let Some(doc) = doc
+                    .as_ref()
+                    .filter(|d| book.counts(a.entry_id, &a.version, d))
+                {
+                    summary.indexed += 1;
+                    if book == before {
+                        index::index_version(
+                            tx,
+                            &self.keys,
+                            a.entry_id,
+                            a.version,
+                            doc,
+                            &a.plaintext,
+                        )?;
+                    }
+                }
+            }
+            if book != before {
+                // A role changed: what counts may have changed for entries already held.
+                self.rebuild_index(tx, &book)?;
             }
             Ok(summary)
         });
@@ -564,14 +728,34 @@ impl Project {
     }
 
     fn reindex_in(&self, tx: &Transaction<'_>) -> Result<()> {
+        // Role records first: what counts depends on all of them.
+        roles::clear(tx)?;
+        for id in feed::all_entry_ids(tx)? {
+            let (entry, plaintext) = feed::read_plaintext(tx, &self.keys, id)?;
+            if entry.namespace != Namespace::Auth {
+                continue;
+            }
+            if let Some(doc) = decode_valid(&plaintext, entry.namespace) {
+                roles::record(tx, id, entry.version_id(), &doc)?;
+            }
+        }
+        let book = roles::load(tx, self.creator)?;
+        self.rebuild_index(tx, &book)
+    }
+
+    /// Rebuilds the index from the feeds, counting what `book` lets count.
+    fn rebuild_index(&self, tx: &Transaction<'_>, book: &RoleBook) -> Result<()> {
         // Locations and text are queued per document and enter their indexes once, at commit.
         index::clear(tx)?;
         let ids = feed::all_entry_ids(tx)?;
         for chunk in ids.chunks(REINDEX_CHUNK) {
             for &id in chunk {
                 let (entry, plaintext) = feed::read_plaintext(tx, &self.keys, id)?;
-                if let Some(doc) = decode_valid(&plaintext, entry.namespace) {
-                    index::index_version(tx, &self.keys, id, entry.version_id(), &doc, &plaintext)?;
+                let version = entry.version_id();
+                if let Some(doc) = decode_valid(&plaintext, entry.namespace)
+                    .filter(|d| book.counts(id, &version, d))
+                {
+                    index::index_version(tx, &self.keys, id, version, &doc, &plaintext)?;
                 }
             }
         }
@@ -583,21 +767,9 @@ impl Project {
     pub(crate) fn leave(&self) -> Result<()> {
         self.check_writable()?;
         let me = self.device_id();
-        let doc_id = role_doc_id(&me);
-        let left = DocValue::Role(Role {
-            role_id: schema::ROLE_LEFT.to_owned(),
-            from_index: 0,
-            reason: None,
-        });
         self.write(|tx| {
-            let doc = match index::get(tx, &doc_id)? {
-                None => self.new_doc(doc_id.clone(), left),
-                Some(current) => {
-                    let heads = index::head_versions(tx, &doc_id)?;
-                    self.next_version(&current, heads, false, left)
-                }
-            };
-            self.append_doc(tx, &doc)?;
+            let from = self.positions_of(tx, &me)?;
+            self.put_role_in(tx, &me, PeerRole::Left, from, None)?;
             feed::purge_other_authors(tx, &me)?;
             self.reindex_in(tx)
         })?;

@@ -16,9 +16,9 @@ mod validate;
 
 pub use tags::{TagPrimitive, TagValue, Tags, tags_from_json};
 pub use types::{
-    Attachment, AttachmentKind, Coords, DeviceInfo, DeviceType, DocRef, DocValue, Field,
-    FieldOption, FieldType, Geometry, Observation, ObservationMetadata, Position, PositionProvider,
-    Preset, ProjectSettings, Role, Track, TrackPoint,
+    Attachment, AttachmentKind, Coords, DeviceInfo, DeviceType, DocRef, DocValue, FeedPositions,
+    Field, FieldOption, FieldType, Geometry, Observation, ObservationMetadata, Position,
+    PositionProvider, Preset, ProjectSettings, Role, Track, TrackPoint,
 };
 
 /// Largest encoded document, in bytes. Larger documents are refused when encoding and
@@ -492,7 +492,10 @@ mod tests {
             }),
             DocValue::Role(Role {
                 role_id: ROLE_MEMBER.into(),
-                from_index: 12,
+                from_index: FeedPositions {
+                    data: 12,
+                    ..Default::default()
+                },
                 reason: None,
             }),
         ]

@@ -49,6 +49,8 @@ fn every_bad_input_is_a_typed_error_and_changes_nothing() {
         .manager
         .join_project(&a.manager.join_details(&p.id()).unwrap())
         .unwrap();
+    p.assign_role(&b.manager.device_id(), mapeo_core::PeerRole::Member, None)
+        .unwrap();
     copy_missing(&p, &pb);
     pb.create(observation(0.0, 0.0, "from b")).unwrap();
     let ctx = Ctx {

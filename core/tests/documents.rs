@@ -67,7 +67,7 @@ fn create_get_update_delete_an_observation() {
 fn concurrent_edits_make_forks_and_the_same_winner_everywhere() {
     let a = Device::new(1);
     let b = Device::new(2);
-    let (pa, pb) = common::joined_project(&a, &b);
+    let (pa, pb) = common::coordinators(&a, &b);
     let original = pa.create(observation(0.0, 0.0, "original")).unwrap();
     copy_missing(&pa, &pb);
     // Both edit the same head offline, at the same millisecond: the version id breaks the tie.
@@ -115,7 +115,7 @@ fn concurrent_edits_make_forks_and_the_same_winner_everywhere() {
 fn delete_replaces_every_head() {
     let a = Device::new(1);
     let b = Device::new(2);
-    let (pa, pb) = common::joined_project(&a, &b);
+    let (pa, pb) = common::coordinators(&a, &b);
     let doc = pa.create(observation(0.0, 0.0, "x")).unwrap();
     copy_missing(&pa, &pb);
     pa.update(&[doc.version_id], observation(0.0, 0.0, "a"))
@@ -291,6 +291,12 @@ fn reindex_rebuilds_an_identical_index() {
         .manager
         .join_project(&a.manager.join_details(&pa.id()).unwrap())
         .unwrap();
+    pa.assign_role(
+        &b.manager.device_id(),
+        mapeo_core::PeerRole::Coordinator,
+        None,
+    )
+    .unwrap();
     copy_missing(&pa, &pb);
     let first = pa.list(&Query::all(DocType::Observation)).unwrap()[0].clone();
     pb.update(&[first.version_id], observation(1.0, 1.0, "edited on b"))

@@ -21,7 +21,7 @@ struct Setup {
 fn setup() -> Setup {
     let a = Device::new(1);
     let b = Device::new(2);
-    let (pa, pb) = common::joined_project(&a, &b);
+    let (pa, pb) = common::coordinators(&a, &b);
     copy_missing(&pa, &pb);
     for i in 0..5 {
         pa.create(observation(1.0, 1.0, &format!("obs {i}")))

@@ -7,7 +7,7 @@ mod common;
 
 use common::{Device, copy_missing, observation};
 use mapeo_core::schema::{DeviceInfo, DeviceType, DocType, ProjectSettings};
-use mapeo_core::{BackupCode, Error, Manager, ProjectStatus, Query, RootKey};
+use mapeo_core::{BackupCode, Error, Manager, Namespace, ProjectStatus, Query, RootKey};
 
 fn settings(name: &str) -> ProjectSettings {
     ProjectSettings {
@@ -176,18 +176,27 @@ fn leaving_purges_others_data_keeps_our_own_and_allows_rejoining() {
         .manager
         .join_project(&a.manager.join_details(&pa.id()).unwrap())
         .unwrap();
+    pa.assign_role(&b.manager.device_id(), mapeo_core::PeerRole::Member, None)
+        .unwrap();
     copy_missing(&pa, &pb);
     let mine = pb.create(observation(2.0, 2.0, "b's")).unwrap();
     let id = pb.id();
     b.manager.leave_project(&id).unwrap();
-    let after = pb.list(&Query::all(DocType::Observation)).unwrap();
-    assert_eq!(after.len(), 1);
-    assert_eq!(after[0].doc_id(), mine.doc_id());
+    // Only our own feeds are left. Without the records that made us a member, what we
+    // wrote no longer counts here either (until we are in the project again).
+    let kept = pb.have_vector().unwrap();
     assert!(
-        pb.have_vector()
-            .unwrap()
-            .keys()
+        kept.keys()
             .all(|(author, _)| *author == b.manager.device_id())
+    );
+    assert_eq!(
+        kept.get(&(b.manager.device_id(), Namespace::Data)),
+        Some(&1)
+    );
+    assert!(
+        pb.list(&Query::all(DocType::Observation))
+            .unwrap()
+            .is_empty()
     );
     assert!(matches!(
         pb.create(observation(0.0, 0.0, "no")),
@@ -222,6 +231,8 @@ fn leaving_purges_others_data_keeps_our_own_and_allows_rejoining() {
         ProjectStatus::Joined
     );
     copy_missing(&pa, &pb);
-    assert_eq!(pb.list(&Query::all(DocType::Observation)).unwrap().len(), 2);
+    let all = pb.list(&Query::all(DocType::Observation)).unwrap();
+    assert_eq!(all.len(), 2);
+    assert!(all.iter().any(|d| d.doc_id() == mine.doc_id()));
     pb.create(observation(0.0, 0.0, "back")).unwrap();
 }

@@ -1,6 +1,7 @@
 //! The index is order-independent: random creates, updates and deletes on several devices
-//! (with offline edits making forks, and clock ties), then every entry delivered in random
-//! orders and batches to fresh devices, give exactly the same materialised state everywhere.
+//! (with offline edits making forks, and clock ties), and random role changes (promotions,
+//! blocks), then every entry delivered in random orders and batches to fresh devices, give
+//! exactly the same materialised state and the same member list everywhere.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step should panic
 
@@ -9,7 +10,7 @@ mod common;
 use common::{Device, T0, copy_missing, observation};
 use mapeo_core::feed::Entry;
 use mapeo_core::schema::DocType;
-use mapeo_core::{BoundingBox, Document, Namespace, Project, Query};
+use mapeo_core::{BoundingBox, Document, Error, Member, Namespace, PeerRole, Project, Query};
 use proptest::prelude::*;
 
 const DEVICES: usize = 3;
@@ -40,7 +41,15 @@ enum Op {
         dev: usize,
         at: u8,
     },
+    /// `dev` gives `target` a role (refused unless `dev` may, as it knows its role).
+    Role {
+        dev: usize,
+        target: usize,
+        role: usize,
+    },
 }
+
+const ROLES: [PeerRole; 3] = [PeerRole::Member, PeerRole::Coordinator, PeerRole::Blocked];
 
 const WORDS: [&str; 4] = ["mining", "logging", "river", "sacred"];
 
@@ -52,7 +61,8 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(dev, pick, lat, word)| Op::Update { dev, pick, lat, word }),
         1 => (dev.clone(), any::<usize>()).prop_map(|(dev, pick)| Op::Delete { dev, pick }),
         2 => (dev.clone(), 0..DEVICES).prop_map(|(from, to)| Op::Sync { from, to }),
-        1 => (dev, any::<u8>()).prop_map(|(dev, at)| Op::Clock { dev, at }),
+        1 => (dev.clone(), any::<u8>()).prop_map(|(dev, at)| Op::Clock { dev, at }),
+        1 => (dev, 0..DEVICES, 0..ROLES.len()).prop_map(|(dev, target, role)| Op::Role { dev, target, role }),
     ]
 }
 
@@ -78,11 +88,24 @@ fn state(p: &Project) -> Vec<Vec<Document>> {
     out
 }
 
+/// A write the device's role (as it knows it) does not allow is refused with `NotAllowed`
+/// and changes nothing; anything else is a failure.
+fn allowed<T>(r: Result<T, Error>) {
+    match r {
+        Ok(_) | Err(Error::NotAllowed(_)) => {}
+        Err(e) => panic!("unexpected error: {e}"),
+    }
+}
+
+fn members(p: &Project) -> Vec<Member> {
+    p.members(true).unwrap()
+}
+
 fn run_ops(devices: &[Device], projects: &[std::sync::Arc<Project>], ops: &[Op]) {
     for op in ops {
         match *op {
             Op::Create { dev, lat, word } => {
-                projects[dev].create(value(lat, word)).unwrap();
+                allowed(projects[dev].create(value(lat, word)));
             }
             Op::Update {
                 dev,
@@ -101,16 +124,14 @@ fn run_ops(devices: &[Device], projects: &[std::sync::Arc<Project>], ops: &[Op])
                 let mut heads = vec![d.version_id];
                 heads.extend(d.forks.iter().copied());
                 let link = heads[pick / 7 % heads.len()];
-                projects[dev].update(&[link], value(lat, word)).unwrap();
+                allowed(projects[dev].update(&[link], value(lat, word)));
             }
             Op::Delete { dev, pick } => {
                 let docs = projects[dev]
                     .list(&Query::all(DocType::Observation))
                     .unwrap();
                 if !docs.is_empty() {
-                    projects[dev]
-                        .delete(docs[pick % docs.len()].doc_id())
-                        .unwrap();
+                    allowed(projects[dev].delete(docs[pick % docs.len()].doc_id()));
                 }
             }
             Op::Sync { from, to } => {
@@ -119,6 +140,10 @@ fn run_ops(devices: &[Device], projects: &[std::sync::Arc<Project>], ops: &[Op])
                 }
             }
             Op::Clock { dev, at } => devices[dev].set_clock(T0 + i64::from(at) * 10, 1),
+            Op::Role { dev, target, role } => {
+                let target = devices[target].manager.device_id();
+                allowed(projects[dev].assign_role(&target, ROLES[role], None));
+            }
         }
     }
 }
@@ -159,6 +184,11 @@ proptest! {
         for d in &devices[1..] {
             projects.push(d.manager.join_project(&details).unwrap());
         }
+        // One coordinator and one member to start with; the ops change roles further.
+        for (i, role) in [(1, PeerRole::Coordinator), (2, PeerRole::Member)] {
+            projects[0].assign_role(&devices[i].manager.device_id(), role, None).unwrap();
+            copy_missing(&projects[0], &projects[i]);
+        }
         run_ops(&devices, &projects, &ops);
 
         // Every device's own feeds, complete.
@@ -171,19 +201,19 @@ proptest! {
                 }
             }
         }
-        let mut reference: Option<Vec<Vec<Document>>> = None;
+        let mut reference: Option<(Vec<Vec<Document>>, Vec<Member>)> = None;
         for choices in &orders {
             let fresh = Device::new(50);
             let p = fresh.manager.join_project(&details).unwrap();
             deliver(&feeds, choices, &p);
-            let s = state(&p);
+            let s = (state(&p), members(&p));
             match &reference {
                 None => reference = Some(s),
                 Some(r) => prop_assert_eq!(r, &s),
             }
             // The same entries, reindexed from the feeds, give the same state again.
             p.reindex().unwrap();
-            prop_assert_eq!(reference.as_ref().unwrap(), &state(&p));
+            prop_assert_eq!(reference.as_ref().unwrap(), &(state(&p), members(&p)));
         }
         // And the devices themselves, once everything is exchanged, agree too.
         for i in 0..DEVICES {
@@ -194,7 +224,7 @@ proptest! {
             }
         }
         for p in &projects {
-            prop_assert_eq!(reference.as_ref().unwrap(), &state(p));
+            prop_assert_eq!(reference.as_ref().unwrap(), &(state(p), members(p)));
         }
     }
 }

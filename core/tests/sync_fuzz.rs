@@ -62,10 +62,14 @@ async fn run(ops: Vec<Op>) {
                     .unwrap();
                 if !docs.is_empty() {
                     let d = &docs[pick % docs.len()];
-                    peers[peer]
+                    // Members may edit only what they wrote: others' documents are refused.
+                    match peers[peer]
                         .project
                         .update(&[d.version_id], observation(9.0, 9.0, "edited"))
-                        .unwrap();
+                    {
+                        Ok(_) | Err(mapeo_core::Error::NotAllowed(_)) => {}
+                        Err(e) => panic!("unexpected error: {e}"),
+                    }
                 }
             }
             Op::Connect { a, b, cut } => {

@@ -54,9 +54,8 @@ async fn two_peers_writing_end_identical() {
     assert!(s.connected && s.is_synced(SyncPhase::Full));
     assert_eq!(s.received, 20, "each of b's observations, once");
     assert_eq!(
-        s.sent,
-        30 + 1 + 1,
-        "a's observations, its settings and b's role"
+        s.sent, 30,
+        "a's observations (b already holds a's settings and its role)"
     );
     conn.stop().await;
 }
@@ -134,6 +133,10 @@ async fn five_peers_all_to_all_converge() {
 async fn offline_edits_of_one_document_give_the_same_forks_everywhere() {
     let a = Peer::creator(1);
     let b = Peer::member_of(2, &a);
+    // Only coordinators edit what others wrote.
+    a.project
+        .assign_role(&b.id(), mapeo_core::PeerRole::Coordinator, None)
+        .unwrap();
     let doc = a.project.create(observation(0.0, 0.0, "original")).unwrap();
     let conn = connect(&a, &b, None);
     eventually("doc on b", WAIT, || b.project.get(doc.doc_id()).is_ok()).await;
@@ -199,7 +202,7 @@ async fn a_device_without_a_role_gets_only_auth() {
     );
     // Once given a role, data flows on the live connection.
     a.project
-        .assign_role(&s.id(), mapeo_core::schema::ROLE_MEMBER)
+        .assign_role(&s.id(), mapeo_core::PeerRole::Member, None)
         .unwrap();
     eventually("data after the role", WAIT, || count(&s) == 1).await;
     drop(member);
@@ -309,7 +312,7 @@ async fn a_blocked_device_gets_nothing_but_auth_and_is_not_heard() {
     let a = Peer::creator(1);
     let b = Peer::member_of(2, &a);
     a.project
-        .assign_role(&b.id(), mapeo_core::schema::ROLE_BLOCKED)
+        .assign_role(&b.id(), mapeo_core::PeerRole::Blocked, None)
         .unwrap();
     a.project
         .create(observation(1.0, 1.0, "not for b"))
@@ -326,8 +329,21 @@ async fn a_blocked_device_gets_nothing_but_auth_and_is_not_heard() {
         .wait_for_sync(&a.project.id(), SyncPhase::Full, WAIT)
         .await
         .unwrap();
-    assert_eq!(count(&b), 1, "only its own");
+    // b wrote after its block point: that counts nowhere, not even on b once it knows.
+    assert_eq!(
+        count(&b),
+        0,
+        "nothing of a's, and its own later write does not count"
+    );
     assert_eq!(count(&a), 1, "only its own");
+    assert_eq!(
+        b.project
+            .read_entries(&b.id(), Namespace::Data, 0, 1)
+            .unwrap()
+            .len(),
+        1,
+        "b's write stays in its feed"
+    );
     // b learns it was blocked: a's auth feed reached it.
     assert_eq!(
         b.project.role(&b.id()).unwrap(),

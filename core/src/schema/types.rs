@@ -348,14 +348,59 @@ impl FromStr for DeviceType {
     }
 }
 
-/// A device's role in the project, from a point in its feed onwards.
+/// A position in each of one device's feeds in a project: how many entries of each
+/// namespace came before.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FeedPositions {
+    /// Entries in its `auth` feed.
+    #[serde(default)]
+    pub auth: u64,
+    /// Entries in its `config` feed.
+    #[serde(default)]
+    pub config: u64,
+    /// Entries in its `data` feed.
+    #[serde(default)]
+    pub data: u64,
+    /// Entries in its `blobIndex` feed.
+    #[serde(default)]
+    pub blob_index: u64,
+}
+
+impl FeedPositions {
+    /// The position in one namespace's feed.
+    pub fn get(&self, ns: crate::ids::Namespace) -> u64 {
+        use crate::ids::Namespace::*;
+        match ns {
+            Auth => self.auth,
+            Config => self.config,
+            Data => self.data,
+            BlobIndex => self.blob_index,
+        }
+    }
+
+    /// Sets the position in one namespace's feed.
+    pub fn set(&mut self, ns: crate::ids::Namespace, at: u64) {
+        use crate::ids::Namespace::*;
+        match ns {
+            Auth => self.auth = at,
+            Config => self.config = at,
+            Data => self.data = at,
+            BlobIndex => self.blob_index = at,
+        }
+    }
+}
+
+/// A device's role in the project, from a point in its feeds onwards.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Role {
     /// One of [`ROLE_IDS`](super::ROLE_IDS).
     pub role_id: String,
-    /// The position in the device's feeds from which the role applies.
-    pub from_index: u64,
+    /// The point in the device's feeds from which the role applies: its entries at or
+    /// after these positions are judged under this role, earlier ones under the role before.
+    #[serde(default)]
+    pub from_index: FeedPositions,
     /// Why the role was given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,

@@ -281,7 +281,7 @@ mod tests {
     fn role(id: &str, reason: Option<String>) -> Doc {
         doc(DocValue::Role(Role {
             role_id: id.into(),
-            from_index: 0,
+            from_index: Default::default(),
             reason,
         }))
     }

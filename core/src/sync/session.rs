@@ -121,6 +121,11 @@ impl Link {
 
     /// The next range to send: auth and config feeds first.
     fn next_send(&self) -> Option<(FeedKey, u64, u64)> {
+        // Until the peer's first `Have` we do not know what it lacks: sending blind would
+        // resend what it holds.
+        if !self.peer_known {
+            return None;
+        }
         let mut best: Option<(FeedKey, u64, u64)> = None;
         for (f, &ours) in &self.local {
             let ns = f.1;

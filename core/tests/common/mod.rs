@@ -97,14 +97,20 @@ impl Peer {
         Self::with(device, project)
     }
 
-    /// A device that joins `of`'s project and is given the member role by its creator.
+    /// A device that joins `of`'s project, is given the member role by its creator, and
+    /// has received what the creator holds (so it knows its role).
     pub fn member_of(seed: u8, of: &Peer) -> Self {
         let device = Device::new(seed);
         let details = of.device.manager.join_details(&of.project.id()).unwrap();
         let project = device.manager.join_project(&details).unwrap();
         of.project
-            .assign_role(&device.manager.device_id(), mapeo_core::schema::ROLE_MEMBER)
+            .assign_role(
+                &device.manager.device_id(),
+                mapeo_core::PeerRole::Member,
+                None,
+            )
             .unwrap();
+        copy_missing(&of.project, &project);
         Self::with(device, project)
     }
 
@@ -218,15 +224,33 @@ pub fn joined_project(
     (pa, pb)
 }
 
-/// `a` creates a project, `b` joins it from the join details and is made a member, and both
-/// turn data sync on.
+/// `a` creates a project, `b` joins it and is made a coordinator (so either may edit
+/// anything), and learns it.
+pub fn coordinators(
+    a: &Device,
+    b: &Device,
+) -> (Arc<mapeo_core::Project>, Arc<mapeo_core::Project>) {
+    let (pa, pb) = joined_project(a, b);
+    pa.assign_role(
+        &b.manager.device_id(),
+        mapeo_core::PeerRole::Coordinator,
+        None,
+    )
+    .unwrap();
+    copy_missing(&pa, &pb);
+    (pa, pb)
+}
+
+/// `a` creates a project, `b` joins it from the join details and is made a member (and has
+/// received a's records, so it knows), and both turn data sync on.
 pub fn shared_project(
     a: &Device,
     b: &Device,
 ) -> (Arc<mapeo_core::Project>, Arc<mapeo_core::Project>) {
     let (pa, pb) = joined_project(a, b);
-    pa.assign_role(&b.manager.device_id(), mapeo_core::schema::ROLE_MEMBER)
+    pa.assign_role(&b.manager.device_id(), mapeo_core::PeerRole::Member, None)
         .unwrap();
+    copy_missing(&pa, &pb);
     a.manager.start_sync(&pa.id()).unwrap();
     b.manager.start_sync(&pb.id()).unwrap();
     (pa, pb)

@@ -19,14 +19,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use mapeo_core::PeerRole;
 use mapeo_core::discovery::{DiscoveryOptions, Interfaces};
-use mapeo_core::schema::{DocType, DocValue, Observation, ROLE_MEMBER, TagValue};
+use mapeo_core::schema::{DocType, DocValue, Observation, TagValue};
 use mapeo_core::sync::SyncPhase;
 use mapeo_core::{DeviceId, JoinDetails, Manager, ProjectStatus, Query};
 use mapeo_scenarios::test_root_key;
 
 /// Longest the process runs.
 const LIFETIME: Duration = Duration::from_secs(120);
+/// How long a device that just joined waits to learn its role before writing.
+const ROLE_WAIT: Duration = Duration::from_secs(60);
 /// How long one sync wait may see no progress before it is retried.
 const SYNC_POLL: Duration = Duration::from_secs(2);
 /// Pause between checks.
@@ -89,7 +92,7 @@ async fn run() -> Result<(), Failure> {
         let project = manager.create_project(Default::default())?;
         for member in env("MAPEO_PEER_MEMBER")?.split(',') {
             let member: DeviceId = member.parse()?;
-            project.assign_role(&member, ROLE_MEMBER)?;
+            project.assign_role(&member, PeerRole::Member, None)?;
         }
         let details = manager.join_details(&project.id())?;
         say(&format!(
@@ -98,10 +101,6 @@ async fn run() -> Result<(), Failure> {
         ));
         project
     };
-    let have = project.list(&Query::all(DocType::Observation))?.len();
-    for i in have..have + writes {
-        project.create(observation(i))?;
-    }
     manager.start_sync(&project.id())?;
     let port: u16 = std::env::var("MAPEO_PEER_PORT")
         .ok()
@@ -124,6 +123,19 @@ async fn run() -> Result<(), Failure> {
         manager.start_discovery(options).await?;
     }
     say(&format!("LISTENING {}", addr.port()));
+    // A device that just joined writes once it has learnt its role from a peer (writes it
+    // may not make are refused).
+    let mut role = project.subscribe_own_role();
+    tokio::time::timeout(
+        ROLE_WAIT,
+        role.wait_for(|r| matches!(r, PeerRole::Creator | PeerRole::Member)),
+    )
+    .await
+    .map_err(|_| "no role arrived")??;
+    let have = project.list(&Query::all(DocType::Observation))?.len();
+    for i in have..have + writes {
+        project.create(observation(i))?;
+    }
 
     let stdin_closed = Arc::new(AtomicBool::new(false));
     let flag = stdin_closed.clone();

@@ -90,3 +90,18 @@ CREATE VIRTUAL TABLE obs_text USING fts5 (
     contentless_delete = 1,
     tokenize = 'unicode61 remove_diacritics 2'
 );
+
+-- Role records: every valid role document version in an auth feed, counting or not. Which
+-- count is decided from all of them together (roles.rs); rebuilt by a reindex.
+CREATE TABLE role_records (
+    entry_id INTEGER PRIMARY KEY,
+    target BLOB NOT NULL,
+    author BLOB NOT NULL,
+    seq INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    role_id TEXT NOT NULL,
+    from_auth INTEGER NOT NULL,
+    from_config INTEGER NOT NULL,
+    from_data INTEGER NOT NULL,
+    from_blob_index INTEGER NOT NULL
+);
