@@ -75,6 +75,26 @@ pub enum Error {
     /// A query that cannot be answered.
     #[error("invalid query: {0}")]
     InvalidQuery(&'static str),
+    /// The device to talk to is not connected.
+    #[error("that device is not connected")]
+    NotConnected,
+    /// An invite to that device for that project is already waiting for an answer.
+    #[error("an invite to that device for this project is already pending")]
+    InvitePending,
+    /// The invite is not waiting for an answer (answered, canceled or expired).
+    #[error("the invite is no longer pending")]
+    InviteNotPending,
+    /// The inviter withdrew the invite.
+    #[error("the invite was canceled")]
+    InviteCanceled,
+    /// The other device went away (or stopped answering) before the invite completed. If
+    /// the inviter recorded the role, joining completes at the next sync; otherwise the
+    /// invite can be sent again.
+    #[error("the invite was interrupted before it completed")]
+    InviteInterrupted,
+    /// The inviter sent join details that do not open the project it invited to.
+    #[error("the invite's join details do not match its project")]
+    InvalidInvite,
 }
 
 impl From<rusqlite::Error> for Error {

@@ -10,6 +10,7 @@ pub mod error;
 pub mod feed;
 pub mod ids;
 pub mod index;
+pub mod invites;
 pub mod manager;
 pub mod net;
 pub mod project;

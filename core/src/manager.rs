@@ -2,6 +2,7 @@
 //! projects this device belongs to (create, list, open, join from join details, leave).
 //! Project keys are kept sealed under a key derived from the root key.
 
+mod invites;
 pub(crate) mod network;
 
 use std::collections::HashMap;
@@ -21,6 +22,7 @@ use crate::project::{Clock, Project, system_clock};
 use crate::schema::{DeviceInfo, DeviceType, ProjectSettings};
 use crate::sync::{CloseReason, Replica, SyncBoard, SyncPhase};
 
+pub use invites::{InviteFault, InviteOutcome, SentInvite};
 pub use network::{
     ACCEPT_RETRY_DELAY, AUTO_STOP_CHECK, DISCONNECT_WAIT, MAX_CONNECTIONS,
     MAX_PENDING_HANDSHAKES_PER_IP, PeerStatus, SessionTiming,
@@ -43,6 +45,9 @@ const PROJECT_DB: &str = "project.db";
 /// Whether this device is still in a project.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProjectStatus {
+    /// Accepted an invite and holds the project, but the record of its role has not arrived
+    /// yet (it arrives with the next sync with the inviter or any member who has it).
+    Joining,
     /// A member: syncs and writes.
     Joined,
     /// Left: keeps only its own data, writes nothing.
@@ -67,8 +72,11 @@ pub struct Manager {
     data_dir: PathBuf,
     device: DeviceKeys,
     storage: StorageKey,
-    db: Mutex<Connection>,
+    db: Arc<Mutex<Connection>>,
     projects: Mutex<HashMap<ProjectId, Arc<Project>>>,
+    invites: Arc<crate::invites::InviteBox>,
+    sent_invites: Mutex<HashMap<crate::invites::InviteId, invites::SentInvite>>,
+    invite_fault: Mutex<Option<invites::InviteFault>>,
     clock: Clock,
     /// Declared before `network` so that dropping the manager stops discovery first.
     discovery: Mutex<Option<crate::discovery::Discovery>>,
@@ -96,10 +104,17 @@ const UPSERT_PROJECT: &str = "INSERT INTO projects \
      (project_id, sealed_join_details, status, joined_at, left_at) VALUES (?1, ?2, 'joined', ?3, NULL) \
      ON CONFLICT (project_id) DO UPDATE SET status = 'joined', joined_at = excluded.joined_at, \
      left_at = NULL, sealed_join_details = excluded.sealed_join_details";
+const UPSERT_JOINING: &str = "INSERT INTO projects \
+     (project_id, sealed_join_details, status, joined_at, left_at) VALUES (?1, ?2, 'joining', ?3, NULL) \
+     ON CONFLICT (project_id) DO UPDATE SET status = 'joining', joined_at = excluded.joined_at, \
+     left_at = NULL, sealed_join_details = excluded.sealed_join_details WHERE status != 'joined'";
+const MARK_JOINED: &str =
+    "UPDATE projects SET status = 'joined' WHERE project_id = ?1 AND status = 'joining'";
 const MARK_LEFT: &str = "UPDATE projects SET status = 'left', left_at = ?2 WHERE project_id = ?1";
 
 fn status_from(s: &str) -> Result<ProjectStatus> {
     match s {
+        "joining" => Ok(ProjectStatus::Joining),
         "joined" => Ok(ProjectStatus::Joined),
         "left" => Ok(ProjectStatus::Left),
         _ => Err(StoreError::Corrupt("unknown project status").into()),
@@ -139,15 +154,22 @@ impl Manager {
         }
         let identity =
             crate::net::LocalIdentity::new(root_key, DEFAULT_DEVICE_NAME, DeviceType::Mobile);
+        let db = Arc::new(Mutex::new(conn));
+        let invites = Arc::new(crate::invites::InviteBox::open(db.clone(), clock.clone())?);
+        let network = network::Network::new(identity, timing);
+        network.attach_invites(invites.clone());
         let manager = Manager {
             data_dir: data_dir.to_owned(),
             storage: root_key.storage_key(),
             device,
-            db: Mutex::new(conn),
+            db,
             projects: Mutex::new(HashMap::new()),
+            invites,
+            sent_invites: Mutex::new(HashMap::new()),
+            invite_fault: Mutex::new(None),
             clock,
             discovery: Mutex::new(None),
-            network: network::Network::new(identity, timing),
+            network,
         };
         if let Some(info) = manager.device_info()? {
             manager.network.set_name(info.name, info.device_type);
@@ -156,13 +178,12 @@ impl Manager {
         Ok(manager)
     }
 
-    /// Offers every joined project to peers (live sessions re-announce).
+    /// Offers every project to peers (live sessions re-announce): joined ones and ones being
+    /// joined sync what their role allows; left ones only `auth`, so peers learn we left.
     fn refresh_network_projects(&self) -> Result<()> {
         let mut joined: Vec<Arc<dyn Replica>> = Vec::new();
         for summary in self.list_projects()? {
-            if summary.status == ProjectStatus::Joined {
-                joined.push(self.open_project(&summary.project_id)?);
-            }
+            joined.push(self.open_project(&summary.project_id)?);
         }
         self.network.set_projects(joined);
         Ok(())
@@ -198,8 +219,14 @@ impl Manager {
         self.network.set_name(info.name.clone(), info.device_type);
         for summary in self.list_projects()? {
             if summary.status == ProjectStatus::Joined {
-                self.open_project(&summary.project_id)?
-                    .set_device_info(info.clone())?;
+                match self
+                    .open_project(&summary.project_id)?
+                    .set_device_info(info.clone())
+                {
+                    // A blocked device's info no longer counts; the rest still get it.
+                    Ok(_) | Err(Error::NotAllowed(_)) => {}
+                    Err(e) => return Err(e),
+                }
             }
         }
         Ok(())
@@ -236,7 +263,7 @@ impl Manager {
     ) -> Result<Arc<Project>> {
         let mut cache = lock(&self.projects);
         if let Some(p) = cache.get(id) {
-            p.set_writable(status == ProjectStatus::Joined);
+            p.set_writable(status != ProjectStatus::Left);
             return Ok(p.clone());
         }
         let path = self.project_path(id);
@@ -249,7 +276,7 @@ impl Manager {
             self.device.clone(),
             self.clock.clone(),
         )?);
-        project.set_writable(status == ProjectStatus::Joined);
+        project.set_writable(status != ProjectStatus::Left);
         cache.insert(*id, project.clone());
         Ok(project)
     }
@@ -320,7 +347,47 @@ impl Manager {
         self.open_details(id, &sealed)
     }
 
-    /// Every project this device has joined or left.
+    /// Whether a project being joined has received the record of our role; if so it is
+    /// joined from now on.
+    fn role_arrived(&self, project: &Project) -> Result<bool> {
+        let active = matches!(
+            *project.subscribe_own_role().borrow(),
+            crate::sync::PeerRole::Coordinator | crate::sync::PeerRole::Member
+        );
+        if active {
+            lock(&self.db).execute(MARK_JOINED, [project.id().as_bytes()])?;
+        }
+        Ok(active)
+    }
+
+    /// Stores join details received with an accepted invite: the project is held (and
+    /// synced) but shown as joining until the record of our role arrives.
+    fn hold_invited_project(&self, details: &JoinDetails) -> Result<Arc<Project>> {
+        let id = details.project_key().project_id();
+        let project = self.load(&id, details, ProjectStatus::Joining)?;
+        self.write_device_info(&project)?;
+        let sealed = self.seal_details(&id, details);
+        lock(&self.db).execute(
+            UPSERT_JOINING,
+            params![id.as_bytes(), sealed, (self.clock)().0],
+        )?;
+        self.refresh_network_projects()?;
+        Ok(project)
+    }
+
+    /// Writes our device info into a project, unless our role there does not allow it yet
+    /// (blocked until a new role arrives).
+    fn write_device_info(&self, project: &Project) -> Result<()> {
+        if let Some(info) = self.device_info()? {
+            match project.set_device_info(info) {
+                Ok(_) | Err(Error::NotAllowed(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Every project this device has joined, left, or is joining.
     pub fn list_projects(&self) -> Result<Vec<ProjectSummary>> {
         let rows: Vec<(Vec<u8>, String, i64)> = {
             let db = lock(&self.db);
@@ -334,11 +401,15 @@ impl Manager {
                 id.try_into()
                     .map_err(|_| StoreError::Corrupt("project id length"))?,
             );
-            let settings = self.open_project(&id)?.settings()?;
+            let project = self.open_project(&id)?;
+            let mut status = status_from(&status)?;
+            if status == ProjectStatus::Joining && self.role_arrived(&project)? {
+                status = ProjectStatus::Joined;
+            }
             out.push(ProjectSummary {
                 project_id: id,
-                settings,
-                status: status_from(&status)?,
+                settings: project.settings()?,
+                status,
                 joined_at: Timestamp(joined_at),
             });
         }

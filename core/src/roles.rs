@@ -18,9 +18,9 @@ pub const MAX_ROLE_PASSES: usize = 16;
 
 const INSERT_RECORD: &str = "INSERT OR IGNORE INTO role_records \
     (entry_id, target, author, seq, updated_at, role_id, from_auth, from_config, from_data, \
-     from_blob_index) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+     from_blob_index, links) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
 const SELECT_RECORDS: &str = "SELECT entry_id, target, author, seq, updated_at, role_id, \
-    from_auth, from_config, from_data, from_blob_index FROM role_records";
+    from_auth, from_config, from_data, from_blob_index, links FROM role_records";
 const CLEAR_RECORDS: &str = "DELETE FROM role_records";
 
 /// The document id of a document created by the version `v`: bound to its author and feed
@@ -58,13 +58,63 @@ pub struct RoleRecord {
     pub role: PeerRole,
     /// From where in the target's feeds it applies.
     pub from: FeedPositions,
+    /// The role versions (author, auth seq) it replaces.
+    pub links: Vec<(DeviceId, u64)>,
 }
 
-impl RoleRecord {
-    fn order_key(&self) -> (i64, [u8; 32], u64) {
-        (self.updated_at.0, *self.author.as_bytes(), self.seq)
+/// Orders decisions: a record after every record it replaces (through its links), then
+/// concurrent ones by time, author and position. Clocks of different devices disagree, so
+/// time alone would let an old decision on a fast clock win over a newer one.
+fn decision_order(records: &mut [RoleRecord]) {
+    let index: BTreeMap<(DeviceId, u64), usize> = records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| ((r.author, r.seq), i))
+        .collect();
+    let mut depth: Vec<Option<usize>> = vec![None; records.len()];
+    fn depth_of(
+        i: usize,
+        records: &[RoleRecord],
+        index: &BTreeMap<(DeviceId, u64), usize>,
+        depth: &mut Vec<Option<usize>>,
+        guard: usize,
+    ) -> usize {
+        if let Some(d) = depth[i] {
+            return d;
+        }
+        // Links point to earlier feed positions, so there are no cycles among valid
+        // records; the guard bounds the walk on forged ones.
+        let d = if guard == 0 {
+            0
+        } else {
+            records[i]
+                .links
+                .iter()
+                .filter_map(|l| index.get(l))
+                .filter(|&&j| j != i)
+                .map(|&j| depth_of(j, records, index, depth, guard - 1) + 1)
+                .max()
+                .unwrap_or(0)
+        };
+        depth[i] = Some(d);
+        d
+    }
+    for i in 0..records.len() {
+        depth_of(i, records, &index, &mut depth, MAX_LINK_DEPTH);
+    }
+    let mut keyed: Vec<(usize, RoleRecord)> = records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (depth[i].unwrap_or(0), r.clone()))
+        .collect();
+    keyed.sort_by_key(|(d, r)| (*d, r.updated_at.0, *r.author.as_bytes(), r.seq));
+    for (slot, (_, r)) in records.iter_mut().zip(keyed) {
+        *slot = r;
     }
 }
+
+/// How many links deep the decision order follows a chain of role records.
+pub const MAX_LINK_DEPTH: usize = 10_000;
 
 fn role_from_id(id: &str) -> Option<PeerRole> {
     Some(match id {
@@ -106,6 +156,11 @@ pub fn record(
         return Ok(false);
     };
     let f = r.from_index;
+    let mut links = Vec::with_capacity(doc.links.len() * 40);
+    for l in doc.links.iter().filter(|l| l.namespace == Namespace::Auth) {
+        links.extend_from_slice(l.author.as_bytes());
+        links.extend_from_slice(&l.seq.to_be_bytes());
+    }
     let n = tx.prepare_cached(INSERT_RECORD)?.execute(params![
         entry_id,
         target.as_bytes(),
@@ -117,6 +172,7 @@ pub fn record(
         f.config as i64,
         f.data as i64,
         f.blob_index as i64,
+        links,
     ])?;
     Ok(n > 0)
 }
@@ -151,11 +207,19 @@ pub fn load(conn: &Connection, creator: DeviceId) -> Result<RoleBook, StoreError
                 r.get::<_, i64>(8)?,
                 r.get::<_, i64>(9)?,
             ],
+            r.get::<_, Vec<u8>>(10)?,
         ))
     })?;
     let mut records = Vec::new();
     for row in rows {
-        let (entry_id, target, author, seq, updated_at, role_id, f) = row?;
+        let (entry_id, target, author, seq, updated_at, role_id, f, link_bytes) = row?;
+        let mut links = Vec::new();
+        for l in link_bytes.chunks_exact(40) {
+            let (a, s) = l.split_at(32);
+            let a: [u8; 32] = a.try_into().map_err(|_| StoreError::Corrupt("role link"))?;
+            let s: [u8; 8] = s.try_into().map_err(|_| StoreError::Corrupt("role link"))?;
+            links.push((DeviceId::from_stored(a), u64::from_be_bytes(s)));
+        }
         let Some(role) = role_from_id(&role_id) else {
             continue;
         };
@@ -172,6 +236,7 @@ pub fn load(conn: &Connection, creator: DeviceId) -> Result<RoleBook, StoreError
                 data: f[2] as u64,
                 blob_index: f[3] as u64,
             },
+            links,
         });
     }
     Ok(RoleBook::compute(creator, records))
@@ -193,7 +258,7 @@ impl RoleBook {
     /// only the creator gives one to the creator; a device alone records its own *left*.
     /// Authority depends on records too, so this is repeated until it settles.
     pub fn compute(creator: DeviceId, mut records: Vec<RoleRecord>) -> Self {
-        records.sort_by_key(RoleRecord::order_key);
+        decision_order(&mut records);
         let mut book = RoleBook::with(creator, &records, &BTreeSet::new());
         for _ in 0..MAX_ROLE_PASSES {
             let next: BTreeSet<i64> = records
@@ -334,6 +399,7 @@ mod tests {
             updated_at: Timestamp(at),
             role,
             from: FeedPositions::default(),
+            links: Vec::new(),
         }
     }
 
@@ -400,6 +466,18 @@ mod tests {
             ],
         );
         assert_eq!(left.current(&a), PeerRole::Left);
+    }
+
+    #[test]
+    fn a_later_decision_wins_even_from_a_device_with_a_slow_clock() {
+        let (c, m) = (dev(1), dev(2));
+        let member = rec(1, m, c, 0, 5_000, PeerRole::Member);
+        // m's clock is behind, but its record replaces (links to) the creator's.
+        let mut left = rec(2, m, m, 0, 10, PeerRole::Left);
+        left.links = vec![(c, 0)];
+        let book = RoleBook::compute(c, vec![member.clone(), left.clone()]);
+        assert_eq!(book.current(&m), PeerRole::Left);
+        assert_eq!(book, RoleBook::compute(c, vec![left, member]));
     }
 
     #[test]

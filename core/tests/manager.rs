@@ -234,5 +234,13 @@ fn leaving_purges_others_data_keeps_our_own_and_allows_rejoining() {
     let all = pb.list(&Query::all(DocType::Observation)).unwrap();
     assert_eq!(all.len(), 2);
     assert!(all.iter().any(|d| d.doc_id() == mine.doc_id()));
+    // Holding the key is not a role: b left, so it writes again once it is given one.
+    assert!(matches!(
+        pb.create(observation(0.0, 0.0, "back")),
+        Err(Error::NotAllowed(_))
+    ));
+    pa.assign_role(&b.manager.device_id(), mapeo_core::PeerRole::Member, None)
+        .unwrap();
+    copy_missing(&pa, &pb);
     pb.create(observation(0.0, 0.0, "back")).unwrap();
 }

@@ -148,6 +148,7 @@ fn raw_session(
         board: a.board.clone(),
         shutdown: rx,
         ping_interval: Duration::from_millis(100),
+        device: None,
         silence_timeout: silence,
     };
     let end = tokio::spawn(run_session(ours, params));

@@ -11,10 +11,11 @@ use std::time::Duration;
 
 use tokio::io::{ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::ids::{DeviceId, ProjectId};
+use crate::invites::{InviteBox, InviteMessage};
 use crate::net::{self, LocalIdentity, NetError, SecureReader, SecureStream, SecureWriter};
 use crate::schema::DeviceType;
 use crate::sync::session::SessionParams;
@@ -55,7 +56,11 @@ struct Conn {
     initiator: DeviceId,
     shutdown: watch::Sender<Option<CloseReason>>,
     task: JoinHandle<()>,
+    outbox: mpsc::Sender<InviteMessage>,
 }
+
+/// Invite messages queued for one peer before its session stops taking more.
+pub const MAX_QUEUED_DEVICE_MESSAGES: usize = 16;
 
 struct ListenerTask {
     addr: SocketAddr,
@@ -98,6 +103,7 @@ pub struct Network {
     next_conn: AtomicU64,
     timing: SessionTiming,
     auto_stop: Mutex<HashMap<ProjectId, JoinHandle<()>>>,
+    invites: Mutex<Option<Arc<InviteBox>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -167,7 +173,27 @@ impl Network {
             next_conn: AtomicU64::new(1),
             timing,
             auto_stop: Mutex::new(HashMap::new()),
+            invites: Mutex::new(None),
         })
+    }
+
+    /// Lets sessions carry invites: what peers send goes to `invites`, which sends through
+    /// the sessions.
+    pub fn attach_invites(self: &Arc<Self>, invites: Arc<InviteBox>) {
+        let this = Arc::downgrade(self);
+        invites.attach(
+            Arc::new(move |to, msg| this.upgrade().is_some_and(|n| n.send_to(&to, msg))),
+            self.projects.subscribe(),
+        );
+        *lock(&self.invites) = Some(invites);
+    }
+
+    /// Queues an invite message to a connected peer; false if it is not connected (or not
+    /// reading).
+    pub fn send_to(&self, peer: &DeviceId, msg: InviteMessage) -> bool {
+        lock(&self.conns)
+            .get(peer)
+            .is_some_and(|c| c.outbox.try_send(msg).is_ok())
     }
 
     /// Progress of every exchange.
@@ -376,6 +402,15 @@ impl Network {
             }
             let _ = existing.shutdown.send(Some(CloseReason::Duplicate));
         }
+        let (outbox, outbox_rx) = mpsc::channel(MAX_QUEUED_DEVICE_MESSAGES);
+        let device = lock(&self.invites).clone().map(|invites| {
+            let inbox: Arc<dyn Fn(DeviceId, InviteMessage) + Send + Sync> =
+                Arc::new(move |from, msg| invites.handle(from, msg));
+            crate::sync::session::DeviceLink {
+                outbox: outbox_rx,
+                inbox,
+            }
+        });
         let params = SessionParams {
             peer,
             handshake_hash: stream.handshake_hash(),
@@ -384,6 +419,7 @@ impl Network {
             shutdown: shutdown_rx,
             ping_interval: self.timing.ping_interval,
             silence_timeout: self.timing.silence_timeout,
+            device,
         };
         let this = Arc::downgrade(self);
         let task = tokio::spawn(async move {
@@ -391,6 +427,12 @@ impl Network {
             tracing::info!(peer = %peer.short(), "session ended: {end:?}");
             if let Some(net) = this.upgrade() {
                 net.forget(peer, id);
+                if !net.is_connected(&peer) {
+                    let invites = lock(&net.invites).clone();
+                    if let Some(invites) = invites {
+                        invites.peer_gone(peer);
+                    }
+                }
             }
         });
         conns.insert(
@@ -400,6 +442,7 @@ impl Network {
                 initiator,
                 shutdown,
                 task,
+                outbox,
             },
         );
         drop(conns);

@@ -149,6 +149,8 @@ pub enum Message {
         /// Why.
         reason: CloseReason,
     },
+    /// A step of an invite between the two devices (not about any shared project).
+    Invite(crate::invites::InviteMessage),
 }
 
 /// A message that could not be encoded or decoded.

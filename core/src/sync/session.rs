@@ -51,6 +51,18 @@ pub struct SessionParams {
     pub ping_interval: Duration,
     /// Silence after which the peer is dropped.
     pub silence_timeout: Duration,
+    /// Messages between the two devices that are not sync (invites), if the device takes
+    /// part in them.
+    pub device: Option<DeviceLink>,
+}
+
+/// The session's link to the device for messages that are not sync: what to send to the
+/// peer, and where what the peer sends goes.
+pub struct DeviceLink {
+    /// Messages to send to the peer.
+    pub outbox: mpsc::Receiver<crate::invites::InviteMessage>,
+    /// Called with each invite message the peer sends.
+    pub inbox: Arc<dyn Fn(DeviceId, crate::invites::InviteMessage) + Send + Sync>,
 }
 
 /// One shared project on this session.
@@ -169,6 +181,7 @@ struct Session {
     dirty: Arc<Mutex<HashSet<ProjectTag>>>,
     notify: Arc<Notify>,
     tasks: JoinSet<()>,
+    inbox: Option<Arc<dyn Fn(DeviceId, crate::invites::InviteMessage) + Send + Sync>>,
 }
 
 /// Runs a sync session until the peer closes it, `shutdown` is set, or it fails.
@@ -181,6 +194,20 @@ pub async fn run_session<T: Transport>(
     let (data_tx, mut data_rx) = mpsc::channel::<Message>(1);
     let (in_tx, mut in_rx) = mpsc::channel::<Result<Message, SyncError>>(INCOMING_DEPTH);
     let mut tasks = JoinSet::new();
+    let inbox = match params.device.take() {
+        Some(DeviceLink { mut outbox, inbox }) => {
+            let control = control_tx.clone();
+            tasks.spawn(async move {
+                while let Some(m) = outbox.recv().await {
+                    if control.send(Message::Invite(m)).await.is_err() {
+                        return;
+                    }
+                }
+            });
+            Some(inbox)
+        }
+        None => None,
+    };
     tasks.spawn(async move {
         loop {
             let msg = tokio::select! {
@@ -219,6 +246,7 @@ pub async fn run_session<T: Transport>(
         dirty: Arc::new(Mutex::new(HashSet::new())),
         notify: Arc::new(Notify::new()),
         tasks,
+        inbox,
     };
     let result = s.run(&mut params, &mut in_rx, &data_tx).await;
     if let Err(e) = &result {
@@ -376,9 +404,10 @@ impl Session {
                         length,
                     } in feeds
                     {
+                        // A want is the peer's exact position (it may have lost entries,
+                        // e.g. after leaving a project): resend from there.
                         link.sent_upto.insert((author, namespace), length);
-                        let have = link.peer_have.entry((author, namespace)).or_insert(0);
-                        *have = (*have).max(length);
+                        link.peer_have.insert((author, namespace), length);
                     }
                     self.publish(&project);
                 }
@@ -387,6 +416,11 @@ impl Session {
             Message::Ping => self.send_control(Message::Pong).await?,
             Message::Pong => {}
             Message::Close { reason } => return Ok(Some(SessionEnd::ClosedByPeer(reason))),
+            Message::Invite(m) => {
+                if let Some(inbox) = &self.inbox {
+                    inbox(self.peer, m);
+                }
+            }
         }
         Ok(None)
     }
@@ -578,6 +612,39 @@ impl Session {
             }
             return Ok(());
         }
+        // A batch that starts past what we hold: the peer believes we have entries we no
+        // longer have (we purged them). Tell it where we stand instead of failing.
+        if self.has_gap(&tag, &entries) {
+            // Our view may be behind (another session just stored entries): look again.
+            self.refresh(&tag).await?;
+        }
+        let Some(link) = self.links.get(&tag) else {
+            return Ok(());
+        };
+        let mut starts: BTreeMap<FeedKey, u64> = BTreeMap::new();
+        for e in &entries {
+            let start = starts.entry((e.author, e.namespace)).or_insert(e.seq);
+            *start = (*start).min(e.seq);
+        }
+        let gaps: Vec<FeedLength> = starts
+            .into_iter()
+            .filter_map(|((author, namespace), start)| {
+                let ours = link.local.get(&(author, namespace)).copied().unwrap_or(0);
+                (start > ours).then_some(FeedLength {
+                    author,
+                    namespace,
+                    length: ours,
+                })
+            })
+            .collect();
+        if !gaps.is_empty() {
+            return self
+                .send_control(Message::Want {
+                    project: tag,
+                    feeds: gaps,
+                })
+                .await;
+        }
         let replica = link.replica.clone();
         let tops: BTreeMap<FeedKey, u64> = entries
             .iter()
@@ -592,6 +659,23 @@ impl Session {
             }
         }
         self.refresh(&tag).await
+    }
+
+    /// Whether a batch starts past what we hold in one of its feeds.
+    fn has_gap(&self, tag: &ProjectTag, entries: &[Entry]) -> bool {
+        self.links.get(tag).is_some_and(|link| {
+            entries.iter().any(|e| {
+                let ours = link
+                    .local
+                    .get(&(e.author, e.namespace))
+                    .copied()
+                    .unwrap_or(0);
+                e.seq > ours
+                    && !entries.iter().any(|o| {
+                        (o.author, o.namespace) == (e.author, e.namespace) && o.seq == e.seq - 1
+                    })
+            })
+        })
     }
 
     /// Reads the next batch the peer lacks, if any.

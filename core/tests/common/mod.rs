@@ -143,6 +143,7 @@ impl Peer {
             shutdown,
             ping_interval: std::time::Duration::from_millis(200),
             silence_timeout: std::time::Duration::from_secs(5),
+            device: None,
         }
     }
 }

@@ -8,12 +8,24 @@ CREATE TABLE device (
     device_type TEXT
 );
 
--- One row per project this device has joined (or left). The join details (creator id and
+-- One row per project this device has joined (or left, or is joining: it holds the join
+-- details from an accepted invite and waits for the record of its role). The join details (creator id and
 -- creator proof, from which the project key derives) are sealed under the storage key.
 CREATE TABLE projects (
     project_id BLOB PRIMARY KEY,
     sealed_join_details BLOB NOT NULL,
-    status TEXT NOT NULL CHECK (status IN ('joined', 'left')),
+    status TEXT NOT NULL CHECK (status IN ('joining', 'joined', 'left')),
     joined_at INTEGER NOT NULL,
     left_at INTEGER
+);
+
+-- Invites this device received, and where each stands. The offer (project name, role,
+-- inviter name; never a key) is CBOR.
+CREATE TABLE received_invites (
+    invite_id BLOB PRIMARY KEY,
+    from_device BLOB NOT NULL,
+    project_id BLOB NOT NULL,
+    offer BLOB NOT NULL,
+    received_at INTEGER NOT NULL,
+    state TEXT NOT NULL
 );

@@ -103,5 +103,8 @@ CREATE TABLE role_records (
     from_auth INTEGER NOT NULL,
     from_config INTEGER NOT NULL,
     from_data INTEGER NOT NULL,
-    from_blob_index INTEGER NOT NULL
+    from_blob_index INTEGER NOT NULL,
+    -- The role versions it replaces, as (author, seq) pairs of 40 bytes: decisions are
+    -- ordered by these links first, then by time.
+    links BLOB NOT NULL
 );
