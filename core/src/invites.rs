@@ -576,3 +576,101 @@ impl Drop for Waiter<'_> {
         lock(&self.box_.waiting).remove(&self.id);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn open() -> (tempfile::TempDir, InviteBox) {
+        let dir = tempfile::tempdir().unwrap();
+        let conn =
+            crate::db::open_writer(&dir.path().join("device.db"), crate::db::DEVICE_MIGRATIONS)
+                .unwrap();
+        let b = InviteBox::open(Arc::new(Mutex::new(conn)), Arc::new(|| Timestamp(1_000))).unwrap();
+        (dir, b)
+    }
+
+    fn offer(n: u8) -> InviteOffer {
+        InviteOffer {
+            id: InviteId([n; 16]),
+            project_id: ProjectId::from_bytes([n; 32]),
+            project_name: Some("Río".into()),
+            project_description: None,
+            project_color: None,
+            role: InviteRole::Member,
+            role_name: None,
+            role_description: None,
+            inviter_name: "A".into(),
+        }
+    }
+
+    fn peer(n: u8) -> DeviceId {
+        crate::crypto::RootKey::from_bytes([n; 16])
+            .device_keys()
+            .device_id()
+    }
+
+    #[test]
+    fn what_a_peer_sends_never_breaks_the_list_of_invites() {
+        let (_dir, b) = open();
+        let from = peer(1);
+        // Oversized text: ignored.
+        let mut big = offer(1);
+        big.inviter_name = "x".repeat(MAX_INVITE_TEXT_CHARS + 1);
+        b.handle(from, InviteMessage::Offer(big));
+        assert!(b.received().is_empty());
+        // A valid offer, then the same id again from someone else: the first stays.
+        b.handle(from, InviteMessage::Offer(offer(2)));
+        let mut again = offer(2);
+        again.inviter_name = "impostor".into();
+        b.handle(peer(3), InviteMessage::Offer(again));
+        assert_eq!(b.received().len(), 1);
+        assert_eq!(b.received()[0].offer.inviter_name, "A");
+        // Answers, details and cancels nobody waits for, or from another device: no effect.
+        b.handle(
+            from,
+            InviteMessage::Answer {
+                id: InviteId([9; 16]),
+                answer: InviteAnswer::Accept,
+            },
+        );
+        b.handle(
+            from,
+            InviteMessage::JoinDetails {
+                id: InviteId([2; 16]),
+                details: vec![0; 3],
+            },
+        );
+        b.handle(
+            peer(3),
+            InviteMessage::Cancel {
+                id: InviteId([2; 16]),
+            },
+        );
+        assert_eq!(b.received()[0].state, InviteState::Pending);
+        // Its inviter cancels it: canceled, and stored so.
+        b.handle(
+            from,
+            InviteMessage::Cancel {
+                id: InviteId([2; 16]),
+            },
+        );
+        assert_eq!(b.received()[0].state, InviteState::Canceled);
+        assert_eq!(
+            b.state(InviteId([2; 16])).unwrap(),
+            Some(InviteState::Canceled)
+        );
+    }
+
+    #[test]
+    fn a_flood_of_invites_stops_at_the_pending_limit() {
+        let (_dir, b) = open();
+        for n in 0..(MAX_PENDING_INVITES + 10) {
+            let mut o = offer(0);
+            o.id = InviteId([u8::try_from(n).unwrap(); 16]);
+            b.handle(peer(1), InviteMessage::Offer(o));
+        }
+        assert_eq!(b.received().len(), MAX_PENDING_INVITES);
+    }
+}
