@@ -1,8 +1,9 @@
 //! Discovery through real mDNS between processes in network namespaces the test creates:
 //! two namespaces joined by a veth pair (never in this machine's own namespace), one
 //! `netns-peer` in each, running discovery on its veth only. They must find each other, connect
-//! and sync a project. Needs root and `ip` (and `tc` for the lossy variant): with `CI` set,
-//! their absence fails the test; otherwise it prints SKIPPED and passes.
+//! and sync a project. Needs root and `ip` (and python3 with /dev/net/tun for the lossy
+//! link, `lossy_link.py`): with `CI` set, their absence fails the test; otherwise it prints
+//! SKIPPED and passes.
 //!
 //! Safety: mDNS runs only inside the namespaces (whose only interfaces are `lo` and the veth);
 //! addresses are 10.201.x.x inside them; namespaces are deleted by a guard, even on failure.
@@ -30,7 +31,7 @@ const COMMAND_WAIT: Duration = Duration::from_secs(10);
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
 /// Whether this machine can run the scenario; otherwise prints why and, under CI, panics.
-fn can_run(need_tc: bool) -> bool {
+fn can_run(need_link: bool) -> bool {
     let root = Command::new("id")
         .arg("-u")
         .output()
@@ -39,15 +40,18 @@ fn can_run(need_tc: bool) -> bool {
         .arg("-V")
         .output()
         .is_ok_and(|o| o.status.success());
-    let tc = !need_tc
-        || Command::new("tc")
+    let link = !need_link
+        || (Command::new("python3")
             .arg("-V")
             .output()
-            .is_ok_and(|o| o.status.success());
-    if root && ip && tc {
+            .is_ok_and(|o| o.status.success())
+            && Path::new("/dev/net/tun").exists());
+    if root && ip && link {
         return true;
     }
-    let why = format!("needs root ({root}), ip ({ip}) and tc if asked ({tc})");
+    let why = format!(
+        "needs root ({root}), ip ({ip}) and, for a lossy link, python3 and /dev/net/tun ({link})"
+    );
     assert!(
         std::env::var_os("CI").is_none(),
         "netns discovery cannot run: {why}"
@@ -236,28 +240,99 @@ impl Drop for Peer {
     }
 }
 
-/// Two peers in two namespaces find each other by mDNS and sync; `netem` shapes the link.
-fn discover_and_sync(subnet: u8, netem: Option<&[&str]>) {
-    let ns = Namespaces::new(2);
-    veth_pair(&ns, subnet);
-    if let Some(netem) = netem {
-        for (i, dev) in ["veth0", "veth1"].iter().enumerate() {
-            let mut args = vec!["ip", "netns", "exec", &ns.names[i]];
-            args.extend_from_slice(&["tc", "qdisc", "add", "dev", dev, "root", "netem"]);
-            args.extend_from_slice(netem);
-            let out = Command::new(args[0]).args(&args[1..]).output().unwrap();
-            assert!(
-                out.status.success(),
-                "netem unavailable (the kernel needs sch_netem): {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
+/// A link between namespaces 0 and 1 that loses and delays frames (`lossy_link.py`: what
+/// `tc netem` does, in user space, since this machine's kernel has no sch_netem). Its two TAP
+/// devices exist only inside the namespaces: `tap0` at 10.201.<subnet>.1, `tap1` at .2.
+struct LossyLink {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl LossyLink {
+    fn new(ns: &Namespaces, subnet: u8, loss: f64, delay_ms: u32) -> Self {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/lossy_link.py");
+        let mut child = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &ns.names[0],
+                "python3",
+                script,
+                "tap0",
+                "tap1",
+            ])
+            .arg(&ns.names[1])
+            .arg(loss.to_string())
+            .arg(delay_ms.to_string())
+            .arg(subnet.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { return };
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let ready = rx.recv_timeout(COMMAND_WAIT).unwrap_or_default();
+        let link = LossyLink { child, lines: rx };
+        assert_eq!(ready.trim(), "READY", "the lossy link did not start");
+        for (i, dev) in ["tap0", "tap1"].iter().enumerate() {
+            let addr = format!("10.201.{subnet}.{}/24", i + 1);
+            ns.exec(i, &["ip", "addr", "add", &addr, "dev", dev]);
+            ns.exec(i, &["ip", "link", "set", dev, "up"]);
         }
+        link
     }
+}
+
+impl LossyLink {
+    /// Stops forwarding and returns how many frames it forwarded and dropped.
+    fn finish(mut self) -> (u64, u64) {
+        drop(self.child.stdin.take());
+        let stats = self.lines.recv_timeout(COMMAND_WAIT).unwrap_or_default();
+        let n: Vec<u64> = stats
+            .strip_prefix("STATS ")
+            .unwrap_or_else(|| panic!("no stats from the lossy link: {stats:?}"))
+            .split(' ')
+            .map(|x| x.parse().unwrap())
+            .collect();
+        (n[0], n[1])
+    }
+}
+
+impl Drop for LossyLink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Two peers in two namespaces find each other by mDNS and sync, over a veth pair or, with
+/// `lossy` = (loss, delay in ms), over a link that loses and delays frames.
+fn discover_and_sync(subnet: u8, lossy: Option<(f64, u32)>) {
+    let ns = Namespaces::new(2);
+    let (link, ifaces) = match lossy {
+        None => {
+            veth_pair(&ns, subnet);
+            (None, ["veth0", "veth1"])
+        }
+        Some((loss, delay)) => (
+            Some(LossyLink::new(&ns, subnet, loss, delay)),
+            ["tap0", "tap1"],
+        ),
+    };
     let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
     let member = test_root_key(2).device_keys().device_id();
     let creator = Peer::start(
         &ns.names[0],
-        "veth0",
+        ifaces[0],
         dirs[0].path(),
         1,
         &[
@@ -269,7 +344,7 @@ fn discover_and_sync(subnet: u8, netem: Option<&[&str]>) {
     let join = creator.expect("JOIN ");
     let joiner = Peer::start(
         &ns.names[1],
-        "veth1",
+        ifaces[1],
         dirs[1].path(),
         2,
         &[
@@ -283,6 +358,13 @@ fn discover_and_sync(subnet: u8, netem: Option<&[&str]>) {
     // Observations, sessions: everything arrived over exactly one session.
     joiner.expect_line(&format!("SYNCED {WRITES} 1"));
     creator.expect_line(&format!("SYNCED {WRITES} 1"));
+    if let (Some(link), Some((loss, _))) = (link, lossy) {
+        let (forwarded, dropped) = link.finish();
+        println!("lossy link: {forwarded} frames forwarded, {dropped} dropped");
+        if loss > 0.0 {
+            assert!(dropped > 0, "the link dropped nothing");
+        }
+    }
 }
 
 #[test]
@@ -293,25 +375,20 @@ fn two_namespaces_discover_each_other_and_sync() {
     discover_and_sync(1, None);
 }
 
-// Ignored, so that the summary shows it was not run: this machine's kernel has no sch_netem
-// module (`tc qdisc add ... netem` answers "Specified qdisc kind is unknown"). Run with
-// `cargo test -p mapeo-scenarios --test netns_discovery -- --ignored` on a kernel that has it.
 #[test]
-#[ignore = "needs the sch_netem kernel module, missing on this machine"]
 fn discovery_works_over_a_lossy_slow_link() {
     if !can_run(true) {
         return;
     }
-    discover_and_sync(2, Some(&["loss", "5%", "delay", "100ms"]));
+    discover_and_sync(2, Some((0.05, 100)));
 }
 
 #[test]
-#[ignore = "needs the sch_netem kernel module, missing on this machine"]
 fn discovery_works_over_a_very_lossy_link() {
     if !can_run(true) {
         return;
     }
-    discover_and_sync(4, Some(&["loss", "30%"]));
+    discover_and_sync(4, Some((0.30, 0)));
 }
 
 #[test]
