@@ -150,8 +150,10 @@ pub enum ProjectCommand {
         color: Option<String>,
     },
     /// List the projects on this device.
+    #[command(after_help = "Example:\n  mapeo project list --json")]
     List,
     /// Show one project: settings, status, counts.
+    #[command(after_help = "Examples:\n  mapeo project show\n  mapeo -p 3fa9 project show")]
     Show,
     /// Show or change the project's settings.
     #[command(
@@ -169,6 +171,7 @@ pub enum ProjectCommand {
         color: Option<String>,
     },
     /// Leave the project: other members' data is deleted here, your own kept.
+    #[command(after_help = "Example:\n  mapeo -p \"Río Negro\" project leave --yes")]
     Leave {
         /// Confirm: leaving cannot be undone without a new invite.
         #[arg(long)]
@@ -211,6 +214,7 @@ else is text. Quote it as JSON to force text.")]
   mapeo observation list --preset \"River pollution\"")]
     List(ObservationQuery),
     /// Show one observation (id or unique id prefix).
+    #[command(after_help = "Example:\n  mapeo observation show 3f2a")]
     Show {
         /// The observation's id or a unique prefix of it.
         id: String,
@@ -230,6 +234,7 @@ else is text. Quote it as JSON to force text.")]
         remove_tags: Vec<String>,
     },
     /// Delete an observation.
+    #[command(after_help = "Example:\n  mapeo observation delete 3f2a")]
     Delete {
         /// The observation's id or a unique prefix of it.
         id: String,
@@ -295,6 +300,7 @@ pub enum TrackCommand {
         preset: Option<String>,
     },
     /// List tracks, newest first.
+    #[command(after_help = "Example:\n  mapeo track list --json")]
     List,
 }
 
@@ -316,6 +322,7 @@ JSON file per id), and optionally icons/ (NAME.svg or NAME.png) and translations
         source: PathBuf,
     },
     /// List the project's presets with their fields.
+    #[command(after_help = "Example:\n  mapeo categories list")]
     List,
 }
 
@@ -323,6 +330,7 @@ JSON file per id), and optionally icons/ (NAME.svg or NAME.png) and translations
 #[derive(Debug, Subcommand)]
 pub enum MembersCommand {
     /// List the devices known in the project and their roles.
+    #[command(after_help = "Example:\n  mapeo members list --json")]
     List,
 }
 
@@ -333,9 +341,11 @@ pub enum ExportCommand {
     #[command(after_help = "Example:\n  mapeo export geojson --out rio.geojson")]
     Geojson(ExportArgs),
     /// A CSV table of observations, one column per tag.
+    #[command(after_help = "Example:\n  mapeo export csv --out rio.csv")]
     Csv(ExportArgs),
     /// A zip: the GeoJSON, the best available file of each attachment, and a list of the
     /// attachments missing here.
+    #[command(after_help = "Example:\n  mapeo export zip --out rio.zip")]
     Zip(ExportArgs),
 }
 
