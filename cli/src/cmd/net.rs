@@ -166,6 +166,8 @@ fn progress_json(
         "received": s.received,
         "sent": s.sent,
         "peerDataSync": s.peer_data_sync,
+        // Nothing was left to exchange at the last news from this peer (it may have left).
+        "complete": s.peer_data_sync && s.is_synced(SyncPhase::Full),
         "synced": s.connected && s.peer_data_sync && s.is_synced(SyncPhase::Full),
     })
 }
@@ -213,7 +215,14 @@ impl Reporter {
         let left = v["wanted"].as_u64().unwrap_or(0) + v["toSend"].as_u64().unwrap_or(0);
         let synced = v["synced"].as_bool().unwrap_or(false);
         let status = if !v["connected"].as_bool().unwrap_or(false) {
-            "disconnected".to_owned()
+            if v["complete"].as_bool().unwrap_or(false) {
+                format!(
+                    "disconnected, everything exchanged (received {}, sent {})",
+                    v["received"], v["sent"]
+                )
+            } else {
+                format!("disconnected with {left} entries left")
+            }
         } else if synced {
             format!("synced (received {}, sent {})", v["received"], v["sent"])
         } else if !v["peerDataSync"].as_bool().unwrap_or(false) {
