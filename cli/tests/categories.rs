@@ -96,6 +96,9 @@ fn a_folder_with_one_file_per_preset_imports_too() {
     );
 }
 
+/// Spoils a good categories folder.
+type Breakage = Box<dyn Fn(&std::path::Path)>;
+
 #[test]
 fn a_failed_import_leaves_the_categories_unchanged() {
     let peer = Peer::new();
@@ -106,7 +109,7 @@ fn a_failed_import_leaves_the_categories_unchanged() {
     let before = peer.json(&["categories", "list"]);
     assert_eq!(names(&before), vec!["Mine", "Water"]);
 
-    let broken: Vec<(&str, Box<dyn Fn(&std::path::Path)>, &str)> = vec![
+    let broken: Vec<(&str, Breakage, &str)> = vec![
         (
             "missing field",
             Box::new(|d| {

@@ -51,6 +51,9 @@ const TRANSLATIONS_ES: &str = r#"{
   "field": {"source": [{"propertyRef": "label", "message": "Origen"}, {"propertyRef": "options.0", "message": "Mina"}]}
 }"#;
 
+/// An observation to record: who, latitude, longitude, category, notes, tags.
+type Record<'a> = (&'a Peer, f64, f64, &'a str, &'a str, &'a [&'a str]);
+
 /// One peer of the demo.
 struct Peer {
     name: &'static str,
@@ -402,7 +405,7 @@ pub fn run(args: DemoArgs, json: bool) -> CliResult<Output> {
     }
 
     say("4. Each records observations (offline).");
-    let records: [(&Peer, f64, f64, &str, &str, &[&str]); 5] = [
+    let records: [Record<'_>; 5] = [
         (
             ana,
             -3.1190,
