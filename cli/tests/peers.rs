@@ -92,6 +92,12 @@ fn two_peers_sync_by_connection_code() {
         .unwrap();
     assert_eq!(from_ana["createdByName"], "Ana");
     assert_eq!(from_ana["categoryName"], "Water");
+    // A member cannot replace the project's categories; nothing changes.
+    let before = beto.json(&["categories", "list"]);
+    let (exit, err) = beto.fail(&["categories", "import", cats.to_str().unwrap()]);
+    assert_eq!(exit, 1);
+    assert_eq!(err["kind"], "not_allowed");
+    assert_eq!(beto.json(&["categories", "list"]), before);
     // And Ana has Beto's, seen while her serve is still running.
     eventually("Beto's observation at Ana", SYNC_TIMEOUT, || {
         count(&ana, &pid) == 2

@@ -107,8 +107,8 @@ impl Peer {
 
     /// Starts `mapeo serve` on 127.0.0.1 (no discovery), waits for it to listen.
     pub fn serve(&self, extra: &[&str]) -> Serve {
-        let mut child = mapeo()
-            .arg("--data")
+        let mut cmd = mapeo();
+        cmd.arg("--data")
             .arg(self.dir())
             .args([
                 "--json",
@@ -118,34 +118,40 @@ impl Peer {
                 "--no-discovery",
                 "--stop-on-stdin-close",
             ])
-            .args(extra)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { return };
-                let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| {
-                    panic!("serve printed a line that is not JSON ({e}): {line}")
-                });
-                if tx.send(v).is_err() {
-                    return;
-                }
-            }
-        });
-        let mut s = Serve {
-            child,
-            events: rx,
-            seen: Vec::new(),
-            info: Value::Null,
-        };
-        s.info = s.wait_for("listening", SYNC_TIMEOUT, |e| e["event"] == "listening");
-        s
+            .args(extra);
+        spawn_serve(&mut cmd)
     }
+}
+
+/// Starts a prepared `mapeo serve` command (JSON output, stopping when stdin closes) and
+/// waits for it to listen.
+pub fn spawn_serve(cmd: &mut Command) -> Serve {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { return };
+            let v: Value = serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("serve printed a line that is not JSON ({e}): {line}"));
+            if tx.send(v).is_err() {
+                return;
+            }
+        }
+    });
+    let mut s = Serve {
+        child,
+        events: rx,
+        seen: Vec::new(),
+        info: Value::Null,
+    };
+    s.info = s.wait_for("listening", SYNC_TIMEOUT, |e| e["event"] == "listening");
+    s
 }
 
 /// Waits for a child, killing it past `limit`.
