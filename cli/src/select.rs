@@ -150,14 +150,25 @@ pub fn device_name(project: &Project, device: &DeviceId) -> Option<String> {
     }
 }
 
-/// A preset's name by its doc id, if known here.
-pub fn preset_name(project: &Project, id: &DocId) -> Option<String> {
-    match project.get(id) {
-        Ok(d) => match d.doc.value {
-            DocValue::Preset(p) => Some(p.name),
-            _ => None,
-        },
-        Err(_) => None,
+/// The name of the category an observation or track refers to: the preset's current name,
+/// or, if the preset was deleted since (categories replaced), the name of the version it
+/// referred to.
+pub fn category_name(project: &Project, doc: &Document) -> Option<String> {
+    let reference = match &doc.doc.value {
+        DocValue::Observation(o) => o.preset_ref.as_ref(),
+        DocValue::Track(t) => t.preset_ref.as_ref(),
+        _ => None,
+    }?;
+    let name = |d: Document| match d.doc.value {
+        DocValue::Preset(p) => Some(p.name),
+        _ => None,
+    };
+    match project.get(&reference.doc_id) {
+        Ok(d) => name(d),
+        Err(_) => project
+            .get_version(&reference.version_id)
+            .ok()
+            .and_then(name),
     }
 }
 

@@ -65,13 +65,35 @@ fn a_comapeocat_file_brings_presets_fields_icons_and_translations() {
     assert_eq!(mine["fieldLabels"], serde_json::json!(["Source", "Depth"]));
     assert_eq!(mine["addTags"]["review"], true);
 
+    let obs = peer.json(&[
+        "observation",
+        "add",
+        "--lat",
+        "1",
+        "--lon",
+        "2",
+        "--preset",
+        "Water",
+    ]);
     // Importing again replaces, it does not add.
     let again = peer.json(&["categories", "import", file.to_str().unwrap()]);
     assert_eq!(
         again["replaced"], 7,
         "2 presets, 2 fields, 1 icon and 2 translations replaced"
     );
-    assert_eq!(peer.json(&["categories", "list"])["count"], 2);
+    let list = peer.json(&["categories", "list"]);
+    assert_eq!(list["count"], 2);
+    // The observation still names its category, though that preset was replaced.
+    let old_preset = obs["presetRef"]["docId"].clone();
+    assert!(
+        list["presets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["docId"] != old_preset)
+    );
+    let shown = peer.json(&["observation", "show", obs["docId"].as_str().unwrap()]);
+    assert_eq!(shown["categoryName"], "Water");
 }
 
 #[test]

@@ -85,6 +85,9 @@ fn serve_finds_a_peer_by_mdns_on_loopback_inside_a_namespace() {
     let beto = Peer::new();
     beto.json(&["identity", "set-name", "Beto"]);
     ana.bring_in(&pid, &beto);
+    let carla = Peer::new();
+    carla.json(&["identity", "set-name", "Carla"]);
+    ana.bring_in(&pid, &carla);
 
     // Two serves inside the namespace, discovery on its loopback only, no address given.
     let start = |peer: &Peer| {
@@ -123,6 +126,38 @@ fn serve_finds_a_peer_by_mdns_on_loopback_inside_a_namespace() {
         beto.json(&["-p", &pid, "observation", "list"])["count"] == 1
     });
     println!("synced {:?} after discovery", started.elapsed());
+    // `mapeo sync --discover` finds the serving peers the same way and finishes.
+    let child = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &ns.0,
+            env!("CARGO_BIN_EXE_mapeo"),
+            "--data",
+        ])
+        .arg(carla.dir())
+        .args([
+            "--json",
+            "sync",
+            "--discover",
+            "--interface",
+            "lo",
+            "--timeout",
+            "30",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = common::wait_output(child, SYNC_TIMEOUT);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["finished"], true, "{summary:#}");
+    assert_eq!(carla.json(&["-p", &pid, "observation", "list"])["count"], 1);
     b.stop();
     a.stop();
 }

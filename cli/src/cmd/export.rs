@@ -323,7 +323,7 @@ fn observation_feature(project: &Project, d: &Document, store: &dyn AttachmentSo
         p.insert("$categoryId".into(), json!(preset.as_str()));
         p.insert(
             "$categoryName".into(),
-            json!(select::preset_name(project, preset)),
+            json!(select::category_name(project, d)),
         );
     }
     p.insert("$authorId".into(), json!(d.created_by.to_string()));
@@ -399,7 +399,7 @@ fn csv(
             o.lon.map(|v| v.to_string()).unwrap_or_default(),
             preset.map(|p| p.as_str().to_owned()).unwrap_or_default(),
             preset
-                .and_then(|p| select::preset_name(project, p))
+                .and_then(|_| select::category_name(project, d))
                 .unwrap_or_default(),
             d.created_by.to_string(),
             select::device_name(project, &d.created_by).unwrap_or_default(),

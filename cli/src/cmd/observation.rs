@@ -275,9 +275,7 @@ fn list(project: &Project, q: &ObservationQuery) -> CliResult<Output> {
 }
 
 fn category(project: &Project, d: &Document) -> Option<String> {
-    d.doc
-        .preset_doc_id()
-        .and_then(|id| select::preset_name(project, id))
+    select::category_name(project, d)
 }
 
 /// An observation as JSON: the reference shape plus the category's and authors' names.
