@@ -836,3 +836,6 @@ impl sync::Replica for Project {
         self.data_sync.subscribe()
     }
 }
+
+mod batch;
+pub use batch::Batch;

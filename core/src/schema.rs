@@ -10,9 +10,15 @@ use thiserror::Error;
 
 use crate::ids::{DocId, Namespace, Timestamp, VersionId};
 
+mod config_types;
 mod tags;
 mod types;
 mod validate;
+
+pub use config_types::{
+    Icon, IconMimeType, IconSize, IconVariant, MAX_ICON_BYTES, MAX_ICON_VARIANTS,
+    MAX_LANGUAGE_CODE_CHARS, MAX_PROPERTY_REF_CHARS, Translation,
+};
 
 pub use tags::{TagPrimitive, TagValue, Tags, tags_from_json};
 pub use types::{
@@ -152,6 +158,13 @@ pub enum ValidationError {
     /// An update links to no version.
     #[error("update links to no version")]
     NoLinks,
+    /// An icon variant's format and pixel density do not go together (PNG needs a density
+    /// of 1 to 3, SVG none).
+    #[error("icon variant has a bad format or pixel density")]
+    BadIconVariant,
+    /// A language or region code has characters other than letters, digits and `-`.
+    #[error("language or region code is malformed")]
+    BadLanguageCode,
 }
 
 /// Checks `s` has at most `max` characters (Unicode scalar values, not UTF-16 units).
@@ -182,11 +195,15 @@ pub enum DocType {
     DeviceInfo,
     /// A device's role in the project.
     Role,
+    /// An icon for presets.
+    Icon,
+    /// A translation of a preset's or field's text.
+    Translation,
 }
 
 impl DocType {
     /// Every document type.
-    pub const ALL: [DocType; 7] = [
+    pub const ALL: [DocType; 9] = [
         DocType::Observation,
         DocType::Track,
         DocType::Preset,
@@ -194,6 +211,8 @@ impl DocType {
         DocType::ProjectSettings,
         DocType::DeviceInfo,
         DocType::Role,
+        DocType::Icon,
+        DocType::Translation,
     ];
 
     /// The reference data model's `schemaName`.
@@ -206,6 +225,8 @@ impl DocType {
             DocType::ProjectSettings => "projectSettings",
             DocType::DeviceInfo => "deviceInfo",
             DocType::Role => "role",
+            DocType::Icon => "icon",
+            DocType::Translation => "translation",
         }
     }
 
@@ -213,9 +234,12 @@ impl DocType {
     pub fn namespace(self) -> Namespace {
         match self {
             DocType::Observation | DocType::Track => Namespace::Data,
-            DocType::Preset | DocType::Field | DocType::ProjectSettings | DocType::DeviceInfo => {
-                Namespace::Config
-            }
+            DocType::Preset
+            | DocType::Field
+            | DocType::ProjectSettings
+            | DocType::DeviceInfo
+            | DocType::Icon
+            | DocType::Translation => Namespace::Config,
             DocType::Role => Namespace::Auth,
         }
     }
@@ -475,6 +499,37 @@ mod tests {
         }
     }
 
+    pub(super) fn icon() -> Icon {
+        Icon {
+            name: "river".into(),
+            variants: vec![
+                IconVariant {
+                    size: IconSize::Medium,
+                    pixel_density: None,
+                    mime_type: IconMimeType::Svg,
+                    data: b"<svg xmlns='http://www.w3.org/2000/svg'/>".to_vec(),
+                },
+                IconVariant {
+                    size: IconSize::Small,
+                    pixel_density: Some(2),
+                    mime_type: IconMimeType::Png,
+                    data: vec![0x89, b'P', b'N', b'G'],
+                },
+            ],
+        }
+    }
+
+    pub(super) fn translation() -> Translation {
+        Translation {
+            doc_ref: doc_ref("river", 3),
+            doc_ref_type: DocType::Preset,
+            property_ref: "name".into(),
+            language_code: "es".into(),
+            region_code: Some("PE".into()),
+            message: "Contaminación del río".into(),
+        }
+    }
+
     pub(super) fn values() -> Vec<DocValue> {
         vec![
             DocValue::Observation(observation()),
@@ -498,6 +553,8 @@ mod tests {
                 },
                 reason: None,
             }),
+            DocValue::Icon(icon()),
+            DocValue::Translation(translation()),
         ]
     }
 
@@ -609,9 +666,11 @@ mod tests {
             assert_eq!(serde_json::to_value(t).unwrap(), json!(t.schema_name()));
         }
         assert_eq!(
-            "icon".parse::<DocType>(),
+            "photo".parse::<DocType>(),
             Err(ValidationError::UnknownDocType)
         );
+        assert_eq!(DocType::Icon.namespace(), Namespace::Config);
+        assert_eq!(DocType::Translation.namespace(), Namespace::Config);
         assert_eq!(DocType::Track.namespace(), Namespace::Data);
         assert_eq!(DocType::DeviceInfo.namespace(), Namespace::Config);
         assert_eq!(DocType::Role.namespace(), Namespace::Auth);

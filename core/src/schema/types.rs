@@ -424,6 +424,10 @@ pub enum DocValue {
     DeviceInfo(DeviceInfo),
     /// A role.
     Role(Role),
+    /// An icon.
+    Icon(super::Icon),
+    /// A translation.
+    Translation(super::Translation),
 }
 
 impl DocValue {
@@ -437,6 +441,8 @@ impl DocValue {
             DocValue::ProjectSettings(_) => DocType::ProjectSettings,
             DocValue::DeviceInfo(_) => DocType::DeviceInfo,
             DocValue::Role(_) => DocType::Role,
+            DocValue::Icon(_) => DocType::Icon,
+            DocValue::Translation(_) => DocType::Translation,
         }
     }
 

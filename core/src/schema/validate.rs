@@ -43,6 +43,8 @@ impl DocValue {
             DocValue::ProjectSettings(s) => project_settings(s),
             DocValue::DeviceInfo(d) => device_info(d),
             DocValue::Role(r) => role(r),
+            DocValue::Icon(i) => super::config_types::icon(i),
+            DocValue::Translation(t) => super::config_types::translation(t),
         }
     }
 }

@@ -1,0 +1,456 @@
+//! The command line: every command, option and example, as clap derive types. Parsing only;
+//! what the commands do lives in `cmd`.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// The port `mapeo serve` listens on by default (and the one a connection code names when no
+/// serve is running).
+pub const DEFAULT_PORT: u16 = 47_380;
+/// How long `mapeo sync` waits for every shared project to finish, by default, in seconds.
+pub const DEFAULT_SYNC_TIMEOUT_SECS: u64 = 60;
+/// How long `mapeo demo` waits for each step that involves the network, by default, in
+/// seconds.
+pub const DEFAULT_DEMO_TIMEOUT_SECS: u64 = 90;
+
+const MAIN_EXAMPLES: &str = "\
+Examples:
+  mapeo demo                                  three peers on this machine, end to end
+  mapeo identity                              this device's id and backup code
+  mapeo project create \"Río Negro\"            a new project
+  mapeo observation add --lat -3.1 --lon -60.0 --preset \"River pollution\" --notes \"oil\"
+  mapeo serve                                 listen, discover and sync until Ctrl-C
+  mapeo sync --connect 192.168.1.20:47380     sync once with one peer
+  mapeo export geojson --out report.geojson
+
+Every command takes --json for output a script can read. Errors go to stderr; the exit code
+is 0 on success, 1 on an error, 2 on a usage error, 3 when a sync could not finish.";
+
+/// mapeo — the Mapeo desktop peer: offline, peer-to-peer mapping and monitoring.
+#[derive(Debug, Parser)]
+#[command(name = "mapeo", version, about, after_help = MAIN_EXAMPLES)]
+pub struct Cli {
+    /// Data folder: the identity (root key, mode 0600) and every project's store.
+    /// Default: the platform's data folder for Mapeo.
+    #[arg(long, global = true, env = "MAPEO_DATA", value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Print machine-readable JSON (one document, or JSON lines for `serve`).
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// The project to work on: its id, a unique prefix of it, or its name. May be left out
+    /// when this device has exactly one project.
+    #[arg(
+        long,
+        short = 'p',
+        global = true,
+        env = "MAPEO_PROJECT",
+        value_name = "PROJECT"
+    )]
+    pub project: Option<String>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// This device's identity: id, name, backup code; restore from a backup code.
+    #[command(after_help = "Examples:
+  mapeo identity
+  mapeo identity set-name \"Ana's laptop\"
+  mapeo --data ./restored identity restore XXXX-XXXX-XXXX-XXXX-XXXX-XXXX-XXXX-XXXX")]
+    Identity(IdentityArgs),
+    /// Projects: create, list, show, settings, leave.
+    #[command(subcommand)]
+    Project(ProjectCommand),
+    /// Observations: add, list and search, show, edit, delete.
+    #[command(subcommand, visible_alias = "obs")]
+    Observation(ObservationCommand),
+    /// Tracks: import from a GPX file, list.
+    #[command(subcommand)]
+    Track(TrackCommand),
+    /// Categories (presets, fields, icons, translations): import, list.
+    #[command(subcommand)]
+    Categories(CategoriesCommand),
+    /// The project's members and their roles.
+    #[command(subcommand)]
+    Members(MembersCommand),
+    /// Export a project's data: GeoJSON, CSV, or a zip with media.
+    #[command(subcommand)]
+    Export(ExportCommand),
+    /// Listen, advertise, discover and sync every project until stopped (Ctrl-C).
+    Serve(ServeArgs),
+    /// Connect to peers and sync every shared project until done or a timeout.
+    Sync(SyncArgs),
+    /// This device's connection code, with a QR code, for peers that cannot discover it.
+    ConnectionCode(ConnectionCodeArgs),
+    /// Run the main job end to end: three peers on this machine, as separate processes.
+    Demo(DemoArgs),
+}
+
+/// `mapeo identity`.
+#[derive(Debug, Args)]
+pub struct IdentityArgs {
+    /// Show, restore or rename (default: show).
+    #[command(subcommand)]
+    pub action: Option<IdentityCommand>,
+}
+
+/// What to do with the identity.
+#[derive(Debug, Subcommand)]
+pub enum IdentityCommand {
+    /// Show the device id, name and backup code (the default).
+    Show,
+    /// Restore an identity from its backup code into an empty data folder.
+    Restore {
+        /// The backup code (case, spaces and dashes do not matter).
+        code: String,
+    },
+    /// Set the name (and kind) other members see for this device.
+    SetName {
+        /// The name.
+        name: String,
+        /// The kind of device.
+        #[arg(long = "type", value_enum, default_value_t = DeviceKind::Desktop)]
+        kind: DeviceKind,
+    },
+}
+
+/// Kinds of device, as the command line names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DeviceKind {
+    /// A phone.
+    Mobile,
+    /// A tablet.
+    Tablet,
+    /// A desktop or laptop.
+    Desktop,
+    /// An always-on peer.
+    Server,
+}
+
+/// `mapeo project`.
+#[derive(Debug, Subcommand)]
+pub enum ProjectCommand {
+    /// Create a project with this device as its creator.
+    #[command(
+        after_help = "Example:\n  mapeo project create \"Río Negro\" --description \"Mining watch\" --color \"#0055ff\""
+    )]
+    Create {
+        /// The project's name.
+        name: String,
+        /// A description.
+        #[arg(long)]
+        description: Option<String>,
+        /// A color, #rrggbb or #rrggbbaa.
+        #[arg(long)]
+        color: Option<String>,
+    },
+    /// List the projects on this device.
+    #[command(after_help = "Example:\n  mapeo project list --json")]
+    List,
+    /// Show one project: settings, status, counts.
+    #[command(after_help = "Examples:\n  mapeo project show\n  mapeo -p 3fa9 project show")]
+    Show,
+    /// Show or change the project's settings.
+    #[command(
+        after_help = "Examples:\n  mapeo -p Río project settings\n  mapeo -p Río project settings --name \"Río Negro 2026\" --color \"#00aa00\""
+    )]
+    Settings {
+        /// A new name.
+        #[arg(long)]
+        name: Option<String>,
+        /// A new description.
+        #[arg(long)]
+        description: Option<String>,
+        /// A new color, #rrggbb or #rrggbbaa.
+        #[arg(long)]
+        color: Option<String>,
+    },
+    /// Leave the project: other members' data is deleted here, your own kept.
+    #[command(after_help = "Example:\n  mapeo -p \"Río Negro\" project leave --yes")]
+    Leave {
+        /// Confirm: leaving cannot be undone without a new invite.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Give a device a role and print the project's join details for it (secret!).
+    /// Stand-in for invites until they exist.
+    #[command(hide = true)]
+    JoinDetails {
+        /// The device id of the device that will join.
+        #[arg(long = "for", value_name = "DEVICE")]
+        for_device: String,
+        /// Its role.
+        #[arg(long, default_value = "member", value_parser = ["member", "coordinator"])]
+        role: String,
+    },
+    /// Join a project from join details printed by `project join-details`.
+    #[command(hide = true)]
+    Join {
+        /// The join details (hex), or @FILE to read them from a file.
+        details: String,
+    },
+}
+
+/// `mapeo observation`.
+#[derive(Debug, Subcommand)]
+pub enum ObservationCommand {
+    /// Record an observation.
+    #[command(after_help = "Examples:
+  mapeo observation add --lat -3.4653 --lon -62.2159 --preset \"River pollution\" --notes \"oil slick\"
+  mapeo observation add --lat 1 --lon 2 --tag count=5 --tag 'code=\"007\"' --tag animals='[\"otter\",\"caiman\"]'
+
+A tag value is read as JSON when it is a number, true, false, null or a list; anything
+else is text. Quote it as JSON to force text.")]
+    Add(ObservationFields),
+    /// List and search observations, newest first.
+    #[command(after_help = "Examples:
+  mapeo observation list --limit 10
+  mapeo observation list --bbox -4,-63,-3,-62 --since 2026-01-01 --text oil
+  mapeo observation list --preset \"River pollution\"")]
+    List(ObservationQuery),
+    /// Show one observation (id or unique id prefix).
+    #[command(after_help = "Example:\n  mapeo observation show 3f2a")]
+    Show {
+        /// The observation's id or a unique prefix of it.
+        id: String,
+    },
+    /// Change an observation: only what is given changes.
+    #[command(
+        after_help = "Example:\n  mapeo observation edit 3f2a --notes \"cleaned up\" --remove-tag count"
+    )]
+    Edit {
+        /// The observation's id or a unique prefix of it.
+        id: String,
+        /// What to change.
+        #[command(flatten)]
+        fields: ObservationFields,
+        /// Remove a tag (repeatable).
+        #[arg(long = "remove-tag", value_name = "KEY")]
+        remove_tags: Vec<String>,
+    },
+    /// Delete an observation.
+    #[command(after_help = "Example:\n  mapeo observation delete 3f2a")]
+    Delete {
+        /// The observation's id or a unique prefix of it.
+        id: String,
+    },
+}
+
+/// The fields of an observation given on the command line.
+#[derive(Debug, Args, Default)]
+pub struct ObservationFields {
+    /// Latitude in degrees, -90 to 90.
+    #[arg(long, allow_hyphen_values = true)]
+    pub lat: Option<f64>,
+    /// Longitude in degrees, -180 to 180.
+    #[arg(long, allow_hyphen_values = true)]
+    pub lon: Option<f64>,
+    /// The category: a preset's name or id.
+    #[arg(long)]
+    pub preset: Option<String>,
+    /// A tag, KEY=VALUE (repeatable).
+    #[arg(long = "tag", value_name = "KEY=VALUE")]
+    pub tags: Vec<String>,
+    /// Notes (stored in the `notes` tag).
+    #[arg(long)]
+    pub notes: Option<String>,
+}
+
+/// Filters of `observation list`.
+#[derive(Debug, Args)]
+pub struct ObservationQuery {
+    /// Only inside SOUTH,WEST,NORTH,EAST (degrees; WEST > EAST crosses the antimeridian).
+    #[arg(long, allow_hyphen_values = true, value_name = "S,W,N,E")]
+    pub bbox: Option<String>,
+    /// Only created at or after this time (RFC 3339, or YYYY-MM-DD in UTC).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only created before this time (RFC 3339, or YYYY-MM-DD in UTC).
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Only of this category (a preset's name or id).
+    #[arg(long)]
+    pub preset: Option<String>,
+    /// Only those whose notes or tags contain every word (prefix match).
+    #[arg(long)]
+    pub text: Option<String>,
+    /// At most this many.
+    #[arg(long)]
+    pub limit: Option<u32>,
+    /// Skip this many first.
+    #[arg(long, default_value_t = 0)]
+    pub offset: u32,
+}
+
+/// `mapeo track`.
+#[derive(Debug, Subcommand)]
+pub enum TrackCommand {
+    /// Import every track of a GPX file (each `<trk>` becomes one track).
+    #[command(after_help = "Example:\n  mapeo track import walk.gpx --preset Path")]
+    Import {
+        /// The GPX file.
+        file: PathBuf,
+        /// The category: a preset's name or id.
+        #[arg(long)]
+        preset: Option<String>,
+    },
+    /// List tracks, newest first.
+    #[command(after_help = "Example:\n  mapeo track list --json")]
+    List,
+}
+
+/// `mapeo categories`.
+#[derive(Debug, Subcommand)]
+pub enum CategoriesCommand {
+    /// Replace the project's categories with those of a `.comapeocat` file or a folder of
+    /// JSON. Everything is checked before anything is written: a failed import changes
+    /// nothing.
+    #[command(after_help = "Examples:
+  mapeo categories import rainforest.comapeocat
+  mapeo categories import ./my-categories/
+
+A folder holds presets.json and fields.json (objects by id) or presets/ and fields/ (one
+JSON file per id), and optionally icons/ (NAME.svg or NAME.png) and translations/
+(LANG.json), as in a .comapeocat file.")]
+    Import {
+        /// A `.comapeocat` file or a folder.
+        source: PathBuf,
+    },
+    /// List the project's presets with their fields.
+    #[command(after_help = "Example:\n  mapeo categories list")]
+    List,
+}
+
+/// `mapeo members`.
+#[derive(Debug, Subcommand)]
+pub enum MembersCommand {
+    /// List the devices known in the project and their roles.
+    #[command(after_help = "Example:\n  mapeo members list --json")]
+    List,
+}
+
+/// `mapeo export`.
+#[derive(Debug, Subcommand)]
+pub enum ExportCommand {
+    /// A GeoJSON FeatureCollection of tracks and observations, in the reference's shape.
+    #[command(after_help = "Example:\n  mapeo export geojson --out rio.geojson")]
+    Geojson(ExportArgs),
+    /// A CSV table of observations, one column per tag.
+    #[command(after_help = "Example:\n  mapeo export csv --out rio.csv")]
+    Csv(ExportArgs),
+    /// A zip: the GeoJSON, the best available file of each attachment, and a list of the
+    /// attachments missing here.
+    #[command(after_help = "Example:\n  mapeo export zip --out rio.zip")]
+    Zip(ExportArgs),
+}
+
+/// Options of every export.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Where to write (`-` for standard output, GeoJSON and CSV only). Default: a dated
+    /// file name in the current folder.
+    #[arg(long, short)]
+    pub out: Option<PathBuf>,
+    /// Leave tracks out.
+    #[arg(long)]
+    pub no_tracks: bool,
+    /// Leave observations out (those of exported tracks stay).
+    #[arg(long)]
+    pub no_observations: bool,
+}
+
+/// `mapeo serve`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  mapeo serve                                  every interface, port 47380, discovery on
+  mapeo serve --listen 127.0.0.1:0 --no-discovery --json
+  mapeo serve --interface wlan0                discover only on the hotspot's interface
+  mapeo serve --connect MP1-…                  also dial a peer by its connection code
+
+Discovery uses mDNS on every interface unless --interface names some; it is off when
+listening on a loopback address (peers elsewhere could not reach it) unless --interface is
+given. Stop with Ctrl-C.")]
+pub struct ServeArgs {
+    /// Address to listen on (port 0: any free port).
+    #[arg(long, default_value_t = std::net::SocketAddr::new(IpAddr::from([0, 0, 0, 0]), DEFAULT_PORT))]
+    pub listen: std::net::SocketAddr,
+    /// Advertise and discover only on this interface (repeatable).
+    #[arg(long = "interface", value_name = "NAME")]
+    pub interfaces: Vec<String>,
+    /// Do not advertise or discover with mDNS.
+    #[arg(long)]
+    pub no_discovery: bool,
+    /// Also dial this peer (`host:port` or a connection code; repeatable), retrying until
+    /// it answers.
+    #[arg(long = "connect", value_name = "PEER")]
+    pub connect: Vec<String>,
+    /// Stop when standard input closes (for a parent process that runs serve).
+    #[arg(long, hide = true)]
+    pub stop_on_stdin_close: bool,
+}
+
+/// `mapeo sync`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  mapeo sync --connect 192.168.43.1:47380
+  mapeo sync --connect MP1-… --timeout 120
+  mapeo sync --discover --interface wlan0
+
+Exit code 0 when every shared project is synced with every peer, 3 when not in time.")]
+pub struct SyncArgs {
+    /// A peer: `host:port` or a connection code (repeatable).
+    #[arg(long = "connect", value_name = "PEER")]
+    pub connect: Vec<String>,
+    /// Find peers with mDNS too.
+    #[arg(long)]
+    pub discover: bool,
+    /// With --discover: only on this interface (repeatable).
+    #[arg(long = "interface", value_name = "NAME")]
+    pub interfaces: Vec<String>,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = DEFAULT_SYNC_TIMEOUT_SECS)]
+    pub timeout: u64,
+}
+
+/// `mapeo connection-code`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  mapeo connection-code                       the addresses of this machine
+  mapeo connection-code --address 10.0.2.2    for an Android emulator on this machine
+
+The port is that of the running `mapeo serve` on this data folder, else --port, else 47380.")]
+pub struct ConnectionCodeArgs {
+    /// An address peers reach this device at, in order of preference (repeatable).
+    /// Default: the running serve's address, else this machine's non-loopback addresses.
+    #[arg(long = "address", value_name = "IP")]
+    pub addresses: Vec<IpAddr>,
+    /// The port, when no `mapeo serve` is running on this data folder.
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Do not draw the QR code.
+    #[arg(long)]
+    pub no_qr: bool,
+}
+
+/// `mapeo demo`.
+#[derive(Debug, Args)]
+#[command(after_help = "Example:\n  mapeo demo --keep --dir /tmp/mapeo-demo
+
+Runs three `mapeo serve` processes on 127.0.0.1 only: no mDNS, nothing leaves this machine.")]
+pub struct DemoArgs {
+    /// Folder for the three peers' data and the export (default: a temporary folder,
+    /// removed at the end unless --keep).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Keep the temporary folder.
+    #[arg(long)]
+    pub keep: bool,
+    /// Seconds to wait for each networked step.
+    #[arg(long, default_value_t = DEFAULT_DEMO_TIMEOUT_SECS)]
+    pub timeout: u64,
+}

@@ -1,0 +1,556 @@
+//! `mapeo demo`: the main job end to end on one machine. Three peers, each its own data
+//! folder, run as separate `mapeo` processes: a coordinator creates a project and imports
+//! categories, the two others join (with join details until invites exist), every
+//! `mapeo serve` listens on 127.0.0.1 only and they connect by connection code (no mDNS:
+//! nothing leaves this machine), the newcomers receive the project's settings and
+//! categories, each records observations, a second round of sync brings every observation
+//! to every peer (the phones' data travels through the coordinator), each peer's result is
+//! shown, and one exports GeoJSON. Every wait is bounded.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::args::DemoArgs;
+use crate::error::{CliError, CliResult};
+use crate::out::{Output, table};
+
+/// Longest a single non-network step (a `mapeo` command) may take.
+pub const STEP_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a `mapeo serve` has to stop after its standard input closes.
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(15);
+/// Pause between two looks at a peer's data while waiting for sync.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(300);
+
+const PROJECT_NAME: &str = "Río Negro monitoring";
+
+const METADATA: &str =
+    r#"{"name": "Mapeo demo categories", "version": "1.0", "buildDateValue": 1767225600000}"#;
+const DEFAULTS: &str =
+    r#"{"point": ["river-pollution", "illegal-mining", "sacred-site"], "line": [], "area": []}"#;
+const PRESETS: &str = r##"{
+  "river-pollution": {"name": "River pollution", "geometry": ["point"], "tags": {"type": "pollution"},
+                      "fields": ["source", "severity"], "icon": "river", "color": "#1f78b4", "terms": ["oil", "waste"]},
+  "illegal-mining": {"name": "Illegal mining", "geometry": ["point"], "tags": {"type": "mining"},
+                     "fields": ["severity"], "color": "#e31a1c"},
+  "sacred-site": {"name": "Sacred site", "geometry": ["point"], "tags": {"type": "sacred"}, "fields": [], "color": "#33a02c"}
+}"##;
+const FIELDS: &str = r#"{
+  "source": {"type": "selectOne", "tagKey": "source", "label": "Source",
+             "options": [{"label": "Mine", "value": "mine"}, {"label": "Boat", "value": "boat"}]},
+  "severity": {"type": "number", "tagKey": "severity", "label": "Severity (1-5)"}
+}"#;
+const ICON: &str = r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24"><path d="M2 12c4-4 8 4 12 0s6 0 8 0"/></svg>"#;
+const TRANSLATIONS_ES: &str = r#"{
+  "preset": {"river-pollution": [{"propertyRef": "name", "message": "Contaminación del río"}],
+             "illegal-mining": [{"propertyRef": "name", "message": "Minería ilegal"}]},
+  "field": {"source": [{"propertyRef": "label", "message": "Origen"}, {"propertyRef": "options.0", "message": "Mina"}]}
+}"#;
+
+/// An observation to record: who, latitude, longitude, category, notes, tags.
+type Record<'a> = (&'a Peer, f64, f64, &'a str, &'a str, &'a [&'a str]);
+
+/// One peer of the demo.
+struct Peer {
+    name: &'static str,
+    kind: &'static str,
+    dir: PathBuf,
+}
+
+/// A running `mapeo serve` and its JSON events.
+struct Serve {
+    child: Child,
+    events: mpsc::Receiver<Value>,
+    info: Value,
+}
+
+fn demo_err(msg: impl Into<String>) -> CliError {
+    CliError::Demo(msg.into())
+}
+
+fn exe() -> CliResult<PathBuf> {
+    std::env::current_exe().map_err(|e| demo_err(format!("cannot find the mapeo program: {e}")))
+}
+
+/// Runs `mapeo --data DIR --json ARGS…` and returns its JSON output; bounded by
+/// [`STEP_TIMEOUT`].
+fn mapeo(dir: &Path, args: &[&str]) -> CliResult<Value> {
+    let mut child = Command::new(exe()?)
+        .arg("--data")
+        .arg(dir)
+        .arg("--json")
+        .args(args)
+        .env_remove("MAPEO_PROJECT")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| demo_err(format!("cannot start mapeo: {e}")))?;
+    let out = reader(child.stdout.take());
+    let err = reader(child.stderr.take());
+    let status = wait(&mut child, STEP_TIMEOUT)?;
+    let stdout = out.join().unwrap_or_default();
+    let stderr = err.join().unwrap_or_default();
+    if !status {
+        return Err(demo_err(format!(
+            "`mapeo {}` failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&stderr).trim()
+        )));
+    }
+    serde_json::from_slice(&stdout)
+        .map_err(|e| demo_err(format!("`mapeo {}` printed no JSON: {e}", args.join(" "))))
+}
+
+fn reader<R: Read + Send + 'static>(r: Option<R>) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(mut r) = r {
+            let _ = r.read_to_end(&mut buf);
+        }
+        buf
+    })
+}
+
+/// Waits for a child up to `limit`, killing it then; `true` if it exited successfully.
+fn wait(child: &mut Child, limit: Duration) -> CliResult<bool> {
+    let until = Instant::now() + limit;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Ok(status.success()),
+            Ok(None) if Instant::now() < until => std::thread::sleep(Duration::from_millis(20)),
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(demo_err(format!(
+                    "a step took longer than {} s",
+                    limit.as_secs()
+                )));
+            }
+            Err(e) => return Err(demo_err(format!("lost a child process: {e}"))),
+        }
+    }
+}
+
+impl Serve {
+    fn start(dir: &Path, connect: Option<&str>, timeout: Duration) -> CliResult<Serve> {
+        let mut cmd = Command::new(exe()?);
+        cmd.arg("--data").arg(dir).arg("--json").args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--no-discovery",
+            "--stop-on-stdin-close",
+        ]);
+        if let Some(code) = connect {
+            cmd.args(["--connect", code]);
+        }
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| demo_err(format!("cannot start mapeo serve: {e}")))?;
+        let stdout = child.stdout.take();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let Some(stdout) = stdout else { return };
+            for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
+                let Ok(line) = line else { return };
+                if let Ok(v) = serde_json::from_str::<Value>(&line)
+                    && tx.send(v).is_err()
+                {
+                    return;
+                }
+            }
+        });
+        let mut serve = Serve {
+            child,
+            events: rx,
+            info: Value::Null,
+        };
+        serve.info = serve.wait_event(timeout, |e| e["event"] == "listening")?;
+        Ok(serve)
+    }
+
+    /// The next event that satisfies `check`, within `timeout`.
+    fn wait_event(
+        &mut self,
+        timeout: Duration,
+        mut check: impl FnMut(&Value) -> bool,
+    ) -> CliResult<Value> {
+        let until = Instant::now() + timeout;
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            match self.events.recv_timeout(left) {
+                Ok(e) if check(&e) => return Ok(e),
+                Ok(_) => {}
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    return Err(demo_err(format!(
+                        "no answer from a peer within {} s",
+                        timeout.as_secs()
+                    )));
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(demo_err("a mapeo serve process ended early"));
+                }
+            }
+        }
+    }
+
+    fn code(&self) -> String {
+        self.info["connectionCode"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// Waits until this peer reports every one of `peers` synced (data included) for the
+    /// project at once.
+    fn wait_synced_with(
+        &mut self,
+        peers: &[String],
+        project: &str,
+        timeout: Duration,
+    ) -> CliResult<()> {
+        let mut synced: std::collections::BTreeMap<String, bool> = Default::default();
+        self.wait_event(timeout, |e| {
+            if e["event"] == "progress" && e["projectId"] == project {
+                let peer = e["peer"].as_str().unwrap_or_default().to_owned();
+                synced.insert(peer, e["synced"].as_bool().unwrap_or(false));
+            }
+            peers
+                .iter()
+                .all(|p| synced.get(p).copied().unwrap_or(false))
+        })?;
+        Ok(())
+    }
+
+    /// Closes standard input (serve stops and releases its data folder), bounded.
+    fn stop(mut self) -> CliResult<()> {
+        drop(self.child.stdin.take());
+        wait(&mut self.child, STOP_TIMEOUT).map(|_| ())
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        // A demo that fails half way must not leave peers running.
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Polls a peer's data until `check` holds, within `timeout`.
+fn eventually(
+    dir: &Path,
+    args: &[&str],
+    timeout: Duration,
+    what: &str,
+    check: impl Fn(&Value) -> bool,
+) -> CliResult<Value> {
+    let until = Instant::now() + timeout;
+    loop {
+        let v = mapeo(dir, args)?;
+        if check(&v) {
+            return Ok(v);
+        }
+        if Instant::now() >= until {
+            return Err(demo_err(format!(
+                "{what} did not happen within {} s",
+                timeout.as_secs()
+            )));
+        }
+        std::thread::sleep(POLL_INTERVAL);
+    }
+}
+
+fn write_categories(dir: &Path) -> CliResult<()> {
+    let files = [
+        ("metadata.json", METADATA),
+        ("defaults.json", DEFAULTS),
+        ("presets.json", PRESETS),
+        ("fields.json", FIELDS),
+        ("icons/river.svg", ICON),
+        ("translations/es.json", TRANSLATIONS_ES),
+    ];
+    for (name, text) in files {
+        let path = dir.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| CliError::file("cannot create", parent, e))?;
+        }
+        std::fs::write(&path, text).map_err(|e| CliError::file("cannot write", &path, e))?;
+    }
+    Ok(())
+}
+
+/// Runs the demo.
+pub fn run(args: DemoArgs, json: bool) -> CliResult<Output> {
+    let say = |text: &str| {
+        if !json {
+            println!("{text}");
+        }
+    };
+    let timeout = Duration::from_secs(args.timeout);
+    let (base, _temp) = match &args.dir {
+        Some(d) => {
+            std::fs::create_dir_all(d).map_err(|e| CliError::file("cannot create", d, e))?;
+            (d.clone(), None)
+        }
+        None => {
+            let t = tempfile::Builder::new()
+                .prefix("mapeo-demo-")
+                .tempdir()
+                .map_err(|e| demo_err(format!("cannot make a temporary folder: {e}")))?;
+            let path = t.path().to_owned();
+            if args.keep {
+                (t.keep(), None)
+            } else {
+                (path, Some(t))
+            }
+        }
+    };
+    let peers = [
+        Peer {
+            name: "Ana (coordinator)",
+            kind: "desktop",
+            dir: base.join("ana"),
+        },
+        Peer {
+            name: "Beto",
+            kind: "mobile",
+            dir: base.join("beto"),
+        },
+        Peer {
+            name: "Carla",
+            kind: "mobile",
+            dir: base.join("carla"),
+        },
+    ];
+    say(&format!("Mapeo demo: three peers in {}", base.display()));
+    let mut ids = Vec::new();
+    for p in &peers {
+        let v = mapeo(&p.dir, &["identity", "set-name", p.name, "--type", p.kind])?;
+        let id = v["deviceId"].as_str().unwrap_or_default().to_owned();
+        say(&format!(
+            "  {} — device {}",
+            p.name,
+            &id[..id.len().min(12)]
+        ));
+        ids.push(id);
+    }
+    let [ana, beto, carla] = &peers;
+
+    say("\n1. Ana creates the project and imports categories.");
+    let project = mapeo(
+        &ana.dir,
+        &[
+            "project",
+            "create",
+            PROJECT_NAME,
+            "--description",
+            "Watching the river for mining waste",
+            "--color",
+            "#1f78b4",
+        ],
+    )?;
+    let project_id = project["projectId"].as_str().unwrap_or_default().to_owned();
+    let pid = project_id.as_str();
+    let cats = base.join("categories");
+    write_categories(&cats)?;
+    let cats_text = cats.display().to_string();
+    let imported = mapeo(&ana.dir, &["-p", pid, "categories", "import", &cats_text])?;
+    say(&format!("   categories: {}", imported["presets"]));
+
+    say("2. Beto and Carla join (join details stand in for invites, which will replace them).");
+    for (p, id) in [(beto, &ids[1]), (carla, &ids[2])] {
+        let details = mapeo(
+            &ana.dir,
+            &["-p", pid, "project", "join-details", "--for", id],
+        )?;
+        let secret = details["joinDetails"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        mapeo(&p.dir, &["project", "join", &secret])?;
+    }
+
+    say(
+        "3. All three serve on 127.0.0.1 and connect by connection code; Beto and Carla learn the project.",
+    );
+    let mut a = Serve::start(&ana.dir, None, timeout)?;
+    let code = a.code();
+    let b = Serve::start(&beto.dir, Some(&code), timeout)?;
+    let c = Serve::start(&carla.dir, Some(&code), timeout)?;
+    a.wait_synced_with(&[ids[1].clone(), ids[2].clone()], pid, timeout)?;
+    for p in [beto, carla] {
+        eventually(
+            &p.dir,
+            &["-p", pid, "project", "show"],
+            timeout,
+            "receiving the project settings",
+            |v| v["name"] == PROJECT_NAME && v["presets"] == 3,
+        )?;
+    }
+    say("   synced: both have the name and the 3 categories.");
+    for s in [a, b, c] {
+        s.stop()?;
+    }
+
+    say("4. Each records observations (offline).");
+    let records: [Record<'_>; 5] = [
+        (
+            ana,
+            -3.1190,
+            -60.0217,
+            "River pollution",
+            "Oil on the water near the dock",
+            &["source=\"boat\"", "severity=3"],
+        ),
+        (
+            ana,
+            -3.1302,
+            -60.0105,
+            "Sacred site",
+            "Old burial ground, keep clear",
+            &[],
+        ),
+        (
+            beto,
+            -3.4653,
+            -62.2159,
+            "Illegal mining",
+            "Dredge working at night",
+            &["severity=5"],
+        ),
+        (
+            beto,
+            -3.4711,
+            -62.2301,
+            "River pollution",
+            "Brown water downstream of the dredge",
+            &["source=\"mine\""],
+        ),
+        (
+            carla,
+            -2.9876,
+            -61.5432,
+            "Illegal mining",
+            "New clearing with machines",
+            &["severity=4"],
+        ),
+    ];
+    for (p, lat, lon, preset, notes, tags) in records {
+        let (lat, lon) = (lat.to_string(), lon.to_string());
+        let mut cmd = vec![
+            "-p",
+            pid,
+            "observation",
+            "add",
+            "--lat",
+            &lat,
+            "--lon",
+            &lon,
+            "--preset",
+            preset,
+            "--notes",
+            notes,
+        ];
+        for t in tags {
+            cmd.extend(["--tag", t]);
+        }
+        mapeo(&p.dir, &cmd)?;
+        say(&format!("   {}: {preset} — {notes}", p.name));
+    }
+
+    say("5. They meet again: serve, connect, sync until every peer has every observation.");
+    let mut a = Serve::start(&ana.dir, None, timeout)?;
+    let code = a.code();
+    let b = Serve::start(&beto.dir, Some(&code), timeout)?;
+    let c = Serve::start(&carla.dir, Some(&code), timeout)?;
+    a.wait_synced_with(&[ids[1].clone(), ids[2].clone()], pid, timeout)?;
+    let total = records.len();
+    let mut results = Vec::new();
+    for p in &peers {
+        let v = eventually(
+            &p.dir,
+            &["-p", pid, "observation", "list"],
+            timeout,
+            "every observation reaching every peer",
+            |v| v["count"] == total,
+        )?;
+        results.push(v);
+    }
+    for s in [a, b, c] {
+        s.stop()?;
+    }
+
+    say("6. The result on each peer:");
+    let mut peer_json = Vec::new();
+    for (p, v) in peers.iter().zip(&results) {
+        let rows: Vec<Vec<String>> = v["observations"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|o| {
+                vec![
+                    o["createdByName"].as_str().unwrap_or("?").to_owned(),
+                    o["categoryName"].as_str().unwrap_or("-").to_owned(),
+                    o["tags"]["notes"].as_str().unwrap_or("").to_owned(),
+                ]
+            })
+            .collect();
+        say(&format!("\n   {} has {} observations:", p.name, v["count"]));
+        say(&table(&["AUTHOR", "CATEGORY", "NOTES"], &rows)
+            .lines()
+            .map(|l| format!("     {l}"))
+            .collect::<Vec<_>>()
+            .join("\n"));
+        peer_json.push(json!({
+            "name": p.name,
+            "dataDir": p.dir.display().to_string(),
+            "observations": v["count"],
+        }));
+    }
+
+    say("\n7. Carla exports GeoJSON.");
+    let export_path = base.join("rio-negro.geojson");
+    let export_text = export_path.display().to_string();
+    let export = mapeo(
+        &carla.dir,
+        &["-p", pid, "export", "geojson", "--out", &export_text],
+    )?;
+    let bytes =
+        std::fs::read(&export_path).map_err(|e| CliError::file("cannot read", &export_path, e))?;
+    let geojson: Value =
+        serde_json::from_slice(&bytes).map_err(|e| demo_err(format!("export is not JSON: {e}")))?;
+    let features = geojson["features"].as_array().map_or(0, Vec::len);
+    say(&format!(
+        "   {} features in {}",
+        features,
+        export_path.display()
+    ));
+    if args.keep || args.dir.is_some() {
+        say(&format!("\nEverything is kept in {}.", base.display()));
+    }
+    say("Demo finished: every peer has every observation.");
+    Ok(Output::new(
+        json!({
+            "dir": base.display().to_string(),
+            "kept": args.keep || args.dir.is_some(),
+            "projectId": project_id,
+            "categories": imported["presets"],
+            "peers": peer_json,
+            "observations": total,
+            "export": { "path": export_text, "features": features, "summary": export },
+        }),
+        String::new(),
+    ))
+}

@@ -1,0 +1,800 @@
+//! The device on the network: `serve` (listen, advertise, discover and sync until stopped,
+//! reporting peers and per-peer progress as it happens), `sync` (connect, sync every shared
+//! project until done or a timeout) and `connection-code`.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use mapeo_core::connection_code::MAX_CODE_ADDRESSES;
+use mapeo_core::discovery::{DiscoveryOptions, Interfaces};
+use mapeo_core::manager::PeerStatus;
+use mapeo_core::sync::{PeerSyncState, SyncPhase};
+use mapeo_core::{DeviceId, Manager, ProjectId, ProjectStatus, Timestamp};
+use serde_json::{Value, json};
+
+use crate::args::{ConnectionCodeArgs, DEFAULT_PORT, ServeArgs, SyncArgs};
+use crate::error::{CliError, CliResult};
+use crate::home::{self, Access, Home, SERVE_FILE};
+use crate::out::{Output, iso, table};
+
+/// How often `serve` redraws progress (and at most how often it prints a progress line).
+pub const PROGRESS_INTERVAL: Duration = Duration::from_millis(200);
+/// First wait before `serve` redials a `--connect` peer that did not answer.
+pub const REDIAL_INITIAL_DELAY: Duration = Duration::from_millis(250);
+/// Longest wait between two dials of a `--connect` peer.
+pub const REDIAL_MAX_DELAY: Duration = Duration::from_secs(5);
+/// How long `sync` waits for a connected peer to show a shared project before deciding it
+/// shares none with this device (project matching is the first message of a session).
+pub const NO_SHARED_PROJECT_GRACE: Duration = Duration::from_secs(5);
+/// How often `sync` looks at the progress board when nothing wakes it.
+pub const SYNC_CHECK_INTERVAL: Duration = Duration::from_millis(250);
+/// Worker threads of the network runtime (the machines this runs on are small).
+const RUNTIME_THREADS: usize = 2;
+
+fn runtime() -> CliResult<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(RUNTIME_THREADS)
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Network(format!("cannot start the network runtime: {e}")))
+}
+
+/// A peer named on the command line.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// `host:port`.
+    Addr(SocketAddr),
+    /// A connection code.
+    Code(String),
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Addr(a) => write!(f, "{a}"),
+            Target::Code(c) => write!(f, "{}…", c.chars().take(12).collect::<String>()),
+        }
+    }
+}
+
+/// Reads `host:port` (resolving a host name) or a connection code.
+pub fn parse_target(text: &str) -> CliResult<Target> {
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(Target::Addr(addr));
+    }
+    if mapeo_core::connection_code::parse(text).is_ok() {
+        return Ok(Target::Code(text.to_owned()));
+    }
+    if let Some((_, port)) = text.rsplit_once(':')
+        && port.parse::<u16>().is_ok()
+    {
+        let resolved = text
+            .to_socket_addrs()
+            .map_err(|e| CliError::BadInput(format!("cannot resolve {text:?}: {e}")))?
+            .next();
+        if let Some(addr) = resolved {
+            return Ok(Target::Addr(addr));
+        }
+    }
+    let why = match mapeo_core::connection_code::parse(text) {
+        Err(mapeo_core::connection_code::ConnectionCodeError::NotACode) => {
+            "neither host:port nor a connection code".to_owned()
+        }
+        Err(e) => e.to_string(),
+        Ok(_) => "unreadable".to_owned(),
+    };
+    Err(CliError::BadInput(format!("peer {text:?}: {why}")))
+}
+
+async fn dial(manager: &Manager, target: &Target) -> Result<DeviceId, mapeo_core::Error> {
+    match target {
+        Target::Addr(a) => manager.connect(*a).await,
+        Target::Code(c) => manager.connect_by_code(c).await,
+    }
+}
+
+/// This machine's addresses peers may reach it at: non-loopback, IPv4 first.
+pub fn local_addresses() -> Vec<IpAddr> {
+    let mut addrs: Vec<IpAddr> = if_addrs::get_if_addrs()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|i| i.ip())
+        .filter(|ip| match ip {
+            IpAddr::V4(v4) => !v4.is_loopback() && !v4.is_link_local(),
+            IpAddr::V6(v6) => !v6.is_loopback() && !v6.is_unicast_link_local(),
+        })
+        .collect();
+    addrs.sort_by_key(|a| (a.is_ipv6(), *a));
+    addrs.dedup();
+    addrs.truncate(MAX_CODE_ADDRESSES);
+    addrs
+}
+
+fn code_addresses(listen: SocketAddr) -> Vec<IpAddr> {
+    if listen.ip().is_unspecified() {
+        let found = local_addresses();
+        if found.is_empty() {
+            vec![IpAddr::from([127, 0, 0, 1])]
+        } else {
+            found
+        }
+    } else {
+        vec![listen.ip()]
+    }
+}
+
+fn turn_sync_on(manager: &Manager) -> CliResult<Vec<(ProjectId, String)>> {
+    let mut names = Vec::new();
+    for p in manager.list_projects()? {
+        if p.status == ProjectStatus::Joined {
+            manager.start_sync(&p.project_id)?;
+            names.push((p.project_id, p.settings.name.unwrap_or_default()));
+        }
+    }
+    Ok(names)
+}
+
+fn project_name(manager: &Manager, id: &ProjectId) -> String {
+    manager
+        .open_project(id)
+        .and_then(|p| p.settings())
+        .ok()
+        .and_then(|s| s.name)
+        .unwrap_or_else(|| id.short())
+}
+
+fn progress_json(
+    manager: &Manager,
+    project: &ProjectId,
+    s: &PeerSyncState,
+    peers: &BTreeMap<DeviceId, PeerStatus>,
+) -> Value {
+    json!({
+        "projectId": project.to_string(),
+        "projectName": project_name(manager, project),
+        "peer": s.peer.to_string(),
+        "peerName": peers.get(&s.peer).map(|p| p.name.clone()),
+        "connected": s.connected,
+        "phase": match s.phase() { SyncPhase::Initial => "initial", SyncPhase::Full => "full" },
+        "wanted": s.initial_wanted + s.data_wanted,
+        "toSend": s.initial_to_send + s.data_to_send,
+        "received": s.received,
+        "sent": s.sent,
+        "peerDataSync": s.peer_data_sync,
+        // Nothing was left to exchange at the last news from this peer (it may have left).
+        "complete": s.peer_data_sync && s.is_synced(SyncPhase::Full),
+        "synced": s.connected && s.peer_data_sync && s.is_synced(SyncPhase::Full),
+    })
+}
+
+/// Prints events: JSON lines, progress bars on a terminal, or plain lines.
+struct Reporter {
+    json: bool,
+    bars: Option<MultiProgress>,
+    by_key: BTreeMap<(ProjectId, DeviceId), ProgressBar>,
+}
+
+impl Reporter {
+    fn new(json: bool) -> Self {
+        let bars = (!json && std::io::stdout().is_terminal()).then(MultiProgress::new);
+        Reporter {
+            json,
+            bars,
+            by_key: BTreeMap::new(),
+        }
+    }
+
+    fn event(&self, kind: &str, mut fields: Value, text: String) {
+        if self.json {
+            if let Value::Object(o) = &mut fields {
+                o.insert("event".into(), json!(kind));
+                o.insert("time".into(), json!(iso(Timestamp::now())));
+            }
+            println!("{fields}");
+        } else {
+            match &self.bars {
+                Some(m) => {
+                    let _ = m.println(text);
+                }
+                None => println!("{text}"),
+            }
+        }
+    }
+
+    fn progress(&mut self, key: (ProjectId, DeviceId), v: &Value, label: String) {
+        if self.json {
+            self.event("progress", v.clone(), String::new());
+            return;
+        }
+        let done = v["received"].as_u64().unwrap_or(0) + v["sent"].as_u64().unwrap_or(0);
+        let left = v["wanted"].as_u64().unwrap_or(0) + v["toSend"].as_u64().unwrap_or(0);
+        let synced = v["synced"].as_bool().unwrap_or(false);
+        let status = if !v["connected"].as_bool().unwrap_or(false) {
+            if v["complete"].as_bool().unwrap_or(false) {
+                format!(
+                    "disconnected, everything exchanged (received {}, sent {})",
+                    v["received"], v["sent"]
+                )
+            } else {
+                format!("disconnected with {left} entries left")
+            }
+        } else if synced {
+            format!("synced (received {}, sent {})", v["received"], v["sent"])
+        } else if !v["peerDataSync"].as_bool().unwrap_or(false) {
+            "peer has data sync off".to_owned()
+        } else {
+            format!("{left} entries to go")
+        };
+        match &self.bars {
+            Some(m) => {
+                let bar = self.by_key.entry(key).or_insert_with(|| {
+                    let b = m.add(ProgressBar::new(1));
+                    if let Ok(style) =
+                        ProgressStyle::with_template("{prefix:30} [{bar:30}] {pos}/{len} {msg}")
+                    {
+                        b.set_style(style.progress_chars("=> "));
+                    }
+                    b.set_prefix(label.clone());
+                    b
+                });
+                bar.set_length((done + left).max(1));
+                bar.set_position(if left == 0 {
+                    (done + left).max(1)
+                } else {
+                    done
+                });
+                bar.set_message(status);
+            }
+            None => println!("{label}: {status}"),
+        }
+    }
+}
+
+/// Runs `mapeo serve` until Ctrl-C (or SIGTERM, or standard input closing with
+/// `--stop-on-stdin-close`).
+pub fn serve(dir: &Path, args: ServeArgs, json: bool) -> CliResult<()> {
+    let home = Home::open(dir, Access::Write)?;
+    let rt = runtime()?;
+    let result = rt.block_on(serve_async(&home, &args, json));
+    let _ = std::fs::remove_file(dir.join(SERVE_FILE));
+    result
+}
+
+async fn serve_async(home: &Home, args: &ServeArgs, json: bool) -> CliResult<()> {
+    let manager = &home.manager;
+    let mut out = Reporter::new(json);
+    let projects = turn_sync_on(manager)?;
+    let addr = manager
+        .start_listening(args.listen)
+        .await
+        .map_err(|e| CliError::Network(format!("cannot listen on {}: {e}", args.listen)))?;
+    let code = manager
+        .connection_code_for(&code_addresses(addr))
+        .map_err(CliError::Core)?;
+    let name = manager.device_info()?.map(|i| i.name).unwrap_or_default();
+    let info = json!({
+        "pid": std::process::id(),
+        "address": addr.to_string(),
+        "port": addr.port(),
+        "deviceId": manager.device_id().to_string(),
+        "deviceName": name,
+        "connectionCode": code,
+        "projects": projects.iter().map(|(id, n)| json!({"projectId": id.to_string(), "name": n})).collect::<Vec<_>>(),
+    });
+    let serve_file = home.dir.join(SERVE_FILE);
+    std::fs::write(&serve_file, info.to_string())
+        .map_err(|e| CliError::file("cannot write", &serve_file, e))?;
+    out.event(
+        "listening",
+        info.clone(),
+        format!(
+            "{name} ({}) listening on {addr}, syncing {} project(s).\nConnection code: {code}\nStop with Ctrl-C.",
+            manager.device_id().short(),
+            projects.len()
+        ),
+    );
+
+    let discover = !args.no_discovery && (!addr.ip().is_loopback() || !args.interfaces.is_empty());
+    if discover {
+        let interfaces = if args.interfaces.is_empty() {
+            Interfaces::All
+        } else {
+            Interfaces::Named(args.interfaces.clone())
+        };
+        let shown = match &interfaces {
+            Interfaces::All => json!("all"),
+            Interfaces::Named(n) => json!(n),
+        };
+        match manager
+            .start_discovery(DiscoveryOptions { interfaces })
+            .await
+        {
+            Ok(()) => out.event(
+                "discovery",
+                json!({"running": true, "interfaces": shown}),
+                format!(
+                    "Discovering peers (mDNS) on {} interface(s).",
+                    if args.interfaces.is_empty() {
+                        "all".to_owned()
+                    } else {
+                        args.interfaces.join(", ")
+                    }
+                ),
+            ),
+            Err(e) => out.event(
+                "discovery",
+                json!({"running": false, "error": e.to_string()}),
+                format!(
+                    "Discovery could not start ({e}); peers can still connect by address or code."
+                ),
+            ),
+        }
+    } else {
+        let why = if args.no_discovery {
+            "--no-discovery"
+        } else {
+            "listening on loopback"
+        };
+        out.event(
+            "discovery",
+            json!({"running": false, "reason": why}),
+            format!("Discovery off ({why})."),
+        );
+    }
+
+    let (dial_tx, mut dial_rx) =
+        tokio::sync::mpsc::unbounded_channel::<(String, Result<DeviceId, String>)>();
+    // Aborted when dropped, at the end of this function.
+    let mut dialers = tokio::task::JoinSet::new();
+    for text in &args.connect {
+        let target = parse_target(text)?;
+        dialers.spawn(dial_loop(
+            manager.clone(),
+            target,
+            text.clone(),
+            dial_tx.clone(),
+        ));
+    }
+
+    let stop = stop_signal(args.stop_on_stdin_close);
+    tokio::pin!(stop);
+    let mut peers_rx = manager.subscribe_peers();
+    let board = manager.sync_board();
+    let mut board_rx = board.subscribe();
+    let mut known_peers: BTreeMap<DeviceId, PeerStatus> = BTreeMap::new();
+    let mut last: BTreeMap<(ProjectId, DeviceId), Value> = BTreeMap::new();
+    let mut tick = tokio::time::interval(PROGRESS_INTERVAL);
+    let mut board_dirty = true;
+    loop {
+        tokio::select! {
+            () = &mut stop => break,
+            Some((text, result)) = dial_rx.recv() => match result {
+                Ok(device) => out.event("dial", json!({"peer": text, "ok": true, "deviceId": device.to_string()}),
+                    format!("Dialed {text}: device {}.", device.short())),
+                Err(e) => out.event("dial", json!({"peer": text, "ok": false, "error": e}),
+                    format!("Could not reach {text}: {e}; retrying.")),
+            },
+            r = peers_rx.changed() => {
+                if r.is_err() { break; }
+                let now = peers_rx.borrow_and_update().clone();
+                for (id, p) in &now {
+                    if known_peers.get(id) != Some(p) {
+                        out.event("peer", json!({
+                            "deviceId": id.to_string(), "name": p.name,
+                            "deviceType": p.device_type.to_string(), "connected": p.connected,
+                        }), format!("Peer {} ({}, {}) {}.", p.name, id.short(), p.device_type,
+                            if p.connected { "connected" } else { "disconnected" }));
+                    }
+                }
+                known_peers = now;
+            }
+            r = board_rx.changed() => {
+                if r.is_err() { break; }
+                board_dirty = true;
+            }
+            _ = tick.tick() => {
+                if !board_dirty { continue; }
+                board_dirty = false;
+                let snapshot = board_rx.borrow_and_update().clone();
+                for ((project, peer), s) in &snapshot {
+                    let v = progress_json(manager, project, s, &known_peers);
+                    if last.get(&(*project, *peer)) == Some(&v) { continue; }
+                    let label = format!(
+                        "{} ⇄ {}",
+                        v["projectName"].as_str().unwrap_or(""),
+                        v["peerName"].as_str().map(str::to_owned).unwrap_or_else(|| peer.short())
+                    );
+                    out.progress((*project, *peer), &v, label);
+                    last.insert((*project, *peer), v);
+                }
+            }
+        }
+    }
+    dialers.shutdown().await;
+    manager.stop_discovery().await;
+    manager.disconnect_all().await;
+    manager.stop_listening().await;
+    for bar in out.by_key.values() {
+        bar.abandon();
+    }
+    let synced = last
+        .values()
+        .filter(|v| v["synced"].as_bool().unwrap_or(false))
+        .count();
+    out.event(
+        "stopped",
+        json!({"peers": known_peers.len(), "exchanges": last.len(), "synced": synced}),
+        format!(
+            "Stopped. {} peer(s) seen, {synced} of {} exchange(s) synced when stopped.",
+            known_peers.len(),
+            last.len()
+        ),
+    );
+    Ok(())
+}
+
+/// Keeps one `--connect` target connected: dials until it answers, then redials after it
+/// goes away, with bounded backoff. Reports each success and the first failure of a run.
+async fn dial_loop(
+    manager: Arc<Manager>,
+    target: Target,
+    text: String,
+    report: tokio::sync::mpsc::UnboundedSender<(String, Result<DeviceId, String>)>,
+) {
+    let mut delay = REDIAL_INITIAL_DELAY;
+    let mut connected_to: Option<DeviceId> = None;
+    let mut reported_failure = false;
+    loop {
+        if let Some(d) = connected_to
+            && manager
+                .peers()
+                .iter()
+                .any(|p| p.device_id == d && p.connected)
+        {
+            tokio::time::sleep(REDIAL_INITIAL_DELAY).await;
+            continue;
+        }
+        match dial(&manager, &target).await {
+            Ok(d) => {
+                connected_to = Some(d);
+                delay = REDIAL_INITIAL_DELAY;
+                reported_failure = false;
+                let _ = report.send((text.clone(), Ok(d)));
+            }
+            Err(e) => {
+                if !reported_failure {
+                    let _ = report.send((text.clone(), Err(e.to_string())));
+                    reported_failure = true;
+                }
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(REDIAL_MAX_DELAY);
+            }
+        }
+    }
+}
+
+/// Resolves when the process is asked to stop.
+async fn stop_signal(on_stdin_close: bool) {
+    let stdin_closed = async {
+        if on_stdin_close {
+            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+            std::thread::spawn(move || {
+                let mut sink = Vec::new();
+                let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink);
+                let _ = tx.send(());
+            });
+            let _ = rx.await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = stdin_closed => {}
+        () = terminate => {}
+    }
+}
+
+/// What `sync` found for one peer.
+struct PeerOutcome {
+    device: DeviceId,
+    target: Option<String>,
+    done: bool,
+    note: String,
+}
+
+/// Runs `mapeo sync`: prints its summary; fails with exit code 3 if it could not finish.
+pub fn sync(dir: &Path, args: SyncArgs, json: bool) -> CliResult<Output> {
+    if args.connect.is_empty() && !args.discover {
+        return Err(CliError::BadInput(
+            "name a peer with --connect HOST:PORT or --connect CODE, or use --discover".into(),
+        ));
+    }
+    let targets: Vec<(Target, String)> = args
+        .connect
+        .iter()
+        .map(|t| parse_target(t).map(|p| (p, t.clone())))
+        .collect::<CliResult<_>>()?;
+    let home = Home::open(dir, Access::Write)?;
+    let rt = runtime()?;
+    let (output, finished) = rt.block_on(sync_async(&home.manager, &args, targets))?;
+    if finished {
+        Ok(output)
+    } else {
+        if json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&output.json).unwrap_or_default()
+            );
+        } else {
+            println!("{}", output.text);
+        }
+        Err(CliError::NotFinished(
+            output.json["reason"]
+                .as_str()
+                .unwrap_or("timed out")
+                .to_owned(),
+        ))
+    }
+}
+
+async fn sync_async(
+    manager: &Manager,
+    args: &SyncArgs,
+    targets: Vec<(Target, String)>,
+) -> CliResult<(Output, bool)> {
+    turn_sync_on(manager)?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(args.timeout);
+    if args.discover {
+        manager
+            .start_listening(SocketAddr::new(IpAddr::from([0, 0, 0, 0]), 0))
+            .await
+            .map_err(|e| CliError::Network(format!("cannot listen: {e}")))?;
+        let interfaces = if args.interfaces.is_empty() {
+            Interfaces::All
+        } else {
+            Interfaces::Named(args.interfaces.clone())
+        };
+        manager
+            .start_discovery(DiscoveryOptions { interfaces })
+            .await
+            .map_err(|e| CliError::Network(format!("discovery could not start: {e}")))?;
+    }
+    let mut outcomes: Vec<PeerOutcome> = Vec::new();
+    let mut failures: Vec<(String, String)> = Vec::new();
+    let connected_at = tokio::time::Instant::now();
+    for (target, text) in &targets {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match tokio::time::timeout(left, dial(manager, target)).await {
+            Ok(Ok(device)) => outcomes.push(PeerOutcome {
+                device,
+                target: Some(text.clone()),
+                done: false,
+                note: String::new(),
+            }),
+            Ok(Err(e)) => failures.push((text.clone(), e.to_string())),
+            Err(_) => failures.push((text.clone(), "timed out".into())),
+        }
+    }
+    let board = manager.sync_board();
+    let mut board_rx = board.subscribe();
+    let mut reason = String::new();
+    loop {
+        if args.discover {
+            for p in manager.peers() {
+                if p.connected && !outcomes.iter().any(|o| o.device == p.device_id) {
+                    outcomes.push(PeerOutcome {
+                        device: p.device_id,
+                        target: None,
+                        done: false,
+                        note: String::new(),
+                    });
+                }
+            }
+        }
+        let snapshot = board_rx.borrow_and_update().clone();
+        let peers = manager.peers();
+        for o in outcomes.iter_mut() {
+            let entries: Vec<&PeerSyncState> = snapshot
+                .iter()
+                .filter(|((_, peer), _)| *peer == o.device)
+                .map(|(_, s)| s)
+                .collect();
+            let connected = peers.iter().any(|p| p.device_id == o.device && p.connected);
+            (o.done, o.note) = if !connected {
+                (false, "disconnected".into())
+            } else if entries.is_empty() {
+                if connected_at.elapsed() >= NO_SHARED_PROJECT_GRACE {
+                    (true, "shares no project with this device".into())
+                } else {
+                    (false, "matching projects".into())
+                }
+            } else if entries.iter().any(|s| !s.peer_data_sync) {
+                (false, "the peer has data sync off".into())
+            } else if entries
+                .iter()
+                .all(|s| s.connected && s.is_synced(SyncPhase::Full))
+            {
+                (true, "synced".into())
+            } else {
+                (false, "syncing".into())
+            };
+        }
+        let all_done = !outcomes.is_empty() && outcomes.iter().all(|o| o.done);
+        if all_done {
+            break;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            reason = if outcomes.is_empty() {
+                format!("no peer reached within {} s", args.timeout)
+            } else {
+                format!("not synced within {} s", args.timeout)
+            };
+            break;
+        }
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let _ = tokio::time::timeout(left.min(SYNC_CHECK_INTERVAL), board_rx.changed()).await;
+    }
+    if reason.is_empty() && !failures.is_empty() {
+        reason = format!("{} peer(s) could not be reached", failures.len());
+    }
+    let snapshot = board.snapshot();
+    let peers = manager.peers();
+    let name_of = |d: &DeviceId| {
+        peers
+            .iter()
+            .find(|p| p.device_id == *d)
+            .map(|p| p.name.clone())
+    };
+    let mut json_peers = Vec::new();
+    let mut rows = Vec::new();
+    for o in &outcomes {
+        let projects: Vec<Value> = snapshot
+            .iter()
+            .filter(|((_, peer), _)| *peer == o.device)
+            .map(|((project, _), s)| {
+                json!({
+                    "projectId": project.to_string(),
+                    "projectName": project_name(manager, project),
+                    "received": s.received,
+                    "sent": s.sent,
+                    "synced": s.connected && s.is_synced(SyncPhase::Full),
+                })
+            })
+            .collect();
+        for p in &projects {
+            rows.push(vec![
+                name_of(&o.device).unwrap_or_else(|| o.device.short()),
+                p["projectName"].as_str().unwrap_or("").to_owned(),
+                p["received"].to_string(),
+                p["sent"].to_string(),
+                if p["synced"].as_bool().unwrap_or(false) {
+                    "synced".into()
+                } else {
+                    o.note.clone()
+                },
+            ]);
+        }
+        if projects.is_empty() {
+            rows.push(vec![
+                name_of(&o.device).unwrap_or_else(|| o.device.short()),
+                "-".into(),
+                "0".into(),
+                "0".into(),
+                o.note.clone(),
+            ]);
+        }
+        json_peers.push(json!({
+            "deviceId": o.device.to_string(),
+            "name": name_of(&o.device),
+            "target": o.target,
+            "done": o.done,
+            "status": o.note,
+            "projects": projects,
+        }));
+    }
+    for (text, e) in &failures {
+        rows.push(vec![
+            text.clone(),
+            "-".into(),
+            "0".into(),
+            "0".into(),
+            format!("unreachable: {e}"),
+        ]);
+    }
+    manager.stop_discovery().await;
+    manager.disconnect_all().await;
+    let finished = reason.is_empty();
+    let json = json!({
+        "finished": finished,
+        "reason": if finished { Value::Null } else { json!(reason) },
+        "peers": json_peers,
+        "unreachable": failures.iter().map(|(t, e)| json!({"peer": t, "error": e})).collect::<Vec<_>>(),
+    });
+    let mut text = table(&["PEER", "PROJECT", "RECEIVED", "SENT", "STATUS"], &rows);
+    text.push('\n');
+    text.push_str(if finished { "Sync finished." } else { &reason });
+    Ok((Output::new(json, text), finished))
+}
+
+/// Runs `mapeo connection-code`.
+pub fn connection_code(dir: &Path, args: ConnectionCodeArgs) -> CliResult<Output> {
+    let home = Home::open(dir, Access::Read)?;
+    let serving: Option<Value> = if home::in_use(dir) {
+        std::fs::read(dir.join(SERVE_FILE))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+    } else {
+        None
+    };
+    let serve_addr: Option<SocketAddr> = serving
+        .as_ref()
+        .and_then(|s| s["address"].as_str())
+        .and_then(|a| a.parse().ok());
+    let port = match (serve_addr, args.port) {
+        (Some(a), _) => a.port(),
+        (None, Some(p)) => p,
+        (None, None) => DEFAULT_PORT,
+    };
+    let addresses = if !args.addresses.is_empty() {
+        args.addresses.clone()
+    } else {
+        code_addresses(serve_addr.unwrap_or(SocketAddr::new(IpAddr::from([0, 0, 0, 0]), port)))
+    };
+    let code = mapeo_core::connection_code::encode(&addresses, port, &home.manager.device_id())
+        .map_err(|e| CliError::BadInput(format!("cannot make a connection code: {e}")))?;
+    let qr = if args.no_qr {
+        String::new()
+    } else {
+        qrcode::QrCode::new(code.as_bytes())
+            .map(|q| {
+                q.render::<qrcode::render::unicode::Dense1x2>()
+                    .quiet_zone(true)
+                    .build()
+            })
+            .map_err(|e| CliError::BadInput(format!("cannot draw the QR code: {e}")))?
+    };
+    let json = json!({
+        "code": code,
+        "deviceId": home.manager.device_id().to_string(),
+        "addresses": addresses.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "port": port,
+        "serving": serving.is_some(),
+        "qr": if args.no_qr { Value::Null } else { json!(qr) },
+    });
+    let mut text = String::new();
+    if !qr.is_empty() {
+        text.push_str(&qr);
+        text.push('\n');
+    }
+    text.push_str(&format!(
+        "Connection code: {code}\nAddresses: {} port {port}{}",
+        addresses
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+        if serving.is_some() {
+            ""
+        } else {
+            "\n(no `mapeo serve` is running on this data folder: start one so peers can connect)"
+        }
+    ));
+    Ok(Output::new(json, text))
+}

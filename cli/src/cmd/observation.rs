@@ -1,0 +1,337 @@
+//! `mapeo observation`: add, list and search, show, edit, delete. Tags come as KEY=VALUE
+//! (JSON values where they parse as numbers, booleans, null or lists; text otherwise).
+
+use std::path::Path;
+
+use mapeo_core::schema::{DocType, DocValue, Observation, TagValue, Tags, tags_from_json};
+use mapeo_core::{BoundingBox, Document, Project, Query};
+use serde_json::{Value, json};
+
+use crate::args::{ObservationCommand, ObservationQuery};
+use crate::error::{CliError, CliResult};
+use crate::home::{Access, Home};
+use crate::out::{Output, doc_json, iso, notes, table};
+use crate::select;
+
+/// Runs an observation command.
+pub fn run(dir: &Path, selection: Option<&str>, cmd: ObservationCommand) -> CliResult<Output> {
+    match cmd {
+        ObservationCommand::Add(fields) => {
+            // Everything given is checked before the store is opened for writing.
+            let tags = parse_tags(&fields.tags)?;
+            let (lat, lon) = match (fields.lat, fields.lon) {
+                (Some(lat), Some(lon)) => (lat, lon),
+                _ => {
+                    return Err(CliError::BadInput(
+                        "an observation needs --lat and --lon".into(),
+                    ));
+                }
+            };
+            check_lat_lon(lat, lon)?;
+            let home = Home::open(dir, Access::Write)?;
+            let project = select::project(&home.manager, selection)?;
+            let mut obs = Observation {
+                lat: Some(lat),
+                lon: Some(lon),
+                ..Observation::default()
+            };
+            if let Some(p) = &fields.preset {
+                let (preset, reference) = select::preset(&project, p)?;
+                if let DocValue::Preset(preset) = preset.doc.value {
+                    let defaults = if preset.add_tags.is_empty() {
+                        preset.tags
+                    } else {
+                        preset.add_tags
+                    };
+                    obs.tags.extend(defaults);
+                }
+                obs.preset_ref = Some(reference);
+            }
+            obs.tags.extend(tags);
+            if let Some(n) = fields.notes {
+                obs.tags.insert("notes".into(), TagValue::String(n));
+            }
+            let doc = project
+                .create(DocValue::Observation(obs))
+                .map_err(invalid)?;
+            Ok(show(&project, &doc, "Observation recorded."))
+        }
+        ObservationCommand::List(q) => {
+            let home = Home::open(dir, Access::Read)?;
+            let project = select::project(&home.manager, selection)?;
+            list(&project, &q)
+        }
+        ObservationCommand::Show { id } => {
+            let home = Home::open(dir, Access::Read)?;
+            let project = select::project(&home.manager, selection)?;
+            let doc = select::document(&project, DocType::Observation, &id)?;
+            Ok(show(&project, &doc, ""))
+        }
+        ObservationCommand::Edit {
+            id,
+            fields,
+            remove_tags,
+        } => {
+            let tags = parse_tags(&fields.tags)?;
+            if let (Some(lat), Some(lon)) = (fields.lat, fields.lon) {
+                check_lat_lon(lat, lon)?;
+            }
+            let home = Home::open(dir, Access::Write)?;
+            let project = select::project(&home.manager, selection)?;
+            let current = select::document(&project, DocType::Observation, &id)?;
+            let DocValue::Observation(mut obs) = current.doc.value.clone() else {
+                return Err(CliError::UnknownDoc {
+                    what: "observation",
+                    selection: id,
+                });
+            };
+            let nothing = fields.lat.is_none()
+                && fields.lon.is_none()
+                && fields.preset.is_none()
+                && tags.is_empty()
+                && fields.notes.is_none()
+                && remove_tags.is_empty();
+            if nothing {
+                return Err(CliError::BadInput(
+                    "nothing to change: give --lat/--lon, --preset, --tag, --notes or --remove-tag"
+                        .into(),
+                ));
+            }
+            match (fields.lat, fields.lon) {
+                (Some(lat), Some(lon)) => {
+                    obs.lat = Some(lat);
+                    obs.lon = Some(lon);
+                }
+                (None, None) => {}
+                _ => {
+                    return Err(CliError::BadInput("give --lat and --lon together".into()));
+                }
+            }
+            if let Some(p) = &fields.preset {
+                let (_, reference) = select::preset(&project, p)?;
+                obs.preset_ref = Some(reference);
+            }
+            for key in &remove_tags {
+                obs.tags.remove(key);
+            }
+            obs.tags.extend(tags);
+            if let Some(n) = fields.notes {
+                obs.tags.insert("notes".into(), TagValue::String(n));
+            }
+            // Linking every head merges any forks into this edit.
+            let mut links = vec![current.version_id];
+            links.extend(current.forks.iter().copied());
+            let doc = project
+                .update(&links, DocValue::Observation(obs))
+                .map_err(invalid)?;
+            Ok(show(&project, &doc, "Observation updated."))
+        }
+        ObservationCommand::Delete { id } => {
+            let home = Home::open(dir, Access::Write)?;
+            let project = select::project(&home.manager, selection)?;
+            let current = select::document(&project, DocType::Observation, &id)?;
+            let tombstone = project.delete(current.doc_id())?;
+            Ok(Output::new(
+                json!({ "docId": tombstone.doc.doc_id.as_str(), "deleted": true,
+                        "versionId": tombstone.version_id.to_string() }),
+                format!("Observation {} deleted.", tombstone.doc.doc_id),
+            ))
+        }
+    }
+}
+
+fn invalid(e: mapeo_core::Error) -> CliError {
+    match e {
+        mapeo_core::Error::Invalid(v) => CliError::BadInput(format!("invalid observation: {v}")),
+        other => other.into(),
+    }
+}
+
+/// Checks coordinates before anything is opened, with a message that names the value.
+pub fn check_lat_lon(lat: f64, lon: f64) -> CliResult<()> {
+    if !lat.is_finite() || !(-90.0..=90.0).contains(&lat) {
+        return Err(CliError::BadInput(format!(
+            "latitude {lat} is out of range: it must be between -90 and 90"
+        )));
+    }
+    if !lon.is_finite() || !(-180.0..=180.0).contains(&lon) {
+        return Err(CliError::BadInput(format!(
+            "longitude {lon} is out of range: it must be between -180 and 180"
+        )));
+    }
+    Ok(())
+}
+
+/// Reads `KEY=VALUE` tags: the value as JSON if it is a number, boolean, null or a list
+/// (or a quoted string), otherwise as text.
+pub fn parse_tags(given: &[String]) -> CliResult<Tags> {
+    let mut map = serde_json::Map::new();
+    for t in given {
+        let Some((key, raw)) = t.split_once('=') else {
+            return Err(CliError::BadInput(format!("tag {t:?} is not KEY=VALUE")));
+        };
+        if key.is_empty() {
+            return Err(CliError::BadInput(format!("tag {t:?} has no key")));
+        }
+        let value = match serde_json::from_str::<Value>(raw) {
+            Ok(
+                v @ (Value::Number(_)
+                | Value::Bool(_)
+                | Value::Null
+                | Value::Array(_)
+                | Value::String(_)),
+            ) => v,
+            _ => Value::String(raw.to_owned()),
+        };
+        map.insert(key.to_owned(), value);
+    }
+    tags_from_json(&Value::Object(map)).map_err(|e| CliError::BadInput(format!("bad tag: {e}")))
+}
+
+fn bbox(text: &str) -> CliResult<BoundingBox> {
+    let parts: Vec<f64> = text
+        .split(',')
+        .map(|p| p.trim().parse::<f64>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| CliError::BadInput(format!("--bbox {text:?} is not SOUTH,WEST,NORTH,EAST")))?;
+    let [south, west, north, east] = parts.as_slice() else {
+        return Err(CliError::BadInput(format!(
+            "--bbox {text:?} needs four numbers: SOUTH,WEST,NORTH,EAST"
+        )));
+    };
+    for (lat, lon) in [(*south, *west), (*north, *east)] {
+        check_lat_lon(lat, lon)?;
+    }
+    if south > north {
+        return Err(CliError::BadInput("--bbox: south is north of north".into()));
+    }
+    Ok(BoundingBox {
+        south: *south,
+        west: *west,
+        north: *north,
+        east: *east,
+    })
+}
+
+fn list(project: &Project, q: &ObservationQuery) -> CliResult<Output> {
+    let mut query = Query::all(DocType::Observation);
+    if let Some(b) = &q.bbox {
+        query.bbox = Some(bbox(b)?);
+    }
+    if let Some(s) = &q.since {
+        query.created_after = Some(crate::out::parse_time(s)?);
+    }
+    if let Some(u) = &q.until {
+        query.created_before = Some(crate::out::parse_time(u)?);
+    }
+    if let Some(p) = &q.preset {
+        query.preset = Some(select::preset(project, p)?.0.doc.doc_id);
+    }
+    query.text = q.text.clone();
+    if let Some(l) = q.limit {
+        query.limit = l;
+    }
+    query.offset = q.offset;
+    let docs = project.list(&query)?;
+    let json: Vec<Value> = docs.iter().map(|d| observation_json(project, d)).collect();
+    let rows: Vec<Vec<String>> = docs
+        .iter()
+        .map(|d| {
+            let (lat, lon, note) = match &d.doc.value {
+                DocValue::Observation(o) => (
+                    o.lat.map(|v| format!("{v:.5}")).unwrap_or_default(),
+                    o.lon.map(|v| format!("{v:.5}")).unwrap_or_default(),
+                    notes(&o.tags).unwrap_or("").to_owned(),
+                ),
+                _ => Default::default(),
+            };
+            vec![
+                d.doc.doc_id.as_str().chars().take(8).collect(),
+                iso(d.doc.created_at),
+                lat,
+                lon,
+                category(project, d).unwrap_or_default(),
+                select::device_name(project, &d.created_by).unwrap_or_else(|| d.created_by.short()),
+                note,
+            ]
+        })
+        .collect();
+    let text = if docs.is_empty() {
+        "No observations match.".to_owned()
+    } else {
+        format!(
+            "{}\n{} observation(s)",
+            table(
+                &["ID", "CREATED", "LAT", "LON", "CATEGORY", "AUTHOR", "NOTES"],
+                &rows
+            ),
+            docs.len()
+        )
+    };
+    Ok(Output::new(
+        json!({ "count": docs.len(), "observations": json }),
+        text,
+    ))
+}
+
+fn category(project: &Project, d: &Document) -> Option<String> {
+    select::category_name(project, d)
+}
+
+/// An observation as JSON: the reference shape plus the category's and authors' names.
+pub fn observation_json(project: &Project, d: &Document) -> Value {
+    let mut v = doc_json(d);
+    if let Value::Object(o) = &mut v {
+        o.insert("categoryName".into(), json!(category(project, d)));
+        o.insert(
+            "createdByName".into(),
+            json!(select::device_name(project, &d.created_by)),
+        );
+        o.insert(
+            "updatedByName".into(),
+            json!(select::device_name(project, &d.updated_by)),
+        );
+    }
+    v
+}
+
+fn show(project: &Project, d: &Document, headline: &str) -> Output {
+    let json = observation_json(project, d);
+    let mut lines = Vec::new();
+    if !headline.is_empty() {
+        lines.push(headline.to_owned());
+    }
+    lines.push(format!("Id:        {}", d.doc.doc_id));
+    lines.push(format!("Version:   {}", d.version_id));
+    lines.push(format!("Created:   {}", iso(d.doc.created_at)));
+    lines.push(format!("Updated:   {}", iso(d.doc.updated_at)));
+    lines.push(format!(
+        "Author:    {}",
+        select::device_name(project, &d.created_by).unwrap_or_else(|| d.created_by.short())
+    ));
+    if let DocValue::Observation(o) = &d.doc.value {
+        if let (Some(lat), Some(lon)) = (o.lat, o.lon) {
+            lines.push(format!("Location:  {lat}, {lon}"));
+        }
+        lines.push(format!(
+            "Category:  {}",
+            category(project, d).unwrap_or_else(|| "-".into())
+        ));
+        for (k, v) in &o.tags {
+            lines.push(format!(
+                "  {k} = {}",
+                crate::out::tag_text(v).unwrap_or_else(|| "null".into())
+            ));
+        }
+        for a in &o.attachments {
+            lines.push(format!("Attachment: {} ({:?})", a.name, a.kind));
+        }
+    }
+    if !d.forks.is_empty() {
+        lines.push(format!(
+            "Forks:     {} concurrent edit(s) not shown; `observation edit` merges them",
+            d.forks.len()
+        ));
+    }
+    Output::new(json, lines.join("\n"))
+}

@@ -1,0 +1,209 @@
+//! `mapeo project`: create, list, show, settings, leave, and (hidden, until invites exist)
+//! join details.
+
+use std::path::Path;
+
+use mapeo_core::schema::{DocType, ProjectSettings};
+use mapeo_core::{JoinDetails, Manager, ProjectStatus, ProjectSummary, Query};
+use serde_json::{Value, json};
+
+use crate::args::ProjectCommand;
+use crate::error::{CliError, CliResult};
+use crate::home::{Access, Home};
+use crate::out::{Output, iso, table};
+use crate::select;
+
+/// Runs a project command.
+pub fn run(dir: &Path, selection: Option<&str>, cmd: ProjectCommand) -> CliResult<Output> {
+    match cmd {
+        ProjectCommand::Create {
+            name,
+            description,
+            color,
+        } => {
+            let home = Home::open(dir, Access::Write)?;
+            let settings = ProjectSettings {
+                name: Some(name),
+                project_description: description,
+                project_color: color,
+            };
+            let project = home
+                .manager
+                .create_project(settings)
+                .map_err(invalid_settings)?;
+            let summary = select::project_summary(&home.manager, Some(&project.id().to_string()))?;
+            let mut out = show(&home.manager, &summary)?;
+            out.text = format!("Project created.\n{}", out.text);
+            Ok(out)
+        }
+        ProjectCommand::List => {
+            let home = Home::open(dir, Access::Read)?;
+            let all = home.manager.list_projects()?;
+            let json: Vec<Value> = all.iter().map(summary_json).collect();
+            let rows: Vec<Vec<String>> = all
+                .iter()
+                .map(|p| {
+                    vec![
+                        p.project_id.short(),
+                        p.settings.name.clone().unwrap_or_default(),
+                        status(p.status).to_owned(),
+                        iso(p.joined_at),
+                    ]
+                })
+                .collect();
+            let text = if all.is_empty() {
+                "No projects yet: `mapeo project create NAME`.".to_owned()
+            } else {
+                table(&["ID", "NAME", "STATUS", "JOINED"], &rows)
+            };
+            Ok(Output::new(json!({ "projects": json }), text))
+        }
+        ProjectCommand::Show => {
+            let home = Home::open(dir, Access::Read)?;
+            let summary = select::project_summary(&home.manager, selection)?;
+            show(&home.manager, &summary)
+        }
+        ProjectCommand::Settings {
+            name,
+            description,
+            color,
+        } => {
+            let changing = name.is_some() || description.is_some() || color.is_some();
+            let access = if changing {
+                Access::Write
+            } else {
+                Access::Read
+            };
+            let home = Home::open(dir, access)?;
+            let summary = select::project_summary(&home.manager, selection)?;
+            if changing {
+                let project = home.manager.open_project(&summary.project_id)?;
+                let mut settings = project.settings()?;
+                if name.is_some() {
+                    settings.name = name;
+                }
+                if description.is_some() {
+                    settings.project_description = description;
+                }
+                if color.is_some() {
+                    settings.project_color = color;
+                }
+                project.set_settings(settings).map_err(invalid_settings)?;
+            }
+            let summary =
+                select::project_summary(&home.manager, Some(&summary.project_id.to_string()))?;
+            show(&home.manager, &summary)
+        }
+        ProjectCommand::Leave { yes } => {
+            let home = Home::open(dir, Access::Write)?;
+            let summary = select::project_summary(&home.manager, selection)?;
+            if !yes {
+                return Err(CliError::BadInput(
+                    "leaving deletes other members' data from this device: add --yes to confirm"
+                        .into(),
+                ));
+            }
+            if summary.status == ProjectStatus::Left {
+                return Err(CliError::BadInput(
+                    "this device has already left that project".into(),
+                ));
+            }
+            home.manager.leave_project(&summary.project_id)?;
+            let summary =
+                select::project_summary(&home.manager, Some(&summary.project_id.to_string()))?;
+            let mut out = show(&home.manager, &summary)?;
+            out.text = format!("Left the project.\n{}", out.text);
+            Ok(out)
+        }
+        ProjectCommand::JoinDetails { for_device, role } => {
+            let device: mapeo_core::DeviceId = for_device
+                .parse()
+                .map_err(|_| CliError::BadInput(format!("{for_device:?} is not a device id")))?;
+            let home = Home::open(dir, Access::Write)?;
+            let summary = select::project_summary(&home.manager, selection)?;
+            let project = home.manager.open_project(&summary.project_id)?;
+            // What an accepted invite will do: record the role, then hand over the key.
+            project.assign_role(&device, &role)?;
+            let details = home.manager.join_details(&summary.project_id)?;
+            let secret = hex::encode(details.to_secret_bytes().as_slice());
+            Ok(Output::new(
+                json!({ "projectId": summary.project_id.to_string(), "joinDetails": secret }),
+                secret,
+            ))
+        }
+        ProjectCommand::Join { details } => {
+            let text = match details.strip_prefix('@') {
+                Some(file) => std::fs::read_to_string(file)
+                    .map_err(|e| CliError::file("cannot read", Path::new(file), e))?,
+                None => details,
+            };
+            let bytes = hex::decode(text.trim())
+                .map_err(|_| CliError::BadInput("join details are not hex".into()))?;
+            let details = JoinDetails::from_secret_bytes(&bytes)
+                .ok_or_else(|| CliError::BadInput("join details are malformed".into()))?;
+            let home = Home::open(dir, Access::Write)?;
+            let project = home.manager.join_project(&details)?;
+            let summary = select::project_summary(&home.manager, Some(&project.id().to_string()))?;
+            let mut out = show(&home.manager, &summary)?;
+            out.text = format!(
+                "Joined. Settings and categories arrive with the first sync.\n{}",
+                out.text
+            );
+            Ok(out)
+        }
+    }
+}
+
+fn invalid_settings(e: mapeo_core::Error) -> CliError {
+    match e {
+        mapeo_core::Error::Invalid(v) => CliError::BadInput(format!("bad project settings: {v}")),
+        other => other.into(),
+    }
+}
+
+fn status(s: ProjectStatus) -> &'static str {
+    match s {
+        ProjectStatus::Joined => "joined",
+        ProjectStatus::Left => "left",
+    }
+}
+
+/// A project as JSON.
+pub fn summary_json(p: &ProjectSummary) -> Value {
+    json!({
+        "projectId": p.project_id.to_string(),
+        "name": p.settings.name,
+        "description": p.settings.project_description,
+        "color": p.settings.project_color,
+        "status": status(p.status),
+        "joinedAt": iso(p.joined_at),
+    })
+}
+
+fn show(manager: &Manager, p: &ProjectSummary) -> CliResult<Output> {
+    let project = manager.open_project(&p.project_id)?;
+    let count = |t: DocType| project.list(&Query::all(t)).map(|v| v.len());
+    let observations = count(DocType::Observation)?;
+    let tracks = count(DocType::Track)?;
+    let presets = count(DocType::Preset)?;
+    let role = select::role_name(project.role(&manager.device_id())?);
+    let mut json = summary_json(p);
+    if let Value::Object(o) = &mut json {
+        o.insert("creator".into(), json!(project.creator().to_string()));
+        o.insert("role".into(), json!(role));
+        o.insert("observations".into(), json!(observations));
+        o.insert("tracks".into(), json!(tracks));
+        o.insert("presets".into(), json!(presets));
+        o.insert("dataSync".into(), json!(project.data_sync_enabled()));
+    }
+    let text = format!(
+        "Project:      {}\nId:           {}\nDescription:  {}\nColor:        {}\nStatus:       {} (role: {role})\n\
+         Observations: {observations}\nTracks:       {tracks}\nCategories:   {presets}",
+        p.settings.name.as_deref().unwrap_or("(not synced yet)"),
+        p.project_id,
+        p.settings.project_description.as_deref().unwrap_or("-"),
+        p.settings.project_color.as_deref().unwrap_or("-"),
+        status(p.status),
+    );
+    Ok(Output::new(json, text))
+}

@@ -1,0 +1,186 @@
+//! Finding what the user named: a project by id, unique id prefix or name; a document by id
+//! or unique id prefix; a preset by id or name; a device's name in a project.
+
+use std::sync::Arc;
+
+use mapeo_core::project::device_info_doc_id;
+use mapeo_core::schema::{DocRef, DocType, DocValue};
+use mapeo_core::{
+    DeviceId, DocId, Document, Manager, Project, ProjectStatus, ProjectSummary, Query,
+};
+
+use crate::error::{CliError, CliResult};
+
+/// Picks one project: by exact id, unique id prefix, or name (case-insensitive); with no
+/// selection, the only joined project there is.
+pub fn project_summary(manager: &Manager, selection: Option<&str>) -> CliResult<ProjectSummary> {
+    let all = manager.list_projects()?;
+    let Some(sel) = selection else {
+        let joined: Vec<&ProjectSummary> = all
+            .iter()
+            .filter(|p| p.status == ProjectStatus::Joined)
+            .collect();
+        return match joined.as_slice() {
+            [one] => Ok((*one).clone()),
+            [] => Err(CliError::BadInput(
+                "this device has no project yet: create one with `mapeo project create NAME`"
+                    .into(),
+            )),
+            _ => Err(CliError::BadInput(
+                "this device has several projects: choose one with --project (id, id prefix or name)"
+                    .into(),
+            )),
+        };
+    };
+    let lower = sel.to_lowercase();
+    if let Some(p) = all.iter().find(|p| p.project_id.to_string() == lower) {
+        return Ok(p.clone());
+    }
+    let by_prefix: Vec<&ProjectSummary> = all
+        .iter()
+        .filter(|p| !lower.is_empty() && p.project_id.to_string().starts_with(&lower))
+        .collect();
+    let by_name: Vec<&ProjectSummary> = all
+        .iter()
+        .filter(|p| {
+            p.settings
+                .name
+                .as_deref()
+                .is_some_and(|n| n.to_lowercase() == lower)
+        })
+        .collect();
+    let mut matches = by_prefix;
+    for p in by_name {
+        if !matches.iter().any(|m| m.project_id == p.project_id) {
+            matches.push(p);
+        }
+    }
+    match matches.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => Err(CliError::UnknownProject(sel.to_owned())),
+        many => Err(CliError::AmbiguousProject {
+            selection: sel.to_owned(),
+            candidates: many
+                .iter()
+                .map(|p| p.project_id.short())
+                .collect::<Vec<_>>()
+                .join(", "),
+        }),
+    }
+}
+
+/// Opens the selected project.
+pub fn project(manager: &Manager, selection: Option<&str>) -> CliResult<Arc<Project>> {
+    let summary = project_summary(manager, selection)?;
+    Ok(manager.open_project(&summary.project_id)?)
+}
+
+/// Finds a document of `doc_type` by exact id or unique id prefix.
+pub fn document(project: &Project, doc_type: DocType, selection: &str) -> CliResult<Document> {
+    let unknown = || CliError::UnknownDoc {
+        what: doc_type.schema_name(),
+        selection: selection.to_owned(),
+    };
+    if let Ok(id) = selection.parse::<DocId>() {
+        match project.get(&id) {
+            Ok(d) if d.doc.doc_type() == doc_type => return Ok(d),
+            Ok(_) => return Err(unknown()),
+            Err(mapeo_core::Error::NotFound { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if selection.is_empty() {
+        return Err(unknown());
+    }
+    let mut found: Vec<Document> = project
+        .list(&Query::all(doc_type))?
+        .into_iter()
+        .filter(|d| d.doc.doc_id.as_str().starts_with(selection))
+        .collect();
+    match found.len() {
+        0 => Err(unknown()),
+        1 => Ok(found.remove(0)),
+        _ => Err(CliError::AmbiguousDoc {
+            what: doc_type.schema_name(),
+            selection: selection.to_owned(),
+        }),
+    }
+}
+
+/// Finds a preset by id, unique id prefix or name (case-insensitive); returns it with a
+/// reference to its current version.
+pub fn preset(project: &Project, selection: &str) -> CliResult<(Document, DocRef)> {
+    let lower = selection.to_lowercase();
+    let presets = project.list(&Query::all(DocType::Preset))?;
+    let by_name: Vec<&Document> = presets
+        .iter()
+        .filter(|d| matches!(&d.doc.value, DocValue::Preset(p) if p.name.to_lowercase() == lower))
+        .collect();
+    let chosen = match by_name.as_slice() {
+        [one] => (*one).clone(),
+        [] => document(project, DocType::Preset, selection).map_err(|e| match e {
+            CliError::UnknownDoc { .. } => CliError::UnknownDoc {
+                what: "preset",
+                selection: format!("{selection} (see `mapeo categories list`)"),
+            },
+            other => other,
+        })?,
+        _ => {
+            return Err(CliError::AmbiguousDoc {
+                what: "preset",
+                selection: selection.to_owned(),
+            });
+        }
+    };
+    let reference = DocRef {
+        doc_id: chosen.doc.doc_id.clone(),
+        version_id: chosen.version_id,
+    };
+    Ok((chosen, reference))
+}
+
+/// The name a device gave itself in a project, if its device info has arrived.
+pub fn device_name(project: &Project, device: &DeviceId) -> Option<String> {
+    match project.get(&device_info_doc_id(device)) {
+        Ok(d) => match d.doc.value {
+            DocValue::DeviceInfo(info) => Some(info.name),
+            _ => None,
+        },
+        Err(_) => None,
+    }
+}
+
+/// The name of the category an observation or track refers to: the preset's current name,
+/// or, if the preset was deleted since (categories replaced), the name of the version it
+/// referred to.
+pub fn category_name(project: &Project, doc: &Document) -> Option<String> {
+    let reference = match &doc.doc.value {
+        DocValue::Observation(o) => o.preset_ref.as_ref(),
+        DocValue::Track(t) => t.preset_ref.as_ref(),
+        _ => None,
+    }?;
+    let name = |d: Document| match d.doc.value {
+        DocValue::Preset(p) => Some(p.name),
+        _ => None,
+    };
+    match project.get(&reference.doc_id) {
+        Ok(d) => name(d),
+        Err(_) => project
+            .get_version(&reference.version_id)
+            .ok()
+            .and_then(name),
+    }
+}
+
+/// A role's name as the command line shows it.
+pub fn role_name(role: mapeo_core::sync::PeerRole) -> &'static str {
+    use mapeo_core::sync::PeerRole as R;
+    match role {
+        R::Creator => "creator",
+        R::Coordinator => "coordinator",
+        R::Member => "member",
+        R::Blocked => "blocked",
+        R::Left => "left",
+        R::NoRole => "none",
+    }
+}

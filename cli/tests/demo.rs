@@ -1,0 +1,70 @@
+//! `mapeo demo`: the README's main job, three `mapeo serve` processes on 127.0.0.1, end to
+//! end.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step should panic
+
+mod common;
+
+#[test]
+fn the_demo_brings_every_observation_to_every_peer_and_exports_geojson() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("demo");
+    let child = common::mapeo()
+        .args([
+            "--json",
+            "demo",
+            "--timeout",
+            "60",
+            "--dir",
+            dir.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = common::wait_output(child, std::time::Duration::from_secs(300));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["observations"], 5);
+    assert_eq!(
+        v["categories"],
+        serde_json::json!(["River pollution", "Illegal mining", "Sacred site"])
+    );
+    let peers = v["peers"].as_array().unwrap();
+    assert_eq!(peers.len(), 3);
+    for p in peers {
+        assert_eq!(p["observations"], 5, "{p}");
+        // Each peer's own store agrees, read by a separate process.
+        let list = common::mapeo()
+            .args([
+                "--json",
+                "--data",
+                p["dataDir"].as_str().unwrap(),
+                "observation",
+                "list",
+            ])
+            .output()
+            .unwrap();
+        let list: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+        assert_eq!(list["count"], 5);
+    }
+    let geojson: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(v["export"]["path"].as_str().unwrap()).unwrap())
+            .unwrap();
+    let features = geojson["features"].as_array().unwrap();
+    assert_eq!(features.len(), 5);
+    let authors: std::collections::BTreeSet<&str> = features
+        .iter()
+        .map(|f| f["properties"]["$authorName"].as_str().unwrap())
+        .collect();
+    assert_eq!(authors.len(), 3, "{authors:?}");
+    assert!(
+        features
+            .iter()
+            .all(|f| f["properties"]["$categoryName"].is_string())
+    );
+}

@@ -1,0 +1,287 @@
+//! Peers as separate processes on 127.0.0.1: `mapeo serve` and `mapeo sync` through the whole
+//! flow with two and three devices, connection codes, the data folder lock, and syncs that
+//! cannot finish.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step should panic
+
+mod common;
+
+use common::{Peer, SYNC_TIMEOUT, eventually};
+use serde_json::Value;
+
+fn count(peer: &Peer, project: &str) -> u64 {
+    peer.json(&["-p", project, "observation", "list"])["count"]
+        .as_u64()
+        .unwrap()
+}
+
+#[test]
+fn two_peers_sync_by_connection_code() {
+    let ana = Peer::new();
+    let pid = ana.with_project("Ana", "Río Negro");
+    let cats = ana.tmp.path().join("cats");
+    common::write_categories(&cats);
+    ana.json(&["categories", "import", cats.to_str().unwrap()]);
+    ana.json(&[
+        "observation",
+        "add",
+        "--lat",
+        "-3",
+        "--lon",
+        "-60",
+        "--preset",
+        "Water",
+        "--notes",
+        "from Ana",
+    ]);
+    let beto = Peer::new();
+    beto.json(&["identity", "set-name", "Beto", "--type", "mobile"]);
+    let beto_id = beto.device_id();
+    ana.bring_in(&pid, &beto);
+    beto.json(&[
+        "observation",
+        "add",
+        "--lat",
+        "-4",
+        "--lon",
+        "-61",
+        "--notes",
+        "from Beto",
+    ]);
+    assert_eq!(
+        beto.json(&["project", "show"])["name"],
+        Value::Null,
+        "nothing synced yet"
+    );
+
+    let mut serve = ana.serve(&[]);
+    assert_eq!(serve.info["deviceName"], "Ana");
+    assert!(serve.address().starts_with("127.0.0.1:"));
+    assert_eq!(serve.info["projects"][0]["projectId"], pid.as_str());
+    // While serve runs, reads work beside it and writes are refused with a clear message.
+    assert_eq!(count(&ana, &pid), 1);
+    let (exit, err) = ana.fail(&["observation", "add", "--lat", "1", "--lon", "1"]);
+    assert_eq!(exit, 1);
+    assert_eq!(err["kind"], "data_in_use");
+    assert!(err["message"].as_str().unwrap().contains("mapeo serve"));
+
+    let summary = beto.json(&["sync", "--connect", &serve.code(), "--timeout", "60"]);
+    assert_eq!(summary["finished"], true, "{summary:#}");
+    let peer = &summary["peers"][0];
+    assert_eq!(peer["deviceId"], ana.device_id().as_str());
+    assert_eq!(peer["name"], "Ana");
+    assert_eq!(peer["status"], "synced");
+    let project = &peer["projects"][0];
+    assert_eq!(project["projectId"], pid.as_str());
+    assert_eq!(project["synced"], true);
+    assert!(project["received"].as_u64().unwrap() > 0);
+    assert!(project["sent"].as_u64().unwrap() > 0);
+
+    // Beto has the project's settings, categories and Ana's observation, with names.
+    let shown = beto.json(&["project", "show"]);
+    assert_eq!(shown["name"], "Río Negro");
+    assert_eq!(shown["presets"], 2);
+    assert_eq!(shown["role"], "member");
+    let list = beto.json(&["observation", "list"]);
+    assert_eq!(list["count"], 2);
+    let from_ana = list["observations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["tags"]["notes"] == "from Ana")
+        .unwrap();
+    assert_eq!(from_ana["createdByName"], "Ana");
+    assert_eq!(from_ana["categoryName"], "Water");
+    // A member cannot replace the project's categories; nothing changes.
+    let before = beto.json(&["categories", "list"]);
+    let (exit, err) = beto.fail(&["categories", "import", cats.to_str().unwrap()]);
+    assert_eq!(exit, 1);
+    assert_eq!(err["kind"], "not_allowed");
+    assert_eq!(beto.json(&["categories", "list"]), before);
+    // And Ana has Beto's, seen while her serve is still running.
+    eventually("Beto's observation at Ana", SYNC_TIMEOUT, || {
+        count(&ana, &pid) == 2
+    });
+    let members = ana.json(&["-p", &pid, "members", "list"]);
+    let beto_row = members["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["deviceId"] == beto_id.as_str())
+        .unwrap();
+    assert_eq!(beto_row["name"], "Beto");
+    assert_eq!(beto_row["role"], "member");
+
+    serve.wait_for("Beto as a peer", SYNC_TIMEOUT, |e| {
+        e["event"] == "peer" && e["deviceId"] == beto_id.as_str() && e["connected"] == true
+    });
+    // Beto's sync ends as soon as it is done, so the last word about him may come after he
+    // left: everything exchanged, both ways.
+    let done = serve.wait_for("complete progress", SYNC_TIMEOUT, |e| {
+        e["event"] == "progress" && e["peer"] == beto_id.as_str() && e["complete"] == true
+    });
+    assert_eq!(done["projectName"], "Río Negro");
+    assert_eq!(done["wanted"], 0);
+    assert_eq!(done["toSend"], 0);
+    assert!(
+        done["received"].as_u64().unwrap() > 0 && done["sent"].as_u64().unwrap() > 0,
+        "{done}"
+    );
+    let events = serve.stop();
+    let stopped = events.iter().find(|e| e["event"] == "stopped").unwrap();
+    assert_eq!(stopped["peers"], 1);
+    // The lock is released with the process.
+    ana.json(&["observation", "add", "--lat", "1", "--lon", "1"]);
+}
+
+#[test]
+fn three_peers_data_travels_through_the_hub() {
+    let ana = Peer::new();
+    let pid = ana.with_project("Ana", "Río Negro");
+    let (beto, carla) = (Peer::new(), Peer::new());
+    for (p, name) in [(&beto, "Beto"), (&carla, "Carla")] {
+        p.json(&["identity", "set-name", name]);
+        ana.bring_in(&pid, p);
+        p.json(&[
+            "observation",
+            "add",
+            "--lat",
+            "2",
+            "--lon",
+            "3",
+            "--notes",
+            name,
+        ]);
+    }
+    ana.json(&[
+        "observation",
+        "add",
+        "--lat",
+        "1",
+        "--lon",
+        "2",
+        "--notes",
+        "Ana",
+    ]);
+
+    let hub = ana.serve(&[]);
+    let mut beto_serve = beto.serve(&["--connect", &hub.code()]);
+    beto_serve.wait_for("dial", SYNC_TIMEOUT, |e| {
+        e["event"] == "dial" && e["ok"] == true
+    });
+    // Carla syncs once with the hub, by address; her observation then reaches Beto live,
+    // through Ana, and Beto's reaches Carla.
+    let summary = carla.json(&["sync", "--connect", &hub.address(), "--timeout", "60"]);
+    assert_eq!(summary["finished"], true, "{summary:#}");
+    eventually("Carla's observation at Beto", SYNC_TIMEOUT, || {
+        count(&beto, &pid) == 3
+    });
+    assert_eq!(count(&carla, &pid), 3);
+    eventually("everything at Ana", SYNC_TIMEOUT, || count(&ana, &pid) == 3);
+    let notes: Vec<String> = beto.json(&["-p", &pid, "observation", "list"])["observations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["createdByName"].as_str().unwrap().to_owned())
+        .collect();
+    for name in ["Ana", "Beto", "Carla"] {
+        assert!(
+            notes.iter().any(|n| n == name),
+            "{name} missing at Beto: {notes:?}"
+        );
+    }
+    beto_serve.stop();
+    hub.stop();
+}
+
+#[test]
+fn a_sync_that_cannot_finish_exits_with_3() {
+    let peer = Peer::new();
+    peer.with_project("Ana", "P");
+    // A port nothing listens on: bound, then released.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string();
+    let out = peer.run(&["--json", "sync", "--connect", &closed, "--timeout", "3"]);
+    assert_eq!(out.status.code(), Some(3));
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["finished"], false);
+    assert_eq!(summary["unreachable"][0]["peer"], closed.as_str());
+    let err: Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stderr).lines().last().unwrap()).unwrap();
+    assert_eq!(err["error"]["kind"], "not_finished");
+
+    let (exit, err) = peer.fail(&["sync"]);
+    assert_eq!(exit, 1);
+    assert!(err["message"].as_str().unwrap().contains("--connect"));
+    let (_, err) = peer.fail(&["sync", "--connect", "not-a-peer"]);
+    assert_eq!(err["kind"], "bad_input");
+    let (_, err) = peer.fail(&["sync", "--connect", "MP1ZZZZZZZZZZZZZZZZZZZZ"]);
+    assert!(
+        err["message"].as_str().unwrap().contains("checksum"),
+        "{err}"
+    );
+}
+
+#[test]
+fn connection_codes_name_the_running_serve_or_given_addresses() {
+    let peer = Peer::new();
+    peer.with_project("Ana", "P");
+    let idle = peer.json(&["connection-code", "--address", "10.0.2.2", "--port", "5000"]);
+    assert!(idle["code"].as_str().unwrap().starts_with("MP1"));
+    assert_eq!(idle["addresses"], serde_json::json!(["10.0.2.2"]));
+    assert_eq!(idle["port"], 5000);
+    assert_eq!(idle["serving"], false);
+    assert!(
+        idle["qr"].as_str().unwrap().contains('█'),
+        "a QR code is drawn"
+    );
+    assert_eq!(peer.json(&["connection-code", "--no-qr"])["port"], 47380);
+
+    let serve = peer.serve(&[]);
+    let live = peer.json(&["connection-code"]);
+    assert_eq!(live["serving"], true);
+    assert_eq!(live["code"], serve.info["connectionCode"]);
+    assert_eq!(live["addresses"], serde_json::json!(["127.0.0.1"]));
+    // Another device dials that code and reaches this one.
+    let other = Peer::new();
+    other.json(&["identity"]);
+    let summary = other.json(&[
+        "sync",
+        "--connect",
+        live["code"].as_str().unwrap(),
+        "--timeout",
+        "20",
+    ]);
+    assert_eq!(summary["peers"][0]["deviceId"], peer.device_id().as_str());
+    assert_eq!(
+        summary["peers"][0]["status"],
+        "shares no project with this device"
+    );
+    serve.stop();
+}
+
+#[cfg(unix)]
+#[test]
+fn serve_stops_cleanly_on_ctrl_c() {
+    let peer = Peer::new();
+    peer.with_project("Ana", "P");
+    let mut serve = peer.serve(&[]);
+    let pid = serve.info["pid"].to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    serve.wait_for("stopped", SYNC_TIMEOUT, |e| e["event"] == "stopped");
+    common::eventually("serve to exit", SYNC_TIMEOUT, || {
+        serve.child.try_wait().unwrap().is_some()
+    });
+    assert!(serve.child.try_wait().unwrap().unwrap().success());
+    assert!(
+        !peer.dir().join("serve.json").exists(),
+        "serve.json removed on exit"
+    );
+}
