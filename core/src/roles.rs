@@ -358,7 +358,11 @@ impl RoleBook {
                 doc.doc_id == crate::project::device_info_doc_id(&v.author)
                     && !matches!(role, PeerRole::Blocked | PeerRole::Left)
             }
-            DocType::Preset | DocType::Field | DocType::ProjectSettings => manager,
+            DocType::Preset
+            | DocType::Field
+            | DocType::ProjectSettings
+            | DocType::Icon
+            | DocType::Translation => manager,
             DocType::Observation | DocType::Track => {
                 manager || (role == PeerRole::Member && created_by_author(v, doc))
             }

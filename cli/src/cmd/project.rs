@@ -123,7 +123,16 @@ pub fn run(dir: &Path, selection: Option<&str>, cmd: ProjectCommand) -> CliResul
             let summary = select::project_summary(&home.manager, selection)?;
             let project = home.manager.open_project(&summary.project_id)?;
             // What an accepted invite will do: record the role, then hand over the key.
-            project.assign_role(&device, &role)?;
+            let role = match role.as_str() {
+                mapeo_core::schema::ROLE_COORDINATOR => mapeo_core::PeerRole::Coordinator,
+                mapeo_core::schema::ROLE_MEMBER => mapeo_core::PeerRole::Member,
+                other => {
+                    return Err(CliError::BadInput(format!(
+                        "{other:?} is not a role to give: coordinator or member"
+                    )));
+                }
+            };
+            project.assign_role(&device, role, None)?;
             let details = home.manager.join_details(&summary.project_id)?;
             let secret = hex::encode(details.to_secret_bytes().as_slice());
             Ok(Output::new(
@@ -163,6 +172,7 @@ fn invalid_settings(e: mapeo_core::Error) -> CliError {
 
 fn status(s: ProjectStatus) -> &'static str {
     match s {
+        ProjectStatus::Joining => "joining",
         ProjectStatus::Joined => "joined",
         ProjectStatus::Left => "left",
     }

@@ -24,10 +24,10 @@ impl std::fmt::Debug for Batch<'_> {
 }
 
 impl Batch<'_> {
-    /// Creates a document with a new random id.
+    /// Creates a document (its id is new, and bound to this device as its creator).
     pub fn create(&self, value: DocValue) -> Result<Document> {
         value.validate()?;
-        let doc = self.project.new_doc(DocId::random(), value);
+        let doc = self.project.created_doc(self.tx, value)?;
         self.project.append_doc(self.tx, &doc)
     }
 
