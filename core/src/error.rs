@@ -75,6 +75,12 @@ pub enum Error {
     /// A query that cannot be answered.
     #[error("invalid query: {0}")]
     InvalidQuery(&'static str),
+    /// A photo, audio or video could not be attached.
+    #[error(transparent)]
+    Attachment(#[from] crate::attachments::AttachmentError),
+    /// A blob could not be stored or read.
+    #[error(transparent)]
+    Blob(#[from] crate::blobs::BlobError),
 }
 
 impl From<rusqlite::Error> for Error {

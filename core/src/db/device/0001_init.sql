@@ -17,3 +17,10 @@ CREATE TABLE projects (
     joined_at INTEGER NOT NULL,
     left_at INTEGER
 );
+
+-- The device's blob policy (which attachment variants it downloads), as JSON. No row: the
+-- default (archive).
+CREATE TABLE blob_policy (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    policy TEXT NOT NULL
+);
