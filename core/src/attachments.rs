@@ -77,7 +77,8 @@ pub struct MediaType {
     pub mime_type: &'static str,
 }
 
-/// 3GPP files (Android recorders) start with an `ftyp` box of brand `3gp*` or `3g2*`.
+/// 3GPP files (Android recorders) start with an `ftyp` box of brand `3gp*` or `3g2*`;
+/// `infer` does not know them.
 fn is_3gpp(buf: &[u8]) -> bool {
     buf.len() > 11 && &buf[4..8] == b"ftyp" && &buf[8..10] == b"3g"
 }
@@ -88,9 +89,13 @@ pub fn detect(head: &[u8]) -> Result<MediaType, AttachmentError> {
     if head.is_empty() {
         return Err(AttachmentError::Empty);
     }
-    let mut matcher = infer::Infer::new();
-    matcher.add("video/3gpp", "3gp", is_3gpp);
-    let found = matcher.get(head).ok_or(AttachmentError::Unsupported)?;
+    if is_3gpp(head) {
+        return Ok(MediaType {
+            kind: AttachmentKind::Video,
+            mime_type: "video/3gpp",
+        });
+    }
+    let found = infer::get(head).ok_or(AttachmentError::Unsupported)?;
     let mime = found.mime_type();
     let kind = match found.matcher_type() {
         infer::MatcherType::Image if photo_format(mime).is_some() => AttachmentKind::Photo,
@@ -620,7 +625,7 @@ mod tests {
         ];
         assert_eq!(detect(&jpeg).unwrap().kind, AttachmentKind::Photo);
         let mut mp4 = vec![0, 0, 0, 0x18];
-        mp4.extend_from_slice(b"ftypisom\0\0\0\0");
+        mp4.extend_from_slice(b"ftypisom\0\0\x02\0isomiso2mp41");
         assert_eq!(detect(&mp4).unwrap().kind, AttachmentKind::Video);
         let mut three_gp = vec![0, 0, 0, 0x18];
         three_gp.extend_from_slice(b"ftyp3gp4\0\0\0\0");

@@ -695,7 +695,7 @@ mod tests {
         let good = doc(DocValue::BlobIndex(blob_index()));
         assert_eq!(good.validate(), Ok(()));
         let mut other_id = good.clone();
-        other_id.doc_id = DocId::random();
+        other_id.doc_id = crate::ids::DocId::random();
         assert_eq!(other_id.validate(), Err(ValidationError::BlobIndexDocId));
         let with = |change: &dyn Fn(&mut BlobIndex)| {
             let mut b = blob_index();
