@@ -64,6 +64,10 @@ pub(crate) struct BlobFlow {
     pub inbound: bool,
     /// We give blobs to the peer (data flows, it may read, and our role lets us send).
     pub outbound: bool,
+    /// We tell the peer which blobs we hold (it may read the blob index). Like a `Have`,
+    /// this does not wait for data sync: the peer must know what we hold before it can
+    /// tell whether it is synced.
+    pub announce: bool,
 }
 
 /// The blob side of one shared project with one peer.
@@ -180,15 +184,15 @@ impl BlobLink {
     }
 
     /// Tells the peer which blobs we hold that it has not heard of. The first round always
-    /// goes out, empty if we offer nothing: it tells the peer there is nothing to wait for.
-    /// Blobs the peer holds itself are acknowledged even when we offer nothing (they reveal
-    /// nothing it does not know).
+    /// goes out, empty if the peer may not know what we hold: it tells the peer there is
+    /// nothing to wait for. Blobs the peer holds itself are acknowledged whatever its role
+    /// (they reveal nothing it does not know).
     fn announce(&mut self, tag: ProjectTag, flow: BlobFlow, out: &mut Vec<Message>) {
         let mut new: Vec<BlobHash> = self
             .held
             .keys()
             .filter(|h| !self.announced.contains(*h))
-            .filter(|h| flow.outbound || self.peer_has.contains(*h))
+            .filter(|h| flow.announce || self.peer_has.contains(*h))
             .copied()
             .collect();
         if new.is_empty() && self.announced_once {

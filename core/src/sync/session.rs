@@ -665,6 +665,7 @@ impl Link {
         super::blobs::BlobFlow {
             inbound: on && self.peer_role.may_send(ns),
             outbound: on && self.offers(ns),
+            announce: self.peer_role.may_read(ns),
         }
     }
 
