@@ -95,6 +95,12 @@ pub enum Error {
     /// The inviter sent join details that do not open the project it invited to.
     #[error("the invite's join details do not match its project")]
     InvalidInvite,
+    /// A photo, audio or video could not be attached.
+    #[error(transparent)]
+    Attachment(#[from] crate::attachments::AttachmentError),
+    /// A blob could not be stored or read.
+    #[error(transparent)]
+    Blob(#[from] crate::blobs::BlobError),
 }
 
 impl From<rusqlite::Error> for Error {

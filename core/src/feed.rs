@@ -659,12 +659,17 @@ pub fn all_entry_ids(conn: &Connection) -> Result<Vec<i64>, StoreError> {
 
 /// Deletes every feed not written by `keep` (used when leaving a project).
 pub fn purge_other_authors(tx: &Transaction<'_>, keep: &DeviceId) -> Result<(), StoreError> {
+    // `auth` feeds stay: they hold the role records under which our own writes were made
+    // (without them our own data would stop counting, and its attachments be collected).
     tx.execute(
         "DELETE FROM entries WHERE entry_id / 1099511627776 IN \
-         (SELECT feed_id FROM feeds WHERE author != ?1)",
-        [keep.as_bytes()],
+         (SELECT feed_id FROM feeds WHERE author != ?1 AND namespace != ?2)",
+        params![keep.as_bytes(), Namespace::Auth.code()],
     )?;
-    tx.execute("DELETE FROM feeds WHERE author != ?1", [keep.as_bytes()])?;
+    tx.execute(
+        "DELETE FROM feeds WHERE author != ?1 AND namespace != ?2",
+        params![keep.as_bytes(), Namespace::Auth.code()],
+    )?;
     tx.execute("DELETE FROM conflicting_entries", [])?;
     Ok(())
 }

@@ -1,7 +1,9 @@
 //! Mapeo core: offline, peer-to-peer mapping and monitoring. Owns all logic — identity, signed
 //! feeds, documents and their index, projects — and knows nothing of FFI or platforms.
 
+pub mod attachments;
 pub mod backup_code;
+pub mod blobs;
 pub mod connection_code;
 pub mod crypto;
 pub mod db;
@@ -18,11 +20,12 @@ pub mod roles;
 pub mod schema;
 pub mod sync;
 
+pub use attachments::BlobPolicy;
 pub use backup_code::BackupCode;
 pub use connection_code::ConnectionCode;
 pub use crypto::{JoinDetails, RootKey};
 pub use error::{Error, Result};
-pub use ids::{DeviceId, DocId, Namespace, ProjectId, Timestamp, VersionId};
+pub use ids::{BlobHash, DeviceId, DocId, Namespace, ProjectId, Timestamp, VersionId};
 pub use index::{BoundingBox, Document, Query};
 pub use manager::{Manager, ProjectStatus, ProjectSummary};
 pub use project::{Member, Project};

@@ -277,6 +277,7 @@ impl Manager {
             self.clock.clone(),
         )?);
         project.set_writable(status != ProjectStatus::Left);
+        project.set_blob_policy(self.blob_policy()?);
         cache.insert(*id, project.clone());
         Ok(project)
     }
@@ -420,6 +421,7 @@ impl Manager {
     pub fn leave_project(&self, id: &ProjectId) -> Result<()> {
         let project = self.open_project(id)?;
         project.leave()?;
+        project.purge_unreferenced_blobs()?;
         lock(&self.db).execute(MARK_LEFT, params![id.as_bytes(), (self.clock)().0])?;
         self.refresh_network_projects()?;
         Ok(())
@@ -604,5 +606,37 @@ impl Manager {
     /// Resumes networking after [`Manager::pause`].
     pub async fn resume(&self) -> Result<()> {
         Ok(self.network.resume().await?)
+    }
+}
+
+const SELECT_BLOB_POLICY: &str = "SELECT policy FROM blob_policy WHERE id = 1";
+const UPSERT_BLOB_POLICY: &str = "INSERT INTO blob_policy (id, policy) VALUES (1, ?1) \
+     ON CONFLICT (id) DO UPDATE SET policy = excluded.policy";
+
+/// The device's blob policy (see `attachments`).
+impl Manager {
+    /// Which attachment variants this device downloads from peers, in every project.
+    pub fn blob_policy(&self) -> Result<crate::attachments::BlobPolicy> {
+        let stored: Option<String> = lock(&self.db)
+            .query_row(SELECT_BLOB_POLICY, [], |r| r.get(0))
+            .optional()?;
+        match stored {
+            None => Ok(crate::attachments::BlobPolicy::default()),
+            Some(json) => Ok(serde_json::from_str(&json)
+                .map_err(|_| StoreError::Corrupt("stored blob policy"))?),
+        }
+    }
+
+    /// Sets which attachment variants this device downloads, kept across restarts and
+    /// applied at once to every open project (live sessions follow).
+    pub fn set_blob_policy(&self, policy: crate::attachments::BlobPolicy) -> Result<()> {
+        let json =
+            serde_json::to_string(&policy).map_err(|_| StoreError::Corrupt("blob policy"))?;
+        lock(&self.db).execute(UPSERT_BLOB_POLICY, [json])?;
+        let open: Vec<Arc<Project>> = lock(&self.projects).values().cloned().collect();
+        for p in open {
+            p.set_blob_policy(policy);
+        }
+        Ok(())
     }
 }

@@ -87,6 +87,12 @@ pub struct Project {
     changes: watch::Sender<u64>,
     data_sync: watch::Sender<bool>,
     own_role: watch::Sender<PeerRole>,
+    /// The project's blobs (photos, audio, video), next to its database.
+    pub(crate) blobs: crate::blobs::BlobStore,
+    /// Which variants this device downloads (see `attachments`).
+    pub(crate) blob_policy: watch::Sender<crate::attachments::BlobPolicy>,
+    /// What the policy wants of the blob index, kept while neither changes (`attachments`).
+    pub(crate) wanted_cache: Mutex<Option<crate::attachments::WantedCache>>,
 }
 
 impl std::fmt::Debug for Project {
@@ -108,6 +114,12 @@ impl Project {
         let reader = db::open_reader(path)?;
         let checkpointer = db::Checkpointer::start(path, &writer)?;
         let own_role = roles::load(&reader, join.creator)?.current(&device.device_id());
+        let changes = watch::Sender::new(0);
+        let blob_dir = path
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join(crate::blobs::BLOBS_DIR);
+        let blobs = crate::blobs::BlobStore::open(&blob_dir, changes.clone())?;
         Ok(Project {
             keys: FeedKeys::new(&join.project_key()),
             creator: join.creator,
@@ -118,9 +130,12 @@ impl Project {
             writable: AtomicBool::new(true),
             path: path.to_owned(),
             checkpointer,
-            changes: watch::Sender::new(0),
+            changes,
             data_sync: watch::Sender::new(false),
             own_role: watch::Sender::new(own_role),
+            blobs,
+            blob_policy: watch::Sender::new(crate::attachments::BlobPolicy::default()),
+            wanted_cache: Mutex::new(None),
         })
     }
 
@@ -834,6 +849,71 @@ impl sync::Replica for Project {
 
     fn data_sync(&self) -> watch::Receiver<bool> {
         self.data_sync.subscribe()
+    }
+
+    // Blobs: see `attachments` and `blobs`.
+
+    fn blob_generation(&self) -> u64 {
+        self.blobs.generation()
+    }
+
+    fn held_blobs(&self) -> Result<Vec<(crate::ids::BlobHash, u64)>, SyncError> {
+        Ok(self.blobs.held())
+    }
+
+    fn wanted_blobs(&self) -> Result<BTreeMap<crate::ids::BlobHash, u64>, SyncError> {
+        Project::wanted_blobs(self).map_err(sync_err)
+    }
+
+    fn read_blob(
+        &self,
+        hash: &crate::ids::BlobHash,
+        offset: u64,
+        max: usize,
+    ) -> Result<Option<Vec<u8>>, SyncError> {
+        self.blobs
+            .read_at(hash, offset, max)
+            .map_err(store_blob_err)
+    }
+
+    fn receive_blob(
+        &self,
+        hash: &crate::ids::BlobHash,
+        size: u64,
+    ) -> Result<Option<crate::blobs::PartialBlob>, SyncError> {
+        self.blobs.receive(hash, size).map_err(store_blob_err)
+    }
+}
+
+fn store_blob_err(e: crate::blobs::BlobError) -> SyncError {
+    SyncError::Store(e.to_string())
+}
+
+/// Helpers for attachments (`attachments.rs`), kept apart from the document code above.
+impl Project {
+    /// Whether the project still takes writes (not left).
+    pub(crate) fn is_writable(&self) -> bool {
+        self.writable.load(Ordering::SeqCst)
+    }
+
+    /// Tells sessions that what this device wants or holds of blobs changed.
+    pub(crate) fn notify_blob_change(&self) {
+        self.blobs.notify();
+    }
+
+    /// Creates the document `doc_id` with `value` unless it exists; returns the current one.
+    pub(crate) fn create_if_absent(&self, doc_id: DocId, value: DocValue) -> Result<Document> {
+        self.check_writable()?;
+        value.validate()?;
+        self.write(|tx| match index::get(tx, &doc_id)? {
+            Some(current) if !current.doc.deleted => Ok(current),
+            Some(current) => {
+                let heads = index::head_versions(tx, &doc_id)?;
+                let doc = self.next_version(&current, heads, false, value);
+                self.append_doc(tx, &doc)
+            }
+            None => self.append_doc(tx, &self.new_doc(doc_id.clone(), value)),
+        })
     }
 }
 

@@ -363,6 +363,9 @@ impl RoleBook {
             | DocType::ProjectSettings
             | DocType::Icon
             | DocType::Translation => manager,
+            // Content-addressed (its id is the original's hash, checked on validation): any
+            // member may describe an attachment it holds.
+            DocType::BlobIndex => manager || role == PeerRole::Member,
             DocType::Observation | DocType::Track => {
                 manager || (role == PeerRole::Member && created_by_author(v, doc))
             }

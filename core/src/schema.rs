@@ -22,9 +22,10 @@ pub use config_types::{
 
 pub use tags::{TagPrimitive, TagValue, Tags, tags_from_json};
 pub use types::{
-    Attachment, AttachmentKind, Coords, DeviceInfo, DeviceType, DocRef, DocValue, FeedPositions,
-    Field, FieldOption, FieldType, Geometry, Observation, ObservationMetadata, Position,
-    PositionProvider, Preset, ProjectSettings, Role, Track, TrackPoint,
+    Attachment, AttachmentKind, BlobIndex, Coords, DeviceInfo, DeviceType, DocRef, DocValue,
+    FeedPositions, Field, FieldOption, FieldType, Geometry, Observation, ObservationMetadata,
+    Position, PositionProvider, Preset, ProjectSettings, Role, Track, TrackPoint, Variant,
+    VariantBlob,
 };
 
 /// Largest encoded document, in bytes. Larger documents are refused when encoding and
@@ -42,6 +43,10 @@ pub const MAX_TAG_KEY_CHARS: usize = 256;
 pub const MAX_TAGS: usize = 1000;
 /// Most items in any list: attachments, track points, refs, options, terms, tag lists.
 pub const MAX_LIST_ITEMS: usize = 10_000;
+/// Largest blob (a photo, audio or video file, or a variant of one), in bytes.
+pub const MAX_BLOB_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+/// Most characters in a MIME type.
+pub const MAX_MIME_CHARS: usize = 255;
 
 /// Role id of a coordinator: may manage members and configuration.
 pub const ROLE_COORDINATOR: &str = "coordinator";
@@ -165,6 +170,16 @@ pub enum ValidationError {
     /// A language or region code has characters other than letters, digits and `-`.
     #[error("language or region code is malformed")]
     BadLanguageCode,
+    /// A blob index lists a variant twice, lacks the original, or lists a variant its kind of
+    /// media does not have.
+    #[error("blob index variants are not valid for the attachment's kind")]
+    BadVariants,
+    /// A blob index's document id is not the hex hash of the original it describes.
+    #[error("blob index document id is not its original's hash")]
+    BlobIndexDocId,
+    /// A blob is larger than [`MAX_BLOB_BYTES`].
+    #[error("blob is larger than the limit")]
+    BlobTooLarge,
 }
 
 /// Checks `s` has at most `max` characters (Unicode scalar values, not UTF-16 units).
@@ -199,11 +214,13 @@ pub enum DocType {
     Icon,
     /// A translation of a preset's or field's text.
     Translation,
+    /// Where an attachment's variants are: their hashes, sizes and types.
+    BlobIndex,
 }
 
 impl DocType {
     /// Every document type.
-    pub const ALL: [DocType; 9] = [
+    pub const ALL: [DocType; 10] = [
         DocType::Observation,
         DocType::Track,
         DocType::Preset,
@@ -213,6 +230,7 @@ impl DocType {
         DocType::Role,
         DocType::Icon,
         DocType::Translation,
+        DocType::BlobIndex,
     ];
 
     /// The reference data model's `schemaName`.
@@ -227,6 +245,7 @@ impl DocType {
             DocType::Role => "role",
             DocType::Icon => "icon",
             DocType::Translation => "translation",
+            DocType::BlobIndex => "blobIndex",
         }
     }
 
@@ -241,6 +260,7 @@ impl DocType {
             | DocType::Icon
             | DocType::Translation => Namespace::Config,
             DocType::Role => Namespace::Auth,
+            DocType::BlobIndex => Namespace::BlobIndex,
         }
     }
 }
@@ -555,13 +575,35 @@ mod tests {
             }),
             DocValue::Icon(icon()),
             DocValue::Translation(translation()),
+            DocValue::BlobIndex(blob_index()),
         ]
+    }
+
+    pub(super) fn blob_index() -> BlobIndex {
+        let variant = |variant, n: u8, mime: &str| VariantBlob {
+            variant,
+            hash: crate::ids::BlobHash::from_bytes([n; 32]),
+            size: 1000 * u64::from(n),
+            mime_type: mime.into(),
+        };
+        BlobIndex {
+            kind: AttachmentKind::Photo,
+            variants: vec![
+                variant(Variant::Original, 1, "image/png"),
+                variant(Variant::Preview, 2, "image/jpeg"),
+                variant(Variant::Thumbnail, 3, "image/jpeg"),
+            ],
+        }
     }
 
     pub(super) fn doc(value: DocValue) -> Doc {
         let ns = value.doc_type().namespace();
+        let doc_id = match &value {
+            DocValue::BlobIndex(b) => b.original().unwrap().hash.to_string().parse().unwrap(),
+            _ => DocId::random(),
+        };
         Doc {
-            doc_id: DocId::random(),
+            doc_id,
             original_version_id: Some(version(ns, 0)),
             created_at: Timestamp(1_700_000_000_000),
             updated_at: Timestamp(1_700_000_000_500),

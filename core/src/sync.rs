@@ -4,6 +4,7 @@
 //! ([`Transport`]): Noise over TCP in `net`, an in-memory pair in tests. Knows nothing of
 //! storage beyond the [`Replica`] trait that a project implements.
 
+pub mod blobs;
 pub mod memory;
 pub mod message;
 pub mod session;
@@ -16,8 +17,9 @@ use std::time::Duration;
 use thiserror::Error;
 use tokio::sync::watch;
 
+use crate::blobs::PartialBlob;
 use crate::feed::Entry;
-use crate::ids::{DeviceId, Namespace, ProjectId};
+use crate::ids::{BlobHash, DeviceId, Namespace, ProjectId};
 pub use message::{CloseReason, Message, ProjectTag};
 pub use session::{SessionEnd, run_session};
 
@@ -146,6 +148,26 @@ pub trait Replica: Send + Sync + 'static {
     fn changes(&self) -> watch::Receiver<u64>;
     /// Whether data sync is on here.
     fn data_sync(&self) -> watch::Receiver<bool>;
+
+    // Blobs (DESIGN §6.5). Changes to any of these also bump `changes`.
+
+    /// A number that changes whenever the blobs held here, the downloads in progress or the
+    /// blob policy change: while it stays the same, so do the answers below.
+    fn blob_generation(&self) -> u64;
+    /// Every blob held complete here, with its size.
+    fn held_blobs(&self) -> Result<Vec<(BlobHash, u64)>, SyncError>;
+    /// The blobs this device's policy wants and it does not hold, with their sizes.
+    fn wanted_blobs(&self) -> Result<BTreeMap<BlobHash, u64>, SyncError>;
+    /// Up to `max` bytes of a held blob from `offset`; `None` if it is not held.
+    fn read_blob(
+        &self,
+        hash: &BlobHash,
+        offset: u64,
+        max: usize,
+    ) -> Result<Option<Vec<u8>>, SyncError>;
+    /// Starts or resumes receiving a blob of `size` bytes; `None` if it is held already or
+    /// another session is receiving it.
+    fn receive_blob(&self, hash: &BlobHash, size: u64) -> Result<Option<PartialBlob>, SyncError>;
 }
 
 /// Stops a listener when dropped.
@@ -190,6 +212,21 @@ pub struct PeerSyncState {
     pub received: u64,
     /// Entries sent to this peer in this session.
     pub sent: u64,
+    /// Whether the peer has told us which blobs it holds (always true while blobs do not
+    /// flow); nothing is synced before that.
+    pub peer_blobs_known: bool,
+    /// Blobs the peer holds that our policy wants and we lack (while both sides sync data).
+    pub blobs_wanted: u64,
+    /// Their bytes still to come, less what earlier transfers of them left here.
+    pub blob_bytes_wanted: u64,
+    /// Blobs the peer asked us for that we have not finished sending.
+    pub blobs_to_send: u64,
+    /// Their bytes still to send.
+    pub blob_bytes_to_send: u64,
+    /// Blob bytes received from this peer in this session.
+    pub blob_bytes_received: u64,
+    /// Blob bytes sent to this peer in this session.
+    pub blob_bytes_sent: u64,
 }
 
 impl PeerSyncState {
@@ -203,7 +240,7 @@ impl PeerSyncState {
     }
 
     /// Whether nothing is left to exchange for this phase: `Initial` checks auth and config;
-    /// `Full` checks everything that flows.
+    /// `Full` checks everything that flows, the blobs our policy wants included.
     pub fn is_synced(&self, phase: SyncPhase) -> bool {
         if !self.peer_known {
             return false;
@@ -211,7 +248,12 @@ impl PeerSyncState {
         let initial = self.initial_wanted + self.initial_to_send == 0;
         match phase {
             SyncPhase::Initial => initial,
-            SyncPhase::Full => initial && self.data_wanted + self.data_to_send == 0,
+            SyncPhase::Full => {
+                initial
+                    && self.data_wanted + self.data_to_send == 0
+                    && self.peer_blobs_known
+                    && self.blobs_wanted + self.blobs_to_send == 0
+            }
         }
     }
 }

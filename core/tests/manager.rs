@@ -182,22 +182,20 @@ fn leaving_purges_others_data_keeps_our_own_and_allows_rejoining() {
     let mine = pb.create(observation(2.0, 2.0, "b's")).unwrap();
     let id = pb.id();
     b.manager.leave_project(&id).unwrap();
-    // Only our own feeds are left. Without the records that made us a member, what we
-    // wrote no longer counts here either (until we are in the project again).
+    // Only our own feeds are left, and the role records (auth) under which we wrote: what
+    // we wrote as a member still shows here.
     let kept = pb.have_vector().unwrap();
     assert!(
         kept.keys()
-            .all(|(author, _)| *author == b.manager.device_id())
+            .all(|(author, ns)| *author == b.manager.device_id() || *ns == Namespace::Auth)
     );
     assert_eq!(
         kept.get(&(b.manager.device_id(), Namespace::Data)),
         Some(&1)
     );
-    assert!(
-        pb.list(&Query::all(DocType::Observation))
-            .unwrap()
-            .is_empty()
-    );
+    let after = pb.list(&Query::all(DocType::Observation)).unwrap();
+    assert_eq!(after.len(), 1);
+    assert_eq!(after[0].doc_id(), mine.doc_id());
     assert!(matches!(
         pb.create(observation(0.0, 0.0, "no")),
         Err(Error::ProjectLeft)

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::tags::{self, TagPrimitive, Tags};
 use super::{DocType, ValidationError};
-use crate::ids::{DocId, Timestamp, VersionId};
+use crate::ids::{BlobHash, DocId, Timestamp, VersionId};
 
 /// A reference to one version of a document.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -68,6 +68,85 @@ pub enum AttachmentKind {
     Audio,
     /// A video.
     Video,
+}
+
+/// Which rendition of an attachment a blob is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Variant {
+    /// The bytes the camera or recorder produced, unchanged.
+    Original,
+    /// A photo scaled to fit the screen (longest side at most 1200 px), as JPEG.
+    Preview,
+    /// A photo scaled for lists (longest side at most 400 px), as JPEG.
+    Thumbnail,
+}
+
+impl Variant {
+    /// Every variant.
+    pub const ALL: [Variant; 3] = [Variant::Original, Variant::Preview, Variant::Thumbnail];
+
+    /// The variants an attachment of this kind has.
+    pub fn of(kind: AttachmentKind) -> &'static [Variant] {
+        match kind {
+            AttachmentKind::Photo => &Variant::ALL,
+            AttachmentKind::Audio | AttachmentKind::Video => &[Variant::Original],
+        }
+    }
+
+    /// The name used in documents.
+    pub fn name(self) -> &'static str {
+        match self {
+            Variant::Original => "original",
+            Variant::Preview => "preview",
+            Variant::Thumbnail => "thumbnail",
+        }
+    }
+}
+
+impl fmt::Display for Variant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One variant of an attachment as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VariantBlob {
+    /// Which variant.
+    pub variant: Variant,
+    /// The blake3 hash of its bytes: its name in every device's blob store.
+    pub hash: BlobHash,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its MIME type, e.g. `image/jpeg`.
+    pub mime_type: String,
+}
+
+/// Where an attachment's variants are: written to the `blobIndex` namespace when the
+/// attachment is added. Its document id is the lowercase hex of the original's hash, so it is
+/// found from the attachment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BlobIndex {
+    /// What kind of media it is.
+    #[serde(rename = "type")]
+    pub kind: AttachmentKind,
+    /// Its variants, the original first.
+    pub variants: Vec<VariantBlob>,
+}
+
+impl BlobIndex {
+    /// The entry of one variant, if the attachment has it.
+    pub fn variant(&self, variant: Variant) -> Option<&VariantBlob> {
+        self.variants.iter().find(|v| v.variant == variant)
+    }
+
+    /// The original's entry.
+    pub fn original(&self) -> Option<&VariantBlob> {
+        self.variant(Variant::Original)
+    }
 }
 
 /// How an observation's location was obtained.
@@ -428,6 +507,8 @@ pub enum DocValue {
     Icon(super::Icon),
     /// A translation.
     Translation(super::Translation),
+    /// An attachment's variants.
+    BlobIndex(BlobIndex),
 }
 
 impl DocValue {
@@ -443,6 +524,7 @@ impl DocValue {
             DocValue::Role(_) => DocType::Role,
             DocValue::Icon(_) => DocType::Icon,
             DocValue::Translation(_) => DocType::Translation,
+            DocValue::BlobIndex(_) => DocType::BlobIndex,
         }
     }
 

@@ -5,9 +5,10 @@ use std::collections::HashSet;
 
 use super::tags::{validate_primitive, validate_tags};
 use super::{
-    Attachment, Coords, DeviceInfo, Doc, DocValue, Field, FieldType, MAX_LINKS, MAX_LIST_ITEMS,
-    MAX_NAME_CHARS, MAX_TAG_KEY_CHARS, MAX_TEXT_CHARS, Observation, Preset, ProjectSettings,
-    ROLE_IDS, Role, Track, ValidationError, check_len,
+    Attachment, BlobIndex, Coords, DeviceInfo, Doc, DocValue, Field, FieldType, MAX_BLOB_BYTES,
+    MAX_LINKS, MAX_LIST_ITEMS, MAX_MIME_CHARS, MAX_NAME_CHARS, MAX_TAG_KEY_CHARS, MAX_TEXT_CHARS,
+    Observation, Preset, ProjectSettings, ROLE_IDS, Role, Track, ValidationError, Variant,
+    check_len,
 };
 
 impl Doc {
@@ -28,6 +29,14 @@ impl Doc {
         if !self.links.iter().all(|link| seen.insert(link)) {
             return Err(ValidationError::DuplicateLink);
         }
+        if let DocValue::BlobIndex(b) = &self.value {
+            let named = b
+                .original()
+                .is_some_and(|o| o.hash.to_string() == self.doc_id.as_str());
+            if !named {
+                return Err(ValidationError::BlobIndexDocId);
+            }
+        }
         Ok(())
     }
 }
@@ -45,6 +54,7 @@ impl DocValue {
             DocValue::Role(r) => role(r),
             DocValue::Icon(i) => super::config_types::icon(i),
             DocValue::Translation(t) => super::config_types::translation(t),
+            DocValue::BlobIndex(b) => blob_index(b),
         }
     }
 }
@@ -151,6 +161,24 @@ fn role(r: &Role) -> Result<(), ValidationError> {
         return Err(ValidationError::BadRoleId);
     }
     optional_text(r.reason.as_deref(), "reason", MAX_TEXT_CHARS)
+}
+
+fn blob_index(b: &BlobIndex) -> Result<(), ValidationError> {
+    let allowed = Variant::of(b.kind);
+    let mut seen = HashSet::new();
+    for v in &b.variants {
+        if !allowed.contains(&v.variant) || !seen.insert(v.variant) {
+            return Err(ValidationError::BadVariants);
+        }
+        if v.size > MAX_BLOB_BYTES {
+            return Err(ValidationError::BlobTooLarge);
+        }
+        display_text(&v.mime_type, "mimeType", MAX_MIME_CHARS)?;
+    }
+    if !seen.contains(&Variant::Original) {
+        return Err(ValidationError::BadVariants);
+    }
+    Ok(())
 }
 
 fn finite(n: f64, field: &'static str) -> Result<f64, ValidationError> {
@@ -660,5 +688,51 @@ mod tests {
             assert!(!text.ends_with('.'), "{text}");
             assert_eq!(text, text.to_lowercase(), "{text}");
         }
+    }
+
+    #[test]
+    fn blob_indexes_name_their_original_and_only_their_kind_of_variants() {
+        use super::super::tests::blob_index;
+        use super::super::{AttachmentKind, VariantBlob};
+        let good = doc(DocValue::BlobIndex(blob_index()));
+        assert_eq!(good.validate(), Ok(()));
+        let mut other_id = good.clone();
+        other_id.doc_id = crate::ids::DocId::random();
+        assert_eq!(other_id.validate(), Err(ValidationError::BlobIndexDocId));
+        let with = |change: &dyn Fn(&mut BlobIndex)| {
+            let mut b = blob_index();
+            change(&mut b);
+            DocValue::BlobIndex(b).validate()
+        };
+        assert_eq!(
+            with(&|b| b.kind = AttachmentKind::Audio),
+            Err(ValidationError::BadVariants)
+        );
+        assert_eq!(
+            with(&|b| {
+                b.variants.remove(0);
+            }),
+            Err(ValidationError::BadVariants)
+        );
+        assert_eq!(
+            with(&|b| b.variants.push(b.variants[1].clone())),
+            Err(ValidationError::BadVariants)
+        );
+        assert_eq!(
+            with(&|b| b.variants[0].size = MAX_BLOB_BYTES + 1),
+            Err(ValidationError::BlobTooLarge)
+        );
+        assert_eq!(
+            with(&|b| b.variants[2].mime_type = " ".into()),
+            Err(ValidationError::Empty { field: "mimeType" })
+        );
+        let audio = BlobIndex {
+            kind: AttachmentKind::Audio,
+            variants: vec![VariantBlob {
+                mime_type: "audio/mpeg".into(),
+                ..blob_index().variants[0].clone()
+            }],
+        };
+        assert_eq!(DocValue::BlobIndex(audio).validate(), Ok(()));
     }
 }

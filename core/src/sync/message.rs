@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::feed::Entry;
-use crate::ids::{DeviceId, EntryHash, Namespace};
+use crate::ids::{BlobHash, DeviceId, EntryHash, Namespace};
 
 /// Wire version of the sync messages; a peer with another major version is refused.
 pub const SYNC_PROTOCOL_VERSION: u16 = 1;
@@ -20,6 +20,12 @@ pub const BATCH_PAYLOAD_BYTES: usize = 1024 * 1024;
 pub const MAX_PROJECT_TAGS: usize = 1_000;
 /// Most feed lengths in one `Have` message.
 pub const MAX_FEEDS_PER_HAVE: usize = 100_000;
+/// Most blob hashes in one `BlobHave`, `BlobRequest`, `BlobCancel` or `BlobMissing`.
+pub const MAX_BLOBS_PER_MESSAGE: usize = 10_000;
+/// Bytes of a blob sent per `BlobChunk`.
+pub const BLOB_CHUNK_BYTES: usize = 1024 * 1024;
+/// Most bytes of a blob accepted in one `BlobChunk`.
+pub const MAX_BLOB_CHUNK_BYTES: usize = 2 * 1024 * 1024;
 
 /// A project's tag on one connection: a MAC of the handshake hash under the project key.
 /// Only a holder of the key can compute it; it is worthless on any other connection.
@@ -151,6 +157,61 @@ pub enum Message {
     },
     /// A step of an invite between the two devices (not about any shared project).
     Invite(crate::invites::InviteMessage),
+    /// Blobs the sender holds complete in a shared project: all of them once the project is
+    /// linked (in as many messages as needed), then each new one.
+    BlobHave {
+        /// The project.
+        project: ProjectTag,
+        /// Their hashes.
+        hashes: Vec<BlobHash>,
+        /// This message ends a round: the receiver now knows every blob the sender holds.
+        done: bool,
+    },
+    /// Asks for blobs, each from an offset (what arrived before is kept).
+    BlobRequest {
+        /// The project.
+        project: ProjectTag,
+        /// Which blobs, from where.
+        blobs: Vec<BlobAt>,
+    },
+    /// The sender no longer wants these blobs from the receiver (its policy changed, or they
+    /// arrived from elsewhere).
+    BlobCancel {
+        /// The project.
+        project: ProjectTag,
+        /// Their hashes.
+        hashes: Vec<BlobHash>,
+    },
+    /// Bytes of a blob.
+    BlobChunk {
+        /// The project.
+        project: ProjectTag,
+        /// The blob.
+        hash: BlobHash,
+        /// Where these bytes start in it.
+        offset: u64,
+        /// The whole blob's size.
+        size: u64,
+        /// The bytes.
+        #[serde(with = "serde_bytes")]
+        data: Vec<u8>,
+    },
+    /// The sender does not hold these blobs (any more): ask elsewhere.
+    BlobMissing {
+        /// The project.
+        project: ProjectTag,
+        /// Their hashes.
+        hashes: Vec<BlobHash>,
+    },
+}
+
+/// A blob asked for, from an offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlobAt {
+    /// The blob.
+    pub hash: BlobHash,
+    /// The first byte wanted.
+    pub offset: u64,
 }
 
 /// A message that could not be encoded or decoded.
@@ -194,6 +255,11 @@ impl Message {
                 feeds.len() <= MAX_FEEDS_PER_HAVE
             }
             Message::Entries { entries, .. } => entries.len() <= MAX_ENTRIES_PER_BATCH,
+            Message::BlobHave { hashes, .. }
+            | Message::BlobCancel { hashes, .. }
+            | Message::BlobMissing { hashes, .. } => hashes.len() <= MAX_BLOBS_PER_MESSAGE,
+            Message::BlobRequest { blobs, .. } => blobs.len() <= MAX_BLOBS_PER_MESSAGE,
+            Message::BlobChunk { data, .. } => data.len() <= MAX_BLOB_CHUNK_BYTES,
             _ => true,
         };
         if within {
@@ -333,6 +399,89 @@ mod tests {
             bytes.push(prefix);
             bytes.extend_from_slice(&len.to_be_bytes());
             prop_assert!(Message::decode(&bytes).is_err());
+        }
+    }
+
+    fn blob_samples() -> Vec<Message> {
+        let tag = ProjectTag([9; 32]);
+        let hash = BlobHash::from_bytes([5; 32]);
+        vec![
+            Message::BlobHave {
+                project: tag,
+                hashes: vec![hash, BlobHash::from_bytes([6; 32])],
+                done: true,
+            },
+            Message::BlobRequest {
+                project: tag,
+                blobs: vec![BlobAt { hash, offset: 4096 }],
+            },
+            Message::BlobCancel {
+                project: tag,
+                hashes: vec![hash],
+            },
+            Message::BlobChunk {
+                project: tag,
+                hash,
+                offset: 7,
+                size: 10,
+                data: vec![1, 2, 3],
+            },
+            Message::BlobMissing {
+                project: tag,
+                hashes: vec![hash],
+            },
+        ]
+    }
+
+    #[test]
+    fn blob_messages_round_trip_compactly_and_within_limits() {
+        for m in blob_samples() {
+            let bytes = m.encode().unwrap();
+            assert_eq!(Message::decode(&bytes).unwrap(), m);
+        }
+        let chunk = Message::BlobChunk {
+            project: ProjectTag([0; 32]),
+            hash: BlobHash::from_bytes([1; 32]),
+            offset: 0,
+            size: BLOB_CHUNK_BYTES as u64,
+            data: vec![0xff; BLOB_CHUNK_BYTES],
+        };
+        let len = chunk.encode().unwrap().len();
+        assert!(
+            len < BLOB_CHUNK_BYTES + 128,
+            "bytes travel as a byte string: {len}"
+        );
+        let over = Message::BlobChunk {
+            project: ProjectTag([0; 32]),
+            hash: BlobHash::from_bytes([1; 32]),
+            offset: 0,
+            size: 0,
+            data: vec![0; MAX_BLOB_CHUNK_BYTES + 1],
+        };
+        assert_eq!(
+            Message::decode(&over.encode().unwrap()),
+            Err(MessageError::TooLarge)
+        );
+        let many = Message::BlobHave {
+            project: ProjectTag([0; 32]),
+            hashes: vec![BlobHash::from_bytes([1; 32]); MAX_BLOBS_PER_MESSAGE + 1],
+            done: true,
+        };
+        assert_eq!(
+            Message::decode(&many.encode().unwrap()),
+            Err(MessageError::TooLarge)
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn mutated_blob_messages_never_panic(which in 0usize..5, flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8)) {
+            let mut bytes = blob_samples()[which].encode().unwrap();
+            for (i, b) in flips {
+                let at = i.index(bytes.len());
+                bytes[at] = b;
+            }
+            let _ = Message::decode(&bytes);
         }
     }
 }

@@ -82,6 +82,8 @@ struct Link {
     refused: BTreeMap<FeedKey, u64>,
     received: u64,
     sent: u64,
+    /// Blob transfer with this peer (`sync/blobs.rs`).
+    blobs: super::blobs::BlobLink,
 }
 
 impl Link {
@@ -97,6 +99,13 @@ impl Link {
             data_to_send: 0,
             received: self.received,
             sent: self.sent,
+            peer_blobs_known: false,
+            blobs_wanted: 0,
+            blob_bytes_wanted: 0,
+            blobs_to_send: 0,
+            blob_bytes_to_send: 0,
+            blob_bytes_received: 0,
+            blob_bytes_sent: 0,
         };
         let feeds: BTreeSet<&FeedKey> = self.local.keys().chain(self.peer_have.keys()).collect();
         for f in feeds {
@@ -122,6 +131,7 @@ impl Link {
                 } += ours - theirs;
             }
         }
+        self.blobs.fill_state(&mut s, self.blob_flow());
         s
     }
 
@@ -310,7 +320,10 @@ impl Session {
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_heard = Instant::now();
         loop {
-            let pending = self.links.values().any(|l| l.next_send().is_some());
+            let pending = self
+                .links
+                .values()
+                .any(|l| l.next_send().is_some() || l.blobs.has_outgoing());
             tokio::select! {
                 biased;
                 r = params.shutdown.changed() => {
@@ -393,6 +406,7 @@ impl Session {
                 if let Some(link) = self.links.get_mut(&project) {
                     link.remote_data = data;
                     self.rewant(&project).await?;
+                    self.refresh_blobs(&project).await?;
                     self.publish(&project);
                 }
             }
@@ -421,6 +435,11 @@ impl Session {
                     inbox(self.peer, m);
                 }
             }
+            m @ (Message::BlobHave { .. }
+            | Message::BlobRequest { .. }
+            | Message::BlobCancel { .. }
+            | Message::BlobChunk { .. }
+            | Message::BlobMissing { .. }) => self.on_blob_message(m).await?,
         }
         Ok(None)
     }
@@ -455,6 +474,7 @@ impl Session {
                     refused: BTreeMap::new(),
                     received: 0,
                     sent: 0,
+                    blobs: Default::default(),
                 },
             );
             let (mut changes, mut data) = (p.changes(), data_sync);
@@ -479,6 +499,7 @@ impl Session {
                 data: local_data,
             })
             .await?;
+            self.refresh_blobs(&tag).await?;
             self.announce(&tag).await?;
             self.publish(&tag);
         }
@@ -541,6 +562,9 @@ impl Session {
             .await?;
         }
         self.rewant(tag).await?;
+        // Blob requests go out before the `Have` that acknowledges the entries naming them,
+        // so the peer never sees us synced while we still want its blobs.
+        self.refresh_blobs(tag).await?;
         self.announce(tag).await?;
         self.publish(tag);
         Ok(())
@@ -685,7 +709,8 @@ impl Session {
             .iter()
             .find_map(|(tag, l)| l.next_send().map(|r| (*tag, r)))
         else {
-            return Ok(None);
+            // No entries wait: blobs follow them.
+            return self.next_blob_chunk().await;
         };
         let Some(link) = self.links.get(&tag) else {
             return Ok(None);
@@ -717,5 +742,111 @@ impl Session {
             project: tag,
             entries: entries.into_iter().map(Into::into).collect(),
         }))
+    }
+}
+
+/// Blob transfer (DESIGN §6.5): the glue between the session and `sync/blobs.rs`.
+impl Link {
+    /// Which way blobs move with this peer now: they follow the blob-index namespace.
+    fn blob_flow(&self) -> super::blobs::BlobFlow {
+        let ns = Namespace::BlobIndex;
+        let on = flows(ns, self.local_data, self.remote_data);
+        super::blobs::BlobFlow {
+            inbound: on && self.peer_role.may_send(ns),
+            outbound: on && self.offers(ns),
+            announce: self.peer_role.may_read(ns),
+        }
+    }
+
+    /// How many blob-index entries we hold: the wanted blobs change with it.
+    fn blob_index_entries(&self) -> u64 {
+        self.local
+            .iter()
+            .filter(|((_, ns), _)| *ns == Namespace::BlobIndex)
+            .map(|(_, n)| *n)
+            .sum()
+    }
+}
+
+impl Session {
+    /// Brings a project's blob transfer up to date and sends what that takes.
+    async fn refresh_blobs(&mut self, tag: &ProjectTag) -> Result<(), SyncError> {
+        let Some(link) = self.links.get_mut(tag) else {
+            return Ok(());
+        };
+        let (flow, entries, replica) = (
+            link.blob_flow(),
+            link.blob_index_entries(),
+            link.replica.clone(),
+        );
+        let msgs = link.blobs.refresh(*tag, &replica, flow, entries).await?;
+        let retry = link.blobs.take_retry_timer();
+        for m in msgs {
+            self.send_control(m).await?;
+        }
+        if let Some(at) = retry {
+            // Look again once a failed blob may be asked for again.
+            let (dirty, notify, tag) = (self.dirty.clone(), self.notify.clone(), *tag);
+            self.tasks.spawn(async move {
+                tokio::time::sleep_until(at).await;
+                if let Ok(mut d) = dirty.lock() {
+                    d.insert(tag);
+                }
+                notify.notify_one();
+            });
+        }
+        Ok(())
+    }
+
+    async fn on_blob_message(&mut self, msg: Message) -> Result<(), SyncError> {
+        let tag = match &msg {
+            Message::BlobHave { project, .. }
+            | Message::BlobRequest { project, .. }
+            | Message::BlobCancel { project, .. }
+            | Message::BlobChunk { project, .. }
+            | Message::BlobMissing { project, .. } => *project,
+            _ => return Ok(()),
+        };
+        let Some(link) = self.links.get_mut(&tag) else {
+            return Ok(());
+        };
+        let flow = link.blob_flow();
+        match msg {
+            Message::BlobHave { hashes, done, .. } => {
+                link.blobs.on_have(hashes, done);
+                self.refresh_blobs(&tag).await?;
+            }
+            Message::BlobRequest { blobs, .. } => {
+                if let Some(missing) = link.blobs.on_request(tag, blobs, flow) {
+                    self.send_control(missing).await?;
+                }
+            }
+            Message::BlobCancel { hashes, .. } => link.blobs.on_cancel(&hashes),
+            Message::BlobChunk {
+                hash,
+                offset,
+                size,
+                data,
+                ..
+            } => link.blobs.on_chunk(hash, offset, size, data).await?,
+            Message::BlobMissing { hashes, .. } => {
+                link.blobs.on_missing(&hashes);
+                self.refresh_blobs(&tag).await?;
+            }
+            _ => {}
+        }
+        self.publish(&tag);
+        Ok(())
+    }
+
+    /// The next blob chunk any project has to send, if any.
+    async fn next_blob_chunk(&mut self) -> Result<Option<Message>, SyncError> {
+        let Some((tag, link)) = self.links.iter_mut().find(|(_, l)| l.blobs.has_outgoing()) else {
+            return Ok(None);
+        };
+        let (tag, replica) = (*tag, link.replica.clone());
+        let msg = link.blobs.next_chunk(tag, &replica).await?;
+        self.publish(&tag);
+        Ok(msg)
     }
 }

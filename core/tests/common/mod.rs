@@ -3,6 +3,8 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod media;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -129,7 +131,7 @@ impl Peer {
         self.device.manager.device_id()
     }
 
-    fn params(
+    pub fn params(
         &self,
         peer: mapeo_core::DeviceId,
         hash: [u8; 32],

@@ -29,3 +29,10 @@ CREATE TABLE received_invites (
     received_at INTEGER NOT NULL,
     state TEXT NOT NULL
 );
+
+-- The device's blob policy (which attachment variants it downloads), as JSON. No row: the
+-- default (archive).
+CREATE TABLE blob_policy (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    policy TEXT NOT NULL
+);
