@@ -69,7 +69,10 @@ pub extern "C" fn smoke_add(a: u32, b: u32) -> u32 {
 /// # Safety
 /// `name.data` points to `name.len` readable bytes (or is null with length 0).
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn smoke_greet(name: ForeignBytes, status: &mut RustCallStatus) -> RustBuffer {
+pub unsafe extern "C" fn smoke_greet(
+    name: ForeignBytes,
+    status: &mut RustCallStatus,
+) -> RustBuffer {
     let bytes: &[u8] = match usize::try_from(name.len) {
         Ok(len) if len > 0 && !name.data.is_null() => {
             // SAFETY: the caller promises `len` readable bytes at `data`.
