@@ -190,6 +190,10 @@ pub struct PeerSyncState {
     pub received: u64,
     /// Entries sent to this peer in this session.
     pub sent: u64,
+    /// Whether this device had data sync on for the project when this was computed: data
+    /// entries are counted only while both sides have it on, so a "synced" read before the
+    /// session saw data sync turned on here says nothing about data.
+    pub data_sync: bool,
 }
 
 impl PeerSyncState {

@@ -97,6 +97,7 @@ impl Link {
             data_to_send: 0,
             received: self.received,
             sent: self.sent,
+            data_sync: self.local_data,
         };
         let feeds: BTreeSet<&FeedKey> = self.local.keys().chain(self.peer_have.keys()).collect();
         for f in feeds {
