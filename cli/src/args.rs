@@ -14,6 +14,9 @@ pub const DEFAULT_SYNC_TIMEOUT_SECS: u64 = 60;
 /// How long `mapeo demo` waits for each step that involves the network, by default, in
 /// seconds.
 pub const DEFAULT_DEMO_TIMEOUT_SECS: u64 = 90;
+/// How long `mapeo members invite` waits for the device to connect and answer, by default,
+/// in seconds.
+pub const DEFAULT_INVITE_TIMEOUT_SECS: u64 = 300;
 
 const MAIN_EXAMPLES: &str = "\
 Examples:
@@ -23,6 +26,8 @@ Examples:
   mapeo observation add --lat -3.1 --lon -60.0 --preset \"River pollution\" --notes \"oil\"
   mapeo serve                                 listen, discover and sync until Ctrl-C
   mapeo sync --connect 192.168.1.20:47380     sync once with one peer
+  mapeo members invite 5c1f… --role member    invite a peer connected to the running serve
+  mapeo invites accept 3fa9                   accept an invite the running serve received
   mapeo export geojson --out report.geojson
 
 Every command takes --json for output a script can read. Errors go to stderr; the exit code
@@ -75,9 +80,12 @@ pub enum Command {
     /// Categories (presets, fields, icons, translations): import, list.
     #[command(subcommand)]
     Categories(CategoriesCommand),
-    /// The project's members and their roles.
+    /// The project's members: list, invite, cancel an invite, remove, change a role.
     #[command(subcommand)]
     Members(MembersCommand),
+    /// Invites received: list, accept, reject.
+    #[command(subcommand)]
+    Invites(InvitesCommand),
     /// Export a project's data: GeoJSON, CSV, or a zip with media.
     #[command(subcommand)]
     Export(ExportCommand),
@@ -176,23 +184,6 @@ pub enum ProjectCommand {
         /// Confirm: leaving cannot be undone without a new invite.
         #[arg(long)]
         yes: bool,
-    },
-    /// Give a device a role and print the project's join details for it (secret!).
-    /// Stand-in for invites until they exist.
-    #[command(hide = true)]
-    JoinDetails {
-        /// The device id of the device that will join.
-        #[arg(long = "for", value_name = "DEVICE")]
-        for_device: String,
-        /// Its role.
-        #[arg(long, default_value = "member", value_parser = ["member", "coordinator"])]
-        role: String,
-    },
-    /// Join a project from join details printed by `project join-details`.
-    #[command(hide = true)]
-    Join {
-        /// The join details (hex), or @FILE to read them from a file.
-        details: String,
     },
 }
 
@@ -329,9 +320,108 @@ JSON file per id), and optionally icons/ (NAME.svg or NAME.png) and translations
 /// `mapeo members`.
 #[derive(Debug, Subcommand)]
 pub enum MembersCommand {
-    /// List the devices known in the project and their roles.
-    #[command(after_help = "Example:\n  mapeo members list --json")]
+    /// List the project's members: role, name, when they joined.
+    #[command(after_help = "Examples:\n  mapeo members list\n  mapeo members list --all --json")]
+    List {
+        /// Also devices that left or were removed (blocked).
+        #[arg(long)]
+        all: bool,
+    },
+    /// Invite a connected device into the project with a role, and wait for its answer.
+    /// Goes through the `mapeo serve` running on this data folder, which holds the
+    /// connection; the device may connect after the command starts.
+    #[command(after_help = "Examples:
+  mapeo members invite 5c1f…e2 --role member
+  mapeo members invite 5c1f --role coordinator --role-name \"Field lead\" --timeout 120
+
+The device is a full device id (it may still connect), or a unique prefix of a connected
+peer's id. Exit code 0 when the device joined (or was already in the project), 1 when it
+rejected, the invite was canceled, or no answer came in time.")]
+    Invite {
+        /// The device to invite.
+        device: String,
+        /// The role it gets.
+        #[arg(long, value_enum, default_value_t = GivenRole::Member)]
+        role: GivenRole,
+        /// A name for the role, shown to the invitee.
+        #[arg(long)]
+        role_name: Option<String>,
+        /// What the role means, shown to the invitee.
+        #[arg(long)]
+        role_description: Option<String>,
+        /// Seconds to wait for the device to connect and answer.
+        #[arg(long, default_value_t = DEFAULT_INVITE_TIMEOUT_SECS)]
+        timeout: u64,
+    },
+    /// Withdraw an invite this device sent that has not been answered yet.
+    #[command(after_help = "Example:\n  mapeo members cancel 3fa9")]
+    Cancel {
+        /// The invite's id or a unique prefix (see `mapeo invites list`).
+        invite: String,
+    },
+    /// Remove a member: its later writes are ignored everywhere and it gets nothing new.
+    /// Works offline: the record spreads at the next sync.
+    #[command(after_help = "Example:\n  mapeo members remove 5c1f --reason \"lost phone\"")]
+    Remove {
+        /// The member: device id or unique prefix (see `mapeo members list`).
+        device: String,
+        /// Why (kept with the record).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Change a member's role (also brings back a removed member). Works offline: the
+    /// record spreads at the next sync.
+    #[command(after_help = "Example:\n  mapeo members role 5c1f coordinator")]
+    Role {
+        /// The member: device id or unique prefix (see `mapeo members list --all`).
+        device: String,
+        /// The new role.
+        #[arg(value_enum)]
+        role: GivenRole,
+        /// Why (kept with the record).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+}
+
+/// A role a coordinator can give.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GivenRole {
+    /// Records data; edits only its own.
+    Member,
+    /// Manages the project: invites, roles, categories, settings.
+    Coordinator,
+}
+
+impl GivenRole {
+    /// Its name on the command line and in requests.
+    pub fn name(self) -> &'static str {
+        match self {
+            GivenRole::Member => "member",
+            GivenRole::Coordinator => "coordinator",
+        }
+    }
+}
+
+/// `mapeo invites`.
+#[derive(Debug, Subcommand)]
+pub enum InvitesCommand {
+    /// Invites this device received (with their state) and sent (still under way).
+    #[command(after_help = "Example:\n  mapeo invites list --json")]
     List,
+    /// Accept a pending invite and join its project; returns once joined. Goes through the
+    /// running `mapeo serve`, which holds the inviter's connection.
+    #[command(after_help = "Example:\n  mapeo invites accept 3fa9")]
+    Accept {
+        /// The invite's id or a unique prefix.
+        invite: String,
+    },
+    /// Reject a pending invite.
+    #[command(after_help = "Example:\n  mapeo invites reject 3fa9")]
+    Reject {
+        /// The invite's id or a unique prefix.
+        invite: String,
+    },
 }
 
 /// `mapeo export`.
@@ -371,10 +461,12 @@ pub struct ExportArgs {
   mapeo serve --listen 127.0.0.1:0 --no-discovery --json
   mapeo serve --interface wlan0                discover only on the hotspot's interface
   mapeo serve --connect MP1-…                  also dial a peer by its connection code
+  mapeo serve --accept-invites-from 9d3e…41    join when that device invites (unattended)
 
 Discovery uses mDNS on every interface unless --interface names some; it is off when
 listening on a loopback address (peers elsewhere could not reach it) unless --interface is
-given. Stop with Ctrl-C.")]
+given. Invites received are printed with their id: answer them with `mapeo invites
+accept|reject ID` in another terminal. Stop with Ctrl-C.")]
 pub struct ServeArgs {
     /// Address to listen on (port 0: any free port).
     #[arg(long, default_value_t = std::net::SocketAddr::new(IpAddr::from([0, 0, 0, 0]), DEFAULT_PORT))]
@@ -389,6 +481,9 @@ pub struct ServeArgs {
     /// it answers.
     #[arg(long = "connect", value_name = "PEER")]
     pub connect: Vec<String>,
+    /// Accept invites from this device (its full id) without asking (repeatable).
+    #[arg(long = "accept-invites-from", value_name = "DEVICE")]
+    pub accept_invites_from: Vec<String>,
     /// Stop when standard input closes (for a parent process that runs serve).
     #[arg(long, hide = true)]
     pub stop_on_stdin_close: bool,
@@ -400,6 +495,7 @@ pub struct ServeArgs {
   mapeo sync --connect 192.168.43.1:47380
   mapeo sync --connect MP1-… --timeout 120
   mapeo sync --discover --interface wlan0
+  mapeo sync --connect MP1-… --accept-invites-from 9d3e…41 --timeout 300   join, then sync
 
 Exit code 0 when every shared project is synced with every peer, 3 when not in time.")]
 pub struct SyncArgs {
@@ -412,6 +508,10 @@ pub struct SyncArgs {
     /// With --discover: only on this interface (repeatable).
     #[arg(long = "interface", value_name = "NAME")]
     pub interfaces: Vec<String>,
+    /// Accept an invite from this device (its full id) when it comes, join, then sync
+    /// (repeatable). The sync fails (exit code 3) if no invite was accepted in time.
+    #[arg(long = "accept-invites-from", value_name = "DEVICE")]
+    pub accept_invites_from: Vec<String>,
     /// Give up after this many seconds.
     #[arg(long, default_value_t = DEFAULT_SYNC_TIMEOUT_SECS)]
     pub timeout: u64,

@@ -87,17 +87,94 @@ pub enum CliError {
     /// The demo failed at a step.
     #[error("demo failed: {0}")]
     Demo(String),
+    /// The command needs a running `mapeo serve` on the data folder, and none runs.
+    #[error(
+        "no `mapeo serve` is running on this data folder: {0} over a live connection. Start `mapeo serve` (in another terminal), then try again"
+    )]
+    NotServing(&'static str),
+    /// The running serve could not be asked.
+    #[error("{0}")]
+    Control(String),
+    /// The running serve refused or failed the request (its kind and message).
+    #[error("{message}")]
+    Remote {
+        /// The serve's word for the failure.
+        kind: String,
+        /// What it said.
+        message: String,
+    },
+    /// No device of the project or among connected peers matches.
+    #[error("no {among} matches the device {selection:?}{hint}")]
+    UnknownDevice {
+        /// Where it was looked for: "member of this project", "connected peer".
+        among: &'static str,
+        /// What was given.
+        selection: String,
+        /// What to do about it.
+        hint: &'static str,
+    },
+    /// More than one device matches a prefix.
+    #[error("{0:?} matches several devices; give more of the id")]
+    AmbiguousDevice(String),
+    /// No invite matches.
+    #[error("no invite matches {0:?} (see `mapeo invites list`)")]
+    UnknownInvite(String),
+    /// More than one invite matches a prefix.
+    #[error("{0:?} matches several invites; give more of the id")]
+    AmbiguousInvite(String),
+    /// The device to invite did not connect in time.
+    #[error("the device {device} did not connect within {secs} s; nothing was sent")]
+    NotConnected {
+        /// The device (short form).
+        device: String,
+        /// How long it was waited for.
+        secs: u64,
+    },
+    /// An invite this device sent did not end in a member.
+    #[error("the invite was {0}")]
+    InviteNotAccepted(InviteEnd),
+    /// `sync --accept-invites-from` joined nothing.
+    #[error("no invite accepted: {0}")]
+    NoInvite(String),
+}
+
+/// How an invite ended without a new member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InviteEnd {
+    /// The invitee said no.
+    Rejected,
+    /// Withdrawn by the inviter (or not answered in time).
+    Canceled,
+}
+
+impl std::fmt::Display for InviteEnd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            InviteEnd::Rejected => "rejected",
+            InviteEnd::Canceled => "canceled",
+        })
+    }
 }
 
 impl CliError {
     /// A stable word for scripts.
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> &str {
+        use mapeo_core::Error as E;
         match self {
             CliError::Core(mapeo_core::Error::Invalid(_)) => "invalid",
             CliError::Core(mapeo_core::Error::NotFound { .. }) => "not_found",
             CliError::Core(mapeo_core::Error::BackupCode(_)) => "bad_backup_code",
             CliError::Core(mapeo_core::Error::WrongRootKey) => "wrong_identity",
             CliError::Core(mapeo_core::Error::NotAllowed(_)) => "not_allowed",
+            CliError::Core(E::NotConnected) | CliError::NotConnected { .. } => "not_connected",
+            CliError::Core(E::InvitePending) => "invite_pending",
+            CliError::Core(E::InviteNotPending) => "invite_not_pending",
+            CliError::Core(E::InviteCanceled)
+            | CliError::InviteNotAccepted(InviteEnd::Canceled) => "invite_canceled",
+            CliError::InviteNotAccepted(InviteEnd::Rejected) => "invite_rejected",
+            CliError::Core(E::InviteInterrupted) => "invite_interrupted",
+            CliError::Core(E::InvalidInvite) => "invalid_invite",
+            CliError::Core(E::Id(_)) => "bad_input",
             CliError::Core(_) => "core",
             CliError::File { .. } => "file",
             CliError::BadInput(_) => "bad_input",
@@ -112,13 +189,20 @@ impl CliError {
             CliError::Network(_) => "network",
             CliError::NotFinished(_) => "not_finished",
             CliError::Demo(_) => "demo",
+            CliError::NotServing(_) => "not_serving",
+            CliError::Control(_) => "control",
+            CliError::Remote { kind, .. } => kind,
+            CliError::UnknownDevice { .. } | CliError::UnknownInvite(_) => "not_found",
+            CliError::AmbiguousDevice(_) | CliError::AmbiguousInvite(_) => "ambiguous",
+            CliError::NoInvite(_) => "no_invite",
         }
     }
 
     /// The process exit code for this error.
     pub fn exit_code(&self) -> u8 {
         match self {
-            CliError::NotFinished(_) => EXIT_NOT_FINISHED,
+            CliError::NotFinished(_) | CliError::NoInvite(_) => EXIT_NOT_FINISHED,
+            CliError::Remote { kind, .. } if kind == "not_finished" => EXIT_NOT_FINISHED,
             _ => EXIT_ERROR,
         }
     }

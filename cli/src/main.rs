@@ -1,9 +1,10 @@
 //! `mapeo`: the Mapeo desktop peer. A thin command line over `mapeo-core`: identity,
-//! projects, observations, tracks, categories, exports, and the device on the network
-//! (`serve`, `sync`, connection codes), plus `demo`, the main job end to end.
+//! projects, observations, tracks, categories, members and invites, exports, and the device
+//! on the network (`serve`, `sync`, connection codes), plus `demo`, the main job end to end.
 
 mod args;
 mod cmd;
+mod control;
 mod error;
 mod home;
 mod out;

@@ -1,5 +1,6 @@
 //! Finding what the user named: a project by id, unique id prefix or name; a document by id
-//! or unique id prefix; a preset by id or name; a device's name in a project.
+//! or unique id prefix; a preset by id or name; a device (member, connected peer) and an
+//! invite by id or unique id prefix; a device's name.
 
 use std::sync::Arc;
 
@@ -183,4 +184,130 @@ pub fn role_name(role: mapeo_core::sync::PeerRole) -> &'static str {
         R::Left => "left",
         R::NoRole => "none",
     }
+}
+
+/// Whether `selection` could be the start of a hex id (a prefix given by a person).
+fn hex_prefix(selection: &str) -> Option<String> {
+    let lower = selection.trim().to_lowercase();
+    (!lower.is_empty() && lower.bytes().all(|b| b.is_ascii_hexdigit())).then_some(lower)
+}
+
+/// Picks the one item whose id (hex) starts with `selection`.
+fn by_prefix<T: Clone>(
+    items: &[T],
+    id: impl Fn(&T) -> String,
+    selection: &str,
+    unknown: impl FnOnce() -> CliError,
+    ambiguous: impl FnOnce() -> CliError,
+) -> CliResult<T> {
+    let Some(prefix) = hex_prefix(selection) else {
+        return Err(unknown());
+    };
+    let found: Vec<&T> = items
+        .iter()
+        .filter(|i| id(i).starts_with(&prefix))
+        .collect();
+    match found.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => Err(unknown()),
+        _ => Err(ambiguous()),
+    }
+}
+
+/// A device of the project's member list (left and blocked included), by id or unique id
+/// prefix.
+pub fn member(project: &Project, selection: &str) -> CliResult<mapeo_core::Member> {
+    let members = project.members(true)?;
+    by_prefix(
+        &members,
+        |m| m.device_id.to_string(),
+        selection,
+        || CliError::UnknownDevice {
+            among: "member of this project",
+            selection: selection.to_owned(),
+            hint: " (see `mapeo members list --all`)",
+        },
+        || CliError::AmbiguousDevice(selection.to_owned()),
+    )
+}
+
+/// A device to invite: a full device id (it may not be connected yet), or a unique id
+/// prefix of a connected peer.
+pub fn invitee(manager: &Manager, selection: &str) -> CliResult<DeviceId> {
+    if let Ok(id) = selection.trim().parse::<DeviceId>() {
+        return Ok(id);
+    }
+    let connected: Vec<DeviceId> = manager
+        .peers()
+        .into_iter()
+        .filter(|p| p.connected)
+        .map(|p| p.device_id)
+        .collect();
+    by_prefix(
+        &connected,
+        ToString::to_string,
+        selection,
+        || CliError::UnknownDevice {
+            among: "connected peer",
+            selection: selection.to_owned(),
+            hint: "; give the full device id to wait for it to connect",
+        },
+        || CliError::AmbiguousDevice(selection.to_owned()),
+    )
+}
+
+/// A device id given in full (for `--accept-invites-from`: a prefix would be too easy to
+/// imitate).
+pub fn full_device_id(text: &str) -> CliResult<DeviceId> {
+    text.trim().parse::<DeviceId>().map_err(|_| {
+        CliError::BadInput(format!(
+            "{text:?} is not a device id (64 hex characters, as `mapeo identity` shows it)"
+        ))
+    })
+}
+
+/// A received invite by id or unique id prefix.
+pub fn received_invite(
+    manager: &Manager,
+    selection: &str,
+) -> CliResult<mapeo_core::invites::ReceivedInvite> {
+    by_prefix(
+        &manager.received_invites(),
+        |i| i.offer.id.to_string(),
+        selection,
+        || CliError::UnknownInvite(selection.to_owned()),
+        || CliError::AmbiguousInvite(selection.to_owned()),
+    )
+}
+
+/// An invite this device sent that is still under way, by id or unique id prefix.
+pub fn sent_invite(
+    manager: &Manager,
+    selection: &str,
+) -> CliResult<(
+    mapeo_core::invites::InviteId,
+    mapeo_core::manager::SentInvite,
+)> {
+    let sent: Vec<_> = manager.sent_invites().into_iter().collect();
+    by_prefix(
+        &sent,
+        |(id, _)| id.to_string(),
+        selection,
+        || CliError::UnknownInvite(selection.to_owned()),
+        || CliError::AmbiguousInvite(selection.to_owned()),
+    )
+}
+
+/// A device's name: from the project's member list, else as a connected peer gave it.
+pub fn any_device_name(manager: &Manager, project: Option<&Project>, device: &DeviceId) -> String {
+    project
+        .and_then(|p| device_name(p, device))
+        .or_else(|| {
+            manager
+                .peers()
+                .into_iter()
+                .find(|p| p.device_id == *device)
+                .map(|p| p.name)
+        })
+        .unwrap_or_else(|| device.short())
 }

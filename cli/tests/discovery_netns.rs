@@ -72,6 +72,13 @@ fn serve_finds_a_peer_by_mdns_on_loopback_inside_a_namespace() {
 
     let ana = Peer::new();
     let pid = ana.with_project("Ana", "Río Negro");
+    let beto = Peer::new();
+    beto.json(&["identity", "set-name", "Beto"]);
+    ana.bring_in(&pid, &beto);
+    let carla = Peer::new();
+    carla.json(&["identity", "set-name", "Carla"]);
+    ana.bring_in(&pid, &carla);
+    // Recorded after both joined, so only discovery can bring it to them.
     ana.json(&[
         "observation",
         "add",
@@ -82,12 +89,6 @@ fn serve_finds_a_peer_by_mdns_on_loopback_inside_a_namespace() {
         "--notes",
         "found by mDNS",
     ]);
-    let beto = Peer::new();
-    beto.json(&["identity", "set-name", "Beto"]);
-    ana.bring_in(&pid, &beto);
-    let carla = Peer::new();
-    carla.json(&["identity", "set-name", "Carla"]);
-    ana.bring_in(&pid, &carla);
 
     // Two serves inside the namespace, discovery on its loopback only, no address given.
     let start = |peer: &Peer| {

@@ -37,7 +37,14 @@ fn two_peers_sync_by_connection_code() {
     let beto = Peer::new();
     beto.json(&["identity", "set-name", "Beto", "--type", "mobile"]);
     let beto_id = beto.device_id();
+    // Beto joins by invite: he has the project's name and categories, and Ana's observation.
     ana.bring_in(&pid, &beto);
+    let joined = beto.json(&["project", "show"]);
+    assert_eq!(joined["name"], "Río Negro");
+    assert_eq!(joined["role"], "member");
+    assert_eq!(joined["presets"], 2);
+    assert_eq!(count(&beto, &pid), 1);
+    // Then both record offline.
     beto.json(&[
         "observation",
         "add",
@@ -48,18 +55,23 @@ fn two_peers_sync_by_connection_code() {
         "--notes",
         "from Beto",
     ]);
-    assert_eq!(
-        beto.json(&["project", "show"])["name"],
-        Value::Null,
-        "nothing synced yet"
-    );
+    ana.json(&[
+        "observation",
+        "add",
+        "--lat",
+        "-3.5",
+        "--lon",
+        "-60.5",
+        "--notes",
+        "later from Ana",
+    ]);
 
     let mut serve = ana.serve(&[]);
     assert_eq!(serve.info["deviceName"], "Ana");
     assert!(serve.address().starts_with("127.0.0.1:"));
     assert_eq!(serve.info["projects"][0]["projectId"], pid.as_str());
     // While serve runs, reads work beside it and writes are refused with a clear message.
-    assert_eq!(count(&ana, &pid), 1);
+    assert_eq!(count(&ana, &pid), 2);
     let (exit, err) = ana.fail(&["observation", "add", "--lat", "1", "--lon", "1"]);
     assert_eq!(exit, 1);
     assert_eq!(err["kind"], "data_in_use");
@@ -83,7 +95,7 @@ fn two_peers_sync_by_connection_code() {
     assert_eq!(shown["presets"], 2);
     assert_eq!(shown["role"], "member");
     let list = beto.json(&["observation", "list"]);
-    assert_eq!(list["count"], 2);
+    assert_eq!(list["count"], 3);
     let from_ana = list["observations"]
         .as_array()
         .unwrap()
@@ -100,7 +112,7 @@ fn two_peers_sync_by_connection_code() {
     assert_eq!(beto.json(&["categories", "list"]), before);
     // And Ana has Beto's, seen while her serve is still running.
     eventually("Beto's observation at Ana", SYNC_TIMEOUT, || {
-        count(&ana, &pid) == 2
+        count(&ana, &pid) == 3
     });
     let members = ana.json(&["-p", &pid, "members", "list"]);
     let beto_row = members["members"]

@@ -227,6 +227,10 @@ pub struct PeerSyncState {
     pub blob_bytes_received: u64,
     /// Blob bytes sent to this peer in this session.
     pub blob_bytes_sent: u64,
+    /// Whether this device had data sync on for the project when this was computed: data
+    /// entries are counted only while both sides have it on, so a "synced" read before the
+    /// session saw data sync turned on here says nothing about data.
+    pub data_sync: bool,
 }
 
 impl PeerSyncState {

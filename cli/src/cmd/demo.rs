@@ -1,9 +1,9 @@
 //! `mapeo demo`: the main job end to end on one machine. Three peers, each its own data
 //! folder, run as separate `mapeo` processes: a coordinator creates a project and imports
-//! categories, the two others join (with join details until invites exist), every
-//! `mapeo serve` listens on 127.0.0.1 only and they connect by connection code (no mDNS:
-//! nothing leaves this machine), the newcomers receive the project's settings and
-//! categories, each records observations, a second round of sync brings every observation
+//! categories and serves, the two others connect to it by connection code and join by
+//! invite (`mapeo sync --accept-invites-from` on their side, `mapeo members invite` on
+//! hers), receiving the project's settings and categories; every `mapeo serve` listens on
+//! 127.0.0.1 only (no mDNS: nothing leaves this machine); each records observations, a second round of sync brings every observation
 //! to every peer (the phones' data travels through the coordinator), each peer's result is
 //! shown, and one exports GeoJSON. Every wait is bounded.
 
@@ -79,6 +79,11 @@ fn exe() -> CliResult<PathBuf> {
 /// Runs `mapeo --data DIR --json ARGS…` and returns its JSON output; bounded by
 /// [`STEP_TIMEOUT`].
 fn mapeo(dir: &Path, args: &[&str]) -> CliResult<Value> {
+    mapeo_within(dir, args, STEP_TIMEOUT)
+}
+
+/// [`mapeo`], bounded by `limit`.
+fn mapeo_within(dir: &Path, args: &[&str], limit: Duration) -> CliResult<Value> {
     let mut child = Command::new(exe()?)
         .arg("--data")
         .arg(dir)
@@ -92,7 +97,7 @@ fn mapeo(dir: &Path, args: &[&str]) -> CliResult<Value> {
         .map_err(|e| demo_err(format!("cannot start mapeo: {e}")))?;
     let out = reader(child.stdout.take());
     let err = reader(child.stderr.take());
-    let status = wait(&mut child, STEP_TIMEOUT)?;
+    let status = wait(&mut child, limit)?;
     let stdout = out.join().unwrap_or_default();
     let stderr = err.join().unwrap_or_default();
     if !status {
@@ -237,6 +242,65 @@ impl Serve {
     }
 }
 
+/// A `mapeo` command running beside the others (a `sync` waiting for an invite).
+struct Background {
+    child: Child,
+    out: std::thread::JoinHandle<Vec<u8>>,
+    err: std::thread::JoinHandle<Vec<u8>>,
+    what: String,
+}
+
+impl Background {
+    fn start(dir: &Path, args: &[&str]) -> CliResult<Background> {
+        let mut child = Command::new(exe()?)
+            .arg("--data")
+            .arg(dir)
+            .arg("--json")
+            .args(args)
+            .env_remove("MAPEO_PROJECT")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| demo_err(format!("cannot start mapeo: {e}")))?;
+        let out = reader(child.stdout.take());
+        let err = reader(child.stderr.take());
+        Ok(Background {
+            child,
+            out,
+            err,
+            what: args.first().copied().unwrap_or_default().to_owned(),
+        })
+    }
+
+    /// Waits for it to end (bounded) and returns its JSON output.
+    fn finish(mut self, limit: Duration) -> CliResult<Value> {
+        let ok = wait(&mut self.child, limit)?;
+        let stdout = std::mem::replace(&mut self.out, std::thread::spawn(Vec::new));
+        let stderr = std::mem::replace(&mut self.err, std::thread::spawn(Vec::new));
+        let stdout = stdout.join().unwrap_or_default();
+        let stderr = stderr.join().unwrap_or_default();
+        if !ok {
+            return Err(demo_err(format!(
+                "`mapeo {}` failed: {}",
+                self.what,
+                String::from_utf8_lossy(&stderr).trim()
+            )));
+        }
+        serde_json::from_slice(&stdout)
+            .map_err(|e| demo_err(format!("`mapeo {}` printed no JSON: {e}", self.what)))
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 impl Drop for Serve {
     fn drop(&mut self) {
         // A demo that fails half way must not leave peers running.
@@ -369,40 +433,69 @@ pub fn run(args: DemoArgs, json: bool) -> CliResult<Output> {
     let imported = mapeo(&ana.dir, &["-p", pid, "categories", "import", &cats_text])?;
     say(&format!("   categories: {}", imported["presets"]));
 
-    say("2. Beto and Carla join (join details stand in for invites, which will replace them).");
-    for (p, id) in [(beto, &ids[1]), (carla, &ids[2])] {
-        let details = mapeo(
-            &ana.dir,
-            &["-p", pid, "project", "join-details", "--for", id],
-        )?;
-        let secret = details["joinDetails"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        mapeo(&p.dir, &["project", "join", &secret])?;
+    say(
+        "2. Ana serves on 127.0.0.1; Beto and Carla connect by connection code and wait for an invite.",
+    );
+    let a = Serve::start(&ana.dir, None, timeout)?;
+    let code = a.code();
+    let ana_id = ids[0].as_str();
+    let secs = args.timeout.to_string();
+    let mut joiners = Vec::new();
+    for p in [beto, carla] {
+        joiners.push(Background::start(
+            &p.dir,
+            &[
+                "sync",
+                "--connect",
+                &code,
+                "--accept-invites-from",
+                ana_id,
+                "--timeout",
+                &secs,
+            ],
+        )?);
     }
 
-    say(
-        "3. All three serve on 127.0.0.1 and connect by connection code; Beto and Carla learn the project.",
-    );
-    let mut a = Serve::start(&ana.dir, None, timeout)?;
-    let code = a.code();
-    let b = Serve::start(&beto.dir, Some(&code), timeout)?;
-    let c = Serve::start(&carla.dir, Some(&code), timeout)?;
-    a.wait_synced_with(&[ids[1].clone(), ids[2].clone()], pid, timeout)?;
-    for p in [beto, carla] {
+    say("3. Ana invites them as members; each accepts, joins and receives the project.");
+    for (p, id) in [(beto, &ids[1]), (carla, &ids[2])] {
+        let outcome = mapeo_within(
+            &ana.dir,
+            &[
+                "-p",
+                pid,
+                "members",
+                "invite",
+                id,
+                "--role",
+                "member",
+                "--timeout",
+                &secs,
+            ],
+            timeout + STEP_TIMEOUT,
+        )?;
+        if outcome["outcome"] != "accepted" {
+            return Err(demo_err(format!(
+                "{} did not join: the invite was {}",
+                p.name, outcome["outcome"]
+            )));
+        }
+        say(&format!("   {} accepted and joined.", p.name));
+    }
+    for (p, joiner) in [beto, carla].into_iter().zip(joiners) {
+        let summary = joiner.finish(timeout + STEP_TIMEOUT)?;
+        if summary["finished"] != true {
+            return Err(demo_err(format!("{} did not finish syncing", p.name)));
+        }
         eventually(
             &p.dir,
             &["-p", pid, "project", "show"],
             timeout,
             "receiving the project settings",
-            |v| v["name"] == PROJECT_NAME && v["presets"] == 3,
+            |v| v["name"] == PROJECT_NAME && v["presets"] == 3 && v["role"] == "member",
         )?;
     }
     say("   synced: both have the name and the 3 categories.");
-    for s in [a, b, c] {
-        s.stop()?;
-    }
+    a.stop()?;
 
     say("4. Each records observations (offline).");
     let records: [Record<'_>; 5] = [

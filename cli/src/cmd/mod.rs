@@ -5,16 +5,31 @@ mod categories;
 mod demo;
 mod export;
 mod identity;
+mod invites;
 mod members;
 mod net;
 mod observation;
 mod project;
+mod remote;
+mod sync;
 mod track;
 
 use crate::args::{Cli, Command};
 use crate::error::CliResult;
 use crate::home;
 use crate::out::Output;
+
+/// Prints a command's output now (for commands that print a result and then fail).
+pub fn print(output: &Output, json: bool) {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&output.json).unwrap_or_default()
+        );
+    } else if !output.text.is_empty() {
+        println!("{}", output.text);
+    }
+}
 
 /// Runs the command line's command. `None`: it printed its own output as it went.
 pub fn run(cli: Cli) -> CliResult<Option<Output>> {
@@ -27,10 +42,11 @@ pub fn run(cli: Cli) -> CliResult<Option<Output>> {
         Command::Observation(c) => observation::run(&dir, project, c).map(Some),
         Command::Track(c) => track::run(&dir, project, c).map(Some),
         Command::Categories(c) => categories::run(&dir, project, c).map(Some),
-        Command::Members(c) => members::run(&dir, project, c).map(Some),
+        Command::Members(c) => members::run(&dir, project, c, json).map(Some),
+        Command::Invites(c) => invites::run(&dir, c).map(Some),
         Command::Export(c) => export::run(&dir, project, c).map(Some),
         Command::Serve(a) => net::serve(&dir, a, json).map(|()| None),
-        Command::Sync(a) => net::sync(&dir, a, json).map(Some),
+        Command::Sync(a) => sync::run(&dir, a, json).map(Some),
         Command::ConnectionCode(a) => net::connection_code(&dir, a).map(Some),
         Command::Demo(a) => demo::run(a, json).map(Some),
     }

@@ -1,6 +1,7 @@
 //! The device on the network: `serve` (listen, advertise, discover and sync until stopped,
-//! reporting peers and per-peer progress as it happens), `sync` (connect, sync every shared
-//! project until done or a timeout) and `connection-code`.
+//! reporting peers, per-peer progress and invites as they happen; answering the control
+//! socket), `connection-code`, and what `sync` shares with them (runtime, peers named on the
+//! command line, what "synced" means).
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -17,10 +18,13 @@ use mapeo_core::sync::{PeerSyncState, SyncPhase};
 use mapeo_core::{DeviceId, Manager, ProjectId, ProjectStatus, Timestamp};
 use serde_json::{Value, json};
 
-use crate::args::{ConnectionCodeArgs, DEFAULT_PORT, ServeArgs, SyncArgs};
+use crate::args::{ConnectionCodeArgs, DEFAULT_PORT, ServeArgs};
+use crate::cmd::invites;
+use crate::cmd::remote::{self, Ctx, Event};
 use crate::error::{CliError, CliResult};
 use crate::home::{self, Access, Home, SERVE_FILE};
-use crate::out::{Output, iso, table};
+use crate::out::{Output, iso};
+use crate::select;
 
 /// How often `serve` redraws progress (and at most how often it prints a progress line).
 pub const PROGRESS_INTERVAL: Duration = Duration::from_millis(200);
@@ -28,15 +32,13 @@ pub const PROGRESS_INTERVAL: Duration = Duration::from_millis(200);
 pub const REDIAL_INITIAL_DELAY: Duration = Duration::from_millis(250);
 /// Longest wait between two dials of a `--connect` peer.
 pub const REDIAL_MAX_DELAY: Duration = Duration::from_secs(5);
-/// How long `sync` waits for a connected peer to show a shared project before deciding it
-/// shares none with this device (project matching is the first message of a session).
-pub const NO_SHARED_PROJECT_GRACE: Duration = Duration::from_secs(5);
-/// How often `sync` looks at the progress board when nothing wakes it.
-pub const SYNC_CHECK_INTERVAL: Duration = Duration::from_millis(250);
+/// How often `serve` looks for projects that became joined (an invite's role record
+/// arriving later) to turn their data sync on.
+pub const PROJECT_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 /// Worker threads of the network runtime (the machines this runs on are small).
 const RUNTIME_THREADS: usize = 2;
 
-fn runtime() -> CliResult<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> CliResult<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(RUNTIME_THREADS)
         .enable_all()
@@ -91,7 +93,10 @@ pub fn parse_target(text: &str) -> CliResult<Target> {
     Err(CliError::BadInput(format!("peer {text:?}: {why}")))
 }
 
-async fn dial(manager: &Manager, target: &Target) -> Result<DeviceId, mapeo_core::Error> {
+pub(crate) async fn dial(
+    manager: &Manager,
+    target: &Target,
+) -> Result<DeviceId, mapeo_core::Error> {
     match target {
         Target::Addr(a) => manager.connect(*a).await,
         Target::Code(c) => manager.connect_by_code(c).await,
@@ -128,7 +133,7 @@ fn code_addresses(listen: SocketAddr) -> Vec<IpAddr> {
     }
 }
 
-fn turn_sync_on(manager: &Manager) -> CliResult<Vec<(ProjectId, String)>> {
+pub(crate) fn turn_sync_on(manager: &Manager) -> CliResult<Vec<(ProjectId, String)>> {
     let mut names = Vec::new();
     for p in manager.list_projects()? {
         if p.status == ProjectStatus::Joined {
@@ -139,13 +144,19 @@ fn turn_sync_on(manager: &Manager) -> CliResult<Vec<(ProjectId, String)>> {
     Ok(names)
 }
 
-fn project_name(manager: &Manager, id: &ProjectId) -> String {
+pub(crate) fn project_name(manager: &Manager, id: &ProjectId) -> String {
     manager
         .open_project(id)
         .and_then(|p| p.settings())
         .ok()
         .and_then(|s| s.name)
         .unwrap_or_else(|| id.short())
+}
+
+/// Whether everything, data included, was exchanged at the last news: both sides had data
+/// sync on (so data was counted) and nothing was left either way.
+pub(crate) fn full(s: &PeerSyncState) -> bool {
+    s.data_sync && s.peer_data_sync && s.is_synced(SyncPhase::Full)
 }
 
 fn progress_json(
@@ -167,8 +178,8 @@ fn progress_json(
         "sent": s.sent,
         "peerDataSync": s.peer_data_sync,
         // Nothing was left to exchange at the last news from this peer (it may have left).
-        "complete": s.peer_data_sync && s.is_synced(SyncPhase::Full),
-        "synced": s.connected && s.peer_data_sync && s.is_synced(SyncPhase::Full),
+        "complete": full(s),
+        "synced": s.connected && full(s),
     })
 }
 
@@ -258,14 +269,48 @@ impl Reporter {
 /// Runs `mapeo serve` until Ctrl-C (or SIGTERM, or standard input closing with
 /// `--stop-on-stdin-close`).
 pub fn serve(dir: &Path, args: ServeArgs, json: bool) -> CliResult<()> {
+    let accept_from = args
+        .accept_invites_from
+        .iter()
+        .map(|t| select::full_device_id(t))
+        .collect::<CliResult<Vec<DeviceId>>>()?;
+    for text in &args.connect {
+        parse_target(text)?;
+    }
     let home = Home::open(dir, Access::Write)?;
     let rt = runtime()?;
-    let result = rt.block_on(serve_async(&home, &args, json));
+    let result = rt.block_on(serve_async(&home, &args, &accept_from, json));
     let _ = std::fs::remove_file(dir.join(SERVE_FILE));
     result
 }
 
-async fn serve_async(home: &Home, args: &ServeArgs, json: bool) -> CliResult<()> {
+/// Binds the control socket, or says why there is none (the serve runs on without it).
+#[cfg(unix)]
+fn control_socket(
+    home: &Home,
+    ctx: &Arc<Ctx>,
+    tasks: &mut tokio::task::JoinSet<()>,
+) -> Result<std::path::PathBuf, String> {
+    let listener = crate::control::Listener::bind(&home.dir).map_err(|e| e.to_string())?;
+    tasks.spawn(remote::answer(listener, ctx.clone()));
+    Ok(crate::control::socket_path(&home.dir))
+}
+
+#[cfg(not(unix))]
+fn control_socket(
+    _home: &Home,
+    _ctx: &Arc<Ctx>,
+    _tasks: &mut tokio::task::JoinSet<()>,
+) -> Result<std::path::PathBuf, String> {
+    Err("no Unix sockets on this system".into())
+}
+
+async fn serve_async(
+    home: &Home,
+    args: &ServeArgs,
+    accept_from: &[DeviceId],
+    json: bool,
+) -> CliResult<()> {
     let manager = &home.manager;
     let mut out = Reporter::new(json);
     let projects = turn_sync_on(manager)?;
@@ -289,15 +334,52 @@ async fn serve_async(home: &Home, args: &ServeArgs, json: bool) -> CliResult<()>
     let serve_file = home.dir.join(SERVE_FILE);
     std::fs::write(&serve_file, info.to_string())
         .map_err(|e| CliError::file("cannot write", &serve_file, e))?;
+    // The control socket exists before "listening" is printed, so a script that waits for
+    // that line can send requests at once. Its tasks end with this function.
+    let (events_tx, mut events_rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
+    let ctx = Arc::new(Ctx {
+        manager: manager.clone(),
+        events: events_tx,
+    });
+    let mut background = tokio::task::JoinSet::new();
+    let control = control_socket(home, &ctx, &mut background);
     out.event(
         "listening",
         info.clone(),
         format!(
-            "{name} ({}) listening on {addr}, syncing {} project(s).\nConnection code: {code}\nStop with Ctrl-C.",
-            manager.device_id().short(),
+            "{name} (device {}) listening on {addr}, syncing {} project(s).\nConnection code: {code}\nStop with Ctrl-C.",
+            manager.device_id(),
             projects.len()
         ),
     );
+    match &control {
+        Ok(path) => out.event(
+            "control",
+            json!({"running": true, "socket": path.display().to_string()}),
+            "Members and invites commands on this data folder go through this serve.".into(),
+        ),
+        Err(e) => out.event(
+            "control",
+            json!({"running": false, "error": e}),
+            format!(
+                "No control socket ({e}): members and invites commands cannot reach this serve."
+            ),
+        ),
+    }
+    if !accept_from.is_empty() {
+        out.event(
+            "accepting",
+            json!({"from": accept_from.iter().map(ToString::to_string).collect::<Vec<_>>()}),
+            format!(
+                "Accepting invites from {} without asking.",
+                accept_from
+                    .iter()
+                    .map(DeviceId::short)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        );
+    }
 
     let discover = !args.no_discovery && (!addr.ip().is_loopback() || !args.interfaces.is_empty());
     if discover {
@@ -370,9 +452,56 @@ async fn serve_async(home: &Home, args: &ServeArgs, json: bool) -> CliResult<()>
     let mut last: BTreeMap<(ProjectId, DeviceId), Value> = BTreeMap::new();
     let mut tick = tokio::time::interval(PROGRESS_INTERVAL);
     let mut board_dirty = true;
+    let mut invites_rx = manager.subscribe_invites();
+    let mut invite_states: BTreeMap<_, _> = invites_rx
+        .borrow_and_update()
+        .iter()
+        .map(|(id, i)| (*id, i.state))
+        .collect();
+    let mut syncing: std::collections::BTreeSet<ProjectId> =
+        projects.iter().map(|(id, _)| *id).collect();
+    let mut project_tick = tokio::time::interval(PROJECT_CHECK_INTERVAL);
     loop {
         tokio::select! {
             () = &mut stop => break,
+            Some(e) = events_rx.recv() => out.event(e.kind, e.json, e.text),
+            r = invites_rx.changed() => {
+                if r.is_err() { break; }
+                let now = invites_rx.borrow_and_update().clone();
+                for (id, i) in &now {
+                    let before = invite_states.insert(*id, i.state);
+                    if before == Some(i.state) { continue; }
+                    let auto = i.state == mapeo_core::invites::InviteState::Pending
+                        && accept_from.contains(&i.from);
+                    let (v, text) = invites::received_event(i, before.is_none(), auto);
+                    out.event("invite", v, text);
+                    if auto {
+                        let ctx = ctx.clone();
+                        let id = id.to_string();
+                        background.spawn(async move {
+                            let event = match invites::accept(&ctx.manager, &id).await {
+                                Ok(o) => remote::joined_event(&o),
+                                Err(e) => Event::new(
+                                    "joined",
+                                    json!({"inviteId": id, "ok": false, "error": e.to_string()}),
+                                    format!("Could not join by invite {id}: {e}."),
+                                ),
+                            };
+                            ctx.event(event);
+                        });
+                    }
+                }
+            }
+            _ = project_tick.tick() => {
+                for p in manager.list_projects()? {
+                    if p.status == ProjectStatus::Joined && syncing.insert(p.project_id) {
+                        manager.start_sync(&p.project_id)?;
+                        let name = p.settings.name.unwrap_or_default();
+                        out.event("project", json!({"projectId": p.project_id.to_string(), "name": name, "syncing": true}),
+                            format!("Now syncing {name:?} ({}).", p.project_id.short()));
+                    }
+                }
+            }
             Some((text, result)) = dial_rx.recv() => match result {
                 Ok(device) => out.event("dial", json!({"peer": text, "ok": true, "deviceId": device.to_string()}),
                     format!("Dialed {text}: device {}.", device.short())),
@@ -416,6 +545,7 @@ async fn serve_async(home: &Home, args: &ServeArgs, json: bool) -> CliResult<()>
         }
     }
     dialers.shutdown().await;
+    background.shutdown().await;
     manager.stop_discovery().await;
     manager.disconnect_all().await;
     manager.stop_listening().await;
@@ -509,228 +639,6 @@ async fn stop_signal(on_stdin_close: bool) {
         () = stdin_closed => {}
         () = terminate => {}
     }
-}
-
-/// What `sync` found for one peer.
-struct PeerOutcome {
-    device: DeviceId,
-    target: Option<String>,
-    done: bool,
-    note: String,
-}
-
-/// Runs `mapeo sync`: prints its summary; fails with exit code 3 if it could not finish.
-pub fn sync(dir: &Path, args: SyncArgs, json: bool) -> CliResult<Output> {
-    if args.connect.is_empty() && !args.discover {
-        return Err(CliError::BadInput(
-            "name a peer with --connect HOST:PORT or --connect CODE, or use --discover".into(),
-        ));
-    }
-    let targets: Vec<(Target, String)> = args
-        .connect
-        .iter()
-        .map(|t| parse_target(t).map(|p| (p, t.clone())))
-        .collect::<CliResult<_>>()?;
-    let home = Home::open(dir, Access::Write)?;
-    let rt = runtime()?;
-    let (output, finished) = rt.block_on(sync_async(&home.manager, &args, targets))?;
-    if finished {
-        Ok(output)
-    } else {
-        if json {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&output.json).unwrap_or_default()
-            );
-        } else {
-            println!("{}", output.text);
-        }
-        Err(CliError::NotFinished(
-            output.json["reason"]
-                .as_str()
-                .unwrap_or("timed out")
-                .to_owned(),
-        ))
-    }
-}
-
-async fn sync_async(
-    manager: &Manager,
-    args: &SyncArgs,
-    targets: Vec<(Target, String)>,
-) -> CliResult<(Output, bool)> {
-    turn_sync_on(manager)?;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(args.timeout);
-    if args.discover {
-        manager
-            .start_listening(SocketAddr::new(IpAddr::from([0, 0, 0, 0]), 0))
-            .await
-            .map_err(|e| CliError::Network(format!("cannot listen: {e}")))?;
-        let interfaces = if args.interfaces.is_empty() {
-            Interfaces::All
-        } else {
-            Interfaces::Named(args.interfaces.clone())
-        };
-        manager
-            .start_discovery(DiscoveryOptions { interfaces })
-            .await
-            .map_err(|e| CliError::Network(format!("discovery could not start: {e}")))?;
-    }
-    let mut outcomes: Vec<PeerOutcome> = Vec::new();
-    let mut failures: Vec<(String, String)> = Vec::new();
-    let connected_at = tokio::time::Instant::now();
-    for (target, text) in &targets {
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        match tokio::time::timeout(left, dial(manager, target)).await {
-            Ok(Ok(device)) => outcomes.push(PeerOutcome {
-                device,
-                target: Some(text.clone()),
-                done: false,
-                note: String::new(),
-            }),
-            Ok(Err(e)) => failures.push((text.clone(), e.to_string())),
-            Err(_) => failures.push((text.clone(), "timed out".into())),
-        }
-    }
-    let board = manager.sync_board();
-    let mut board_rx = board.subscribe();
-    let mut reason = String::new();
-    loop {
-        if args.discover {
-            for p in manager.peers() {
-                if p.connected && !outcomes.iter().any(|o| o.device == p.device_id) {
-                    outcomes.push(PeerOutcome {
-                        device: p.device_id,
-                        target: None,
-                        done: false,
-                        note: String::new(),
-                    });
-                }
-            }
-        }
-        let snapshot = board_rx.borrow_and_update().clone();
-        let peers = manager.peers();
-        for o in outcomes.iter_mut() {
-            let entries: Vec<&PeerSyncState> = snapshot
-                .iter()
-                .filter(|((_, peer), _)| *peer == o.device)
-                .map(|(_, s)| s)
-                .collect();
-            let connected = peers.iter().any(|p| p.device_id == o.device && p.connected);
-            (o.done, o.note) = if !connected {
-                (false, "disconnected".into())
-            } else if entries.is_empty() {
-                if connected_at.elapsed() >= NO_SHARED_PROJECT_GRACE {
-                    (true, "shares no project with this device".into())
-                } else {
-                    (false, "matching projects".into())
-                }
-            } else if entries.iter().any(|s| !s.peer_data_sync) {
-                (false, "the peer has data sync off".into())
-            } else if entries
-                .iter()
-                .all(|s| s.connected && s.is_synced(SyncPhase::Full))
-            {
-                (true, "synced".into())
-            } else {
-                (false, "syncing".into())
-            };
-        }
-        let all_done = !outcomes.is_empty() && outcomes.iter().all(|o| o.done);
-        if all_done {
-            break;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            reason = if outcomes.is_empty() {
-                format!("no peer reached within {} s", args.timeout)
-            } else {
-                format!("not synced within {} s", args.timeout)
-            };
-            break;
-        }
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        let _ = tokio::time::timeout(left.min(SYNC_CHECK_INTERVAL), board_rx.changed()).await;
-    }
-    if reason.is_empty() && !failures.is_empty() {
-        reason = format!("{} peer(s) could not be reached", failures.len());
-    }
-    let snapshot = board.snapshot();
-    let peers = manager.peers();
-    let name_of = |d: &DeviceId| {
-        peers
-            .iter()
-            .find(|p| p.device_id == *d)
-            .map(|p| p.name.clone())
-    };
-    let mut json_peers = Vec::new();
-    let mut rows = Vec::new();
-    for o in &outcomes {
-        let projects: Vec<Value> = snapshot
-            .iter()
-            .filter(|((_, peer), _)| *peer == o.device)
-            .map(|((project, _), s)| {
-                json!({
-                    "projectId": project.to_string(),
-                    "projectName": project_name(manager, project),
-                    "received": s.received,
-                    "sent": s.sent,
-                    "synced": s.connected && s.is_synced(SyncPhase::Full),
-                })
-            })
-            .collect();
-        for p in &projects {
-            rows.push(vec![
-                name_of(&o.device).unwrap_or_else(|| o.device.short()),
-                p["projectName"].as_str().unwrap_or("").to_owned(),
-                p["received"].to_string(),
-                p["sent"].to_string(),
-                if p["synced"].as_bool().unwrap_or(false) {
-                    "synced".into()
-                } else {
-                    o.note.clone()
-                },
-            ]);
-        }
-        if projects.is_empty() {
-            rows.push(vec![
-                name_of(&o.device).unwrap_or_else(|| o.device.short()),
-                "-".into(),
-                "0".into(),
-                "0".into(),
-                o.note.clone(),
-            ]);
-        }
-        json_peers.push(json!({
-            "deviceId": o.device.to_string(),
-            "name": name_of(&o.device),
-            "target": o.target,
-            "done": o.done,
-            "status": o.note,
-            "projects": projects,
-        }));
-    }
-    for (text, e) in &failures {
-        rows.push(vec![
-            text.clone(),
-            "-".into(),
-            "0".into(),
-            "0".into(),
-            format!("unreachable: {e}"),
-        ]);
-    }
-    manager.stop_discovery().await;
-    manager.disconnect_all().await;
-    let finished = reason.is_empty();
-    let json = json!({
-        "finished": finished,
-        "reason": if finished { Value::Null } else { json!(reason) },
-        "peers": json_peers,
-        "unreachable": failures.iter().map(|(t, e)| json!({"peer": t, "error": e})).collect::<Vec<_>>(),
-    });
-    let mut text = table(&["PEER", "PROJECT", "RECEIVED", "SENT", "STATUS"], &rows);
-    text.push('\n');
-    text.push_str(if finished { "Sync finished." } else { &reason });
-    Ok((Output::new(json, text), finished))
 }
 
 /// Runs `mapeo connection-code`.

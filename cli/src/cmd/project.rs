@@ -1,10 +1,10 @@
-//! `mapeo project`: create, list, show, settings, leave, and (hidden, until invites exist)
-//! join details.
+//! `mapeo project`: create, list, show, settings, leave. Joining is by invite (`mapeo
+//! invites`, `mapeo sync --accept-invites-from`).
 
 use std::path::Path;
 
 use mapeo_core::schema::{DocType, ProjectSettings};
-use mapeo_core::{JoinDetails, Manager, ProjectStatus, ProjectSummary, Query};
+use mapeo_core::{Manager, ProjectStatus, ProjectSummary, Query};
 use serde_json::{Value, json};
 
 use crate::args::ProjectCommand;
@@ -113,51 +113,6 @@ pub fn run(dir: &Path, selection: Option<&str>, cmd: ProjectCommand) -> CliResul
                 select::project_summary(&home.manager, Some(&summary.project_id.to_string()))?;
             let mut out = show(&home.manager, &summary)?;
             out.text = format!("Left the project.\n{}", out.text);
-            Ok(out)
-        }
-        ProjectCommand::JoinDetails { for_device, role } => {
-            let device: mapeo_core::DeviceId = for_device
-                .parse()
-                .map_err(|_| CliError::BadInput(format!("{for_device:?} is not a device id")))?;
-            let home = Home::open(dir, Access::Write)?;
-            let summary = select::project_summary(&home.manager, selection)?;
-            let project = home.manager.open_project(&summary.project_id)?;
-            // What an accepted invite will do: record the role, then hand over the key.
-            let role = match role.as_str() {
-                mapeo_core::schema::ROLE_COORDINATOR => mapeo_core::PeerRole::Coordinator,
-                mapeo_core::schema::ROLE_MEMBER => mapeo_core::PeerRole::Member,
-                other => {
-                    return Err(CliError::BadInput(format!(
-                        "{other:?} is not a role to give: coordinator or member"
-                    )));
-                }
-            };
-            project.assign_role(&device, role, None)?;
-            let details = home.manager.join_details(&summary.project_id)?;
-            let secret = hex::encode(details.to_secret_bytes().as_slice());
-            Ok(Output::new(
-                json!({ "projectId": summary.project_id.to_string(), "joinDetails": secret }),
-                secret,
-            ))
-        }
-        ProjectCommand::Join { details } => {
-            let text = match details.strip_prefix('@') {
-                Some(file) => std::fs::read_to_string(file)
-                    .map_err(|e| CliError::file("cannot read", Path::new(file), e))?,
-                None => details,
-            };
-            let bytes = hex::decode(text.trim())
-                .map_err(|_| CliError::BadInput("join details are not hex".into()))?;
-            let details = JoinDetails::from_secret_bytes(&bytes)
-                .ok_or_else(|| CliError::BadInput("join details are malformed".into()))?;
-            let home = Home::open(dir, Access::Write)?;
-            let project = home.manager.join_project(&details)?;
-            let summary = select::project_summary(&home.manager, Some(&project.id().to_string()))?;
-            let mut out = show(&home.manager, &summary)?;
-            out.text = format!(
-                "Joined. Settings and categories arrive with the first sync.\n{}",
-                out.text
-            );
             Ok(out)
         }
     }

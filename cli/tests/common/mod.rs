@@ -98,11 +98,61 @@ impl Peer {
             .to_owned()
     }
 
-    /// Brings `joiner` into `project` (role member): the stand-in for an invite.
+    /// Starts `mapeo --data DIR ARGS` without waiting (output piped); finish it with
+    /// [`wait_output`].
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        mapeo()
+            .arg("--data")
+            .arg(self.dir())
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    /// Brings `joiner` into `project` as a member, as people do: this peer serves, the
+    /// joiner runs `sync --accept-invites-from` against it, this peer invites it.
     pub fn bring_in(&self, project: &str, joiner: &Peer) {
-        let id = joiner.device_id();
-        let d = self.json(&["-p", project, "project", "join-details", "--for", &id]);
-        joiner.json(&["project", "join", d["joinDetails"].as_str().unwrap()]);
+        self.invite_in(project, joiner, "member");
+    }
+
+    /// [`Peer::bring_in`] with a role; returns the joiner's sync summary.
+    pub fn invite_in(&self, project: &str, joiner: &Peer, role: &str) -> Value {
+        let me = self.device_id();
+        let joiner_id = joiner.device_id();
+        let serve = self.serve(&[]);
+        let sync = joiner.spawn(&[
+            "--json",
+            "sync",
+            "--connect",
+            &serve.code(),
+            "--accept-invites-from",
+            &me,
+            "--timeout",
+            "60",
+        ]);
+        let outcome = self.json(&[
+            "-p",
+            project,
+            "members",
+            "invite",
+            &joiner_id,
+            "--role",
+            role,
+            "--timeout",
+            "60",
+        ]);
+        assert_eq!(outcome["outcome"], "accepted", "{outcome:#}");
+        let out = wait_output(sync, COMMAND_TIMEOUT);
+        assert!(
+            out.status.success(),
+            "joiner's sync failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serve.stop();
+        serde_json::from_slice(&out.stdout).unwrap()
     }
 
     /// Starts `mapeo serve` on 127.0.0.1 (no discovery), waits for it to listen.

@@ -106,6 +106,7 @@ impl Link {
             blob_bytes_to_send: 0,
             blob_bytes_received: 0,
             blob_bytes_sent: 0,
+            data_sync: self.local_data,
         };
         let feeds: BTreeSet<&FeedKey> = self.local.keys().chain(self.peer_have.keys()).collect();
         for f in feeds {
