@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Runs every check and test in the repository: formatting, lints, then all tests.
+# Runs every check and test in the repository: formatting, lints, all Rust tests, then the
+# generated bindings from Kotlin on the JVM (Maven) and from Python (pytest).
 # This is the README's test command; .ci/run calls it after installing what a machine lacks.
+# Needs, besides Rust and a C compiler: a JDK 17+, Maven, python3 with pytest
+# (PYTHON=... picks another interpreter).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,3 +17,12 @@ echo "== cargo test"
 cargo test --workspace --locked
 
 # Benchmarks are type-checked by clippy --all-targets above; scripts/bench.sh runs them.
+
+echo "== bindings (Kotlin, Swift, Python) from the host library"
+./scripts/bindings.sh
+
+echo "== Kotlin on the JVM (tests/kotlin)"
+mvn -B --no-transfer-progress -f tests/kotlin/pom.xml test
+
+echo "== Python (tests/python)"
+"${PYTHON:-python3}" -m pytest tests/python

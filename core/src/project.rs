@@ -919,3 +919,20 @@ impl Project {
 
 mod batch;
 pub use batch::Batch;
+/// Typed writes for callers that name the document type they mean (the bindings' per-type
+/// methods): a document of another type is refused with the store unchanged.
+impl Project {
+    /// Deletes a document of type `doc_type`, like [`Project::delete`]. Fails with
+    /// [`Error::NotFound`] if there is no such document of that type.
+    pub fn delete_of_type(&self, doc_id: &DocId, doc_type: DocType) -> Result<Document> {
+        self.check_writable()?;
+        self.write(|tx| {
+            let current = index::get(tx, doc_id)?
+                .filter(|d| d.doc.doc_type() == doc_type)
+                .ok_or(Error::NotFound { what: "document" })?;
+            let heads = index::head_versions(tx, doc_id)?;
+            let doc = self.next_version(&current, heads, true, current.doc.value.clone());
+            self.append_doc(tx, &doc)
+        })
+    }
+}

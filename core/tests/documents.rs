@@ -331,3 +331,22 @@ fn a_thousand_observations_survive_a_restart() {
     assert_eq!(before.len(), 1000);
     assert!(p.check_integrity().unwrap());
 }
+
+#[test]
+fn a_typed_delete_refuses_a_document_of_another_type_and_changes_nothing() {
+    let dev = Device::new(1);
+    let p = dev.manager.create_project(Default::default()).unwrap();
+    let obs = p.create(observation(1.5, 2.5, "keep me")).unwrap();
+    let before = p.have_vector().unwrap();
+    assert!(matches!(
+        p.delete_of_type(obs.doc_id(), DocType::Preset),
+        Err(Error::NotFound { .. })
+    ));
+    assert_eq!(p.have_vector().unwrap(), before, "nothing was written");
+    assert_eq!(p.get(obs.doc_id()).unwrap(), obs);
+    let deleted = p
+        .delete_of_type(obs.doc_id(), DocType::Observation)
+        .unwrap();
+    assert!(deleted.doc.deleted);
+    assert!(matches!(p.get(obs.doc_id()), Err(Error::NotFound { .. })));
+}

@@ -1,0 +1,130 @@
+//! [`Mapeo`], the device as the app holds it: opening it with the data folder and root key,
+//! its identity and device info, and its projects (create, list, open, join, leave). Networking
+//! and sync are in `network.rs`, invites will be in their own file: each adds an exported
+//! `impl Mapeo` block. Every method is a core call and a conversion.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use mapeo_core::crypto::ROOT_KEY_LEN;
+use mapeo_core::{BackupCode, JoinDetails, Manager, RootKey};
+use zeroize::Zeroizing;
+
+use crate::error::MapeoError;
+use crate::project::Project;
+use crate::records::{DeviceInfo, ProjectSettings, ProjectSummary, project_id};
+
+/// One device: its identity, its stores and its projects. Open it once per data folder and
+/// keep it for the life of the app; `close()` (Kotlin) or dropping it stops its networking.
+#[derive(uniffi::Object)]
+pub struct Mapeo {
+    pub(crate) inner: Arc<Manager>,
+}
+
+/// A root key from the bytes the app keeps in its keystore.
+fn root_key(bytes: Vec<u8>) -> Result<RootKey, MapeoError> {
+    let bytes = Zeroizing::new(bytes);
+    let array: [u8; ROOT_KEY_LEN] = bytes
+        .as_slice()
+        .try_into()
+        .map_err(|_| MapeoError::invalid("a root key has 16 bytes"))?;
+    Ok(RootKey::from_bytes(array))
+}
+
+/// A new random root key (16 bytes), for a device's first start. Keep it in the platform's
+/// keystore; everything this device is derives from it.
+#[uniffi::export]
+pub fn generate_root_key() -> Vec<u8> {
+    RootKey::generate().expose_bytes().to_vec()
+}
+
+/// The backup code of a root key: 32 characters in groups of four, for the user to write
+/// down. Secret.
+#[uniffi::export]
+pub fn backup_code(root_key: Vec<u8>) -> Result<String, MapeoError> {
+    Ok(BackupCode::from_root_key(&self::root_key(root_key)?)
+        .expose()
+        .to_owned())
+}
+
+/// The root key a typed backup code stands for. Forgiving of case, `O`/`0`, `I`/`L`/`1`,
+/// spaces and dashes; a typo is an error, never another key.
+#[uniffi::export]
+pub fn root_key_from_backup_code(code: String) -> Result<Vec<u8>, MapeoError> {
+    let key = BackupCode::parse(&code).map_err(mapeo_core::Error::from)?;
+    Ok(key.expose_bytes().to_vec())
+}
+
+#[uniffi::export]
+impl Mapeo {
+    /// Opens the device in `data_dir` (created if missing) with its root key. A folder
+    /// created with another root key is refused (`WrongRootKey`).
+    #[uniffi::constructor]
+    pub fn open(data_dir: String, root_key: Vec<u8>) -> Result<Arc<Self>, MapeoError> {
+        let key = self::root_key(root_key)?;
+        Ok(Arc::new(Mapeo {
+            inner: Arc::new(Manager::open(Path::new(&data_dir), &key)?),
+        }))
+    }
+
+    /// This device's public identity (64 hex characters).
+    pub fn device_id(&self) -> String {
+        self.inner.device_id().to_string()
+    }
+
+    /// This device's name and type, if set.
+    pub fn device_info(&self) -> Result<Option<DeviceInfo>, MapeoError> {
+        Ok(self.inner.device_info()?.map(Into::into))
+    }
+
+    /// Sets this device's name and type, here and in every joined project.
+    pub fn set_device_info(&self, info: DeviceInfo) -> Result<(), MapeoError> {
+        Ok(self.inner.set_device_info(info.into())?)
+    }
+
+    /// Creates a project with this device as its creator.
+    pub fn create_project(&self, settings: ProjectSettings) -> Result<Arc<Project>, MapeoError> {
+        Ok(Project::wrap(self.inner.create_project(settings.into())?))
+    }
+
+    /// Every project this device has joined or left.
+    pub fn list_projects(&self) -> Result<Vec<ProjectSummary>, MapeoError> {
+        Ok(self
+            .inner
+            .list_projects()?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+
+    /// Opens a project this device has joined or left.
+    pub fn open_project(&self, project_id: String) -> Result<Arc<Project>, MapeoError> {
+        Ok(Project::wrap(
+            self.inner.open_project(&self::project_id(&project_id)?)?,
+        ))
+    }
+
+    /// Leaves a project: records *left*, deletes other devices' data here, keeps this
+    /// device's own.
+    pub fn leave_project(&self, project_id: String) -> Result<(), MapeoError> {
+        Ok(self.inner.leave_project(&self::project_id(&project_id)?)?)
+    }
+
+    /// The join details of a project: the secret that lets another device join it. Until
+    /// invites land this is how a second device joins (tests, and a coordinator's own
+    /// devices); invites will send them only over an encrypted connection, after the invitee
+    /// accepts. Secret: never show, log or store them unencrypted.
+    pub fn join_details(&self, project_id: String) -> Result<Vec<u8>, MapeoError> {
+        let details = self.inner.join_details(&self::project_id(&project_id)?)?;
+        Ok(details.to_secret_bytes().to_vec())
+    }
+
+    /// Joins a project from its join details. Fails with `AlreadyJoined` for a project this
+    /// device is in.
+    pub fn join_project(&self, join_details: Vec<u8>) -> Result<Arc<Project>, MapeoError> {
+        let bytes = Zeroizing::new(join_details);
+        let details = JoinDetails::from_secret_bytes(&bytes)
+            .ok_or_else(|| MapeoError::invalid("join details are malformed"))?;
+        Ok(Project::wrap(self.inner.join_project(&details)?))
+    }
+}

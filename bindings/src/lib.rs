@@ -1,0 +1,41 @@
+//! mapeo-ffi: the UniFFI facade over `mapeo-core`, built as the native library the apps load
+//! (`cdylib` for Android and the JVM, `staticlib` for iOS). Owns the shapes the app sees —
+//! objects ([`Mapeo`], [`Project`], [`TaskHandle`]), records, the one [`MapeoError`], the
+//! listener traits — and the async runtime; holds no Mapeo logic: each method is a core call
+//! and a conversion.
+//!
+//! Kotlin, Swift and Python bindings are generated from the built library by this workspace's
+//! `uniffi-bindgen` (`scripts/bindings.sh`).
+//!
+//! Where the next features go: invites and members add `impl Mapeo`/`impl Project` blocks in
+//! `invites.rs` (with an `InviteListener` in `listen.rs`); attachments and the blob policy add
+//! an `impl Project` block in `attachments.rs`.
+
+uniffi::setup_scaffolding!();
+
+#[cfg(target_os = "android")]
+mod android;
+mod device;
+mod documents;
+mod error;
+mod listen;
+mod network;
+mod project;
+mod records;
+mod runtime;
+
+pub use device::{Mapeo, backup_code, generate_root_key, root_key_from_backup_code};
+pub use documents::{
+    Attachment, AttachmentKind, BoundingBox, Coords, DocMeta, DocRef, Field, FieldDoc, FieldOption,
+    FieldType, Geometry, Observation, ObservationDoc, ObservationMetadata, Position,
+    PositionProvider, Preset, PresetDoc, Query, TagPrimitive, TagValue, Track, TrackDoc,
+    TrackPoint,
+};
+pub use error::MapeoError;
+pub use listen::{LISTENER_MIN_INTERVAL, PeerListener, RoleListener, SyncListener, TaskHandle};
+pub use project::Project;
+pub use records::{
+    AssignableRole, DeviceInfo, DeviceType, DiscoveryOptions, PeerInfo, PeerSyncState,
+    ProjectSettings, ProjectStatus, ProjectSummary, Role, SyncPhase,
+};
+pub use runtime::{RunningTasks, running_tasks};
