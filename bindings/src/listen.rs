@@ -6,7 +6,7 @@
 //! reaches the core.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -75,9 +75,19 @@ impl TaskHandle {
     }
 }
 
+/// What a subscription reads from, if it is still open. Subscriptions hold their source
+/// weakly: a device or project the app has closed ends its subscriptions (its change signal
+/// closes) instead of being kept alive by them.
+pub(crate) fn upgrade<T>(source: &Weak<T>) -> Result<Arc<T>, MapeoError> {
+    source
+        .upgrade()
+        .ok_or_else(|| MapeoError::internal("the subscription's source was closed"))
+}
+
 /// Delivers `read()` to `deliver` now and after each change signalled by `changes`, throttled
-/// and without repeats, until the returned handle is cancelled or dropped or `changes` closes.
-/// `read` errors are logged and skipped (the next change tries again).
+/// and without repeats, until the returned handle is cancelled or dropped or `changes` closes
+/// (its source was dropped). `read` errors are logged and skipped (the next change tries
+/// again).
 pub(crate) fn subscribe<S, V>(
     mut changes: watch::Receiver<S>,
     read: impl Fn() -> Result<V, MapeoError> + Send + 'static,
@@ -105,7 +115,7 @@ where
                     last = Some(value);
                 }
                 Ok(_) => {}
-                Err(e) => tracing::warn!("a listener's value could not be read: {e}"),
+                Err(e) => tracing::debug!("a listener's value could not be read: {e}"),
             }
             tokio::time::sleep(LISTENER_MIN_INTERVAL).await;
             if changes.changed().await.is_err() {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::device::Mapeo;
 use crate::error::MapeoError;
-use crate::listen::{PeerListener, SyncListener, TaskHandle, subscribe};
+use crate::listen::{PeerListener, SyncListener, TaskHandle, subscribe, upgrade};
 use crate::records::{
     DiscoveryOptions, PeerInfo, PeerSyncState, SyncPhase, ip_addr, project_id, socket_addr,
 };
@@ -105,10 +105,17 @@ impl Mapeo {
         &self,
         listener: Arc<dyn PeerListener>,
     ) -> Result<Arc<TaskHandle>, MapeoError> {
-        let m = self.inner.clone();
+        // Weak: a subscription must not keep a closed device (and its network) alive.
+        let m = Arc::downgrade(&self.inner);
         subscribe(
             self.inner.subscribe_peers(),
-            move || Ok(m.peers().into_iter().map(PeerInfo::from).collect()),
+            move || {
+                Ok(upgrade(&m)?
+                    .peers()
+                    .into_iter()
+                    .map(PeerInfo::from)
+                    .collect())
+            },
             move |peers: Vec<PeerInfo>| listener.on_peers(peers),
         )
     }
@@ -145,9 +152,14 @@ impl Mapeo {
     ) -> Result<Arc<TaskHandle>, MapeoError> {
         let id = self::project_id(&project_id)?;
         let board = self.inner.sync_board();
+        let changes = board.subscribe();
+        let board = Arc::downgrade(&board);
         subscribe(
-            board.subscribe(),
-            move || Ok(board.project(&id).into_iter().map(Into::into).collect()),
+            changes,
+            move || {
+                let states = upgrade(&board)?.project(&id);
+                Ok(states.into_iter().map(Into::into).collect())
+            },
             move |peers: Vec<PeerSyncState>| listener.on_sync_state(project_id.clone(), peers),
         )
     }

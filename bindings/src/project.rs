@@ -13,7 +13,7 @@ use crate::documents::{
     convert_all, doc_id, version_ids,
 };
 use crate::error::MapeoError;
-use crate::listen::{RoleListener, TaskHandle, subscribe};
+use crate::listen::{RoleListener, TaskHandle, subscribe, upgrade};
 use crate::records::{AssignableRole, ProjectSettings, Role, device_id};
 
 /// A project this device has joined or left. Get it from `Mapeo`; many handles to one
@@ -76,10 +76,13 @@ impl Project {
         &self,
         listener: Arc<dyn RoleListener>,
     ) -> Result<Arc<TaskHandle>, MapeoError> {
-        let p = self.inner.clone();
+        let p = Arc::downgrade(&self.inner);
         subscribe(
             self.inner.changes(),
-            move || Ok(p.role(&p.device_id())?.into()),
+            move || {
+                let p = upgrade(&p)?;
+                Ok(p.role(&p.device_id())?.into())
+            },
             move |role: Role| listener.on_role(role),
         )
     }

@@ -134,9 +134,10 @@ async fn eventually(what: &str, check: impl Fn() -> bool) {
 
 #[tokio::test]
 async fn observation_created_on_one_device_appears_on_the_other() {
-    let (a, b, pa, pb) = joined_pair().await;
+    let (a, _b, pa, pb) = joined_pair().await;
     let created = pa.create_observation(notes("oil on the water")).unwrap();
-    b.mapeo
+    // The writer waits: only it knows of the new entry until the peer confirms it.
+    a.mapeo
         .wait_for_sync(pa.project_id(), SyncPhase::Full, 10_000)
         .await
         .unwrap();

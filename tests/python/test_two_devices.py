@@ -116,7 +116,8 @@ def test_an_observation_created_on_one_device_appears_on_the_other(devices):
         address = await a.start_listening("127.0.0.1:0")
         assert await b.connect(address) == a.device_id()
         created = pa.create_observation(notes("oil on the water"))
-        await b.wait_for_sync(pa.project_id(), m.SyncPhase.FULL, 10_000)
+        # The writer waits: only it knows of the new entry until the peer confirms it.
+        await a.wait_for_sync(pa.project_id(), m.SyncPhase.FULL, 10_000)
         return created
 
     created = asyncio.run(scenario())

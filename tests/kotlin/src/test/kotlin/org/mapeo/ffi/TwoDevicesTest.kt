@@ -119,7 +119,8 @@ class TwoDevicesTest {
         val address = a.startListening("127.0.0.1:0")
         assertEquals(a.deviceId(), b.connect(address))
         val created = pa.createObservation(notes("oil on the water"))
-        b.waitForSync(pa.projectId(), SyncPhase.FULL, 10_000uL)
+        // The writer waits: only it knows of the new entry until the peer confirms it.
+        a.waitForSync(pa.projectId(), SyncPhase.FULL, 10_000uL)
 
         val got = pb.getObservation(created.meta.docId)
         assertEquals(created, got)
