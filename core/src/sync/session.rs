@@ -639,29 +639,15 @@ impl Session {
         }
         // A batch that starts past what we hold: the peer believes we have entries we no
         // longer have (we purged them). Tell it where we stand instead of failing.
-        if self.has_gap(&tag, &entries) {
+        let mut gaps = self.gaps(&tag, &entries);
+        if !gaps.is_empty() {
             // Our view may be behind (another session just stored entries): look again.
             self.refresh(&tag).await?;
+            gaps = self.gaps(&tag, &entries);
         }
         let Some(link) = self.links.get(&tag) else {
             return Ok(());
         };
-        let mut starts: BTreeMap<FeedKey, u64> = BTreeMap::new();
-        for e in &entries {
-            let start = starts.entry((e.author, e.namespace)).or_insert(e.seq);
-            *start = (*start).min(e.seq);
-        }
-        let gaps: Vec<FeedLength> = starts
-            .into_iter()
-            .filter_map(|((author, namespace), start)| {
-                let ours = link.local.get(&(author, namespace)).copied().unwrap_or(0);
-                (start > ours).then_some(FeedLength {
-                    author,
-                    namespace,
-                    length: ours,
-                })
-            })
-            .collect();
         if !gaps.is_empty() {
             return self
                 .send_control(Message::Want {
@@ -686,21 +672,28 @@ impl Session {
         self.refresh(&tag).await
     }
 
-    /// Whether a batch starts past what we hold in one of its feeds.
-    fn has_gap(&self, tag: &ProjectTag, entries: &[Entry]) -> bool {
-        self.links.get(tag).is_some_and(|link| {
-            entries.iter().any(|e| {
-                let ours = link
-                    .local
-                    .get(&(e.author, e.namespace))
-                    .copied()
-                    .unwrap_or(0);
-                e.seq > ours
-                    && !entries.iter().any(|o| {
-                        (o.author, o.namespace) == (e.author, e.namespace) && o.seq == e.seq - 1
-                    })
+    /// The feeds a batch starts past what we hold in, each with our length: the batch
+    /// cannot be stored, and the peer should resend from there.
+    fn gaps(&self, tag: &ProjectTag, entries: &[Entry]) -> Vec<FeedLength> {
+        let Some(link) = self.links.get(tag) else {
+            return Vec::new();
+        };
+        let mut starts: BTreeMap<FeedKey, u64> = BTreeMap::new();
+        for e in entries {
+            let start = starts.entry((e.author, e.namespace)).or_insert(e.seq);
+            *start = (*start).min(e.seq);
+        }
+        starts
+            .into_iter()
+            .filter_map(|((author, namespace), start)| {
+                let ours = link.local.get(&(author, namespace)).copied().unwrap_or(0);
+                (start > ours).then_some(FeedLength {
+                    author,
+                    namespace,
+                    length: ours,
+                })
             })
-        })
+            .collect()
     }
 
     /// Reads the next batch the peer lacks, if any.
