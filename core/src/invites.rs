@@ -168,6 +168,18 @@ pub enum InviteMessage {
 }
 
 impl InviteMessage {
+    /// What kind of message it is (for logs; never its content).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            InviteMessage::Offer(_) => "offer",
+            InviteMessage::Answer { .. } => "answer",
+            InviteMessage::Cancel { .. } if *self == GONE => "peer gone",
+            InviteMessage::Cancel { .. } => "cancel",
+            InviteMessage::JoinDetails { .. } => "join details",
+            InviteMessage::Joined { .. } => "joined",
+        }
+    }
+
     /// The invite it is about.
     pub fn id(&self) -> InviteId {
         match self {
@@ -326,7 +338,10 @@ impl InviteBox {
     /// Sends an invite message to a connected peer; false if it is not connected.
     pub fn send(&self, to: DeviceId, msg: InviteMessage) -> bool {
         let send = lock(&self.send).clone();
-        send.is_some_and(|f| f(to, msg))
+        let kind = msg.kind();
+        let sent = send.is_some_and(|f| f(to, msg));
+        tracing::debug!(to = %to.short(), kind, sent, "invite message");
+        sent
     }
 
     /// Every received invite, oldest first.
@@ -549,9 +564,13 @@ impl Waiter<'_> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             match tokio::time::timeout_at(deadline, self.rx.recv()).await {
-                Err(_) => return Step::TimedOut,
+                Err(_) => {
+                    tracing::debug!(peer = %peer.short(), "invite step timed out");
+                    return Step::TimedOut;
+                }
                 Ok(None) => return Step::PeerGone,
                 Ok(Some((from, msg))) if from == peer => {
+                    tracing::debug!(peer = %peer.short(), kind = msg.kind(), "invite step");
                     if msg == GONE {
                         return Step::PeerGone;
                     }

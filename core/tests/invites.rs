@@ -284,8 +284,9 @@ async fn accepting_one_of_two_invites_answers_already_to_the_other_and_to_later_
     let b = named(2, "B");
     let project = project_with_data(&a);
     link(&a, &c).await;
-    let (out, _) = invite_and_accept(&a, &c, &project, InviteRole::Coordinator).await;
+    let (out, joined) = invite_and_accept(&a, &c, &project, InviteRole::Coordinator).await;
     assert_eq!(out.unwrap(), InviteOutcome::Accepted);
+    assert_eq!(joined.unwrap(), project);
     link(&a, &b).await;
     link(&c, &b).await;
     let ib = b.manager.device_id();

@@ -381,6 +381,7 @@ impl Session {
     async fn handle(&mut self, msg: Message) -> Result<Option<SessionEnd>, SyncError> {
         match msg {
             Message::Projects { version, tags } => {
+                tracing::debug!(peer = %self.peer.short(), n = tags.len(), "projects");
                 if version != SYNC_PROTOCOL_VERSION {
                     return Err(SyncError::UnsupportedVersion(version));
                 }
@@ -389,6 +390,7 @@ impl Session {
                 self.link_shared(&projects).await?;
             }
             Message::Have { project, feeds } => {
+                tracing::debug!(peer = %self.peer.short(), feeds = feeds.len(), linked = self.links.contains_key(&project), "have");
                 if let Some(link) = self.links.get_mut(&project) {
                     link.peer_known = true;
                     for FeedLength {
@@ -454,9 +456,12 @@ impl Session {
             if !self.peer_tags.contains(&tag) || self.links.contains_key(&tag) {
                 continue;
             }
+            // Watch for changes before reading the state: a write that lands between the two
+            // (say, the role record of an invitee who just joined) still wakes the link.
+            let (mut changes, data_sync) = (p.changes(), p.data_sync());
+            changes.borrow_and_update();
             let replica = p.clone();
             let local = blocking(move || replica.have_vector()).await?;
-            let data_sync = p.data_sync();
             let local_data = *data_sync.borrow();
             self.links.insert(
                 tag,
@@ -478,7 +483,7 @@ impl Session {
                     blobs: Default::default(),
                 },
             );
-            let (mut changes, mut data) = (p.changes(), data_sync);
+            let mut data = data_sync;
             let (dirty, notify) = (self.dirty.clone(), self.notify.clone());
             self.tasks.spawn(async move {
                 loop {
@@ -621,6 +626,7 @@ impl Session {
             return Ok(());
         };
         let entries: Vec<Entry> = entries.into_iter().map(Entry::from).collect();
+        tracing::debug!(peer = %self.peer.short(), n = entries.len(), "entries in");
         let allowed = entries.iter().all(|e| {
             link.peer_role.may_send(e.namespace)
                 && flows(e.namespace, link.local_data, link.remote_data)
@@ -727,6 +733,7 @@ impl Session {
             self.refresh(&tag).await?;
             return Ok(None);
         }
+        tracing::debug!(peer = %self.peer.short(), ns = ?feed.1, from, n, "entries out");
         if let Some(link) = self.links.get_mut(&tag) {
             link.sent_upto.insert(feed, from + n);
             link.sent += n;

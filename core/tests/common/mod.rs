@@ -12,6 +12,17 @@ use mapeo_core::project::ImportSummary;
 use mapeo_core::schema::{DocValue, Observation, TagValue};
 use mapeo_core::{Manager, Project, RootKey, Timestamp};
 
+/// Logs to stderr when `MAPEO_TEST_LOG` is set (a `tracing` filter such as `mapeo_core=info`).
+pub fn init_logs() {
+    if let Ok(filter) = std::env::var("MAPEO_TEST_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_writer(std::io::stderr)
+            .with_ansi(false)
+            .try_init();
+    }
+}
+
 /// 2025-01-01T00:00:00Z in milliseconds.
 pub const T0: i64 = 1_735_689_600_000;
 
@@ -26,6 +37,7 @@ pub struct Device {
 
 impl Device {
     pub fn new(seed: u8) -> Self {
+        init_logs();
         let dir = tempfile::tempdir().unwrap();
         let now = Arc::new(AtomicI64::new(T0));
         let step = Arc::new(AtomicI64::new(1));
