@@ -90,7 +90,7 @@ fn assert_has_gps(bytes: &[u8]) {
     );
 }
 
-fn entry<'a>(variants: &'a [VariantBlob], v: Variant) -> &'a VariantBlob {
+fn entry(variants: &[VariantBlob], v: Variant) -> &VariantBlob {
     variants.iter().find(|x| x.variant == v).unwrap()
 }
 
