@@ -1,0 +1,416 @@
+//! Blob benchmark: prints figures, asserts nothing. Run with `scripts/bench.sh` or
+//! `cargo bench -p mapeo-core --bench blobs`.
+//!
+//! In one run, each between two processes on 127.0.0.1:
+//! - the raw throughput of the Noise transport alone (`net`, 4 MiB and 1 MiB messages): the
+//!   physical limit of blob sync here;
+//! - blob sync of 20 photos of about 3 MB (every variant, to an archive peer), and of one
+//!   200 MB video, in MB/s and as a share of the raw Noise figure;
+//! - 1,000 observations with 20 photos to a phone (previews and thumbnails only), the
+//!   reference's published case;
+//! - then, in this process, making the preview and thumbnail of a 12-megapixel JPEG.
+//!
+//! `MAPEO_BENCH_VIDEO_MB=50` picks a smaller video for a quick run.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // benchmark code: a failed step should panic
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use mapeo_core::net::{self, LocalIdentity};
+use mapeo_core::schema::{DeviceType, DocValue, Observation, ROLE_MEMBER, TagValue};
+use mapeo_core::sync::SyncPhase;
+use mapeo_core::{BlobPolicy, JoinDetails, Manager, RootKey};
+
+const SERVER_SEED: u8 = 1;
+const RECEIVER_SEED: u8 = 2;
+const WAIT: Duration = Duration::from_secs(300);
+const MB: f64 = 1e6;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// `len` pseudo-random bytes (incompressible, like a video's).
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut out = vec![0u8; len];
+    blake3::Hasher::new()
+        .update(&seed.to_le_bytes())
+        .finalize_xof()
+        .fill(&mut out);
+    out
+}
+
+/// A photo-like JPEG: smooth gradients with grain, so it compresses like a camera's.
+fn photo(w: u32, h: u32, seed: u32, quality: u8) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(w, h, |x, y| {
+        let grain =
+            (x.wrapping_mul(7919) ^ y.wrapping_mul(104_729) ^ seed.wrapping_mul(2_654_435_761))
+                .wrapping_mul(2_246_822_519)
+                >> 27;
+        let g = |v: u32| u8::try_from((v + grain) % 256).unwrap_or(0);
+        image::Rgb([
+            g(x * 255 / w + seed),
+            g(y * 255 / h),
+            g((x + y) * 128 / (w + h) + 64),
+        ])
+    });
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality)
+        .encode_image(&img)
+        .unwrap();
+    out
+}
+
+// ---- raw Noise ------------------------------------------------------------------------
+
+/// Child: accept one connection, read `total` bytes of messages, answer one byte.
+fn noise_receive(total: u64) {
+    runtime().block_on(async {
+        let me = LocalIdentity::new(
+            &RootKey::from_bytes([SERVER_SEED; 16]),
+            "sink",
+            DeviceType::Desktop,
+        );
+        let l = net::Listener::bind("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        println!("listening {}", l.local_addr());
+        std::io::stdout().flush().unwrap();
+        let mut s = l.accept(&me).await.unwrap();
+        let mut got = 0u64;
+        while got < total {
+            got += s.recv().await.unwrap().len() as u64;
+        }
+        s.send(b"k").await.unwrap();
+        let _ = s.recv().await;
+    });
+}
+
+/// Child: connect, send `total` bytes in messages of `msg` bytes, wait for the answer.
+fn noise_send(addr: &str, total: u64, msg: usize) {
+    runtime().block_on(async {
+        let me = LocalIdentity::new(
+            &RootKey::from_bytes([RECEIVER_SEED; 16]),
+            "source",
+            DeviceType::Desktop,
+        );
+        let mut s = net::connect(addr.parse().unwrap(), &me).await.unwrap();
+        let data = noise(msg, 1);
+        let start = Instant::now();
+        let mut sent = 0u64;
+        while sent < total {
+            s.send(&data).await.unwrap();
+            sent += msg as u64;
+        }
+        s.recv().await.unwrap();
+        println!("sent {sent} {:.4}", start.elapsed().as_secs_f64());
+    });
+}
+
+fn bench_noise(total: u64, msg: usize) -> f64 {
+    let exe = std::env::current_exe().unwrap();
+    let mut sink = Command::new(&exe)
+        .env("MAPEO_BLOB_BENCH_ROLE", "noise-receive")
+        .env("MAPEO_BLOB_BENCH_ARG", total.to_string())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(sink.stdout.take().unwrap()).lines();
+    let addr = lines
+        .next()
+        .and_then(Result::ok)
+        .and_then(|l| l.strip_prefix("listening ").map(str::to_owned))
+        .expect("sink address");
+    let out = Command::new(&exe)
+        .env("MAPEO_BLOB_BENCH_ROLE", "noise-send")
+        .env("MAPEO_BLOB_BENCH_ARG", format!("{addr} {total} {msg}"))
+        .output()
+        .unwrap();
+    let _ = sink.kill();
+    let _ = sink.wait();
+    let line = String::from_utf8_lossy(&out.stdout).to_string();
+    let f: Vec<f64> = line
+        .trim()
+        .strip_prefix("sent ")
+        .expect("sender report")
+        .split(' ')
+        .map(|x| x.parse().unwrap())
+        .collect();
+    let rate = f[0] / MB / f[1];
+    println!(
+        "  raw Noise, {} MiB messages: {:.0} MB in {:.3} s = {rate:.1} MB/s",
+        msg / (1024 * 1024),
+        f[0] / MB,
+        f[1]
+    );
+    rate
+}
+
+// ---- blob sync between two processes --------------------------------------------------
+
+/// Child: serve the project in DIR until stdin closes.
+fn serve(dir: &str) {
+    runtime().block_on(async {
+        let m = Manager::open(dir.as_ref(), &RootKey::from_bytes([SERVER_SEED; 16])).unwrap();
+        for p in m.list_projects().unwrap() {
+            m.start_sync(&p.project_id).unwrap();
+        }
+        let addr = m
+            .start_listening("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        println!("listening {addr}");
+        std::io::stdout().flush().unwrap();
+        let _ = tokio::task::spawn_blocking(|| {
+            let mut s = String::new();
+            let _ = std::io::stdin().read_line(&mut s);
+        })
+        .await;
+        println!("rss {:.1}", peak_rss_mb());
+    });
+}
+
+/// Child: join, set the policy, connect to ADDR, wait until synced (blobs included), report.
+fn receive(addr: &str, policy: &str) {
+    let details =
+        JoinDetails::from_secret_bytes(&hex::decode(std::env::var("MAPEO_JOIN").unwrap()).unwrap())
+            .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    runtime().block_on(async {
+        let m = Manager::open(dir.path(), &RootKey::from_bytes([RECEIVER_SEED; 16])).unwrap();
+        m.set_blob_policy(if policy == "phone" {
+            BlobPolicy::PREVIEWS_ONLY
+        } else {
+            BlobPolicy::ARCHIVE
+        })
+        .unwrap();
+        let p = m.join_project(&details).unwrap();
+        p.set_data_sync(true);
+        let start = Instant::now();
+        m.connect(addr.parse().unwrap()).await.unwrap();
+        m.wait_for_sync(&p.id(), SyncPhase::Full, WAIT)
+            .await
+            .unwrap();
+        let took = start.elapsed().as_secs_f64();
+        let s = m.sync_board().snapshot().into_values().next().unwrap();
+        println!(
+            "synced {took:.4} {} {} {:.1}",
+            s.blob_bytes_received,
+            s.received,
+            peak_rss_mb()
+        );
+    });
+}
+
+struct Synced {
+    secs: f64,
+    blob_bytes: f64,
+    entries: f64,
+}
+
+/// Fills a serving device with `fill`, runs it and a fresh receiver as two processes.
+fn bench_sync(policy: &str, fill: impl FnOnce(&mapeo_core::Project)) -> Synced {
+    let source = tempfile::tempdir().unwrap();
+    let details = {
+        let m = Manager::open(source.path(), &RootKey::from_bytes([SERVER_SEED; 16])).unwrap();
+        let p = m.create_project(Default::default()).unwrap();
+        fill(&p);
+        let receiver = RootKey::from_bytes([RECEIVER_SEED; 16])
+            .device_keys()
+            .device_id();
+        p.assign_role(&receiver, ROLE_MEMBER).unwrap();
+        m.join_details(&p.id()).unwrap()
+    };
+    let exe = std::env::current_exe().unwrap();
+    let mut server = Command::new(&exe)
+        .env("MAPEO_BLOB_BENCH_ROLE", "serve")
+        .env("MAPEO_BLOB_BENCH_ARG", source.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
+    let addr = lines
+        .next()
+        .and_then(Result::ok)
+        .and_then(|l| l.strip_prefix("listening ").map(str::to_owned))
+        .expect("server address");
+    let out = Command::new(&exe)
+        .env("MAPEO_BLOB_BENCH_ROLE", "receive")
+        .env("MAPEO_BLOB_BENCH_ARG", format!("{addr} {policy}"))
+        .env("MAPEO_JOIN", hex::encode(&*details.to_secret_bytes()))
+        .output()
+        .unwrap();
+    drop(server.stdin.take());
+    let server_rss = lines
+        .find_map(|l| {
+            l.ok()
+                .and_then(|l| l.strip_prefix("rss ").map(str::to_owned))
+        })
+        .unwrap_or_default();
+    let _ = server.wait();
+    let report = String::from_utf8_lossy(&out.stdout);
+    let line = report
+        .lines()
+        .find_map(|l| l.strip_prefix("synced "))
+        .unwrap_or_else(|| panic!("receiver failed: {}", String::from_utf8_lossy(&out.stderr)));
+    let f: Vec<f64> = line.split(' ').map(|x| x.parse().unwrap()).collect();
+    println!(
+        "    (peak RSS receiver {:.1} MB, server {server_rss} MB)",
+        f[3]
+    );
+    Synced {
+        secs: f[0],
+        blob_bytes: f[1],
+        entries: f[2],
+    }
+}
+
+// ---- variants -------------------------------------------------------------------------
+
+fn bench_variants() {
+    let jpeg = photo(4000, 3000, 3, 90);
+    println!(
+        "  preview + thumbnail of a 12-megapixel JPEG (4000x3000, {:.1} MB):",
+        jpeg.len() as f64 / MB
+    );
+    let mut decode = Vec::new();
+    let mut total = Vec::new();
+    for _ in 0..5 {
+        let t = Instant::now();
+        let img = image::load_from_memory_with_format(&jpeg, image::ImageFormat::Jpeg).unwrap();
+        decode.push(t.elapsed().as_secs_f64() * 1000.0);
+        drop(img);
+        let t = Instant::now();
+        let v = mapeo_core::attachments::photo_variants(&jpeg, "image/jpeg").unwrap();
+        total.push(t.elapsed().as_secs_f64() * 1000.0);
+        assert!(v.preview.len() > v.thumbnail.len());
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (d, t) = (median(&mut decode), median(&mut total));
+    println!(
+        "    median {t:.0} ms (of which decoding the JPEG alone takes {d:.0} ms; scaling and encoding the rest)"
+    );
+}
+
+fn main() {
+    if let Ok(role) = std::env::var("MAPEO_BLOB_BENCH_ROLE") {
+        let arg = std::env::var("MAPEO_BLOB_BENCH_ARG").unwrap();
+        let args: Vec<&str> = arg.split(' ').collect();
+        match role.as_str() {
+            "noise-receive" => noise_receive(args[0].parse().unwrap()),
+            "noise-send" => noise_send(args[0], args[1].parse().unwrap(), args[2].parse().unwrap()),
+            "serve" => serve(&arg),
+            "receive" => receive(args[0], args[1]),
+            _ => panic!("unknown role"),
+        }
+        return;
+    }
+    let video_mb: usize = std::env::var("MAPEO_BENCH_VIDEO_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    // MAPEO_BENCH_ONLY=video (or photos, phone, variants) runs the raw Noise figures and
+    // that part alone, for profiling.
+    let only = std::env::var("MAPEO_BENCH_ONLY").ok();
+    let run = |part: &str| only.as_deref().is_none_or(|o| o == part);
+    println!("mapeo-core blob benchmark (loopback TCP, Noise, separate processes)");
+    let raw = bench_noise(400 * 1024 * 1024, 4 * 1024 * 1024);
+    let raw_1m = bench_noise(400 * 1024 * 1024, 1024 * 1024);
+
+    let photos: Vec<Vec<u8>> = if run("photos") || run("phone") {
+        (0..20).map(|i| photo(3000, 2000, i, 85)).collect()
+    } else {
+        Vec::new()
+    };
+    let photo_mb = photos.iter().map(Vec::len).sum::<usize>() as f64 / MB / 20.0;
+    if run("photos") {
+        let s = bench_sync("archive", |p| {
+            for (i, b) in photos.iter().enumerate() {
+                p.add_attachment_from_bytes(b, &format!("IMG_{i}.jpg"))
+                    .unwrap();
+            }
+        });
+        let rate = s.blob_bytes / MB / s.secs;
+        println!(
+            "  20 photos of {photo_mb:.1} MB, every variant, to an archive: {:.1} MB of blobs in {:.3} s = {rate:.1} MB/s = {:.0}% of raw Noise (4 MiB) and {:.0}% of raw Noise (1 MiB)",
+            s.blob_bytes / MB,
+            s.secs,
+            100.0 * rate / raw,
+            100.0 * rate / raw_1m
+        );
+    }
+
+    if run("video") {
+        let video_dir = tempfile::tempdir().unwrap();
+        let video_path = video_dir.path().join("VID_0001.mp4");
+        let mut video = vec![0, 0, 0, 0x18];
+        video.extend_from_slice(b"ftypisom\0\0\x02\0isomiso2");
+        video.extend(noise(video_mb * 1024 * 1024, 9));
+        std::fs::write(&video_path, &video).unwrap();
+        drop(video);
+        let s = bench_sync("archive", |p| {
+            p.add_attachment_from_path(&video_path).unwrap();
+        });
+        let rate = s.blob_bytes / MB / s.secs;
+        println!(
+            "  one {video_mb} MiB video to an archive: {:.1} MB in {:.3} s = {rate:.1} MB/s = {:.0}% of raw Noise (4 MiB) and {:.0}% of raw Noise (1 MiB)",
+            s.blob_bytes / MB,
+            s.secs,
+            100.0 * rate / raw,
+            100.0 * rate / raw_1m
+        );
+    }
+
+    if run("phone") {
+        let s = bench_sync("phone", |p| {
+            let values = (0..1000)
+                .map(|i| {
+                    let mut tags = std::collections::BTreeMap::new();
+                    tags.insert(
+                        "notes".to_owned(),
+                        TagValue::String(format!("Observation {i}")),
+                    );
+                    DocValue::Observation(Observation {
+                        lat: Some(-4.0 + f64::from(i) * 0.001),
+                        lon: Some(-61.0),
+                        tags,
+                        ..Default::default()
+                    })
+                })
+                .collect();
+            p.create_many(values).unwrap();
+            for (i, b) in photos.iter().enumerate() {
+                p.add_attachment_from_bytes(b, &format!("IMG_{i}.jpg"))
+                    .unwrap();
+            }
+        });
+        println!(
+            "  1,000 observations and 20 photos to a phone (previews and thumbnails: {:.1} MB): {:.0} entries, synced in {:.3} s (the reference: 1.2–1.6 s)",
+            s.blob_bytes / MB,
+            s.entries,
+            s.secs
+        );
+    }
+    if run("variants") {
+        bench_variants();
+    }
+}
