@@ -329,73 +329,89 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(200);
+    // MAPEO_BENCH_ONLY=video (or photos, phone, variants) runs the raw Noise figures and
+    // that part alone, for profiling.
+    let only = std::env::var("MAPEO_BENCH_ONLY").ok();
+    let run = |part: &str| only.as_deref().is_none_or(|o| o == part);
     println!("mapeo-core blob benchmark (loopback TCP, Noise, separate processes)");
     let raw = bench_noise(400 * 1024 * 1024, 4 * 1024 * 1024);
     let raw_1m = bench_noise(400 * 1024 * 1024, 1024 * 1024);
 
-    let photos: Vec<Vec<u8>> = (0..20).map(|i| photo(3000, 2000, i, 93)).collect();
+    let photos: Vec<Vec<u8>> = if run("photos") || run("phone") {
+        (0..20).map(|i| photo(3000, 2000, i, 85)).collect()
+    } else {
+        Vec::new()
+    };
     let photo_mb = photos.iter().map(Vec::len).sum::<usize>() as f64 / MB / 20.0;
-    let s = bench_sync("archive", |p| {
-        for (i, b) in photos.iter().enumerate() {
-            p.add_attachment_from_bytes(b, &format!("IMG_{i}.jpg"))
-                .unwrap();
-        }
-    });
-    let rate = s.blob_bytes / MB / s.secs;
-    println!(
-        "  20 photos of {photo_mb:.1} MB, every variant, to an archive: {:.1} MB of blobs in {:.3} s = {rate:.1} MB/s = {:.0}% of raw Noise (4 MiB) and {:.0}% of raw Noise (1 MiB)",
-        s.blob_bytes / MB,
-        s.secs,
-        100.0 * rate / raw,
-        100.0 * rate / raw_1m
-    );
+    if run("photos") {
+        let s = bench_sync("archive", |p| {
+            for (i, b) in photos.iter().enumerate() {
+                p.add_attachment_from_bytes(b, &format!("IMG_{i}.jpg"))
+                    .unwrap();
+            }
+        });
+        let rate = s.blob_bytes / MB / s.secs;
+        println!(
+            "  20 photos of {photo_mb:.1} MB, every variant, to an archive: {:.1} MB of blobs in {:.3} s = {rate:.1} MB/s = {:.0}% of raw Noise (4 MiB) and {:.0}% of raw Noise (1 MiB)",
+            s.blob_bytes / MB,
+            s.secs,
+            100.0 * rate / raw,
+            100.0 * rate / raw_1m
+        );
+    }
 
-    let video_dir = tempfile::tempdir().unwrap();
-    let video_path = video_dir.path().join("VID_0001.mp4");
-    let mut video = vec![0, 0, 0, 0x18];
-    video.extend_from_slice(b"ftypisom\0\0\x02\0isomiso2");
-    video.extend(noise(video_mb * 1024 * 1024, 9));
-    std::fs::write(&video_path, &video).unwrap();
-    drop(video);
-    let s = bench_sync("archive", |p| {
-        p.add_attachment_from_path(&video_path).unwrap();
-    });
-    let rate = s.blob_bytes / MB / s.secs;
-    println!(
-        "  one {video_mb} MiB video to an archive: {:.1} MB in {:.3} s = {rate:.1} MB/s = {:.0}% of raw Noise (4 MiB) and {:.0}% of raw Noise (1 MiB)",
-        s.blob_bytes / MB,
-        s.secs,
-        100.0 * rate / raw,
-        100.0 * rate / raw_1m
-    );
+    if run("video") {
+        let video_dir = tempfile::tempdir().unwrap();
+        let video_path = video_dir.path().join("VID_0001.mp4");
+        let mut video = vec![0, 0, 0, 0x18];
+        video.extend_from_slice(b"ftypisom\0\0\x02\0isomiso2");
+        video.extend(noise(video_mb * 1024 * 1024, 9));
+        std::fs::write(&video_path, &video).unwrap();
+        drop(video);
+        let s = bench_sync("archive", |p| {
+            p.add_attachment_from_path(&video_path).unwrap();
+        });
+        let rate = s.blob_bytes / MB / s.secs;
+        println!(
+            "  one {video_mb} MiB video to an archive: {:.1} MB in {:.3} s = {rate:.1} MB/s = {:.0}% of raw Noise (4 MiB) and {:.0}% of raw Noise (1 MiB)",
+            s.blob_bytes / MB,
+            s.secs,
+            100.0 * rate / raw,
+            100.0 * rate / raw_1m
+        );
+    }
 
-    let s = bench_sync("phone", |p| {
-        let values = (0..1000)
-            .map(|i| {
-                let mut tags = std::collections::BTreeMap::new();
-                tags.insert(
-                    "notes".to_owned(),
-                    TagValue::String(format!("Observation {i}")),
-                );
-                DocValue::Observation(Observation {
-                    lat: Some(-4.0 + f64::from(i) * 0.001),
-                    lon: Some(-61.0),
-                    tags,
-                    ..Default::default()
+    if run("phone") {
+        let s = bench_sync("phone", |p| {
+            let values = (0..1000)
+                .map(|i| {
+                    let mut tags = std::collections::BTreeMap::new();
+                    tags.insert(
+                        "notes".to_owned(),
+                        TagValue::String(format!("Observation {i}")),
+                    );
+                    DocValue::Observation(Observation {
+                        lat: Some(-4.0 + f64::from(i) * 0.001),
+                        lon: Some(-61.0),
+                        tags,
+                        ..Default::default()
+                    })
                 })
-            })
-            .collect();
-        p.create_many(values).unwrap();
-        for (i, b) in photos.iter().enumerate() {
-            p.add_attachment_from_bytes(b, &format!("IMG_{i}.jpg"))
-                .unwrap();
-        }
-    });
-    println!(
-        "  1,000 observations and 20 photos to a phone (previews and thumbnails: {:.1} MB): {:.0} entries, synced in {:.3} s (the reference: 1.2–1.6 s)",
-        s.blob_bytes / MB,
-        s.entries,
-        s.secs
-    );
-    bench_variants();
+                .collect();
+            p.create_many(values).unwrap();
+            for (i, b) in photos.iter().enumerate() {
+                p.add_attachment_from_bytes(b, &format!("IMG_{i}.jpg"))
+                    .unwrap();
+            }
+        });
+        println!(
+            "  1,000 observations and 20 photos to a phone (previews and thumbnails: {:.1} MB): {:.0} entries, synced in {:.3} s (the reference: 1.2–1.6 s)",
+            s.blob_bytes / MB,
+            s.entries,
+            s.secs
+        );
+    }
+    if run("variants") {
+        bench_variants();
+    }
 }

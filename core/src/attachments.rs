@@ -226,9 +226,9 @@ fn flatten(img: DynamicImage) -> image::RgbImage {
     let mut out = image::RgbImage::new(w, h);
     for (o, p) in out.pixels_mut().zip(rgba.pixels()) {
         let a = u16::from(p.0[3]);
-        for c in 0..3 {
-            let v = (u16::from(p.0[c]) * a + 255 * (255 - a)) / 255;
-            o.0[c] = u8::try_from(v).unwrap_or(u8::MAX);
+        for (dst, src) in o.0.iter_mut().zip(p.0) {
+            let v = (u16::from(src) * a + 255 * (255 - a)) / 255;
+            *dst = u8::try_from(v).unwrap_or(u8::MAX);
         }
     }
     out

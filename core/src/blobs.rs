@@ -33,6 +33,9 @@ const PARTIAL_DIR: &str = "partial";
 const PARTIAL_SUFFIX: &str = ".part";
 /// Bytes read or written per system call when copying a file into the store.
 pub const COPY_BUFFER_BYTES: usize = 256 * 1024;
+/// A download flushes what it wrote to the disk in the background every this many bytes,
+/// so that the sync before it becomes visible has little left to wait for.
+pub const FLUSH_EVERY_BYTES: u64 = 32 * 1024 * 1024;
 
 /// A blob operation that failed. Carries no paths or content.
 #[derive(Debug, Error)]
@@ -233,10 +236,9 @@ impl BlobStore {
         perms.set_readonly(true);
         fs::set_permissions(from, perms)?;
         fs::rename(from, &to)?;
+        // The new name is what must survive a power cut; the old one vanishing with it is
+        // the same journal transaction on the file systems phones and laptops use.
         sync_dir(&shard)?;
-        if let Some(from_dir) = from.parent() {
-            sync_dir(from_dir)?;
-        }
         lock(&self.0.held).insert(*hash, size);
         self.notify();
         Ok(())
@@ -434,6 +436,7 @@ impl BlobStore {
             file: None,
             hasher: blake3::Hasher::new(),
             offset: if offset > size { 0 } else { offset },
+            unflushed: 0,
         }))
     }
 
@@ -454,6 +457,8 @@ pub struct PartialBlob {
     file: Option<File>,
     hasher: blake3::Hasher,
     offset: u64,
+    /// Bytes written since the last background flush.
+    unflushed: u64,
 }
 
 impl std::fmt::Debug for PartialBlob {
@@ -530,6 +535,16 @@ impl PartialBlob {
         }
         self.hasher.update(bytes);
         self.offset = end;
+        self.unflushed += bytes.len() as u64;
+        if self.unflushed >= FLUSH_EVERY_BYTES {
+            self.unflushed = 0;
+            // Best effort: if no thread can be had, the final sync does it all.
+            if let Ok(dup) = file.try_clone() {
+                let _ = std::thread::Builder::new()
+                    .name("mapeo-blob-flush".into())
+                    .spawn(move || dup.sync_data());
+            }
+        }
         Ok(())
     }
 

@@ -217,7 +217,8 @@ pub struct PeerSyncState {
     pub peer_blobs_known: bool,
     /// Blobs the peer holds that our policy wants and we lack (while both sides sync data).
     pub blobs_wanted: u64,
-    /// Their bytes still to come, less what earlier transfers of them left here.
+    /// Their bytes still to come (for a blob being fetched from this peer, less what has
+    /// arrived of it, in this session or kept from an interrupted one).
     pub blob_bytes_wanted: u64,
     /// Blobs the peer asked us for that we have not finished sending.
     pub blobs_to_send: u64,

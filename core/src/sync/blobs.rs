@@ -21,6 +21,8 @@ use crate::ids::BlobHash;
 pub const BLOB_RETRY_BASE: Duration = Duration::from_secs(10);
 /// Longest wait before asking a peer again.
 pub const BLOB_RETRY_MAX: Duration = Duration::from_secs(600);
+/// How soon a session looks again at downloads still being verified.
+pub const FINISH_POLL: Duration = Duration::from_millis(50);
 /// Most blob requests from one peer queued at once; beyond it, requests are answered as
 /// missing (the peer asks again later).
 pub const MAX_QUEUED_BLOB_REQUESTS: usize = 100_000;
@@ -101,6 +103,9 @@ pub(crate) struct BlobLink {
     bytes_sent: u64,
     /// When the retry timer the session runs for this link fires.
     timer_at: Option<Instant>,
+    /// Downloads complete and being verified, synced and renamed on the blocking pool,
+    /// while the next ones arrive.
+    finishing: HashMap<BlobHash, tokio::task::JoinHandle<Result<(), BlobError>>>,
 }
 
 fn chunks_of<T: Clone>(items: &[T]) -> impl Iterator<Item = Vec<T>> + '_ {
@@ -122,7 +127,11 @@ impl BlobLink {
             for (hash, size) in &self.wanted {
                 if self.peer_has.contains(hash) {
                     s.blobs_wanted += 1;
-                    let arrived = self.fetching.get(hash).map_or(0, |f| f.offset);
+                    let arrived = match self.fetching.get(hash) {
+                        Some(f) => f.offset,
+                        None if self.finishing.contains_key(hash) => *size,
+                        None => 0,
+                    };
                     s.blob_bytes_wanted += size.saturating_sub(arrived);
                 }
             }
@@ -141,11 +150,14 @@ impl BlobLink {
     /// yet (the caller sets one).
     pub(crate) fn take_retry_timer(&mut self) -> Option<Instant> {
         let now = Instant::now();
+        // While downloads are being verified, look again soon to collect them.
+        let poll = (!self.finishing.is_empty()).then(|| now + FINISH_POLL);
         let next = self
             .failed
             .values()
             .map(|f| f.retry_at)
             .filter(|t| *t > now)
+            .chain(poll)
             .min()?;
         if self.timer_at.is_some_and(|t| t > now && t <= next) {
             return None;
@@ -165,6 +177,7 @@ impl BlobLink {
         flow: BlobFlow,
         index_entries: u64,
     ) -> Result<Vec<Message>, SyncError> {
+        self.reap().await;
         let key = (replica.blob_generation(), index_entries);
         if self.seen != Some(key) {
             let r = replica.clone();
@@ -244,6 +257,7 @@ impl BlobLink {
             .wanted
             .iter()
             .filter(|(h, _)| self.peer_has.contains(*h) && !self.fetching.contains_key(*h))
+            .filter(|(h, _)| !self.finishing.contains_key(*h))
             .filter(|(h, _)| self.failed.get(*h).is_none_or(|f| f.retry_at <= now))
             .map(|(h, s)| (*h, *s))
             .collect();
@@ -360,48 +374,73 @@ impl BlobLink {
             } else {
                 partial.write(offset, &data)
             };
-            match r {
-                Ok(()) if partial.is_complete() => Ok(Ok(partial.finish().map(|()| None))),
-                Ok(()) => Ok(Ok(Ok(Some(partial)))),
-                Err(e) => Ok(Err((e, partial))),
-            }
+            Ok(match r {
+                Ok(()) => Ok(partial),
+                Err(e) => Err((e, partial)),
+            })
         })
         .await?;
-        let outcome = match written {
-            Ok(Ok(Some(partial))) => {
+        match written {
+            Ok(partial) if partial.is_complete() => {
+                // Verify, sync and rename apart, so the next blob's bytes keep coming.
+                self.fetching.remove(&hash);
+                let task = tokio::task::spawn_blocking(move || partial.finish());
+                self.finishing.insert(hash, task);
+            }
+            Ok(partial) => {
                 if let Some(f) = self.fetching.get_mut(&hash) {
                     f.offset = partial.offset();
                     f.partial = Some(partial);
                 }
-                return Ok(());
             }
-            Ok(Ok(None)) => Ok(()),
-            Ok(Err(e)) => Err(e),
             Err((e, partial)) => {
                 if e.is_bad_data() {
                     partial.discard();
                 }
-                Err(e)
+                self.fetching.remove(&hash);
+                self.failed_once(hash, &e);
             }
-        };
-        self.fetching.remove(&hash);
-        if let Err(e) = outcome {
-            tracing::warn!(blob = %hash.short(), "blob transfer failed: {e}");
-            let attempts = self.failed.get(&hash).map_or(0, |f| f.attempts) + 1;
-            let wait = BLOB_RETRY_BASE
-                .saturating_mul(1 << attempts.min(8).saturating_sub(1))
-                .min(BLOB_RETRY_MAX);
-            self.failed.insert(
-                hash,
-                Failure {
-                    retry_at: Instant::now() + wait,
-                    attempts,
-                },
-            );
-        } else {
-            self.failed.remove(&hash);
         }
         Ok(())
+    }
+
+    /// Collects the downloads whose verification ended: a blob that did not verify marks
+    /// this peer as failed for it.
+    async fn reap(&mut self) {
+        let done: Vec<BlobHash> = self
+            .finishing
+            .iter()
+            .filter(|(_, t)| t.is_finished())
+            .map(|(h, _)| *h)
+            .collect();
+        for hash in done {
+            let Some(task) = self.finishing.remove(&hash) else {
+                continue;
+            };
+            match task.await {
+                Ok(Ok(())) => {
+                    self.failed.remove(&hash);
+                }
+                Ok(Err(e)) => self.failed_once(hash, &e),
+                Err(e) => self.failed_once(hash, &BlobError::Io(std::io::Error::other(e))),
+            }
+        }
+    }
+
+    /// Asks this peer for `hash` again only after a wait that doubles with each failure.
+    fn failed_once(&mut self, hash: BlobHash, e: &BlobError) {
+        tracing::warn!(blob = %hash.short(), "blob transfer failed: {e}");
+        let attempts = self.failed.get(&hash).map_or(0, |f| f.attempts) + 1;
+        let wait = BLOB_RETRY_BASE
+            .saturating_mul(1 << attempts.min(8).saturating_sub(1))
+            .min(BLOB_RETRY_MAX);
+        self.failed.insert(
+            hash,
+            Failure {
+                retry_at: Instant::now() + wait,
+                attempts,
+            },
+        );
     }
 
     /// The next chunk to send the peer, if any is waiting.

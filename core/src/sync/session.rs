@@ -627,9 +627,11 @@ impl Session {
         };
         let entries: Vec<Entry> = entries.into_iter().map(Entry::from).collect();
         tracing::debug!(peer = %self.peer.short(), n = entries.len(), "entries in");
+        // Data sync as it is now, not as this session last saw it: entries that arrive just
+        // after the user turned it off are refused (and asked for again when it is back on).
+        let local_data = *link.replica.data_sync().borrow();
         let allowed = entries.iter().all(|e| {
-            link.peer_role.may_send(e.namespace)
-                && flows(e.namespace, link.local_data, link.remote_data)
+            link.peer_role.may_send(e.namespace) && flows(e.namespace, local_data, link.remote_data)
         });
         if !allowed || entries.is_empty() {
             // Not ours to take from this peer now. Remember it, and ask again once our view
