@@ -346,7 +346,9 @@ impl InviteBox {
 
     /// Every received invite, oldest first.
     pub fn received(&self) -> Vec<ReceivedInvite> {
-        self.received.borrow().values().cloned().collect()
+        let mut all: Vec<ReceivedInvite> = self.received.borrow().values().cloned().collect();
+        all.sort_by_key(|i| (i.received_at, i.offer.id));
+        all
     }
 
     /// Changes to the received invites.
@@ -608,6 +610,26 @@ mod tests {
                 .unwrap();
         let b = InviteBox::open(Arc::new(Mutex::new(conn)), Arc::new(|| Timestamp(1_000))).unwrap();
         (dir, b)
+    }
+
+    #[test]
+    fn invites_are_listed_oldest_first_whatever_their_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn =
+            crate::db::open_writer(&dir.path().join("device.db"), crate::db::DEVICE_MIGRATIONS)
+                .unwrap();
+        let now = Arc::new(std::sync::atomic::AtomicI64::new(1_000));
+        let clock = now.clone();
+        let b = InviteBox::open(
+            Arc::new(Mutex::new(conn)),
+            Arc::new(move || Timestamp(clock.fetch_add(10, std::sync::atomic::Ordering::SeqCst))),
+        )
+        .unwrap();
+        for n in [9, 5, 7, 1] {
+            b.handle(peer(n), InviteMessage::Offer(offer(n)));
+        }
+        let ids: Vec<u8> = b.received().iter().map(|i| i.offer.id.0[0]).collect();
+        assert_eq!(ids, vec![9, 5, 7, 1]);
     }
 
     fn offer(n: u8) -> InviteOffer {

@@ -21,8 +21,6 @@ use crate::ids::BlobHash;
 pub const BLOB_RETRY_BASE: Duration = Duration::from_secs(10);
 /// Longest wait before asking a peer again.
 pub const BLOB_RETRY_MAX: Duration = Duration::from_secs(600);
-/// How soon a session looks again at downloads still being verified.
-pub const FINISH_POLL: Duration = Duration::from_millis(50);
 /// Most blob requests from one peer queued at once; beyond it, requests are answered as
 /// missing (the peer asks again later).
 pub const MAX_QUEUED_BLOB_REQUESTS: usize = 100_000;
@@ -72,8 +70,13 @@ pub(crate) struct BlobFlow {
     pub announce: bool,
 }
 
+/// What wakes the session when a download has been verified (it then collects the result).
+pub(crate) type Wake = Arc<dyn Fn() + Send + Sync>;
+
+/// A verified (or refused) download, reported by the blocking task that finished it.
+type Finished = (BlobHash, Result<(), BlobError>);
+
 /// The blob side of one shared project with one peer.
-#[derive(Default)]
 pub(crate) struct BlobLink {
     /// Blobs the peer said it holds.
     peer_has: HashSet<BlobHash>,
@@ -104,8 +107,35 @@ pub(crate) struct BlobLink {
     /// When the retry timer the session runs for this link fires.
     timer_at: Option<Instant>,
     /// Downloads complete and being verified, synced and renamed on the blocking pool,
-    /// while the next ones arrive.
-    finishing: HashMap<BlobHash, tokio::task::JoinHandle<Result<(), BlobError>>>,
+    /// while the next ones arrive. Each reports on `finished` and wakes the session.
+    finishing: HashSet<BlobHash>,
+    finished_tx: tokio::sync::mpsc::UnboundedSender<Finished>,
+    finished_rx: tokio::sync::mpsc::UnboundedReceiver<Finished>,
+}
+
+impl Default for BlobLink {
+    fn default() -> Self {
+        let (finished_tx, finished_rx) = tokio::sync::mpsc::unbounded_channel();
+        BlobLink {
+            peer_has: HashSet::new(),
+            peer_known: false,
+            announced: HashSet::new(),
+            announced_once: false,
+            held: HashMap::new(),
+            wanted: BTreeMap::new(),
+            seen: None,
+            fetching: HashMap::new(),
+            failed: HashMap::new(),
+            serving: VecDeque::new(),
+            requested: HashMap::new(),
+            bytes_received: 0,
+            bytes_sent: 0,
+            timer_at: None,
+            finishing: HashSet::new(),
+            finished_tx,
+            finished_rx,
+        }
+    }
 }
 
 fn chunks_of<T: Clone>(items: &[T]) -> impl Iterator<Item = Vec<T>> + '_ {
@@ -129,7 +159,7 @@ impl BlobLink {
                     s.blobs_wanted += 1;
                     let arrived = match self.fetching.get(hash) {
                         Some(f) => f.offset,
-                        None if self.finishing.contains_key(hash) => *size,
+                        None if self.finishing.contains(hash) => *size,
                         None => 0,
                     };
                     s.blob_bytes_wanted += size.saturating_sub(arrived);
@@ -150,14 +180,11 @@ impl BlobLink {
     /// yet (the caller sets one).
     pub(crate) fn take_retry_timer(&mut self) -> Option<Instant> {
         let now = Instant::now();
-        // While downloads are being verified, look again soon to collect them.
-        let poll = (!self.finishing.is_empty()).then(|| now + FINISH_POLL);
         let next = self
             .failed
             .values()
             .map(|f| f.retry_at)
             .filter(|t| *t > now)
-            .chain(poll)
             .min()?;
         if self.timer_at.is_some_and(|t| t > now && t <= next) {
             return None;
@@ -177,7 +204,7 @@ impl BlobLink {
         flow: BlobFlow,
         index_entries: u64,
     ) -> Result<Vec<Message>, SyncError> {
-        self.reap().await;
+        self.reap();
         let key = (replica.blob_generation(), index_entries);
         if self.seen != Some(key) {
             let r = replica.clone();
@@ -257,7 +284,7 @@ impl BlobLink {
             .wanted
             .iter()
             .filter(|(h, _)| self.peer_has.contains(*h) && !self.fetching.contains_key(*h))
-            .filter(|(h, _)| !self.finishing.contains_key(*h))
+            .filter(|(h, _)| !self.finishing.contains(*h))
             .filter(|(h, _)| self.failed.get(*h).is_none_or(|f| f.retry_at <= now))
             .map(|(h, s)| (*h, *s))
             .collect();
@@ -359,6 +386,7 @@ impl BlobLink {
         offset: u64,
         size: u64,
         data: Vec<u8>,
+        wake: Wake,
     ) -> Result<(), SyncError> {
         let Some(fetch) = self.fetching.get_mut(&hash) else {
             return Ok(());
@@ -382,10 +410,15 @@ impl BlobLink {
         .await?;
         match written {
             Ok(partial) if partial.is_complete() => {
-                // Verify, sync and rename apart, so the next blob's bytes keep coming.
+                // Verify, sync and rename apart, so the next blob's bytes keep coming; the
+                // task runs to its end even if this session ends first.
                 self.fetching.remove(&hash);
-                let task = tokio::task::spawn_blocking(move || partial.finish());
-                self.finishing.insert(hash, task);
+                self.finishing.insert(hash);
+                let tx = self.finished_tx.clone();
+                drop(tokio::task::spawn_blocking(move || {
+                    let _ = tx.send((hash, partial.finish()));
+                    wake();
+                }));
             }
             Ok(partial) => {
                 if let Some(f) = self.fetching.get_mut(&hash) {
@@ -406,23 +439,14 @@ impl BlobLink {
 
     /// Collects the downloads whose verification ended: a blob that did not verify marks
     /// this peer as failed for it.
-    async fn reap(&mut self) {
-        let done: Vec<BlobHash> = self
-            .finishing
-            .iter()
-            .filter(|(_, t)| t.is_finished())
-            .map(|(h, _)| *h)
-            .collect();
-        for hash in done {
-            let Some(task) = self.finishing.remove(&hash) else {
-                continue;
-            };
-            match task.await {
-                Ok(Ok(())) => {
+    fn reap(&mut self) {
+        while let Ok((hash, result)) = self.finished_rx.try_recv() {
+            self.finishing.remove(&hash);
+            match result {
+                Ok(()) => {
                     self.failed.remove(&hash);
                 }
-                Ok(Err(e)) => self.failed_once(hash, &e),
-                Err(e) => self.failed_once(hash, &BlobError::Io(std::io::Error::other(e))),
+                Err(e) => self.failed_once(hash, &e),
             }
         }
     }

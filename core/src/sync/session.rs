@@ -831,7 +831,17 @@ impl Session {
                 size,
                 data,
                 ..
-            } => link.blobs.on_chunk(hash, offset, size, data).await?,
+            } => {
+                // A finished download wakes this session, which then collects it.
+                let (dirty, notify) = (self.dirty.clone(), self.notify.clone());
+                let wake: super::blobs::Wake = Arc::new(move || {
+                    if let Ok(mut d) = dirty.lock() {
+                        d.insert(tag);
+                    }
+                    notify.notify_one();
+                });
+                link.blobs.on_chunk(hash, offset, size, data, wake).await?;
+            }
             Message::BlobMissing { hashes, .. } => {
                 link.blobs.on_missing(&hashes);
                 self.refresh_blobs(&tag).await?;
