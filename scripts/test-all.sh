@@ -2,7 +2,7 @@
 # Runs every check and test in the repository: formatting, lints, all Rust tests, then the
 # generated bindings from Kotlin on the JVM (Maven) and from Python (pytest).
 # This is the README's test command; .ci/run calls it after installing what a machine lacks.
-# Needs, besides Rust and a C compiler: a JDK 17+, Maven, python3 with pytest
+# Needs, besides Rust and a C compiler: a JDK 17+, Maven, python3 with pytest and Pillow
 # (PYTHON=... picks another interpreter).
 set -euo pipefail
 cd "$(dirname "$0")/.."
