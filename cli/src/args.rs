@@ -194,9 +194,12 @@ pub enum ObservationCommand {
     #[command(after_help = "Examples:
   mapeo observation add --lat -3.4653 --lon -62.2159 --preset \"River pollution\" --notes \"oil slick\"
   mapeo observation add --lat 1 --lon 2 --tag count=5 --tag 'code=\"007\"' --tag animals='[\"otter\",\"caiman\"]'
+  mapeo observation add --lat -3.4 --lon -62.2 --photo dredge.jpg --photo river.jpg --audio note.m4a
 
 A tag value is read as JSON when it is a number, true, false, null or a list; anything
-else is text. Quote it as JSON to force text.")]
+else is text. Quote it as JSON to force text. Photos and audio are recognised by their
+content, not their name. Every file is checked before anything is stored: a file that is
+not a photo or an audio recording stores nothing and records no observation.")]
     Add(ObservationFields),
     /// List and search observations, newest first.
     #[command(after_help = "Examples:
@@ -204,15 +207,17 @@ else is text. Quote it as JSON to force text.")]
   mapeo observation list --bbox -4,-63,-3,-62 --since 2026-01-01 --text oil
   mapeo observation list --preset \"River pollution\"")]
     List(ObservationQuery),
-    /// Show one observation (id or unique id prefix).
+    /// Show one observation (id or unique id prefix), with its attachments: each
+    /// variant (original, preview, thumbnail) and whether it is on this device.
     #[command(after_help = "Example:\n  mapeo observation show 3f2a")]
     Show {
         /// The observation's id or a unique prefix of it.
         id: String,
     },
-    /// Change an observation: only what is given changes.
+    /// Change an observation: only what is given changes (--photo and --audio add
+    /// attachments).
     #[command(
-        after_help = "Example:\n  mapeo observation edit 3f2a --notes \"cleaned up\" --remove-tag count"
+        after_help = "Examples:\n  mapeo observation edit 3f2a --notes \"cleaned up\" --remove-tag count\n  mapeo observation edit 3f2a --photo later.jpg"
     )]
     Edit {
         /// The observation's id or a unique prefix of it.
@@ -250,6 +255,13 @@ pub struct ObservationFields {
     /// Notes (stored in the `notes` tag).
     #[arg(long)]
     pub notes: Option<String>,
+    /// Attach a photo, JPEG, PNG or WebP (repeatable): a preview and a thumbnail are made
+    /// from it.
+    #[arg(long = "photo", value_name = "FILE")]
+    pub photos: Vec<PathBuf>,
+    /// Attach an audio recording (repeatable).
+    #[arg(long = "audio", value_name = "FILE")]
+    pub audio: Vec<PathBuf>,
 }
 
 /// Filters of `observation list`.
@@ -462,11 +474,14 @@ pub struct ExportArgs {
   mapeo serve --interface wlan0                discover only on the hotspot's interface
   mapeo serve --connect MP1-…                  also dial a peer by its connection code
   mapeo serve --accept-invites-from 9d3e…41    join when that device invites (unattended)
+  mapeo serve --previews-only                  fetch photo previews only, like a phone
 
 Discovery uses mDNS on every interface unless --interface names some; it is off when
 listening on a loopback address (peers elsewhere could not reach it) unless --interface is
 given. Invites received are printed with their id: answer them with `mapeo invites
-accept|reject ID` in another terminal. Stop with Ctrl-C.")]
+accept|reject ID` in another terminal. Every original photo and recording is downloaded
+(the archive) unless --previews-only; the choice is kept for this data folder until the
+next serve or sync. Stop with Ctrl-C.")]
 pub struct ServeArgs {
     /// Address to listen on (port 0: any free port).
     #[arg(long, default_value_t = std::net::SocketAddr::new(IpAddr::from([0, 0, 0, 0]), DEFAULT_PORT))]
@@ -484,6 +499,10 @@ pub struct ServeArgs {
     /// Accept invites from this device (its full id) without asking (repeatable).
     #[arg(long = "accept-invites-from", value_name = "DEVICE")]
     pub accept_invites_from: Vec<String>,
+    /// Download only photo previews and thumbnails from peers (a phone's choice), instead
+    /// of every original photo and recording (the archive, the default).
+    #[arg(long)]
+    pub previews_only: bool,
     /// Stop when standard input closes (for a parent process that runs serve).
     #[arg(long, hide = true)]
     pub stop_on_stdin_close: bool,
@@ -497,7 +516,9 @@ pub struct ServeArgs {
   mapeo sync --discover --interface wlan0
   mapeo sync --connect MP1-… --accept-invites-from 9d3e…41 --timeout 300   join, then sync
 
-Exit code 0 when every shared project is synced with every peer, 3 when not in time.")]
+Exit code 0 when every shared project is synced with every peer (the attachments this
+device keeps included: every original, or previews only with --previews-only), 3 when not
+in time.")]
 pub struct SyncArgs {
     /// A peer: `host:port` or a connection code (repeatable).
     #[arg(long = "connect", value_name = "PEER")]
@@ -512,6 +533,10 @@ pub struct SyncArgs {
     /// (repeatable). The sync fails (exit code 3) if no invite was accepted in time.
     #[arg(long = "accept-invites-from", value_name = "DEVICE")]
     pub accept_invites_from: Vec<String>,
+    /// Download only photo previews and thumbnails from peers, instead of every original
+    /// photo and recording (the archive, the default).
+    #[arg(long)]
+    pub previews_only: bool,
     /// Give up after this many seconds.
     #[arg(long, default_value_t = DEFAULT_SYNC_TIMEOUT_SECS)]
     pub timeout: u64,

@@ -26,6 +26,14 @@ pub enum CliError {
         /// The cause.
         source: std::io::Error,
     },
+    /// A file given with `--photo` or `--audio` cannot be attached; nothing was stored.
+    #[error("cannot attach {}: {reason}; nothing was stored", path.display())]
+    BadMedia {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// Input given on the command line is wrong.
     #[error("{0}")]
     BadInput(String),
@@ -177,6 +185,7 @@ impl CliError {
             CliError::Core(E::Id(_)) => "bad_input",
             CliError::Core(_) => "core",
             CliError::File { .. } => "file",
+            CliError::BadMedia { .. } => "bad_media",
             CliError::BadInput(_) => "bad_input",
             CliError::UnknownProject(_) | CliError::UnknownDoc { .. } => "not_found",
             CliError::AmbiguousProject { .. } | CliError::AmbiguousDoc { .. } => "ambiguous",

@@ -6,7 +6,7 @@
 mod common;
 
 #[test]
-fn the_demo_brings_every_observation_to_every_peer_and_exports_geojson() {
+fn the_demo_brings_every_observation_and_the_photo_to_every_peer_and_exports_geojson_and_a_zip() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("demo");
     let child = common::mapeo()
@@ -67,4 +67,54 @@ fn the_demo_brings_every_observation_to_every_peer_and_exports_geojson() {
             .iter()
             .all(|f| f["properties"]["$categoryName"].is_string())
     );
+
+    // The photo, by each device's policy: the original at the archive, previews at the
+    // phone that did not take it.
+    let photo = std::fs::read(v["photo"]["path"].as_str().unwrap()).unwrap();
+    assert_eq!(v["photo"]["bytes"], photo.len());
+    let held: Vec<Vec<&str>> = v["photo"]["peers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            p["variants"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_str().unwrap())
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        held,
+        [
+            vec!["original", "preview", "thumbnail"],
+            vec!["original", "preview", "thumbnail"],
+            vec!["preview", "thumbnail"],
+        ]
+    );
+    let with_photo = features
+        .iter()
+        .find(|f| f["properties"]["$id"] == v["photo"]["observationId"])
+        .unwrap();
+    // Carla keeps previews only: her GeoJSON names the preview.
+    assert_eq!(
+        with_photo["properties"]["attachment_1"],
+        "dredge_preview.jpg"
+    );
+    // Ana's zip holds the original, byte for byte, under the name its GeoJSON gives.
+    let mut zip =
+        zip::ZipArchive::new(std::fs::File::open(v["zip"]["path"].as_str().unwrap()).unwrap())
+            .unwrap();
+    let names: Vec<String> = zip.file_names().map(|n| n.unwrap().into_owned()).collect();
+    let original = names
+        .iter()
+        .find(|n| n.ends_with("/dredge_original.jpg"))
+        .unwrap_or_else(|| panic!("{names:?}"))
+        .clone();
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut zip.by_name(&original).unwrap(), &mut bytes).unwrap();
+    assert_eq!(bytes, photo);
+    assert_eq!(v["zip"]["summary"]["attachmentsIncluded"], 1);
+    assert_eq!(v["zip"]["summary"]["attachmentsMissing"], 0);
 }

@@ -232,6 +232,12 @@ fn zip_holds_the_geojson_and_lists_attachments_missing_here() {
             .iter()
             .any(|a| a["type"] == "audio" && a["hash"] == "cd".repeat(32))
     );
+    assert!(
+        listed
+            .iter()
+            .all(|a| a["reason"] == "unknown" && a["file"].is_null()),
+        "{listed:#?}"
+    );
 
     let (_, err) = peer.fail(&["export", "zip", "--out", "-"]);
     assert_eq!(err["kind"], "bad_input");

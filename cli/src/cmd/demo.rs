@@ -3,9 +3,12 @@
 //! categories and serves, the two others connect to it by connection code and join by
 //! invite (`mapeo sync --accept-invites-from` on their side, `mapeo members invite` on
 //! hers), receiving the project's settings and categories; every `mapeo serve` listens on
-//! 127.0.0.1 only (no mDNS: nothing leaves this machine); each records observations, a second round of sync brings every observation
-//! to every peer (the phones' data travels through the coordinator), each peer's result is
-//! shown, and one exports GeoJSON. Every wait is bounded.
+//! 127.0.0.1 only (no mDNS: nothing leaves this machine); each records observations, one
+//! with a photo (a real JPEG drawn here), a second round of sync brings every observation
+//! to every peer (the phones' data travels through the coordinator) and the photo by each
+//! device's blob policy (the original to the coordinator's archive, the preview and
+//! thumbnail to the phones), each peer's result is shown, and the peers export GeoJSON and
+//! a zip with the media. Every wait is bounded.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -13,6 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use indicatif::HumanBytes;
 use serde_json::{Value, json};
 
 use crate::args::DemoArgs;
@@ -50,6 +54,50 @@ const TRANSLATIONS_ES: &str = r#"{
              "illegal-mining": [{"propertyRef": "name", "message": "Minería ilegal"}]},
   "field": {"source": [{"propertyRef": "label", "message": "Origen"}, {"propertyRef": "options.0", "message": "Mina"}]}
 }"#;
+
+/// The file name of the demo's photo.
+const PHOTO_NAME: &str = "dredge.jpg";
+/// Which of the records gets the photo (Beto's dredge).
+const PHOTO_RECORD: usize = 2;
+/// The demo photo's size: larger than a preview, so that every variant differs.
+const PHOTO_SIZE: (u32, u32) = (1600, 1200);
+/// Its JPEG quality.
+const PHOTO_QUALITY: u8 = 88;
+
+/// Draws the demo's photo: a night river with a lit dredge, as a camera's JPEG.
+fn demo_photo() -> CliResult<Vec<u8>> {
+    let (w, h) = PHOTO_SIZE;
+    let img = image::RgbImage::from_fn(w, h, |x, y| {
+        let river = y > h * 11 / 20;
+        let dredge = (w * 2 / 5..w * 3 / 5).contains(&x) && (h * 9 / 20..h * 12 / 20).contains(&y);
+        let light = dredge && (x / 40 + y / 40) % 3 == 0;
+        // Channel values stay within 0..=255 by construction.
+        let shade = |v: u32| u8::try_from(v.min(255)).unwrap_or(u8::MAX);
+        if light {
+            image::Rgb([250, 220, 120])
+        } else if dredge {
+            image::Rgb([70, 60, 50])
+        } else if river {
+            let ripple = (x / 7 + y / 3) % 17;
+            image::Rgb([
+                shade(20 + ripple),
+                shade(40 + ripple * 2),
+                shade(70 + y * 60 / h),
+            ])
+        } else {
+            image::Rgb([
+                shade(10 + y * 30 / h),
+                shade(15 + y * 30 / h),
+                shade(40 + y * 60 / h),
+            ])
+        }
+    });
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, PHOTO_QUALITY)
+        .encode_image(&img)
+        .map_err(|e| demo_err(format!("cannot draw the demo photo: {e}")))?;
+    Ok(out)
+}
 
 /// An observation to record: who, latitude, longitude, category, notes, tags.
 type Record<'a> = (&'a Peer, f64, f64, &'a str, &'a str, &'a [&'a str]);
@@ -142,7 +190,12 @@ fn wait(child: &mut Child, limit: Duration) -> CliResult<bool> {
 }
 
 impl Serve {
-    fn start(dir: &Path, connect: Option<&str>, timeout: Duration) -> CliResult<Serve> {
+    fn start(
+        dir: &Path,
+        connect: Option<&str>,
+        extra: &[&str],
+        timeout: Duration,
+    ) -> CliResult<Serve> {
         let mut cmd = Command::new(exe()?);
         cmd.arg("--data").arg(dir).arg("--json").args([
             "serve",
@@ -154,6 +207,7 @@ impl Serve {
         if let Some(code) = connect {
             cmd.args(["--connect", code]);
         }
+        cmd.args(extra);
         let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -436,7 +490,7 @@ pub fn run(args: DemoArgs, json: bool) -> CliResult<Output> {
     say(
         "2. Ana serves on 127.0.0.1; Beto and Carla connect by connection code and wait for an invite.",
     );
-    let a = Serve::start(&ana.dir, None, timeout)?;
+    let a = Serve::start(&ana.dir, None, &[], timeout)?;
     let code = a.code();
     let ana_id = ids[0].as_str();
     let secs = args.timeout.to_string();
@@ -540,7 +594,14 @@ pub fn run(args: DemoArgs, json: bool) -> CliResult<Output> {
             &["severity=4"],
         ),
     ];
-    for (p, lat, lon, preset, notes, tags) in records {
+    // Beto photographs the dredge: the phone's camera is a picture drawn here.
+    let photo_path = base.join(PHOTO_NAME);
+    let photo = demo_photo()?;
+    std::fs::write(&photo_path, &photo)
+        .map_err(|e| CliError::file("cannot write", &photo_path, e))?;
+    let photo_text = photo_path.display().to_string();
+    let mut photo_obs = String::new();
+    for (i, (p, lat, lon, preset, notes, tags)) in records.into_iter().enumerate() {
         let (lat, lon) = (lat.to_string(), lon.to_string());
         let mut cmd = vec![
             "-p",
@@ -559,15 +620,39 @@ pub fn run(args: DemoArgs, json: bool) -> CliResult<Output> {
         for t in tags {
             cmd.extend(["--tag", t]);
         }
-        mapeo(&p.dir, &cmd)?;
+        let with_photo = i == PHOTO_RECORD;
+        if with_photo {
+            cmd.extend(["--photo", &photo_text]);
+        }
+        let added = mapeo(&p.dir, &cmd)?;
         say(&format!("   {}: {preset} — {notes}", p.name));
+        if with_photo {
+            photo_obs = added["docId"].as_str().unwrap_or_default().to_owned();
+            let variants: Vec<String> = added["media"][0]["variants"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|v| {
+                    format!(
+                        "{} {}",
+                        v["variant"].as_str().unwrap_or("?"),
+                        HumanBytes(v["size"].as_u64().unwrap_or(0))
+                    )
+                })
+                .collect();
+            say(&format!(
+                "     with a photo, {PHOTO_NAME}: {}",
+                variants.join(", ")
+            ));
+        }
     }
 
     say("5. They meet again: serve, connect, sync until every peer has every observation.");
-    let mut a = Serve::start(&ana.dir, None, timeout)?;
+    say("   Ana's laptop keeps every original (archive); the phones keep photo previews only.");
+    let mut a = Serve::start(&ana.dir, None, &[], timeout)?;
     let code = a.code();
-    let b = Serve::start(&beto.dir, Some(&code), timeout)?;
-    let c = Serve::start(&carla.dir, Some(&code), timeout)?;
+    let b = Serve::start(&beto.dir, Some(&code), &["--previews-only"], timeout)?;
+    let c = Serve::start(&carla.dir, Some(&code), &["--previews-only"], timeout)?;
     a.wait_synced_with(&[ids[1].clone(), ids[2].clone()], pid, timeout)?;
     let total = records.len();
     let mut results = Vec::new();
@@ -580,6 +665,48 @@ pub fn run(args: DemoArgs, json: bool) -> CliResult<Output> {
             |v| v["count"] == total,
         )?;
         results.push(v);
+    }
+    // The photo, by each device's policy: the original to the archive, the preview and
+    // thumbnail to the phone that did not take it. The phones reach each other only
+    // through Ana, so Carla's copies come once Ana has them.
+    let expect = [
+        (ana, &["original", "preview", "thumbnail"][..], &[][..]),
+        (beto, &["original", "preview", "thumbnail"][..], &[][..]),
+        (carla, &["preview", "thumbnail"][..], &["original"][..]),
+    ];
+    let mut photo_json = Vec::new();
+    for (p, here, not_here) in expect {
+        let shown = eventually(
+            &p.dir,
+            &["-p", pid, "observation", "show", &photo_obs],
+            timeout,
+            "the photo reaching every peer",
+            |v| {
+                let state = |name: &str| {
+                    v["media"][0]["variants"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .find(|x| x["variant"] == name)
+                        .map(|x| x["here"] == true)
+                };
+                here.iter().all(|n| state(n) == Some(true))
+            },
+        )?;
+        let held: Vec<&str> = shown["media"][0]["variants"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|x| x["here"] == true)
+            .filter_map(|x| x["variant"].as_str())
+            .collect();
+        if let Some(extra) = not_here.iter().find(|n| held.contains(n)) {
+            return Err(demo_err(format!(
+                "{} holds the photo's {extra}, which it does not keep",
+                p.name
+            )));
+        }
+        photo_json.push(json!({ "name": p.name, "variants": held }));
     }
     for s in [a, b, c] {
         s.stop()?;
@@ -613,7 +740,22 @@ pub fn run(args: DemoArgs, json: bool) -> CliResult<Output> {
         }));
     }
 
-    say("\n7. Carla exports GeoJSON.");
+    say("\n   Beto's photo of the dredge on each peer:");
+    for p in &photo_json {
+        let held: Vec<&str> = p["variants"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        say(&format!(
+            "     {:<18} {}",
+            p["name"].as_str().unwrap_or(""),
+            held.join(", ")
+        ));
+    }
+
+    say("\n7. Carla exports GeoJSON; Ana exports a zip with the media.");
     let export_path = base.join("rio-negro.geojson");
     let export_text = export_path.display().to_string();
     let export = mapeo(
@@ -630,10 +772,19 @@ pub fn run(args: DemoArgs, json: bool) -> CliResult<Output> {
         features,
         export_path.display()
     ));
+    let zip_path = base.join("rio-negro.zip");
+    let zip_text = zip_path.display().to_string();
+    let zip = mapeo(&ana.dir, &["-p", pid, "export", "zip", "--out", &zip_text])?;
+    say(&format!(
+        "   the GeoJSON and {} attachment file(s) ({} missing) in {}",
+        zip["attachmentsIncluded"],
+        zip["attachmentsMissing"],
+        zip_path.display()
+    ));
     if args.keep || args.dir.is_some() {
         say(&format!("\nEverything is kept in {}.", base.display()));
     }
-    say("Demo finished: every peer has every observation.");
+    say("Demo finished: every peer has every observation, and the photo as its device keeps it.");
     Ok(Output::new(
         json!({
             "dir": base.display().to_string(),
@@ -643,6 +794,13 @@ pub fn run(args: DemoArgs, json: bool) -> CliResult<Output> {
             "peers": peer_json,
             "observations": total,
             "export": { "path": export_text, "features": features, "summary": export },
+            "photo": {
+                "path": photo_text,
+                "observationId": photo_obs,
+                "bytes": photo.len(),
+                "peers": photo_json,
+            },
+            "zip": { "path": zip_text, "summary": zip },
         }),
         String::new(),
     ))

@@ -1,5 +1,8 @@
 //! `mapeo export`: GeoJSON in the reference (CoMapeo) export's shape, CSV, and a zip with
-//! the GeoJSON, the best available file of each attachment and a list of those missing.
+//! the GeoJSON, the best file of each attachment this device's blob store holds (original,
+//! else preview, else thumbnail) and a list of the attachments whose original is missing
+//! here, with why. Attachment names come from peers: exported file names are made safe
+//! and unique here.
 //!
 //! GeoJSON: a FeatureCollection; each track is a LineString feature whose properties are the
 //! track document, followed by the observations it refers to; then the other observations as
@@ -12,25 +15,34 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use mapeo_core::schema::{Attachment, DocType, DocValue};
+use mapeo_core::schema::{Attachment, DocType, DocValue, Variant};
 use mapeo_core::{DocId, Document, Project, Query, Timestamp};
 use serde_json::{Map, Value, json};
 
 use crate::args::{ExportArgs, ExportCommand};
+use crate::cmd::media::{self, Holding, kind_name};
 use crate::cmd::observation::observation_json;
 use crate::error::{CliError, CliResult};
 use crate::home::{Access, Home};
 use crate::out::{Output, doc_json, iso, tag_text};
 use crate::select;
 
-/// Name of the list of missing attachments inside the zip's media folder.
+/// Name of the list of attachments missing here (wholly or their original) inside the
+/// zip's media folder: one JSON object a line.
 pub const MISSING_LIST: &str = "missing.ndjson";
+/// Most characters of an attachment's name kept in an exported file name.
+pub const MAX_EXPORT_NAME_CHARS: usize = 80;
+/// Characters of the original's hash added to a file name that two attachments share.
+const NAME_HASH_CHARS: usize = 12;
+
+/// The order in which variants are exported: the best first (the reference's order).
+const BEST_FIRST: [Variant; 3] = [Variant::Original, Variant::Preview, Variant::Thumbnail];
 
 /// A file of an attachment that is on this device.
 #[derive(Debug, Clone)]
 pub struct AttachmentFile {
-    /// Which variant: `original`, `preview` or `thumbnail`.
-    pub variant: &'static str,
+    /// Which variant.
+    pub variant: Variant,
     /// The file name extension, without a dot (`jpg`).
     pub extension: Option<String>,
     /// Where its bytes are.
@@ -39,28 +51,245 @@ pub struct AttachmentFile {
 
 /// Where exports look for attachment files.
 pub trait AttachmentSource {
-    /// The best variant of an attachment present here: the original, else the preview,
-    /// else the thumbnail (the reference's order).
-    fn best(&self, attachment: &Attachment) -> Option<AttachmentFile>;
+    /// What this device holds of an attachment: its variants and which are here.
+    fn holding(&self, attachment: &Attachment) -> CliResult<Holding>;
 }
 
-/// The source while the core stores no blobs: every attachment is missing here.
-#[derive(Debug, Clone, Copy)]
-pub struct NoBlobStore;
+/// The project's own blob store: attachments as synced to (or added on) this device.
+pub struct ProjectBlobs<'a> {
+    project: &'a Project,
+    policy: mapeo_core::BlobPolicy,
+}
 
-impl AttachmentSource for NoBlobStore {
-    fn best(&self, _attachment: &Attachment) -> Option<AttachmentFile> {
-        None
+impl<'a> ProjectBlobs<'a> {
+    /// The blob store of `project`, with the device's current blob policy.
+    pub fn new(project: &'a Project) -> Self {
+        ProjectBlobs {
+            project,
+            policy: project.blob_policy(),
+        }
     }
 }
 
-/// The exported name of an attachment file, as the reference names it:
-/// `NAME_VARIANT.EXT`.
-pub fn attachment_file_name(a: &Attachment, f: &AttachmentFile) -> String {
-    match &f.extension {
-        Some(ext) => format!("{}_{}.{ext}", a.name, f.variant),
-        None => format!("{}_{}", a.name, f.variant),
+impl AttachmentSource for ProjectBlobs<'_> {
+    fn holding(&self, attachment: &Attachment) -> CliResult<Holding> {
+        media::holding(self.project, attachment, self.policy)
     }
+}
+
+/// The extension of a stored file: from its content (what `infer` knows), else from the
+/// MIME type the blob index gives.
+fn extension(mime_type: &str, path: &Path) -> Option<String> {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(mapeo_core::attachments::SNIFF_BYTES);
+    let read = std::fs::File::open(path).and_then(|f| {
+        f.take(mapeo_core::attachments::SNIFF_BYTES as u64)
+            .read_to_end(&mut head)
+    });
+    if let (Ok(_), Some(t)) = (read, infer::get(&head)) {
+        return Some(t.extension().to_owned());
+    }
+    match mime_type {
+        "video/3gpp" => Some("3gp".into()),
+        _ => None,
+    }
+}
+
+/// Why an attachment (or its original) is not in an export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MissingReason {
+    /// Its blob index has not arrived from the device that added it.
+    Unknown,
+    /// This device's blob policy does not download the variant.
+    NotWanted,
+    /// Wanted, but not received from a peer yet.
+    NotReceived,
+}
+
+impl MissingReason {
+    /// A stable word for scripts.
+    pub fn code(self) -> &'static str {
+        match self {
+            MissingReason::Unknown => "unknown",
+            MissingReason::NotWanted => "not_downloaded_here",
+            MissingReason::NotReceived => "not_received_yet",
+        }
+    }
+
+    /// What it means, for people.
+    pub fn detail(self) -> &'static str {
+        match self {
+            MissingReason::Unknown => {
+                "its details have not arrived yet from the device that added it"
+            }
+            MissingReason::NotWanted => {
+                "this device does not download it (it keeps photo previews only); export from a device that keeps the archive"
+            }
+            MissingReason::NotReceived => "not received from a peer yet: sync, then export again",
+        }
+    }
+}
+
+/// What an export does with one attachment.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    /// The attachment (as the first observation naming it has it).
+    pub attachment: Attachment,
+    /// The best file here, and its name in the zip's media folder.
+    pub file: Option<(AttachmentFile, String)>,
+    /// Variants its blob index names that are not here, best first.
+    pub absent: Vec<Variant>,
+    /// Why the best variant (the original) is not here.
+    pub reason: Option<MissingReason>,
+}
+
+/// Every attachment of an export by its original's hash, each with a unique file name.
+#[derive(Debug, Default)]
+pub struct MediaPlan(BTreeMap<String, Planned>);
+
+impl MediaPlan {
+    /// Looks up each attachment and names the best file of each: `NAME_VARIANT.EXT` as the
+    /// reference names them (NAME without its own extension, made safe as a file name), with
+    /// part of the hash added where two attachments would share a name.
+    fn new(
+        attachments: BTreeMap<String, Attachment>,
+        store: &dyn AttachmentSource,
+    ) -> CliResult<Self> {
+        let mut plan = BTreeMap::new();
+        let mut taken = BTreeSet::new();
+        for (hash, attachment) in attachments {
+            let holding = store.holding(&attachment)?;
+            let best = BEST_FIRST.iter().find_map(|want| {
+                holding
+                    .variants
+                    .iter()
+                    .find(|h| h.entry.variant == *want)
+                    .and_then(|h| {
+                        h.path.as_ref().map(|p| AttachmentFile {
+                            variant: *want,
+                            extension: extension(&h.entry.mime_type, p),
+                            path: p.clone(),
+                        })
+                    })
+            });
+            let absent: Vec<Variant> = BEST_FIRST
+                .iter()
+                .copied()
+                .filter(|v| {
+                    holding
+                        .variants
+                        .iter()
+                        .any(|h| h.entry.variant == *v && h.path.is_none())
+                })
+                .collect();
+            let reason = match holding.index {
+                None => Some(MissingReason::Unknown),
+                Some(_) => holding
+                    .variants
+                    .iter()
+                    .find(|h| h.entry.variant == Variant::Original && h.path.is_none())
+                    .map(|h| {
+                        if h.wanted {
+                            MissingReason::NotReceived
+                        } else {
+                            MissingReason::NotWanted
+                        }
+                    }),
+            };
+            let file = best.map(|f| {
+                let name = unique_name(&attachment, &hash, &f, &mut taken);
+                (f, name)
+            });
+            plan.insert(
+                hash,
+                Planned {
+                    attachment,
+                    file,
+                    absent,
+                    reason,
+                },
+            );
+        }
+        Ok(MediaPlan(plan))
+    }
+
+    /// The exported file name of an attachment, if a file of it is here.
+    pub fn file_name(&self, a: &Attachment) -> Option<&str> {
+        self.0
+            .get(&a.hash)
+            .and_then(|p| p.file.as_ref())
+            .map(|(_, n)| n.as_str())
+    }
+
+    /// How many attachments.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+/// An attachment's name made safe as one file name: no folders, no control characters, not
+/// hidden, not too long, without its own extension (the exported file gets the one its
+/// content has).
+fn safe_stem(name: &str) -> String {
+    let last = name.rsplit(['/', '\\']).next().unwrap_or(name);
+    let stem = match last.rsplit_once('.') {
+        Some((stem, ext))
+            if !stem.is_empty()
+                && !ext.is_empty()
+                && ext.len() <= 5
+                && ext.chars().all(|c| c.is_ascii_alphanumeric()) =>
+        {
+            stem
+        }
+        _ => last,
+    };
+    let cleaned: String = stem
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | ' ') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(MAX_EXPORT_NAME_CHARS)
+        .collect();
+    let cleaned = cleaned.trim_start_matches(['.', ' ']).trim_end();
+    if cleaned.is_empty() {
+        "attachment".to_owned()
+    } else {
+        cleaned.to_owned()
+    }
+}
+
+fn unique_name(
+    a: &Attachment,
+    hash: &str,
+    f: &AttachmentFile,
+    taken: &mut BTreeSet<String>,
+) -> String {
+    let stem = safe_stem(&a.name);
+    let ext = f
+        .extension
+        .as_ref()
+        .map(|e| format!(".{e}"))
+        .unwrap_or_default();
+    let short = hash.get(..NAME_HASH_CHARS).unwrap_or(hash);
+    let candidates = [
+        format!("{stem}_{}{ext}", f.variant.name()),
+        format!("{stem}_{short}_{}{ext}", f.variant.name()),
+        format!("{stem}_{hash}_{}{ext}", f.variant.name()),
+    ];
+    for c in &candidates[..2] {
+        // Compared without case: the zip may be unpacked where case does not count.
+        if taken.insert(c.to_lowercase()) {
+            return c.clone();
+        }
+    }
+    // Hashes are unique within a plan, so the full one always is.
+    let [.., last] = candidates;
+    taken.insert(last.to_lowercase());
+    last
 }
 
 /// Runs an export command.
@@ -68,7 +297,7 @@ pub fn run(dir: &Path, selection: Option<&str>, cmd: ExportCommand) -> CliResult
     let home = Home::open(dir, Access::Read)?;
     let project = select::project(&home.manager, selection)?;
     let name = project.settings()?.name.unwrap_or_else(|| "project".into());
-    let store = NoBlobStore;
+    let store = ProjectBlobs::new(&project);
     let now = Timestamp::now();
     match cmd {
         ExportCommand::Geojson(a) => {
@@ -80,7 +309,7 @@ pub fn run(dir: &Path, selection: Option<&str>, cmd: ExportCommand) -> CliResult
         }
         ExportCommand::Csv(a) => {
             let export = geojson(&project, &a, &store)?;
-            let bytes = csv(&project, &export.observations, &store)?;
+            let bytes = csv(&project, &export)?;
             let path = destination(&a, &file_prefix(&name, &a, now), "csv");
             let written = write_out(path.as_deref(), &bytes)?;
             Ok(summary("CSV", written, &export))
@@ -94,14 +323,20 @@ pub fn run(dir: &Path, selection: Option<&str>, cmd: ExportCommand) -> CliResult
             };
             let export = geojson(&project, &a, &store)?;
             let media = format!("{}/", media_folder(&name, now));
-            let (included, missing) = zip(&path, &prefix, &media, &export, &store)?;
+            let counts = zip(&path, &prefix, &media, &export)?;
             let mut out = summary("zip", Some(path), &export);
             if let Value::Object(o) = &mut out.json {
-                o.insert("attachmentsIncluded".into(), json!(included));
-                o.insert("attachmentsMissing".into(), json!(missing));
+                o.insert("attachmentsIncluded".into(), json!(counts.included));
+                o.insert("attachmentsMissing".into(), json!(counts.missing));
+                o.insert("originalsMissing".into(), json!(counts.originals_missing));
+                o.insert(
+                    "missingList".into(),
+                    json!(format!("{media}{MISSING_LIST}")),
+                );
             }
             out.text.push_str(&format!(
-                "\n{included} attachment file(s) included, {missing} missing here (listed in {media}{MISSING_LIST})."
+                "\n{} attachment file(s) included ({} of them not the original), {} missing here; see {media}{MISSING_LIST}.",
+                counts.included, counts.originals_missing - counts.missing, counts.missing
             ));
             Ok(out)
         }
@@ -116,8 +351,9 @@ pub struct Export {
     pub observations: Vec<Document>,
     /// How many tracks.
     pub tracks: usize,
-    /// Every attachment of the exported observations, once per file hash.
-    pub attachments: BTreeMap<String, Attachment>,
+    /// Every attachment of the exported observations, once per original's hash, with the
+    /// file exported for it.
+    pub media: MediaPlan,
 }
 
 fn summary(what: &str, path: Option<PathBuf>, e: &Export) -> Output {
@@ -125,7 +361,7 @@ fn summary(what: &str, path: Option<PathBuf>, e: &Export) -> Output {
         "path": path.as_ref().map(|p| p.display().to_string()),
         "observations": e.observations.len(),
         "tracks": e.tracks,
-        "attachments": e.attachments.len(),
+        "attachments": e.media.len(),
     });
     let text = match &path {
         Some(p) => format!(
@@ -219,18 +455,23 @@ fn temp_beside(path: &Path) -> CliResult<tempfile::NamedTempFile> {
         .map_err(|e| CliError::file("cannot write in", &parent, e))
 }
 
-/// Builds the FeatureCollection.
+/// Builds the FeatureCollection. Attachments are looked up first, so that every feature
+/// names the same file the zip holds.
 pub fn geojson(
     project: &Project,
     a: &ExportArgs,
     store: &dyn AttachmentSource,
 ) -> CliResult<Export> {
-    let mut features = Vec::new();
+    /// A feature to be: a track's, or an observation's.
+    enum Item {
+        Track(Value),
+        Observation(Box<Document>),
+    }
+    let mut items = Vec::new();
     let mut seen: BTreeSet<DocId> = BTreeSet::new();
-    let mut observations = Vec::new();
     let mut attachments = BTreeMap::new();
     let mut tracks = 0;
-    let mut add_observation = |d: Document, features: &mut Vec<Value>| {
+    let mut add_observation = |d: Document, items: &mut Vec<Item>| {
         if !seen.insert(d.doc.doc_id.clone()) {
             return;
         }
@@ -241,8 +482,7 @@ pub fn geojson(
                     .or_insert_with(|| att.clone());
             }
         }
-        features.push(observation_feature(project, &d, store));
-        observations.push(d);
+        items.push(Item::Observation(Box::new(d)));
     };
     if !a.no_tracks {
         for t in project.list(&Query::all(DocType::Track))? {
@@ -264,16 +504,16 @@ pub fn geojson(
                     json!(select::device_name(project, &t.created_by)),
                 );
             }
-            features.push(json!({
+            items.push(Item::Track(json!({
                 "type": "Feature",
                 "properties": properties,
                 "geometry": { "type": "LineString", "coordinates": coordinates },
-            }));
+            })));
             tracks += 1;
             for r in &track.observation_refs {
                 match project.get(&r.doc_id) {
                     Ok(d) if d.doc.doc_type() == DocType::Observation => {
-                        add_observation(d, &mut features);
+                        add_observation(d, &mut items);
                     }
                     _ => {}
                 }
@@ -282,18 +522,30 @@ pub fn geojson(
     }
     if !a.no_observations {
         for d in project.list(&Query::all(DocType::Observation))? {
-            add_observation(d, &mut features);
+            add_observation(d, &mut items);
+        }
+    }
+    let media = MediaPlan::new(attachments, store)?;
+    let mut features = Vec::with_capacity(items.len());
+    let mut observations = Vec::new();
+    for item in items {
+        match item {
+            Item::Track(f) => features.push(f),
+            Item::Observation(d) => {
+                features.push(observation_feature(project, &d, &media));
+                observations.push(*d);
+            }
         }
     }
     Ok(Export {
         collection: json!({ "type": "FeatureCollection", "features": features }),
         observations,
         tracks,
-        attachments,
+        media,
     })
 }
 
-fn observation_feature(project: &Project, d: &Document, store: &dyn AttachmentSource) -> Value {
+fn observation_feature(project: &Project, d: &Document, media: &MediaPlan) -> Value {
     let DocValue::Observation(o) = &d.doc.value else {
         return Value::Null;
     };
@@ -337,7 +589,7 @@ fn observation_feature(project: &Project, d: &Document, store: &dyn AttachmentSo
         }
     }
     for (i, att) in o.attachments.iter().enumerate() {
-        let name = store.best(att).map(|f| attachment_file_name(att, &f));
+        let name = media.file_name(att);
         p.insert(format!("attachment_{}", i + 1), json!(name));
     }
     json!({
@@ -349,11 +601,8 @@ fn observation_feature(project: &Project, d: &Document, store: &dyn AttachmentSo
 }
 
 /// One row per observation: fixed columns, then one column per tag key.
-fn csv(
-    project: &Project,
-    observations: &[Document],
-    store: &dyn AttachmentSource,
-) -> CliResult<Vec<u8>> {
+fn csv(project: &Project, export: &Export) -> CliResult<Vec<u8>> {
+    let observations = &export.observations;
     let mut keys = BTreeSet::new();
     for d in observations {
         if let DocValue::Observation(o) = &d.doc.value {
@@ -389,7 +638,7 @@ fn csv(
         let (present, missing): (Vec<_>, Vec<_>) = o
             .attachments
             .iter()
-            .map(|a| (a, store.best(a)))
+            .map(|a| (a, export.media.file_name(a)))
             .partition(|(_, f)| f.is_some());
         let mut row = vec![
             d.doc.doc_id.as_str().to_owned(),
@@ -405,7 +654,7 @@ fn csv(
             select::device_name(project, &d.created_by).unwrap_or_default(),
             present
                 .iter()
-                .filter_map(|(a, f)| f.as_ref().map(|f| attachment_file_name(a, f)))
+                .filter_map(|(_, f)| *f)
                 .collect::<Vec<_>>()
                 .join(","),
             missing
@@ -423,14 +672,20 @@ fn csv(
     w.into_inner().map_err(|e| CliError::Export(e.to_string()))
 }
 
-/// Writes the zip; returns how many attachments were included and how many are missing.
-fn zip(
-    path: &Path,
-    prefix: &str,
-    media: &str,
-    export: &Export,
-    store: &dyn AttachmentSource,
-) -> CliResult<(usize, usize)> {
+/// What a zip holds of the attachments.
+struct ZipCounts {
+    /// Files included.
+    included: usize,
+    /// Attachments with no file here at all.
+    missing: usize,
+    /// Attachments whose original is not here (those missing wholly included).
+    originals_missing: usize,
+}
+
+/// Writes the zip: the GeoJSON, the best file of each attachment under `media`, and the
+/// list of attachments whose original is not here (with the variant exported instead, if
+/// any, and why).
+fn zip(path: &Path, prefix: &str, media: &str, export: &Export) -> CliResult<ZipCounts> {
     let tmp = temp_beside(path)?;
     let file = tmp
         .reopen()
@@ -444,28 +699,44 @@ fn zip(
         .map_err(zerr)?;
     zip.write_all(&to_bytes(&export.collection)?)
         .map_err(ioerr)?;
-    let mut included = 0;
+    let mut counts = ZipCounts {
+        included: 0,
+        missing: 0,
+        originals_missing: 0,
+    };
     let mut missing = Vec::new();
-    for att in export.attachments.values() {
-        match store.best(att) {
-            Some(f) => {
-                let mut source = std::fs::File::open(&f.path)
-                    .map_err(|e| CliError::file("cannot read", &f.path, e))?;
-                // Media is already compressed: stored as is.
-                let stored = options.compression_method(zip::CompressionMethod::Stored);
-                zip.start_file(format!("{media}{}", attachment_file_name(att, &f)), stored)
-                    .map_err(zerr)?;
-                std::io::copy(&mut source, &mut zip).map_err(ioerr)?;
-                included += 1;
-            }
-            None => missing.push(att),
+    for planned in export.media.0.values() {
+        let att = &planned.attachment;
+        if let Some((f, name)) = &planned.file {
+            let mut source = std::fs::File::open(&f.path)
+                .map_err(|e| CliError::file("cannot read", &f.path, e))?;
+            // Media is already compressed: stored as is.
+            let stored = options.compression_method(zip::CompressionMethod::Stored);
+            zip.start_file(format!("{media}{name}"), stored)
+                .map_err(zerr)?;
+            std::io::copy(&mut source, &mut zip).map_err(ioerr)?;
+            counts.included += 1;
+        } else {
+            counts.missing += 1;
+        }
+        if let Some(reason) = planned.reason {
+            counts.originals_missing += 1;
+            missing.push(json!({
+                "name": att.name,
+                "type": kind_name(att.kind),
+                "hash": att.hash,
+                "file": planned.file.as_ref().map(|(_, n)| n),
+                "exportedVariant": planned.file.as_ref().map(|(f, _)| f.variant.name()),
+                "missingVariants": planned.absent.iter().map(|v| v.name()).collect::<Vec<_>>(),
+                "reason": reason.code(),
+                "detail": reason.detail(),
+            }));
         }
     }
     zip.start_file(format!("{media}{MISSING_LIST}"), options)
         .map_err(zerr)?;
-    for att in &missing {
-        let line = serde_json::to_string(att).map_err(|e| CliError::Export(e.to_string()))?;
-        zip.write_all(line.as_bytes()).map_err(ioerr)?;
+    for line in &missing {
+        zip.write_all(line.to_string().as_bytes()).map_err(ioerr)?;
         zip.write_all(b"\n").map_err(ioerr)?;
     }
     let mut inner = zip.finish().map_err(zerr)?;
@@ -473,5 +744,53 @@ fn zip(
     tmp.as_file().sync_all().map_err(ioerr)?;
     tmp.persist(path)
         .map_err(|e| CliError::file("cannot write", path, e.error))?;
-    Ok((included, missing.len()))
+    Ok(counts)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // In tests a panic is the failure report.
+mod tests {
+    use super::*;
+    use mapeo_core::schema::AttachmentKind;
+
+    fn file(variant: Variant) -> AttachmentFile {
+        AttachmentFile {
+            variant,
+            extension: Some("jpg".into()),
+            path: PathBuf::new(),
+        }
+    }
+
+    fn att(name: &str) -> Attachment {
+        Attachment {
+            name: name.into(),
+            kind: AttachmentKind::Photo,
+            hash: String::new(),
+        }
+    }
+
+    #[test]
+    fn names_from_peers_become_one_safe_file_name() {
+        assert_eq!(safe_stem("IMG_0001.jpg"), "IMG_0001");
+        assert_eq!(safe_stem("../../etc/passwd"), "passwd");
+        assert_eq!(safe_stem("..\\..\\boot.ini"), "boot");
+        assert_eq!(safe_stem(".hidden"), "hidden");
+        assert_eq!(safe_stem("a:b*c?.png"), "a_b_c_");
+        assert_eq!(safe_stem("..."), "attachment");
+        assert_eq!(safe_stem("río negro.webp"), "río negro");
+        assert_eq!(safe_stem(&"x".repeat(500)).len(), MAX_EXPORT_NAME_CHARS);
+    }
+
+    #[test]
+    fn attachments_sharing_a_name_get_distinct_files() {
+        let mut taken = BTreeSet::new();
+        let h1 = "ab".repeat(32);
+        let h2 = "cd".repeat(32);
+        let first = unique_name(&att("IMG_1.jpg"), &h1, &file(Variant::Original), &mut taken);
+        let second = unique_name(&att("img_1.JPG"), &h2, &file(Variant::Original), &mut taken);
+        let preview = unique_name(&att("IMG_2.jpg"), &h1, &file(Variant::Preview), &mut taken);
+        assert_eq!(first, "IMG_1_original.jpg");
+        assert_eq!(second, "img_1_cdcdcdcdcdcd_original.jpg");
+        assert_eq!(preview, "IMG_2_preview.jpg");
+    }
 }

@@ -6,6 +6,7 @@ mod demo;
 mod export;
 mod identity;
 mod invites;
+mod media;
 mod members;
 mod net;
 mod observation;

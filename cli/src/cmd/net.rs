@@ -10,12 +10,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use indicatif::{HumanBytes, MultiProgress, ProgressBar, ProgressStyle};
 use mapeo_core::connection_code::MAX_CODE_ADDRESSES;
 use mapeo_core::discovery::{DiscoveryOptions, Interfaces};
 use mapeo_core::manager::PeerStatus;
 use mapeo_core::sync::{PeerSyncState, SyncPhase};
-use mapeo_core::{DeviceId, Manager, ProjectId, ProjectStatus, Timestamp};
+use mapeo_core::{BlobPolicy, DeviceId, Manager, ProjectId, ProjectStatus, Timestamp};
 use serde_json::{Value, json};
 
 use crate::args::{ConnectionCodeArgs, DEFAULT_PORT, ServeArgs};
@@ -133,6 +133,30 @@ fn code_addresses(listen: SocketAddr) -> Vec<IpAddr> {
     }
 }
 
+/// Sets which attachment variants this device downloads: every original (the archive) by
+/// default, photo previews and thumbnails only with `--previews-only`. The device keeps it,
+/// so projects opened later (joined while running) follow it from their first sync.
+pub(crate) fn apply_blob_policy(manager: &Manager, previews_only: bool) -> CliResult<BlobPolicy> {
+    let policy = if previews_only {
+        BlobPolicy::PREVIEWS_ONLY
+    } else {
+        BlobPolicy::ARCHIVE
+    };
+    manager.set_blob_policy(policy)?;
+    Ok(policy)
+}
+
+/// The policy's name in output.
+pub(crate) fn policy_name(policy: BlobPolicy) -> &'static str {
+    if policy == BlobPolicy::PREVIEWS_ONLY {
+        "previews-only"
+    } else if policy == BlobPolicy::ARCHIVE {
+        "archive"
+    } else {
+        "custom"
+    }
+}
+
 pub(crate) fn turn_sync_on(manager: &Manager) -> CliResult<Vec<(ProjectId, String)>> {
     let mut names = Vec::new();
     for p in manager.list_projects()? {
@@ -177,6 +201,14 @@ fn progress_json(
         "received": s.received,
         "sent": s.sent,
         "peerDataSync": s.peer_data_sync,
+        // Attachments: what this device still wants from the peer and has received from it
+        // in this session, and what the peer asked of it.
+        "blobsWanted": s.blobs_wanted,
+        "blobBytesWanted": s.blob_bytes_wanted,
+        "blobBytesReceived": s.blob_bytes_received,
+        "blobsToSend": s.blobs_to_send,
+        "blobBytesToSend": s.blob_bytes_to_send,
+        "blobBytesSent": s.blob_bytes_sent,
         // Nothing was left to exchange at the last news from this peer (it may have left).
         "complete": full(s),
         "synced": s.connected && full(s),
@@ -224,23 +256,7 @@ impl Reporter {
         }
         let done = v["received"].as_u64().unwrap_or(0) + v["sent"].as_u64().unwrap_or(0);
         let left = v["wanted"].as_u64().unwrap_or(0) + v["toSend"].as_u64().unwrap_or(0);
-        let synced = v["synced"].as_bool().unwrap_or(false);
-        let status = if !v["connected"].as_bool().unwrap_or(false) {
-            if v["complete"].as_bool().unwrap_or(false) {
-                format!(
-                    "disconnected, everything exchanged (received {}, sent {})",
-                    v["received"], v["sent"]
-                )
-            } else {
-                format!("disconnected with {left} entries left")
-            }
-        } else if synced {
-            format!("synced (received {}, sent {})", v["received"], v["sent"])
-        } else if !v["peerDataSync"].as_bool().unwrap_or(false) {
-            "peer has data sync off".to_owned()
-        } else {
-            format!("{left} entries to go")
-        };
+        let status = format!("{}{}", entries_status(v, left), media_status(v));
         match &self.bars {
             Some(m) => {
                 let bar = self.by_key.entry(key).or_insert_with(|| {
@@ -263,6 +279,54 @@ impl Reporter {
             }
             None => println!("{label}: {status}"),
         }
+    }
+}
+
+/// The entries part of a progress line.
+fn entries_status(v: &Value, left: u64) -> String {
+    if !v["connected"].as_bool().unwrap_or(false) {
+        if v["complete"].as_bool().unwrap_or(false) {
+            format!(
+                "disconnected, everything exchanged (received {}, sent {})",
+                v["received"], v["sent"]
+            )
+        } else {
+            format!("disconnected with {left} entries left")
+        }
+    } else if v["synced"].as_bool().unwrap_or(false) {
+        format!("synced (received {}, sent {})", v["received"], v["sent"])
+    } else if !v["peerDataSync"].as_bool().unwrap_or(false) {
+        "peer has data sync off".to_owned()
+    } else {
+        format!("{left} entries to go")
+    }
+}
+
+/// The attachments part of a progress line: bytes received of those wanted, and sent of
+/// those asked for; empty while no attachment moves.
+fn media_status(v: &Value) -> String {
+    let n = |k: &str| v[k].as_u64().unwrap_or(0);
+    let mut parts = Vec::new();
+    let (got, want) = (n("blobBytesReceived"), n("blobBytesWanted"));
+    if got + want > 0 {
+        parts.push(format!(
+            "media in {} of {}",
+            HumanBytes(got),
+            HumanBytes(got + want)
+        ));
+    }
+    let (sent, to_send) = (n("blobBytesSent"), n("blobBytesToSend"));
+    if sent + to_send > 0 {
+        parts.push(format!(
+            "media out {} of {}",
+            HumanBytes(sent),
+            HumanBytes(sent + to_send)
+        ));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("; {}", parts.join(", "))
     }
 }
 
@@ -313,6 +377,7 @@ async fn serve_async(
 ) -> CliResult<()> {
     let manager = &home.manager;
     let mut out = Reporter::new(json);
+    let policy = apply_blob_policy(manager, args.previews_only)?;
     let projects = turn_sync_on(manager)?;
     let addr = manager
         .start_listening(args.listen)
@@ -329,6 +394,7 @@ async fn serve_async(
         "deviceId": manager.device_id().to_string(),
         "deviceName": name,
         "connectionCode": code,
+        "blobPolicy": policy_name(policy),
         "projects": projects.iter().map(|(id, n)| json!({"projectId": id.to_string(), "name": n})).collect::<Vec<_>>(),
     });
     let serve_file = home.dir.join(SERVE_FILE);
@@ -347,9 +413,14 @@ async fn serve_async(
         "listening",
         info.clone(),
         format!(
-            "{name} (device {}) listening on {addr}, syncing {} project(s).\nConnection code: {code}\nStop with Ctrl-C.",
+            "{name} (device {}) listening on {addr}, syncing {} project(s), keeping {}.\nConnection code: {code}\nStop with Ctrl-C.",
             manager.device_id(),
-            projects.len()
+            projects.len(),
+            if policy == BlobPolicy::PREVIEWS_ONLY {
+                "photo previews only"
+            } else {
+                "every photo and recording"
+            }
         ),
     );
     match &control {

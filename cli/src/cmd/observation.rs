@@ -1,5 +1,7 @@
 //! `mapeo observation`: add, list and search, show, edit, delete. Tags come as KEY=VALUE
-//! (JSON values where they parse as numbers, booleans, null or lists; text otherwise).
+//! (JSON values where they parse as numbers, booleans, null or lists; text otherwise);
+//! photos and audio are checked before anything is stored, then added, then the
+//! observation written in one step.
 
 use std::path::Path;
 
@@ -8,6 +10,7 @@ use mapeo_core::{BoundingBox, Document, Project, Query};
 use serde_json::{Value, json};
 
 use crate::args::{ObservationCommand, ObservationQuery};
+use crate::cmd::media::{self, MediaFile};
 use crate::error::{CliError, CliResult};
 use crate::home::{Access, Home};
 use crate::out::{Output, doc_json, iso, notes, table};
@@ -28,6 +31,7 @@ pub fn run(dir: &Path, selection: Option<&str>, cmd: ObservationCommand) -> CliR
                 }
             };
             check_lat_lon(lat, lon)?;
+            let files = media::check_all(&fields.photos, &fields.audio)?;
             let home = Home::open(dir, Access::Write)?;
             let project = select::project(&home.manager, selection)?;
             let mut obs = Observation {
@@ -51,10 +55,8 @@ pub fn run(dir: &Path, selection: Option<&str>, cmd: ObservationCommand) -> CliR
             if let Some(n) = fields.notes {
                 obs.tags.insert("notes".into(), TagValue::String(n));
             }
-            let doc = project
-                .create(DocValue::Observation(obs))
-                .map_err(invalid)?;
-            Ok(show(&project, &doc, "Observation recorded."))
+            attach_then(&project, obs, &files, |obs| project.create(obs))
+                .and_then(|doc| show(&project, &doc, "Observation recorded."))
         }
         ObservationCommand::List(q) => {
             let home = Home::open(dir, Access::Read)?;
@@ -65,7 +67,7 @@ pub fn run(dir: &Path, selection: Option<&str>, cmd: ObservationCommand) -> CliR
             let home = Home::open(dir, Access::Read)?;
             let project = select::project(&home.manager, selection)?;
             let doc = select::document(&project, DocType::Observation, &id)?;
-            Ok(show(&project, &doc, ""))
+            show(&project, &doc, "")
         }
         ObservationCommand::Edit {
             id,
@@ -76,6 +78,7 @@ pub fn run(dir: &Path, selection: Option<&str>, cmd: ObservationCommand) -> CliR
             if let (Some(lat), Some(lon)) = (fields.lat, fields.lon) {
                 check_lat_lon(lat, lon)?;
             }
+            let files = media::check_all(&fields.photos, &fields.audio)?;
             let home = Home::open(dir, Access::Write)?;
             let project = select::project(&home.manager, selection)?;
             let current = select::document(&project, DocType::Observation, &id)?;
@@ -90,10 +93,11 @@ pub fn run(dir: &Path, selection: Option<&str>, cmd: ObservationCommand) -> CliR
                 && fields.preset.is_none()
                 && tags.is_empty()
                 && fields.notes.is_none()
-                && remove_tags.is_empty();
+                && remove_tags.is_empty()
+                && files.is_empty();
             if nothing {
                 return Err(CliError::BadInput(
-                    "nothing to change: give --lat/--lon, --preset, --tag, --notes or --remove-tag"
+                    "nothing to change: give --lat/--lon, --preset, --tag, --notes, --remove-tag, --photo or --audio"
                         .into(),
                 ));
             }
@@ -121,10 +125,8 @@ pub fn run(dir: &Path, selection: Option<&str>, cmd: ObservationCommand) -> CliR
             // Linking every head merges any forks into this edit.
             let mut links = vec![current.version_id];
             links.extend(current.forks.iter().copied());
-            let doc = project
-                .update(&links, DocValue::Observation(obs))
-                .map_err(invalid)?;
-            Ok(show(&project, &doc, "Observation updated."))
+            attach_then(&project, obs, &files, |obs| project.update(&links, obs))
+                .and_then(|doc| show(&project, &doc, "Observation updated."))
         }
         ObservationCommand::Delete { id } => {
             let home = Home::open(dir, Access::Write)?;
@@ -138,6 +140,26 @@ pub fn run(dir: &Path, selection: Option<&str>, cmd: ObservationCommand) -> CliR
             ))
         }
     }
+}
+
+/// Validates the observation with the files' attachments (stand-in hashes), adds the files,
+/// then writes the observation with the real attachments: a bad observation stores no
+/// media, and nothing records an observation before its media is stored.
+fn attach_then(
+    project: &Project,
+    mut obs: Observation,
+    files: &[MediaFile],
+    write: impl FnOnce(DocValue) -> mapeo_core::Result<Document>,
+) -> CliResult<Document> {
+    let kept = obs.attachments.len();
+    obs.attachments
+        .extend(files.iter().map(MediaFile::placeholder));
+    DocValue::Observation(obs.clone())
+        .validate()
+        .map_err(|v| invalid(mapeo_core::Error::Invalid(v)))?;
+    obs.attachments.truncate(kept);
+    obs.attachments.extend(media::attach(project, files)?);
+    write(DocValue::Observation(obs)).map_err(invalid)
 }
 
 fn invalid(e: mapeo_core::Error) -> CliError {
@@ -295,8 +317,8 @@ pub fn observation_json(project: &Project, d: &Document) -> Value {
     v
 }
 
-fn show(project: &Project, d: &Document, headline: &str) -> Output {
-    let json = observation_json(project, d);
+fn show(project: &Project, d: &Document, headline: &str) -> CliResult<Output> {
+    let mut json = observation_json(project, d);
     let mut lines = Vec::new();
     if !headline.is_empty() {
         lines.push(headline.to_owned());
@@ -323,8 +345,10 @@ fn show(project: &Project, d: &Document, headline: &str) -> Output {
                 crate::out::tag_text(v).unwrap_or_else(|| "null".into())
             ));
         }
-        for a in &o.attachments {
-            lines.push(format!("Attachment: {} ({:?})", a.name, a.kind));
+        let (media, media_lines) = media::attachments_json(project, &o.attachments)?;
+        lines.extend(media_lines);
+        if let Value::Object(obj) = &mut json {
+            obj.insert("media".into(), media);
         }
     }
     if !d.forks.is_empty() {
@@ -333,5 +357,5 @@ fn show(project: &Project, d: &Document, headline: &str) -> Output {
             d.forks.len()
         ));
     }
-    Output::new(json, lines.join("\n"))
+    Ok(Output::new(json, lines.join("\n")))
 }

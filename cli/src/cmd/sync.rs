@@ -7,6 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
 
+use indicatif::HumanBytes;
 use mapeo_core::discovery::{DiscoveryOptions, Interfaces};
 use mapeo_core::invites::{InviteId, InviteState};
 use mapeo_core::sync::{PeerSyncState, SyncPhase};
@@ -15,7 +16,10 @@ use serde_json::{Value, json};
 
 use crate::args::SyncArgs;
 use crate::cmd::invites;
-use crate::cmd::net::{Target, dial, full, parse_target, project_name, runtime, turn_sync_on};
+use crate::cmd::net::{
+    Target, apply_blob_policy, dial, full, parse_target, policy_name, project_name, runtime,
+    turn_sync_on,
+};
 use crate::error::{CliError, CliResult};
 use crate::home::{Access, Home};
 use crate::out::{Output, table};
@@ -130,6 +134,7 @@ async fn sync_async(
     accept_from: &[DeviceId],
     targets: Vec<(Target, String)>,
 ) -> CliResult<(Output, Option<CliError>)> {
+    let policy = apply_blob_policy(manager, args.previews_only)?;
     // Projects whose data this sync exchanges; the others (left, or still joining) only
     // their auth and config.
     let mut data_projects: BTreeSet<ProjectId> = turn_sync_on(manager)?
@@ -285,6 +290,8 @@ async fn sync_async(
                     "projectName": project_name(manager, project),
                     "received": s.received,
                     "sent": s.sent,
+                    "blobBytesReceived": s.blob_bytes_received,
+                    "blobBytesSent": s.blob_bytes_sent,
                     "synced": done_with(&data_projects, project, s),
                 })
             })
@@ -295,6 +302,11 @@ async fn sync_async(
                 p["projectName"].as_str().unwrap_or("").to_owned(),
                 p["received"].to_string(),
                 p["sent"].to_string(),
+                format!(
+                    "{} / {}",
+                    HumanBytes(p["blobBytesReceived"].as_u64().unwrap_or(0)),
+                    HumanBytes(p["blobBytesSent"].as_u64().unwrap_or(0))
+                ),
                 if p["synced"].as_bool().unwrap_or(false) {
                     "synced".into()
                 } else {
@@ -308,6 +320,7 @@ async fn sync_async(
                 "-".into(),
                 "0".into(),
                 "0".into(),
+                "-".into(),
                 o.note.clone(),
             ]);
         }
@@ -326,6 +339,7 @@ async fn sync_async(
             "-".into(),
             "0".into(),
             "0".into(),
+            "-".into(),
             format!("unreachable: {e}"),
         ]);
     }
@@ -334,6 +348,7 @@ async fn sync_async(
     let finished = reason.is_empty();
     let mut json = json!({
         "finished": finished,
+        "blobPolicy": policy_name(policy),
         "reason": if finished { Value::Null } else { json!(reason) },
         "peers": json_peers,
         "unreachable": failures.iter().map(|(t, e)| json!({"peer": t, "error": e})).collect::<Vec<_>>(),
@@ -361,7 +376,14 @@ async fn sync_async(
         }
     }
     text.push_str(&table(
-        &["PEER", "PROJECT", "RECEIVED", "SENT", "STATUS"],
+        &[
+            "PEER",
+            "PROJECT",
+            "RECEIVED",
+            "SENT",
+            "MEDIA IN / OUT",
+            "STATUS",
+        ],
         &rows,
     ));
     text.push('\n');

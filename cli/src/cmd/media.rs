@@ -1,0 +1,227 @@
+//! Attachments on the command line: checking the files given with `--photo` and `--audio`
+//! before anything is stored, adding them through the core, and telling which variants of
+//! an attachment this device holds (for `observation show` and the exports). Never reads
+//! or writes blob files itself beyond sniffing a file given by the user.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use indicatif::HumanBytes;
+use mapeo_core::attachments::{self, MAX_PHOTO_BYTES, SNIFF_BYTES};
+use mapeo_core::schema::{Attachment, AttachmentKind, BlobIndex, MAX_TEXT_CHARS, VariantBlob};
+use mapeo_core::{BlobPolicy, Project};
+use serde_json::{Value, json};
+
+use crate::error::{CliError, CliResult};
+
+/// A media file given on the command line that passed every check the core would make.
+#[derive(Debug, Clone)]
+pub struct MediaFile {
+    /// Where it is.
+    pub path: PathBuf,
+    /// Its file name: the attachment's name.
+    pub name: String,
+    /// What it is, from its content.
+    pub kind: AttachmentKind,
+}
+
+impl MediaFile {
+    /// An attachment with this file's name and kind and a well-formed stand-in hash, to
+    /// validate an observation before anything is stored.
+    pub fn placeholder(&self) -> Attachment {
+        Attachment {
+            name: self.name.clone(),
+            kind: self.kind,
+            hash: "0".repeat(64),
+        }
+    }
+}
+
+/// The word for a kind in messages and JSON.
+pub fn kind_name(kind: AttachmentKind) -> &'static str {
+    match kind {
+        AttachmentKind::Photo => "photo",
+        AttachmentKind::Audio => "audio",
+        AttachmentKind::Video => "video",
+    }
+}
+
+fn kind_phrase(kind: AttachmentKind) -> &'static str {
+    match kind {
+        AttachmentKind::Photo => "a photo",
+        AttachmentKind::Audio => "an audio recording",
+        AttachmentKind::Video => "a video",
+    }
+}
+
+/// Checks a file given as `want` (`--photo` or `--audio`): a readable file, with a usable
+/// name, whose content is that kind of media; a photo must also decode within the core's
+/// limits. Photos are decoded here and again when added, so that a bad photo given after a
+/// good one stores neither.
+pub fn check(path: &Path, want: AttachmentKind) -> CliResult<MediaFile> {
+    let bad = |reason: String| CliError::BadMedia {
+        path: path.to_owned(),
+        reason,
+    };
+    let meta = std::fs::metadata(path).map_err(|e| CliError::file("cannot read", path, e))?;
+    if !meta.is_file() {
+        return Err(bad("it is not a file".into()));
+    }
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| bad("its file name is not valid text".into()))?;
+    if name.trim().is_empty() || name.chars().count() > MAX_TEXT_CHARS {
+        return Err(bad("its file name is empty or too long".into()));
+    }
+    let mut head = Vec::with_capacity(SNIFF_BYTES);
+    std::fs::File::open(path)
+        .and_then(|f| f.take(SNIFF_BYTES as u64).read_to_end(&mut head))
+        .map_err(|e| CliError::file("cannot read", path, e))?;
+    let media = attachments::detect(&head).map_err(|e| match e {
+        attachments::AttachmentError::Unsupported => bad(format!(
+            "its content is not a photo (JPEG, PNG, WebP) or an audio recording; {} is needed",
+            kind_phrase(want)
+        )),
+        other => bad(other.to_string()),
+    })?;
+    if media.kind != want {
+        return Err(bad(format!(
+            "it is {} ({}), not {}",
+            kind_phrase(media.kind),
+            media.mime_type,
+            kind_phrase(want)
+        )));
+    }
+    if media.kind == AttachmentKind::Photo {
+        if meta.len() > MAX_PHOTO_BYTES {
+            return Err(bad(attachments::AttachmentError::PhotoTooLarge.to_string()));
+        }
+        let bytes = std::fs::read(path).map_err(|e| CliError::file("cannot read", path, e))?;
+        attachments::photo_variants(&bytes, media.mime_type).map_err(|e| bad(e.to_string()))?;
+    }
+    Ok(MediaFile {
+        path: path.to_owned(),
+        name: name.to_owned(),
+        kind: media.kind,
+    })
+}
+
+/// Checks every `--photo` and `--audio` file, photos first.
+pub fn check_all(photos: &[PathBuf], audio: &[PathBuf]) -> CliResult<Vec<MediaFile>> {
+    photos
+        .iter()
+        .map(|p| check(p, AttachmentKind::Photo))
+        .chain(audio.iter().map(|p| check(p, AttachmentKind::Audio)))
+        .collect()
+}
+
+/// Adds checked files to the project (blobs and their blob index), in order.
+pub fn attach(project: &Project, files: &[MediaFile]) -> CliResult<Vec<Attachment>> {
+    files
+        .iter()
+        .map(|f| {
+            project
+                .add_attachment_from_path(&f.path)
+                .map_err(|e| match e {
+                    mapeo_core::Error::Attachment(a) => CliError::BadMedia {
+                        path: f.path.clone(),
+                        reason: a.to_string(),
+                    },
+                    other => other.into(),
+                })
+        })
+        .collect()
+}
+
+/// One variant of an attachment and whether this device holds it.
+#[derive(Debug, Clone)]
+pub struct Held {
+    /// The variant as its blob index records it.
+    pub entry: VariantBlob,
+    /// Its local file, if it is here.
+    pub path: Option<PathBuf>,
+    /// Whether this device's blob policy downloads it from peers.
+    pub wanted: bool,
+}
+
+/// What this device holds of an attachment.
+#[derive(Debug, Clone)]
+pub struct Holding {
+    /// The attachment's blob index; `None` until it arrives from the device that added it.
+    pub index: Option<BlobIndex>,
+    /// Each variant the index names, in its order (the original first).
+    pub variants: Vec<Held>,
+}
+
+/// Looks up an attachment's variants and which of them are here.
+pub fn holding(
+    project: &Project,
+    attachment: &Attachment,
+    policy: BlobPolicy,
+) -> CliResult<Holding> {
+    let index = project.attachment_variants(attachment)?;
+    let variants = index
+        .iter()
+        .flat_map(|i| {
+            i.variants.iter().map(|v| Held {
+                entry: v.clone(),
+                path: project.blob_path(&v.hash),
+                wanted: policy.wants(i.kind, v.variant),
+            })
+        })
+        .collect();
+    Ok(Holding { index, variants })
+}
+
+/// An observation's attachments as JSON (`name`, `type`, `hash`, whether the blob index is
+/// here, and each variant with its size, type and whether it is here) and as text lines.
+pub fn attachments_json(
+    project: &Project,
+    attachments: &[Attachment],
+) -> CliResult<(Value, Vec<String>)> {
+    let policy = project.blob_policy();
+    let mut json = Vec::new();
+    let mut lines = Vec::new();
+    for a in attachments {
+        let h = holding(project, a, policy)?;
+        lines.push(format!("Attachment: {} ({})", a.name, kind_name(a.kind)));
+        if h.index.is_none() {
+            lines.push("    details not received yet from the device that added it".into());
+        }
+        let variants: Vec<Value> = h
+            .variants
+            .iter()
+            .map(|v| {
+                let state = match (&v.path, v.wanted) {
+                    (Some(_), _) => "here".to_owned(),
+                    (None, true) => "not here yet".to_owned(),
+                    (None, false) => "not here (this device does not download it)".to_owned(),
+                };
+                lines.push(format!(
+                    "    {:<10} {:<11} {:>10}  {state}",
+                    v.entry.variant.name(),
+                    v.entry.mime_type,
+                    HumanBytes(v.entry.size).to_string()
+                ));
+                json!({
+                    "variant": v.entry.variant.name(),
+                    "mimeType": v.entry.mime_type,
+                    "size": v.entry.size,
+                    "hash": v.entry.hash.to_string(),
+                    "here": v.path.is_some(),
+                    "path": v.path.as_ref().map(|p| p.display().to_string()),
+                    "wanted": v.wanted,
+                })
+            })
+            .collect();
+        json.push(json!({
+            "name": a.name,
+            "type": kind_name(a.kind),
+            "hash": a.hash,
+            "known": h.index.is_some(),
+            "variants": variants,
+        }));
+    }
+    Ok((Value::Array(json), lines))
+}
