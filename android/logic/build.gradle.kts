@@ -1,0 +1,25 @@
+// The app's logic that needs no device, with the generated bindings, on the plain JVM.
+// Unit tests load the host build of the native library (./scripts/bindings.sh first).
+plugins {
+    id("org.jetbrains.kotlin.jvm")
+}
+
+val repoRoot = rootDir.parentFile
+
+kotlin {
+    jvmToolchain(17)
+    sourceSets["main"].kotlin.srcDir(repoRoot.resolve("target/bindings/kotlin"))
+}
+
+dependencies {
+    implementation("net.java.dev.jna:jna:5.19.1")
+    implementation("org.jetbrains.kotlinx:kotlinx-coroutines-core:1.11.0")
+    implementation("com.google.zxing:core:3.5.3")
+    testImplementation("org.junit.jupiter:junit-jupiter:5.14.4")
+    testRuntimeOnly("org.junit.platform:junit-platform-launcher")
+}
+
+tasks.test {
+    useJUnitPlatform()
+    systemProperty("jna.library.path", repoRoot.resolve("target/debug").path)
+}
