@@ -61,6 +61,8 @@ data class ObservationDraft(
     val editing: ObservationDoc? = null,
     /** Tags the edited observation's category added: removed if the category changes. */
     val previousPresetTags: Map<String, TagValue> = emptyMap(),
+    /** The tags the edited observation's category asked: cleared unless answered now. */
+    val previousFieldKeys: Set<String> = emptySet(),
 ) {
     /** The form with another category; answers to questions it no longer asks are dropped. */
     fun withPreset(preset: PresetDoc?, fields: List<FieldDoc>): ObservationDraft {
@@ -99,8 +101,8 @@ data class ObservationDraft(
             if (old.presetRef?.docId != p.meta.docId) {
                 previousPresetTags.keys.forEach(tags::remove)
             }
-            // Questions answered before but cleared now.
-            fields.forEach { if (it.value.tagKey !in answers) tags.remove(it.value.tagKey) }
+            // Questions answered before but cleared now, or no longer asked.
+            (previousFieldKeys + fields.map { it.value.tagKey }).forEach { if (it !in answers) tags.remove(it) }
         }
         tags.putAll(p.value.tags)
         tags.putAll(p.value.addTags)
@@ -145,6 +147,7 @@ fun editDraft(project: Project, doc: ObservationDoc): ObservationDraft {
         attachments = doc.value.attachments,
         editing = doc,
         previousPresetTags = preset?.let { it.value.tags + it.value.addTags }.orEmpty(),
+        previousFieldKeys = fields.map { it.value.tagKey }.toSet(),
     )
 }
 

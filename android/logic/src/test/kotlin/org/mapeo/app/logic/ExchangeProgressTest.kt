@@ -87,14 +87,14 @@ class ExchangeProgressTest {
         val s = syncState(received = 1_000_000, dataWanted = 1, fullySynced = false)
         val p = progress(s)
         assertEquals(MAX_PERCENT_NOT_DONE, p.percent)
-        assertTrue(p.text.contains("receiving 1000000 of 1000001"), p.text)
+        assertTrue(p.text.contains("Receiving 1000000 of 1000001"), p.text)
     }
 
     @Test
     fun `a device is done only when every shared project is`() {
         val p = progress(syncState(), syncState(dataToSend = 3, sent = 1, fullySynced = false))
         assertEquals(ExchangeStage.EXCHANGING, p.stage)
-        assertTrue(p.text.contains("sending 6 of 9"), p.text)
+        assertTrue(p.text.endsWith("% · Sending 6 of 9"), p.text)
     }
 
     @Test

@@ -87,6 +87,8 @@ class TwoDevicesTest {
         eventually("Beto's screen says done for Ana") {
             ctlB.state().devices.singleOrNull()?.let { it.name == "Ana" && it.progress.stage == ExchangeStage.DONE } == true
         }
+        // The screen's callback runs after the state changes: wait for its snapshot.
+        eventually("the snapshot taken when done was first shown") { atDone.get() != null }
         assertEquals(3 to 3, atDone.get(), "done was shown before every observation and photo arrived")
         val row = ctlB.state().devices.single()
         assertEquals(100, row.progress.percent)
