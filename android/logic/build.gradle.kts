@@ -15,7 +15,8 @@ dependencies {
     implementation("net.java.dev.jna:jna:5.19.1")
     implementation("org.jetbrains.kotlinx:kotlinx-coroutines-core:1.11.0")
     implementation("com.google.zxing:core:3.5.3")
-    testImplementation("org.junit.jupiter:junit-jupiter:5.14.4")
+    testImplementation(platform("org.junit:junit-bom:5.14.4"))
+    testImplementation("org.junit.jupiter:junit-jupiter")
     testRuntimeOnly("org.junit.platform:junit-platform-launcher")
 }
 
