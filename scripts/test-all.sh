@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check and test in the repository: formatting, lints, all Rust tests, then the
-# generated bindings from Kotlin on the JVM (Maven) and from Python (pytest).
+# generated bindings from Kotlin on the JVM (Maven) and from Python (pytest), and the Android
+# app's Kotlin on the JVM (its logic tested, all of it compiled against the Android API).
 # This is the README's test command; .ci/run calls it after installing what a machine lacks.
 # Needs, besides Rust and a C compiler: a JDK 17+, Maven, python3 with pytest and Pillow
 # (PYTHON=... picks another interpreter).
@@ -23,6 +24,9 @@ echo "== bindings (Kotlin, Swift, Python) from the host library"
 
 echo "== Kotlin on the JVM (tests/kotlin)"
 mvn -B --no-transfer-progress -f tests/kotlin/pom.xml test
+
+echo "== Android app on the JVM (tests/android-jvm): logic tests, app compiled against android-all"
+mvn -B --no-transfer-progress -f tests/android-jvm/pom.xml test
 
 echo "== Python (tests/python)"
 "${PYTHON:-python3}" -m pytest tests/python
