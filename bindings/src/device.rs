@@ -1,7 +1,8 @@
 //! [`Mapeo`], the device as the app holds it: opening it with the data folder and root key,
 //! its identity and device info, and its projects (create, list, open, join, leave). Networking
-//! and sync are in `network.rs`, invites will be in their own file: each adds an exported
-//! `impl Mapeo` block. Every method is a core call and a conversion.
+//! and sync are in `network.rs`, invites in `invites.rs`, the device-wide blob policy in
+//! `attachments.rs`: each adds an exported `impl Mapeo` block. Every method is a core call and
+//! a conversion.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -110,10 +111,10 @@ impl Mapeo {
         Ok(self.inner.leave_project(&self::project_id(&project_id)?)?)
     }
 
-    /// The join details of a project: the secret that lets another device join it. Until
-    /// invites land this is how a second device joins (tests, and a coordinator's own
-    /// devices); invites will send them only over an encrypted connection, after the invitee
-    /// accepts. Secret: never show, log or store them unencrypted.
+    /// The join details of a project: the secret that lets another device join it. Apps join
+    /// through invites ([`Mapeo::invite`], [`Mapeo::accept_invite`]), which send them only
+    /// over an encrypted connection after the invitee accepts; this is for a coordinator's own
+    /// devices and tests. Secret: never show, log or store them unencrypted.
     pub fn join_details(&self, project_id: String) -> Result<Vec<u8>, MapeoError> {
         let details = self.inner.join_details(&self::project_id(&project_id)?)?;
         Ok(details.to_secret_bytes().to_vec())

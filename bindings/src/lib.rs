@@ -7,23 +7,28 @@
 //! Kotlin, Swift and Python bindings are generated from the built library by this workspace's
 //! `uniffi-bindgen` (`scripts/bindings.sh`).
 //!
-//! Where the next features go: invites and members add `impl Mapeo`/`impl Project` blocks in
-//! `invites.rs` (with an `InviteListener` in `listen.rs`); attachments and the blob policy add
-//! an `impl Project` block in `attachments.rs`.
+//! Each feature area adds exported `impl Mapeo` / `impl Project` blocks in a file of its own:
+//! `device.rs`, `network.rs`, `invites.rs` (members too), `attachments.rs` (and the blob
+//! policy), `documents.rs`.
 
 uniffi::setup_scaffolding!();
 
 #[cfg(target_os = "android")]
 mod android;
+mod attachments;
 mod device;
 mod documents;
 mod error;
+mod invites;
 mod listen;
 mod network;
 mod project;
 mod records;
 mod runtime;
 
+pub use attachments::{
+    AttachmentFile, AttachmentVariant, BlobPolicy, archive_blob_policy, previews_only_blob_policy,
+};
 pub use device::{Mapeo, backup_code, generate_root_key, root_key_from_backup_code};
 pub use documents::{
     Attachment, AttachmentKind, BoundingBox, Coords, DocMeta, DocRef, Field, FieldDoc, FieldOption,
@@ -32,7 +37,10 @@ pub use documents::{
     TrackPoint,
 };
 pub use error::MapeoError;
-pub use listen::{LISTENER_MIN_INTERVAL, PeerListener, RoleListener, SyncListener, TaskHandle};
+pub use invites::{InviteOutcome, InviteRole, InviteState, Member, ReceivedInvite, SentInvite};
+pub use listen::{
+    InviteListener, LISTENER_MIN_INTERVAL, PeerListener, RoleListener, SyncListener, TaskHandle,
+};
 pub use project::Project;
 pub use records::{
     AssignableRole, DeviceInfo, DeviceType, DiscoveryOptions, PeerInfo, PeerSyncState,

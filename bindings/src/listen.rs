@@ -1,5 +1,5 @@
 //! Listeners: the foreign traits the app implements ([`SyncListener`], [`PeerListener`],
-//! [`RoleListener`]; the invite listener joins them with invites), the [`TaskHandle`] a
+//! [`RoleListener`], [`InviteListener`]), the [`TaskHandle`] a
 //! subscription returns, and the one delivery loop behind every `subscribe_*`: current value
 //! first, then changes, at most one call per [`LISTENER_MIN_INTERVAL`], never the same value
 //! twice in a row. A listener that throws is logged and keeps its subscription; it never
@@ -12,6 +12,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::error::MapeoError;
+use crate::invites::ReceivedInvite;
 use crate::records::{PeerInfo, PeerSyncState, Role};
 use crate::runtime::{Kind, Task, spawn};
 
@@ -47,6 +48,15 @@ pub trait RoleListener: Send + Sync {
     /// The role this device has in the project now. Called with the current role first, then
     /// when it changes. Return quickly; throwing is logged and ignored.
     fn on_role(&self, role: Role) -> Result<(), MapeoError>;
+}
+
+/// The invites this device received, as the app implements it (to show a new invite).
+#[uniffi::export(with_foreign)]
+pub trait InviteListener: Send + Sync {
+    /// Every received invite with its state (pending ones are those to answer). Called with
+    /// the current list first, then after changes. Return quickly; throwing is logged and
+    /// ignored.
+    fn on_invites(&self, invites: Vec<ReceivedInvite>) -> Result<(), MapeoError>;
 }
 
 /// A running subscription. It stops when [`TaskHandle::cancel`] is called or when the handle

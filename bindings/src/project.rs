@@ -1,7 +1,7 @@
 //! [`Project`], one project as the app holds it: settings, roles, and create/read/update/delete
-//! and queries of observations, tracks, presets and fields. Members and invites, and
-//! attachments, will each add an exported `impl Project` block in a file of their own. Every
-//! method is a core call and a conversion.
+//! and queries of observations, tracks, presets and fields. Members (`invites.rs`) and
+//! attachments (`attachments.rs`) add exported `impl Project` blocks in files of their own.
+//! Every method is a core call and a conversion.
 
 use std::sync::Arc;
 
@@ -20,7 +20,7 @@ use crate::records::{AssignableRole, ProjectSettings, Role, device_id};
 /// project share its stores.
 #[derive(uniffi::Object)]
 pub struct Project {
-    inner: Arc<mapeo_core::Project>,
+    pub(crate) inner: Arc<mapeo_core::Project>,
 }
 
 impl Project {

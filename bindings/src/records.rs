@@ -123,7 +123,8 @@ pub enum SyncPhase {
     Full,
 }
 
-/// The exchange of one project with one peer, exactly: counts are entries.
+/// The exchange of one project with one peer, exactly: counts are entries, or blobs and bytes
+/// where named so.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct PeerSyncState {
     /// The peer (64 hex characters).
@@ -146,6 +147,21 @@ pub struct PeerSyncState {
     pub received: u64,
     /// Entries sent to the peer in this session.
     pub sent: u64,
+    /// Whether the peer has told which attachment files (blobs) it holds; no blob counts as
+    /// synced before.
+    pub peer_blobs_known: bool,
+    /// Blobs the peer holds that this device's blob policy wants and it lacks.
+    pub blobs_wanted: u64,
+    /// Their bytes still to come (less what earlier, interrupted transfers left here).
+    pub blob_bytes_wanted: u64,
+    /// Blobs the peer asked for that this device has not finished sending.
+    pub blobs_to_send: u64,
+    /// Their bytes still to send.
+    pub blob_bytes_to_send: u64,
+    /// Blob bytes received from the peer in this session.
+    pub blob_bytes_received: u64,
+    /// Blob bytes sent to the peer in this session.
+    pub blob_bytes_sent: u64,
     /// The phase the exchange is in.
     pub phase: SyncPhase,
     /// Nothing left to exchange for the initial phase.
@@ -222,16 +238,22 @@ impl From<ProjectSettings> for schema::ProjectSettings {
     }
 }
 
+impl From<mapeo_core::ProjectStatus> for ProjectStatus {
+    fn from(s: mapeo_core::ProjectStatus) -> Self {
+        match s {
+            mapeo_core::ProjectStatus::Joining => ProjectStatus::Joining,
+            mapeo_core::ProjectStatus::Joined => ProjectStatus::Joined,
+            mapeo_core::ProjectStatus::Left => ProjectStatus::Left,
+        }
+    }
+}
+
 impl From<mapeo_core::ProjectSummary> for ProjectSummary {
     fn from(s: mapeo_core::ProjectSummary) -> Self {
         ProjectSummary {
             project_id: s.project_id.to_string(),
             settings: s.settings.into(),
-            status: match s.status {
-                mapeo_core::ProjectStatus::Joining => ProjectStatus::Joining,
-                mapeo_core::ProjectStatus::Joined => ProjectStatus::Joined,
-                mapeo_core::ProjectStatus::Left => ProjectStatus::Left,
-            },
+            status: s.status.into(),
             joined_at: s.joined_at.0,
         }
     }
@@ -303,6 +325,13 @@ impl From<CorePeerSyncState> for PeerSyncState {
             data_to_send: s.data_to_send,
             received: s.received,
             sent: s.sent,
+            peer_blobs_known: s.peer_blobs_known,
+            blobs_wanted: s.blobs_wanted,
+            blob_bytes_wanted: s.blob_bytes_wanted,
+            blobs_to_send: s.blobs_to_send,
+            blob_bytes_to_send: s.blob_bytes_to_send,
+            blob_bytes_received: s.blob_bytes_received,
+            blob_bytes_sent: s.blob_bytes_sent,
             phase: s.phase().into(),
             initial_synced: s.is_synced(CorePhase::Initial),
             fully_synced: s.is_synced(CorePhase::Full),

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mapeo_ffi::{
-    Mapeo, MapeoError, PeerInfo, PeerListener, PeerSyncState, ProjectSettings, Role, RoleListener,
-    SyncListener, SyncPhase, running_tasks,
+    InviteListener, Mapeo, MapeoError, PeerInfo, PeerListener, PeerSyncState, ProjectSettings,
+    ReceivedInvite, Role, RoleListener, SyncListener, SyncPhase, running_tasks,
 };
 
 /// A listener that ignores every call.
@@ -23,6 +23,12 @@ impl PeerListener for Ignore {
 
 impl SyncListener for Ignore {
     fn on_sync_state(&self, _: String, _: Vec<PeerSyncState>) -> Result<(), MapeoError> {
+        Ok(())
+    }
+}
+
+impl InviteListener for Ignore {
+    fn on_invites(&self, _: Vec<ReceivedInvite>) -> Result<(), MapeoError> {
         Ok(())
     }
 }
@@ -67,8 +73,9 @@ async fn nothing_keeps_running_after_its_caller_or_its_device_is_gone() {
         mapeo.subscribe_peers(Arc::new(Ignore)).unwrap(),
         mapeo.subscribe_sync(id, Arc::new(Ignore)).unwrap(),
         project.subscribe_own_role(Arc::new(Ignore)).unwrap(),
+        mapeo.subscribe_invites(Arc::new(Ignore)).unwrap(),
     ];
-    eventually("three listeners", || running_tasks().listeners == 3).await;
+    eventually("four listeners", || running_tasks().listeners == 4).await;
     drop(project);
     drop(mapeo);
     eventually("the closed device's listeners ended", || {
