@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Runs every check and test in the repository: formatting, lints, all Rust tests, then the
-# generated bindings from Kotlin on the JVM (Maven) and from Python (pytest).
+# generated bindings from Kotlin on the JVM (Maven), from Python (pytest) and from Swift (the
+# iOS package's bindings and view logic, in the Swift root of scripts/swift-env.sh).
 # This is the README's test command; .ci/run calls it after installing what a machine lacks.
 # Needs, besides Rust and a C compiler: a JDK 17+, Maven, python3 with pytest
-# (PYTHON=... picks another interpreter).
+# (PYTHON=... picks another interpreter), Pillow (the Swift test's photo),
+# and root with debootstrap reachable (the Swift root is built on first use, ~4 min).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,3 +28,6 @@ mvn -B --no-transfer-progress -f tests/kotlin/pom.xml test
 
 echo "== Python (tests/python)"
 "${PYTHON:-python3}" -m pytest tests/python
+
+echo "== Swift on Linux (ios/: generated bindings and view logic, XCTest)"
+MAPEO_BINDINGS_READY=1 ./scripts/swift-test.sh
