@@ -3,9 +3,9 @@
 # generated bindings from Kotlin on the JVM (Maven), from Python (pytest) and from Swift (the
 # iOS package's bindings and view logic, in the Swift root of scripts/swift-env.sh).
 # This is the README's test command; .ci/run calls it after installing what a machine lacks.
-# Needs, besides Rust and a C compiler: a JDK 17+, Maven, python3 with pytest
-# (PYTHON=... picks another interpreter), Pillow (the Swift test's photo),
-# and root with debootstrap reachable (the Swift root is built on first use, ~4 min).
+# Needs, besides Rust and a C compiler: a JDK 17+, Maven, python3 with pytest and Pillow
+# (PYTHON=... picks another interpreter), and root with debootstrap reachable (the Swift
+# root is built on first use, ~4 min).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
