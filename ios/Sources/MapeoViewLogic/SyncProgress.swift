@@ -107,7 +107,8 @@ public enum ByteText {
     /// `0 B`, `999 B`, `1.5 KB`, `12.3 MB`, `2.0 GB`.
     public static func format(_ bytes: UInt64) -> String {
         let units: [(UInt64, String)] = [(1_000_000_000, "GB"), (1_000_000, "MB"), (1_000, "KB")]
-        for (size, unit) in units where bytes >= size {
+        // A unit is used from the point where the one below would show 1000.0.
+        for (size, unit) in units where bytes >= size - size / 20_000 {
             // Integer tenths, rounded half up, without overflow near UInt64.max.
             let tenth = size / 10
             var tenths = bytes / tenth

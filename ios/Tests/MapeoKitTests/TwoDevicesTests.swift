@@ -105,6 +105,14 @@ final class TwoDevicesTests: XCTestCase {
     override func tearDownWithError() throws {
         a = nil
         b = nil
+        // The core may still be closing its databases (SQLite removes its -wal and -shm
+        // files then), so a file can vanish under the walk: try again, briefly.
+        for _ in 0..<20 {
+            if (try? FileManager.default.removeItem(at: root)) != nil || !FileManager.default.fileExists(atPath: root.path) {
+                return
+            }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
         try FileManager.default.removeItem(at: root)
     }
 
@@ -281,12 +289,13 @@ final class TwoDevicesTests: XCTestCase {
         let throwing = try b.subscribeSync(projectId: pa.projectId(), listener: ThrowingSyncListener())
         let working = SyncRecorder()
         let workingHandle = try b.subscribeSync(projectId: pa.projectId(), listener: working)
+        try a.startSync(projectId: pa.projectId())
+        try b.startSync(projectId: pa.projectId())
         for i in 0..<5 {
             _ = try pa.createObservation(value: Observation(lat: 1, lon: Double(i)))
         }
-        try a.startSync(projectId: pa.projectId())
-        try b.startSync(projectId: pa.projectId())
-        try await b.waitForSync(projectId: pa.projectId(), phase: .full, inactivityMs: 10_000)
+        // The writer waits: only it knows of the new entries until the peer confirms them.
+        try await a.waitForSync(projectId: pa.projectId(), phase: .full, inactivityMs: 10_000)
         XCTAssertEqual(try pb.listObservations(query: Query()).count, 5)
         try await eventually("the working listener saw it synced") { working.seen.last?.first?.fullySynced == true }
         throwing.cancel()

@@ -85,6 +85,8 @@ final class SyncProgressTests: XCTestCase {
         XCTAssertEqual(ByteText.format(1_000), "1.0 KB")
         XCTAssertEqual(ByteText.format(1_549), "1.5 KB")
         XCTAssertEqual(ByteText.format(1_550), "1.6 KB")
+        XCTAssertEqual(ByteText.format(999_949), "999.9 KB")
+        XCTAssertEqual(ByteText.format(999_950), "1.0 MB")
         XCTAssertEqual(ByteText.format(12_345_678), "12.3 MB")
         XCTAssertEqual(ByteText.format(2_000_000_000), "2.0 GB")
         XCTAssertEqual(ByteText.format(UInt64.max), "18446744073.7 GB")
