@@ -66,8 +66,8 @@ final class AppModel: ObservableObject {
         // Phones keep previews and thumbnails unless set otherwise in Settings.
         phase = .ready
         do {
-            handles.append(try m.subscribeInvites(listener: InvitesForwarder { [weak self] in self?.setInvites($0) }))
-            handles.append(try m.subscribePeers(listener: PeersForwarder { [weak self] in self?.peers = $0 }))
+            handles.append(try m.subscribeInvites(listener: InvitesForwarder { [weak self] list in self?.setInvites(list) }))
+            handles.append(try m.subscribePeers(listener: PeersForwarder { [weak self] list in self?.peers = list }))
         } catch {
             notice = Self.describe(error)
         }

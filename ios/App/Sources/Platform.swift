@@ -1,6 +1,7 @@
 // The iOS-only pieces behind the plain view logic: the Keychain that keeps the root key,
 // CoreLocation for the GPS fix, the camera, and the listener objects the core calls from
 // its own threads (they hop to the main actor before touching any view state).
+import CoreImage
 import CoreLocation
 import Foundation
 import MapeoKit

@@ -141,7 +141,7 @@ struct FieldInput: View {
     @Binding var form: ObservationForm
 
     var body: some View {
-        Section(header: Text(field.label), footer: field.helperText.map(Text.init)) {
+        Section(header: Text(field.label), footer: field.helperText.map { Text($0) }) {
             switch field.fieldType {
             case .text, .number, .date:
                 TextField(
