@@ -27,12 +27,13 @@ gen=target/bindings/swift
 [[ -f target/debug/libmapeo_ffi.so ]] || { echo "swift-test: no target/debug/libmapeo_ffi.so" >&2; exit 1; }
 
 # The package's generated targets (ios/Generated is git-ignored). SwiftPM wants the module
-# map of a system library named module.modulemap.
-rm -rf ios/Generated
+# map of a system library named module.modulemap. A file is copied only when it changed, so
+# SwiftPM does not compile the unchanged bindings again.
 mkdir -p ios/Generated/mapeo_ffiFFI ios/Generated/MapeoKit
-cp "$gen/mapeo_ffiFFI.h" ios/Generated/mapeo_ffiFFI/
-cp "$gen/mapeo_ffiFFI.modulemap" ios/Generated/mapeo_ffiFFI/module.modulemap
-cp "$gen/mapeo_ffi.swift" ios/Generated/MapeoKit/
+update() { cmp -s "$1" "$2" || cp "$1" "$2"; }
+update "$gen/mapeo_ffiFFI.h" ios/Generated/mapeo_ffiFFI/mapeo_ffiFFI.h
+update "$gen/mapeo_ffiFFI.modulemap" ios/Generated/mapeo_ffiFFI/module.modulemap
+update "$gen/mapeo_ffi.swift" ios/Generated/MapeoKit/mapeo_ffi.swift
 
 # The photo of the two-device test: a real 1000x750 JPEG written by Pillow on this machine
 # (the Swift root has no image encoder, and Foundation on Linux has none). The test checks
