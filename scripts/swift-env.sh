@@ -8,7 +8,7 @@
 #   scripts/swift-env.sh status           where the root is, whether it is ready, its size
 #   scripts/swift-env.sh clean            delete the root; refuses while anything is mounted in it
 #
-#   e.g. scripts/swift-env.sh run -- swift build --package-path /repo/tests/swift-smoke
+#   e.g. scripts/swift-env.sh run -- swift build --package-path /repo/ios (scripts/swift-test.sh)
 #
 # Environment: MAPEO_SWIFT_ROOT (default <repo>/.cache/swift-root; point several worktrees at
 # one root to share its ~3 GB), MAPEO_DEBIAN_MIRROR (default http://deb.debian.org/debian).

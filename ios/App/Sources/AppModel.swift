@@ -1,0 +1,243 @@
+// The app's one model: opens the device, holds the subscriptions, and turns the core's
+// answers into the view logic's screen state. Every call is a core call; the decisions
+// (what a row says, whether a form may be saved, what progress reads) are MapeoViewLogic's.
+import Foundation
+import MapeoKit
+import MapeoViewLogic
+import UIKit
+
+@MainActor
+final class AppModel: ObservableObject {
+    enum Phase {
+        case loading
+        case firstRun
+        case ready
+        case failed(String)
+    }
+
+    @Published var phase: Phase = .loading
+    @Published private(set) var projectsScreen = ProjectsScreen(projects: [], invites: [])
+    @Published private(set) var peers: [PeerInfo] = []
+    @Published private(set) var syncStates: [String: [PeerSyncState]] = [:]
+    @Published private(set) var exchangingProject: String?
+    /// The last error or outcome, for an alert.
+    @Published var notice: String?
+
+    private(set) var mapeo: Mapeo?
+    private var summaries: [ProjectSummary] = []
+    private var invites: [ReceivedInvite] = []
+    private var handles: [TaskHandle] = []
+    private var syncHandle: TaskHandle?
+    private var openProjects: [String: Project] = [:]
+    let store: RootKeyStore = KeychainRootKeyStore()
+
+    /// The data folder: Application Support/mapeo (backed up by neither iCloud nor iTunes).
+    var dataDir: String {
+        let base = FileManager.default.urls(for: .applicationSupportDirectory, in: .userDomainMask)[0]
+        var url = base.appendingPathComponent("mapeo", isDirectory: true)
+        try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        var values = URLResourceValues()
+        values.isExcludedFromBackup = true
+        try? url.setResourceValues(values)
+        return url.path
+    }
+
+    func start() {
+        do {
+            if let m = try DeviceSetup.open(store: store, dataDir: dataDir) {
+                ready(m)
+            } else {
+                phase = .firstRun
+            }
+        } catch {
+            phase = .failed(Self.describe(error))
+        }
+    }
+
+    func firstRun(name: String, backupCode: String?) throws {
+        let m = try DeviceSetup.firstRun(
+            store: store, dataDir: dataDir, name: name,
+            deviceType: UIDevice.current.userInterfaceIdiom == .pad ? .tablet : .mobile, backupCode: backupCode)
+        ready(m)
+    }
+
+    private func ready(_ m: Mapeo) {
+        mapeo = m
+        // Phones keep previews and thumbnails unless set otherwise in Settings.
+        phase = .ready
+        do {
+            handles.append(try m.subscribeInvites(listener: InvitesForwarder { [weak self] list in self?.setInvites(list) }))
+            handles.append(try m.subscribePeers(listener: PeersForwarder { [weak self] list in self?.peers = list }))
+        } catch {
+            notice = Self.describe(error)
+        }
+        refreshProjects()
+    }
+
+    private func setInvites(_ list: [ReceivedInvite]) {
+        invites = list
+        projectsScreen = ProjectsScreen(projects: summaries, invites: invites)
+        refreshProjects()
+    }
+
+    func refreshProjects() {
+        guard let mapeo else { return }
+        run { summaries = try mapeo.listProjects() }
+        projectsScreen = ProjectsScreen(projects: summaries, invites: invites)
+    }
+
+    func project(_ id: String) -> Project? {
+        if let p = openProjects[id] { return p }
+        guard let mapeo else { return nil }
+        let p = run { try mapeo.openProject(projectId: id) }
+        openProjects[id] = p
+        return p
+    }
+
+    func createProject(name: String) {
+        guard let mapeo else { return }
+        run { _ = try mapeo.createProject(settings: ProjectSettings(name: name)) }
+        refreshProjects()
+    }
+
+    func accept(_ inviteId: String) async {
+        guard let mapeo else { return }
+        do {
+            let p = try await mapeo.acceptInvite(inviteId: inviteId)
+            openProjects[p.projectId()] = p
+        } catch {
+            notice = Self.describe(error)
+        }
+        refreshProjects()
+    }
+
+    func reject(_ inviteId: String) {
+        guard let mapeo else { return }
+        run { try mapeo.rejectInvite(inviteId: inviteId) }
+    }
+
+    // MARK: Exchange
+
+    /// Starts exchanging a project: listen on every interface, advertise and browse with
+    /// Bonjour (`_mapeo._tcp`), turn data sync on, and follow progress.
+    func startExchange(_ projectId: String) async {
+        guard let mapeo else { return }
+        do {
+            if mapeo.listeningOn() == nil { _ = try await mapeo.startListening(address: "0.0.0.0:0") }
+            if !mapeo.discoveryRunning() { try await mapeo.startDiscovery(options: DiscoveryOptions()) }
+            try mapeo.startSync(projectId: projectId)
+            syncHandle?.cancel()
+            syncHandle = try mapeo.subscribeSync(
+                projectId: projectId,
+                listener: SyncForwarder { [weak self] id, states in self?.syncStates[id] = states })
+            exchangingProject = projectId
+            UIApplication.shared.isIdleTimerDisabled = true
+        } catch {
+            notice = Self.describe(error)
+        }
+    }
+
+    func stopExchange() async {
+        guard let mapeo, let id = exchangingProject else { return }
+        run { try mapeo.stopSync(projectId: id) }
+        syncHandle?.cancel()
+        syncHandle = nil
+        exchangingProject = nil
+        UIApplication.shared.isIdleTimerDisabled = false
+        do {
+            try await mapeo.stopDiscovery()
+        } catch {
+            notice = Self.describe(error)
+        }
+    }
+
+    func connectionCode() -> String? {
+        guard let mapeo else { return nil }
+        return try? mapeo.connectionCode()
+    }
+
+    /// Connects to what the user typed or scanned; the answer is shown as a notice.
+    func connect(_ text: String) async {
+        guard let mapeo else { return }
+        switch ConnectionInput.parse(text) {
+        case .failure(let problem):
+            notice = problem.message
+        case .success(let target):
+            do {
+                switch target {
+                case .code(let code): _ = try await mapeo.connectByCode(code: code)
+                case .address(let address): _ = try await mapeo.connect(address: address)
+                }
+            } catch {
+                notice = Self.describe(error)
+            }
+        }
+    }
+
+    // MARK: Members
+
+    func invite(projectId: String, peer: PeerInfo, role: InviteRole) async {
+        guard let mapeo else { return }
+        do {
+            let outcome = try await mapeo.invite(
+                projectId: projectId, deviceId: peer.deviceId, role: role, roleName: nil, roleDescription: nil)
+            notice = InviteOutcomeText.describe(outcome, name: peer.name)
+        } catch {
+            notice = Self.describe(error)
+        }
+    }
+
+    // MARK: Background
+
+    /// The app went to the background: stop network work (iOS would suspend it anyway), with
+    /// a little time granted to finish.
+    func enterBackground() {
+        guard let mapeo else { return }
+        let task = UIApplication.shared.beginBackgroundTask(withName: "mapeo-pause")
+        Task {
+            try? await mapeo.pause()
+            UIApplication.shared.endBackgroundTask(task)
+        }
+    }
+
+    func enterForeground() {
+        guard let mapeo else { return }
+        Task { try? await mapeo.resume() }
+    }
+
+    // MARK: Errors
+
+    /// Runs a throwing core call, showing its error instead of throwing.
+    @discardableResult
+    func run<T>(_ body: () throws -> T) -> T? {
+        do {
+            return try body()
+        } catch {
+            notice = Self.describe(error)
+            return nil
+        }
+    }
+
+    /// Words for an error. The core's `reason` is for logs, not users; the kind decides.
+    static func describe(_ error: Error) -> String {
+        if let problem = error as? SetupProblem { return problem.message }
+        guard let e = error as? MapeoError else { return "Something went wrong." }
+        switch e {
+        case .InvalidInput: return "That was not accepted. Check what you entered."
+        case .NotFound: return "Not found on this device."
+        case .NotAllowed: return "Your role in this project does not allow that."
+        case .ProjectLeft: return "You have left this project."
+        case .AlreadyJoined: return "You are already in this project."
+        case .WrongRootKey: return "This phone's data belongs to another identity."
+        case .WrongDevice: return "Another device answered than the one that showed the code."
+        case .NotListening: return "Start Exchange first."
+        case .Network: return "Could not reach the other device. Are you on the same Wi-Fi or hotspot?"
+        case .Sync: return "The exchange stopped. Try again."
+        case .Discovery: return "Could not look for nearby devices. Check local-network access in Settings."
+        case .Storage: return "This phone's storage failed or is full."
+        case .Invite: return "The invite could not go on. Is the other device still connected?"
+        case .Attachment: return "This photo could not be added."
+        case .ListenerFailed, .Internal: return "Something went wrong."
+        }
+    }
+}
