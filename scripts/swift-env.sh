@@ -220,7 +220,9 @@ ensure() {
     exec 9>"$lock_file"
     if ! is_ready; then
         flock -x 9
-        build_root
+        # Another `ensure` (e.g. .ci/run's, started early in the background) may have built
+        # it while we waited for the lock.
+        is_ready || build_root
     fi
     # Converting to shared is not atomic (flock(2)); check again after.
     flock -s 9
