@@ -80,7 +80,9 @@ impl InviteListener for Throwing {
     }
 }
 
-/// `a` with a project, and `b` connected to it over loopback (not a member yet).
+/// `a` with a project, and `b` connected to it over loopback (not a member yet), once `a`
+/// lists `b` as connected (an app invites from its peer list; `b`'s connect returns before
+/// `a` has the session).
 async fn connected_pair() -> (Device, Device, Arc<Project>) {
     let (a, b) = (device("Ana"), device("Bo"));
     let pa = a
@@ -93,6 +95,13 @@ async fn connected_pair() -> (Device, Device, Arc<Project>) {
         .unwrap();
     let addr = a.mapeo.start_listening("127.0.0.1:0".into()).await.unwrap();
     assert_eq!(b.mapeo.connect(addr).await.unwrap(), a.mapeo.device_id());
+    eventually("a sees b connected", || {
+        a.mapeo
+            .peers()
+            .iter()
+            .any(|p| p.device_id == b.mapeo.device_id() && p.connected)
+    })
+    .await;
     (a, b, pa)
 }
 

@@ -118,8 +118,13 @@ def devices(tmp_path):
 
 
 async def connect(a, b):
-    """b connects to a over 127.0.0.1 (port 0: a free one)."""
+    """b connects to a over 127.0.0.1 (port 0: a free one), and a lists b as connected (as an
+    app offers invites from its peer list: b's connect returns before a has the session)."""
     assert await b.connect(await a.start_listening("127.0.0.1:0")) == a.device_id()
+    await eventually_async(
+        "a sees b connected",
+        lambda: any(p.device_id == b.device_id() and p.connected for p in a.peers()),
+    )
 
 
 async def pending_on(b):

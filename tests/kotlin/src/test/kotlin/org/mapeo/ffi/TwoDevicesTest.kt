@@ -129,9 +129,14 @@ class TwoDevicesTest {
         b.close()
     }
 
-    /** [b] connects to [a] over 127.0.0.1 (port 0: a free one). */
+    /**
+     * [b] connects to [a] over 127.0.0.1 (port 0: a free one), and [a] lists [b] as connected
+     * (as an app offers invites from its peer list: [b]'s connect returns before [a] has the
+     * session).
+     */
     private suspend fun connect() {
         assertEquals(a.deviceId(), b.connect(a.startListening("127.0.0.1:0")))
+        eventually("a sees b connected") { a.peers().any { it.deviceId == b.deviceId() && it.connected } }
     }
 
     /** The first invite [b] sees pending, once it has arrived. */
