@@ -8,34 +8,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mapeo_ffi::{
-    AssignableRole, DeviceInfo, DeviceType, Mapeo, MapeoError, Observation, PeerInfo, PeerListener,
-    PeerSyncState, Project, ProjectSettings, Query, Role, RoleListener, SyncListener, SyncPhase,
-    TagValue,
+    AssignableRole, Mapeo, MapeoError, Observation, PeerInfo, PeerListener, PeerSyncState, Project,
+    ProjectSettings, Query, Role, RoleListener, SyncListener, SyncPhase, TagValue,
 };
 
-/// Longest quiet time any wait in these tests allows.
-const WAIT: Duration = Duration::from_secs(30);
+mod common;
 
-struct Device {
-    _dir: tempfile::TempDir,
-    mapeo: Arc<Mapeo>,
-}
-
-fn device(name: &str) -> Device {
-    let dir = tempfile::tempdir().unwrap();
-    let mapeo = Mapeo::open(
-        dir.path().to_str().unwrap().to_owned(),
-        mapeo_ffi::generate_root_key(),
-    )
-    .unwrap();
-    mapeo
-        .set_device_info(DeviceInfo {
-            name: name.into(),
-            device_type: DeviceType::Mobile,
-        })
-        .unwrap();
-    Device { _dir: dir, mapeo }
-}
+use common::{Device, WAIT, device};
 
 /// `a` creates a project, `b` joins it from its join details and is made a member; both sync
 /// data; `b` connects to `a` over loopback.

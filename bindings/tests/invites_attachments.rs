@@ -10,34 +10,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mapeo_ffi::{
-    AttachmentKind, AttachmentVariant, DeviceInfo, DeviceType, InviteListener, InviteOutcome,
-    InviteRole, InviteState, Mapeo, MapeoError, Observation, PeerSyncState, Project,
-    ProjectSettings, ProjectStatus, Query, ReceivedInvite, Role, SyncPhase,
+    AttachmentKind, AttachmentVariant, DeviceType, InviteListener, InviteOutcome, InviteRole,
+    InviteState, Mapeo, MapeoError, Observation, PeerSyncState, Project, ProjectSettings,
+    ProjectStatus, Query, ReceivedInvite, Role, SyncPhase,
 };
 
-/// Longest quiet time any wait in these tests allows.
-const WAIT: Duration = Duration::from_secs(30);
+mod common;
 
-struct Device {
-    dir: tempfile::TempDir,
-    mapeo: Arc<Mapeo>,
-}
-
-fn device(name: &str) -> Device {
-    let dir = tempfile::tempdir().unwrap();
-    let mapeo = Mapeo::open(
-        dir.path().to_str().unwrap().to_owned(),
-        mapeo_ffi::generate_root_key(),
-    )
-    .unwrap();
-    mapeo
-        .set_device_info(DeviceInfo {
-            name: name.into(),
-            device_type: DeviceType::Mobile,
-        })
-        .unwrap();
-    Device { dir, mapeo }
-}
+use common::{Device, WAIT, device};
 
 /// Polls `check` until it holds, failing after [`WAIT`].
 async fn eventually(what: &str, check: impl Fn() -> bool) {
