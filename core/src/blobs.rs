@@ -396,18 +396,11 @@ impl BlobStore {
             }
             Err(e) => return Err(e.into()),
         };
-        let want = size.saturating_sub(offset).min(max as u64) as usize;
-        let mut buf = vec![0u8; want];
+        let want = size.saturating_sub(offset).min(max as u64);
+        let mut buf = Vec::with_capacity(usize::try_from(want).unwrap_or(max));
         file.seek(SeekFrom::Start(offset))?;
-        let mut filled = 0;
-        while filled < want {
-            let n = file.read(&mut buf[filled..])?;
-            if n == 0 {
-                break;
-            }
-            filled += n;
-        }
-        buf.truncate(filled);
+        // Into spare capacity: no zeroing first. Stops short if the file is shorter now.
+        file.take(want).read_to_end(&mut buf)?;
         Ok(Some(buf))
     }
 

@@ -74,6 +74,16 @@ pub trait Transport: Send + 'static {
 pub trait TransportWriter: Send + 'static {
     /// Sends one message.
     fn send(&mut self, msg: &[u8]) -> impl Future<Output = Result<(), SyncError>> + Send;
+
+    /// Sends one message made of `parts`, one after the other. A transport that can send
+    /// them without joining them first (saving a copy of a blob chunk) overrides this.
+    fn send_parts(
+        &mut self,
+        parts: &[&[u8]],
+    ) -> impl Future<Output = Result<(), SyncError>> + Send {
+        let whole = parts.concat();
+        async move { self.send(&whole).await }
+    }
 }
 
 /// Receives whole messages.

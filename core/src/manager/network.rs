@@ -153,6 +153,10 @@ impl TransportWriter for NetWriter {
     async fn send(&mut self, msg: &[u8]) -> Result<(), SyncError> {
         self.0.send(msg).await.map_err(transport_err)
     }
+
+    async fn send_parts(&mut self, parts: &[&[u8]]) -> Result<(), SyncError> {
+        self.0.send_parts(parts).await.map_err(transport_err)
+    }
 }
 
 impl Network {

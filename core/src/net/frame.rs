@@ -22,7 +22,8 @@ const HEADER_BYTES: usize = 4;
 const TAG_BYTES: usize = 16;
 /// Most plaintext one transport message carries.
 const MAX_CHUNK: usize = MAX_NOISE_FRAME_BYTES - TAG_BYTES;
-/// Most message bytes the first transport message of a message carries.
+/// Most message bytes the first transport message of a message carries (after the length).
+#[cfg(test)]
 const MAX_FIRST_CHUNK: usize = MAX_CHUNK - HEADER_BYTES;
 
 /// Reads length-prefixed Noise messages, one at a time, into a fixed buffer.
@@ -296,6 +297,28 @@ impl<W: AsyncWrite + Unpin + Send> FrameWriter<W> {
     }
 }
 
+/// Moves bytes from `current`, then from the following parts, into `stage` until it holds
+/// one Noise message's worth or the parts run out.
+fn gather<'a>(stage: &mut Vec<u8>, current: &mut &'a [u8], rest: &mut &'a [&'a [u8]]) {
+    while stage.len() < MAX_CHUNK {
+        if current.is_empty() {
+            match rest.split_first() {
+                Some((p, more)) => (*current, *rest) = (p, more),
+                None => return,
+            }
+        }
+        let n = (MAX_CHUNK - stage.len()).min(current.len());
+        let (now, later) = current.split_at(n);
+        stage.extend_from_slice(now);
+        *current = later;
+    }
+}
+
+/// Whether no bytes are left in `parts`.
+fn all_empty(parts: &[&[u8]]) -> bool {
+    parts.iter().all(|p| p.is_empty())
+}
+
 /// The sending half of a secure connection.
 pub struct SecureWriter<W> {
     out: FrameWriter<W>,
@@ -342,8 +365,15 @@ impl<W: AsyncWrite + Unpin + Send> SecureWriter<W> {
     /// completes, leaves part of a message on the wire: every later call then returns
     /// [`NetError::Closed`].
     pub async fn send(&mut self, msg: &[u8]) -> Result<(), NetError> {
+        self.send_parts(&[msg]).await
+    }
+
+    /// [`send`](Self::send) for a message made of `parts`, one after the other: each Noise
+    /// message is encrypted straight from the part it lies in (only one that straddles two
+    /// parts is gathered first). The wire bytes are those of sending the joined message.
+    pub async fn send_parts(&mut self, parts: &[&[u8]]) -> Result<(), NetError> {
         let was_failed = self.failed;
-        let result = self.send_unlogged(msg).await;
+        let result = self.send_unlogged_parts(parts).await;
         if let Err(e) = &result
             && !was_failed
             && self.failed
@@ -355,9 +385,17 @@ impl<W: AsyncWrite + Unpin + Send> SecureWriter<W> {
 
     /// [`send`](Self::send) with no log line.
     pub(super) async fn send_unlogged(&mut self, msg: &[u8]) -> Result<(), NetError> {
-        if msg.len() > MAX_MESSAGE_BYTES {
+        self.send_unlogged_parts(&[msg]).await
+    }
+
+    async fn send_unlogged_parts(&mut self, parts: &[&[u8]]) -> Result<(), NetError> {
+        let len = parts
+            .iter()
+            .map(|p| p.len())
+            .fold(0usize, usize::saturating_add);
+        if len > MAX_MESSAGE_BYTES {
             return Err(NetError::MessageTooLarge {
-                declared: msg.len(),
+                declared: len,
                 max: MAX_MESSAGE_BYTES,
             });
         }
@@ -366,17 +404,34 @@ impl<W: AsyncWrite + Unpin + Send> SecureWriter<W> {
         }
         // Stays set if this call fails or is dropped half-way.
         self.failed = true;
-        let declared = u32::try_from(msg.len()).map_err(|_| NetError::MessageTooLarge {
-            declared: msg.len(),
+        let declared = u32::try_from(len).map_err(|_| NetError::MessageTooLarge {
+            declared: len,
             max: MAX_MESSAGE_BYTES,
         })?;
-        let (first, rest) = msg.split_at(msg.len().min(MAX_FIRST_CHUNK));
+        let mut rest = parts;
+        let mut current: &[u8] = &[];
+        // The first Noise message carries the length, then as many bytes as fit.
         self.first.clear();
         self.first.extend_from_slice(&declared.to_be_bytes());
-        self.first.extend_from_slice(first);
+        gather(&mut self.first, &mut current, &mut rest);
         self.out.write(&self.first).await?;
-        for chunk in rest.chunks(MAX_CHUNK) {
-            self.out.write(chunk).await?;
+        loop {
+            if current.is_empty() {
+                match rest.split_first() {
+                    Some((p, more)) => (current, rest) = (p, more),
+                    None => break,
+                }
+                continue;
+            }
+            if current.len() >= MAX_CHUNK || all_empty(rest) {
+                let (now, later) = current.split_at(current.len().min(MAX_CHUNK));
+                self.out.write(now).await?;
+                current = later;
+            } else {
+                self.first.clear();
+                gather(&mut self.first, &mut current, &mut rest);
+                self.out.write(&self.first).await?;
+            }
         }
         self.out.flush().await?;
         self.failed = false;

@@ -385,7 +385,7 @@ impl BlobLink {
         hash: BlobHash,
         offset: u64,
         size: u64,
-        data: Vec<u8>,
+        data: bytes::Bytes,
         wake: Wake,
     ) -> Result<(), SyncError> {
         let Some(fetch) = self.fetching.get_mut(&hash) else {
@@ -505,7 +505,7 @@ impl BlobLink {
             hash: serve.hash,
             offset: serve.offset,
             size: serve.size,
-            data,
+            data: data.into(),
         }))
     }
 }

@@ -2,6 +2,7 @@
 //! size-limited. Owns encoding and decoding only; decoding arbitrary bytes returns an error,
 //! never panics, and never allocates by an untrusted length beyond the message size limit.
 
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -192,9 +193,8 @@ pub enum Message {
         offset: u64,
         /// The whole blob's size.
         size: u64,
-        /// The bytes.
-        #[serde(with = "serde_bytes")]
-        data: Vec<u8>,
+        /// The bytes (shared, not copied, between the wire buffer and the store).
+        data: Bytes,
     },
     /// The sender does not hold these blobs (any more): ask elsewhere.
     BlobMissing {
@@ -221,8 +221,8 @@ pub const BLOB_CHUNK_MARKER: u8 = 0x00;
 /// Length of a `BlobChunk`'s fixed header: marker, project tag, hash, offset, size.
 const CHUNK_HEADER_BYTES: usize = 1 + 32 + 32 + 8 + 8;
 
-/// `BlobChunk` as marker, tag, hash, offset and size (big-endian), then the bytes.
-fn encode_chunk(
+/// A `BlobChunk`'s header: marker, tag, hash, offset and size (big-endian); its bytes follow.
+fn chunk_header(
     project: &ProjectTag,
     hash: &BlobHash,
     offset: u64,
@@ -232,21 +232,21 @@ fn encode_chunk(
     if data.len() > MAX_BLOB_CHUNK_BYTES {
         return Err(MessageError::TooLarge);
     }
-    let mut out = Vec::with_capacity(CHUNK_HEADER_BYTES + data.len());
+    let mut out = Vec::with_capacity(CHUNK_HEADER_BYTES);
     out.push(BLOB_CHUNK_MARKER);
     out.extend_from_slice(&project.0);
     out.extend_from_slice(hash.as_bytes());
     out.extend_from_slice(&offset.to_be_bytes());
     out.extend_from_slice(&size.to_be_bytes());
-    out.extend_from_slice(data);
     Ok(out)
 }
 
-fn decode_chunk(bytes: &[u8]) -> Result<Message, MessageError> {
-    let (header, data) = bytes
-        .split_at_checked(CHUNK_HEADER_BYTES)
+/// Reads a `BlobChunk` from `bytes`; its data is a view of `bytes`, not a copy.
+fn decode_chunk(bytes: Bytes) -> Result<Message, MessageError> {
+    let header = bytes
+        .get(..CHUNK_HEADER_BYTES)
         .ok_or(MessageError::Malformed)?;
-    if data.len() > MAX_BLOB_CHUNK_BYTES {
+    if bytes.len() - CHUNK_HEADER_BYTES > MAX_BLOB_CHUNK_BYTES {
         return Err(MessageError::TooLarge);
     }
     let take32 = |at: usize| -> Result<[u8; 32], MessageError> {
@@ -267,8 +267,28 @@ fn decode_chunk(bytes: &[u8]) -> Result<Message, MessageError> {
         hash: BlobHash::from_bytes(take32(33)?),
         offset: take8(65)?,
         size: take8(73)?,
-        data: data.to_vec(),
+        data: bytes.slice(CHUNK_HEADER_BYTES..),
     })
+}
+
+/// An encoded message as the parts that follow each other on the wire: a blob chunk's
+/// bytes go out from where they were read, without being copied behind their header.
+#[derive(Debug)]
+pub struct Wire {
+    head: Vec<u8>,
+    body: Bytes,
+}
+
+impl Wire {
+    /// The message's bytes, in order.
+    pub fn parts(&self) -> [&[u8]; 2] {
+        [&self.head, &self.body]
+    }
+
+    /// Whole bytes (one copy), where one buffer is needed.
+    pub fn to_vec(&self) -> Vec<u8> {
+        [self.head.as_slice(), &self.body].concat()
+    }
 }
 
 /// A message that could not be encoded or decoded.
@@ -283,8 +303,13 @@ pub enum MessageError {
 }
 
 impl Message {
-    /// Encodes for the wire.
+    /// Encodes for the wire, as one buffer.
     pub fn encode(&self) -> Result<Vec<u8>, MessageError> {
+        self.to_wire().map(|w| w.to_vec())
+    }
+
+    /// Encodes for the wire, as parts to send one after the other (see [`Wire`]).
+    pub fn to_wire(&self) -> Result<Wire, MessageError> {
         if let Message::BlobChunk {
             project,
             hash,
@@ -293,14 +318,20 @@ impl Message {
             data,
         } = self
         {
-            return encode_chunk(project, hash, *offset, *size, data);
+            return Ok(Wire {
+                head: chunk_header(project, hash, *offset, *size, data)?,
+                body: data.clone(),
+            });
         }
         let mut out = Vec::new();
         ciborium::into_writer(self, &mut out).map_err(|_| MessageError::Malformed)?;
         if out.len() > MAX_MESSAGE_BYTES {
             return Err(MessageError::TooLarge);
         }
-        Ok(out)
+        Ok(Wire {
+            head: out,
+            body: Bytes::new(),
+        })
     }
 
     /// Decodes from the wire, checking every named limit.
@@ -309,8 +340,23 @@ impl Message {
             return Err(MessageError::TooLarge);
         }
         if bytes.first() == Some(&BLOB_CHUNK_MARKER) {
-            return decode_chunk(bytes);
+            return decode_chunk(Bytes::copy_from_slice(bytes));
         }
+        Self::decode_cbor(bytes)
+    }
+
+    /// [`decode`](Self::decode) from a buffer it may keep: a blob chunk's data stays in it.
+    pub fn decode_owned(bytes: Vec<u8>) -> Result<Self, MessageError> {
+        if bytes.len() > MAX_MESSAGE_BYTES {
+            return Err(MessageError::TooLarge);
+        }
+        if bytes.first() == Some(&BLOB_CHUNK_MARKER) {
+            return decode_chunk(Bytes::from(bytes));
+        }
+        Self::decode_cbor(&bytes)
+    }
+
+    fn decode_cbor(bytes: &[u8]) -> Result<Self, MessageError> {
         // ciborium pre-allocates at most a small, bounded capacity for declared lengths and
         // the input is already bounded, so a hostile length cannot allocate beyond it.
         let mut reader = bytes;
@@ -494,7 +540,7 @@ mod tests {
                 hash,
                 offset: 7,
                 size: 10,
-                data: vec![1, 2, 3],
+                data: Bytes::from_static(&[1, 2, 3]),
             },
             Message::BlobMissing {
                 project: tag,
@@ -514,7 +560,7 @@ mod tests {
             hash: BlobHash::from_bytes([1; 32]),
             offset: 0,
             size: BLOB_CHUNK_BYTES as u64,
-            data: vec![0xff; BLOB_CHUNK_BYTES],
+            data: vec![0xff; BLOB_CHUNK_BYTES].into(),
         };
         let len = chunk.encode().unwrap().len();
         assert_eq!(
@@ -534,7 +580,7 @@ mod tests {
             hash: BlobHash::from_bytes([1; 32]),
             offset: 0,
             size: 0,
-            data: vec![0; MAX_BLOB_CHUNK_BYTES + 1],
+            data: vec![0; MAX_BLOB_CHUNK_BYTES + 1].into(),
         };
         assert_eq!(over.encode(), Err(MessageError::TooLarge));
         let mut wire = vec![BLOB_CHUNK_MARKER; CHUNK_HEADER_BYTES];
@@ -549,6 +595,42 @@ mod tests {
             Message::decode(&many.encode().unwrap()),
             Err(MessageError::TooLarge)
         );
+    }
+
+    #[test]
+    fn a_chunk_is_sent_and_received_without_copying_its_bytes() {
+        let data = Bytes::from(vec![0xab; 4096]);
+        let chunk = Message::BlobChunk {
+            project: ProjectTag([3; 32]),
+            hash: BlobHash::from_bytes([4; 32]),
+            offset: 8192,
+            size: 1 << 20,
+            data: data.clone(),
+        };
+        let wire = chunk.to_wire().unwrap();
+        let [head, body] = wire.parts();
+        assert_eq!(head.len(), CHUNK_HEADER_BYTES);
+        assert_eq!(
+            body.as_ptr(),
+            data.as_ptr(),
+            "the data goes out from where it was read"
+        );
+        let received = wire.to_vec();
+        let at = received.as_ptr();
+        let Message::BlobChunk { data: got, .. } = Message::decode_owned(received).unwrap() else {
+            panic!("not a chunk");
+        };
+        assert_eq!(got, data);
+        assert_eq!(
+            got.as_ptr(),
+            at.wrapping_add(CHUNK_HEADER_BYTES),
+            "the data stays in the receive buffer"
+        );
+        for m in samples().into_iter().chain(blob_samples()) {
+            let wire = m.to_wire().unwrap();
+            assert_eq!(wire.to_vec(), m.encode().unwrap());
+            assert_eq!(Message::decode_owned(wire.to_vec()).unwrap(), m);
+        }
     }
 
     proptest! {

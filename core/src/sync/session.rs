@@ -227,8 +227,8 @@ pub async fn run_session<T: Transport>(
                 m = data_rx.recv() => m,
             };
             let Some(msg) = msg else { return };
-            let Ok(bytes) = msg.encode() else { return };
-            if writer.send(&bytes).await.is_err() {
+            let Ok(wire) = msg.to_wire() else { return };
+            if writer.send_parts(&wire.parts()).await.is_err() {
                 return;
             }
         }
@@ -236,7 +236,7 @@ pub async fn run_session<T: Transport>(
     tasks.spawn(async move {
         loop {
             let item = match reader.recv().await {
-                Ok(bytes) => Message::decode(&bytes).map_err(|_| SyncError::Malformed),
+                Ok(bytes) => Message::decode_owned(bytes).map_err(|_| SyncError::Malformed),
                 Err(e) => Err(e),
             };
             let stop = item.is_err();
