@@ -572,10 +572,24 @@ impl Manager {
         phase: SyncPhase,
         inactivity: Duration,
     ) -> Result<()> {
+        // Progress computed before the sessions saw our current switch, or on a peer's
+        // switch from before this call (the peer may be turning sync on just now), does not
+        // count: each session asks its peer afresh.
+        let p = self.open_project(project)?;
+        let asked = match phase {
+            SyncPhase::Full => p.ask_peers_for_sync_switch(),
+            SyncPhase::Initial => 0,
+        };
         Ok(self
             .network
             .board()
-            .wait_for_sync(project, phase, inactivity)
+            .wait_until_synced(
+                project,
+                phase,
+                inactivity,
+                Some(p.data_sync_enabled()),
+                asked,
+            )
             .await?)
     }
 

@@ -86,6 +86,8 @@ pub struct Project {
     checkpointer: db::Checkpointer,
     changes: watch::Sender<u64>,
     data_sync: watch::Sender<bool>,
+    /// Bumped to have every session ask its peer for its data-sync switch afresh.
+    sync_asks: watch::Sender<u64>,
     own_role: watch::Sender<PeerRole>,
     /// The project's blobs (photos, audio, video), next to its database.
     pub(crate) blobs: crate::blobs::BlobStore,
@@ -132,6 +134,7 @@ impl Project {
             checkpointer,
             changes,
             data_sync: watch::Sender::new(false),
+            sync_asks: watch::Sender::new(0),
             own_role: watch::Sender::new(own_role),
             blobs,
             blob_policy: watch::Sender::new(crate::attachments::BlobPolicy::default()),
@@ -609,6 +612,18 @@ impl Project {
         *self.data_sync.borrow()
     }
 
+    /// Has every session ask its peer for its data-sync switch as it is now (see
+    /// [`PeerSyncState::switches_asked`](crate::sync::PeerSyncState)). Returns the number of
+    /// this ask: a progress report that has seen it knows each peer's switch as of now.
+    pub fn ask_peers_for_sync_switch(&self) -> u64 {
+        let mut asked = 0;
+        self.sync_asks.send_modify(|n| {
+            *n += 1;
+            asked = *n;
+        });
+        asked
+    }
+
     /// Creates or replaces a document with a well-known id.
     fn put_singleton(&self, doc_id: DocId, value: DocValue) -> Result<Document> {
         self.check_writable()?;
@@ -849,6 +864,10 @@ impl sync::Replica for Project {
 
     fn data_sync(&self) -> watch::Receiver<bool> {
         self.data_sync.subscribe()
+    }
+
+    fn sync_asks(&self) -> watch::Receiver<u64> {
+        self.sync_asks.subscribe()
     }
 
     // Blobs: see `attachments` and `blobs`.

@@ -158,6 +158,8 @@ pub trait Replica: Send + Sync + 'static {
     fn changes(&self) -> watch::Receiver<u64>;
     /// Whether data sync is on here.
     fn data_sync(&self) -> watch::Receiver<bool>;
+    /// Bumped when sessions must ask their peers for their data-sync switch afresh.
+    fn sync_asks(&self) -> watch::Receiver<u64>;
 
     // Blobs (DESIGN §6.5). Changes to any of these also bump `changes`.
 
@@ -210,6 +212,14 @@ pub struct PeerSyncState {
     pub peer_known: bool,
     /// Whether the peer has data sync on.
     pub peer_data_sync: bool,
+    /// Whether the peer has answered our latest data-sync switch, so `peer_data_sync` is not
+    /// older than our own switch: a peer turning sync on just as we do is not counted as
+    /// "off" (and so as synced) in between.
+    pub peer_data_sync_known: bool,
+    /// The last ask for the peer's switch ([`crate::Project::ask_peers_for_sync_switch`])
+    /// this session has passed on: with `peer_data_sync_known`, `peer_data_sync` is at least
+    /// as recent as that ask.
+    pub switches_asked: u64,
     /// Auth and config entries the peer has and we still lack (and accept).
     pub initial_wanted: u64,
     /// Auth and config entries we have and the peer has not confirmed.
@@ -265,6 +275,7 @@ impl PeerSyncState {
             SyncPhase::Initial => initial,
             SyncPhase::Full => {
                 initial
+                    && self.peer_data_sync_known
                     && self.data_wanted + self.data_to_send == 0
                     && self.peer_blobs_known
                     && self.blobs_wanted + self.blobs_to_send == 0
@@ -396,6 +407,22 @@ impl SyncBoard {
         phase: SyncPhase,
         inactivity: Duration,
     ) -> Result<(), SyncError> {
+        self.wait_until_synced(project, phase, inactivity, None, 0)
+            .await
+    }
+
+    /// [`wait_for_sync`](Self::wait_for_sync), counting only progress computed with this
+    /// device's data-sync switch at `data_sync` (if given) and after each session passed on
+    /// ask number `asked` for the peer's switch: a report made before the sessions saw the
+    /// user turn sync on, or on a peer's switch from before the wait, says nothing about data.
+    pub async fn wait_until_synced(
+        &self,
+        project: &ProjectId,
+        phase: SyncPhase,
+        inactivity: Duration,
+        data_sync: Option<bool>,
+        asked: u64,
+    ) -> Result<(), SyncError> {
         let mut rx = self.subscribe();
         loop {
             let done = {
@@ -404,7 +431,12 @@ impl SyncBoard {
                     .iter()
                     .filter(|((p, _), s)| p == project && s.connected)
                     .collect();
-                !peers.is_empty() && peers.iter().all(|(_, s)| s.is_synced(phase))
+                !peers.is_empty()
+                    && peers.iter().all(|(_, s)| {
+                        s.is_synced(phase)
+                            && data_sync.is_none_or(|on| s.data_sync == on)
+                            && s.switches_asked >= asked
+                    })
             };
             if done {
                 return Ok(());

@@ -208,6 +208,7 @@ async fn forged_entries_close_the_connection_and_change_nothing() {
         raw.send(&Message::SyncEnabled {
             project: tag,
             data: true,
+            answer: false,
         })
         .await;
         raw.send(&Message::Entries {

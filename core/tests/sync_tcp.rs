@@ -162,3 +162,55 @@ async fn a_listener_restarts_on_the_same_port() {
     let again = a.manager.start_listening(addr).await.unwrap();
     assert_eq!(again, addr);
 }
+
+/// Both devices connected with data sync off; then both turn it on and one waits for sync at
+/// once. The wait must not end on progress computed before either switch was seen (it would
+/// report "synced" with the other's observations missing): it ends only with them here.
+/// Both orders of turning on, several rounds each, since the race is in the timing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_right_after_turning_sync_on_waits_for_the_data() {
+    let (a, b, pa, pb) = pair();
+    a.manager.stop_sync(&pa.id()).unwrap();
+    b.manager.stop_sync(&pb.id()).unwrap();
+    let addr = a.manager.start_listening(loopback()).await.unwrap();
+    b.manager.connect(addr).await.unwrap();
+    b.manager
+        .wait_for_sync(&pb.id(), SyncPhase::Initial, WAIT)
+        .await
+        .unwrap();
+    for round in 0..12 {
+        let made = pa
+            .create(observation(
+                1.0,
+                f64::from(round),
+                "written while sync was off",
+            ))
+            .unwrap();
+        if round % 2 == 0 {
+            a.manager.start_sync(&pa.id()).unwrap();
+            b.manager.start_sync(&pb.id()).unwrap();
+        } else {
+            b.manager.start_sync(&pb.id()).unwrap();
+            a.manager.start_sync(&pa.id()).unwrap();
+        }
+        synced(&b.manager, &pb).await;
+        assert!(
+            pb.get(made.doc_id()).is_ok(),
+            "round {round}: synced, but a's new observation is missing"
+        );
+        a.manager.stop_sync(&pa.id()).unwrap();
+        b.manager.stop_sync(&pb.id()).unwrap();
+        // Both sessions have seen both switches off before the next round.
+        eventually("sync off on both sides", WAIT, || {
+            let off = |m: &Manager, p: &Project| {
+                m.sync_board()
+                    .project(&p.id())
+                    .iter()
+                    .all(|s| !s.data_sync && !s.peer_data_sync)
+            };
+            off(&a.manager, &pa) && off(&b.manager, &pb)
+        })
+        .await;
+    }
+    assert_eq!(count(&pb), 12);
+}

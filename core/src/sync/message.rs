@@ -139,6 +139,10 @@ pub enum Message {
         project: ProjectTag,
         /// Data sync on.
         data: bool,
+        /// This answers the receiver's own `SyncEnabled` (sent unasked, each is answered
+        /// once): the receiver then knows the sender's switch as of after reading its own.
+        #[serde(default)]
+        answer: bool,
     },
     /// A batch of consecutive entries the receiver lacks.
     Entries {
@@ -411,6 +415,12 @@ mod tests {
             Message::SyncEnabled {
                 project: tag,
                 data: true,
+                answer: false,
+            },
+            Message::SyncEnabled {
+                project: tag,
+                data: false,
+                answer: true,
             },
             Message::Want {
                 project: tag,

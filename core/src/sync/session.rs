@@ -78,6 +78,11 @@ struct Link {
     peer_role: PeerRole,
     my_role: PeerRole,
     peer_known: bool,
+    /// Our `SyncEnabled` messages the peer has not answered yet: until it has, its switch
+    /// as we know it may be older than ours (it may be turning data sync on just now).
+    unanswered: u32,
+    /// The last ask for the peer's switch passed on ([`Replica::sync_asks`]).
+    asked: u64,
     /// Feeds whose entries we did not take when they came, and our length then.
     refused: BTreeMap<FeedKey, u64>,
     received: u64,
@@ -93,6 +98,8 @@ impl Link {
             connected: true,
             peer_known: self.peer_known,
             peer_data_sync: self.remote_data,
+            peer_data_sync_known: self.unanswered == 0,
+            switches_asked: self.asked,
             initial_wanted: 0,
             initial_to_send: 0,
             data_wanted: 0,
@@ -405,12 +412,32 @@ impl Session {
                     self.publish(&project);
                 }
             }
-            Message::SyncEnabled { project, data } => {
+            Message::SyncEnabled {
+                project,
+                data,
+                answer,
+            } => {
                 if let Some(link) = self.links.get_mut(&project) {
                     link.remote_data = data;
-                    self.rewant(&project).await?;
-                    self.refresh_blobs(&project).await?;
-                    self.publish(&project);
+                    if answer {
+                        link.unanswered = link.unanswered.saturating_sub(1);
+                        self.rewant(&project).await?;
+                        self.refresh_blobs(&project).await?;
+                        self.publish(&project);
+                    } else {
+                        // Answer with what holds now: catch up with local changes this
+                        // session has not acted on yet (our switch, new entries: a `Have`
+                        // goes out first), so the peer never counts itself synced on a
+                        // switch we are turning on or on entries we just wrote.
+                        self.refresh(&project).await?;
+                        let now = self.links.get(&project).is_some_and(|l| l.local_data);
+                        self.send_control(Message::SyncEnabled {
+                            project,
+                            data: now,
+                            answer: true,
+                        })
+                        .await?;
+                    }
                 }
             }
             Message::Want { project, feeds } => {
@@ -458,8 +485,9 @@ impl Session {
             }
             // Watch for changes before reading the state: a write that lands between the two
             // (say, the role record of an invitee who just joined) still wakes the link.
-            let (mut changes, data_sync) = (p.changes(), p.data_sync());
+            let (mut changes, data_sync, mut asks) = (p.changes(), p.data_sync(), p.sync_asks());
             changes.borrow_and_update();
+            let asked = *asks.borrow_and_update();
             let replica = p.clone();
             let local = blocking(move || replica.have_vector()).await?;
             let local_data = *data_sync.borrow();
@@ -477,6 +505,8 @@ impl Session {
                     peer_role: p.role_of(&self.peer),
                     my_role: p.own_role(),
                     peer_known: false,
+                    unanswered: 1,
+                    asked,
                     refused: BTreeMap::new(),
                     received: 0,
                     sent: 0,
@@ -490,6 +520,7 @@ impl Session {
                     let alive = tokio::select! {
                         r = changes.changed() => r.is_ok(),
                         r = data.changed() => r.is_ok(),
+                        r = asks.changed() => r.is_ok(),
                     };
                     if !alive {
                         return;
@@ -503,6 +534,7 @@ impl Session {
             self.send_control(Message::SyncEnabled {
                 project: tag,
                 data: local_data,
+                answer: false,
             })
             .await?;
             self.refresh_blobs(&tag).await?;
@@ -553,17 +585,25 @@ impl Session {
         let role = link.replica.role_of(&self.peer);
         let my_role = link.replica.own_role();
         let local_data = *link.replica.data_sync().borrow();
-        let data_changed = local_data != link.local_data;
+        let asked = *link.replica.sync_asks().borrow();
+        // Our switch changed, or a wait for sync here needs the peer's as of now: tell the
+        // peer ours, and count its switch unknown until it answers.
+        let ask = local_data != link.local_data || asked != link.asked;
         if let Some(link) = self.links.get_mut(tag) {
             link.local = local;
             link.peer_role = role;
             link.my_role = my_role;
             link.local_data = local_data;
+            if ask {
+                link.unanswered = link.unanswered.saturating_add(1);
+                link.asked = asked;
+            }
         }
-        if data_changed {
+        if ask {
             self.send_control(Message::SyncEnabled {
                 project: *tag,
                 data: local_data,
+                answer: false,
             })
             .await?;
         }
