@@ -64,7 +64,7 @@ mkdir -p "$OUT"
 # cargo-ndk sets the NDK's linker and sysroot per target and copies each .so into
 # $OUT/<abi>/. The app loads the library as "mapeo_ffi" (System.loadLibrary and JNA).
 cargo ndk "${abi_args[@]}" --platform "$MIN_SDK" -o "$OUT" \
-    build --locked "${cargo_profile[@]}" -p mapeo-ffi
+    build --locked ${cargo_profile[@]+"${cargo_profile[@]}"} -p mapeo-ffi
 
 for abi in "${ABIS[@]}"; do
     [[ -f "$OUT/$abi/libmapeo_ffi.so" ]] || fail "missing $OUT/$abi/libmapeo_ffi.so after the build"

@@ -13,15 +13,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 profile=debug
-cargo_profile=()
+# A plain word, not an array: macOS's bash 3.2 treats an empty array as unset under `set -u`.
+cargo_profile=""
 if [[ "${1:-}" == "--release" ]]; then
     profile=release
-    cargo_profile=(--release)
+    cargo_profile=--release
 fi
 
 # One cargo invocation for both packages: the same feature set as the workspace build, so
 # nothing is compiled twice.
-cargo build --locked "${cargo_profile[@]}" -p mapeo-ffi -p mapeo-uniffi-bindgen
+# shellcheck disable=SC2086 # empty or one word, split on purpose
+cargo build --locked $cargo_profile -p mapeo-ffi -p mapeo-uniffi-bindgen
 
 case "$(uname -s)" in
     Darwin) lib="target/$profile/libmapeo_ffi.dylib" ;;

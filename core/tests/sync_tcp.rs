@@ -214,3 +214,22 @@ async fn waiting_right_after_turning_sync_on_waits_for_the_data() {
     }
     assert_eq!(count(&pb), 12);
 }
+
+/// Dropping a manager ends its sessions and frees its port at once: its tasks hold the
+/// network, and must not keep syncing (or listening) for a device that is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_manager_stops_syncing_and_frees_its_port() {
+    let (a, b, pa, pb) = pair();
+    let addr = a.manager.start_listening(loopback()).await.unwrap();
+    b.manager.connect(addr).await.unwrap();
+    synced(&b.manager, &pb).await;
+    drop(pa);
+    drop(a);
+    eventually("b sees a gone", WAIT, || b.manager.connection_count() == 0).await;
+    eventually("a's port is free again", WAIT, || {
+        std::net::TcpListener::bind(addr).is_ok()
+    })
+    .await;
+    let made = pb.create(observation(1.0, 1.0, "after a left")).unwrap();
+    assert!(pb.get(made.doc_id()).is_ok());
+}
