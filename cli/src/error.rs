@@ -34,6 +34,15 @@ pub enum CliError {
         /// Why.
         reason: String,
     },
+    /// A file given with `--photo` or `--audio` could not be stored (a full disk, a store
+    /// that cannot be written); nothing was stored.
+    #[error("cannot store {}: {reason}; nothing was stored", path.display())]
+    Storage {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// Input given on the command line is wrong.
     #[error("{0}")]
     BadInput(String),
@@ -186,6 +195,7 @@ impl CliError {
             CliError::Core(_) => "core",
             CliError::File { .. } => "file",
             CliError::BadMedia { .. } => "bad_media",
+            CliError::Storage { .. } => "storage",
             CliError::BadInput(_) => "bad_input",
             CliError::UnknownProject(_) | CliError::UnknownDoc { .. } => "not_found",
             CliError::AmbiguousProject { .. } | CliError::AmbiguousDoc { .. } => "ambiguous",

@@ -323,6 +323,174 @@ fn a_file_that_is_not_media_is_refused_and_nothing_is_stored() {
     assert_eq!(blob_files(&peer).len(), before_blobs.len() + 3);
 }
 
+/// The blob-index records this device has written to `project` (its own `blobIndex` feed
+/// length): a record stays stored even when no observation names it.
+fn blob_index_records(peer: &Peer, project: &str) -> u64 {
+    let text = std::fs::read_to_string(peer.dir().join("root.key")).unwrap();
+    let text = text.trim();
+    let mut key = [0u8; 16];
+    for (i, b) in key.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).unwrap();
+    }
+    let manager =
+        mapeo_core::Manager::open(&peer.dir(), &mapeo_core::RootKey::from_bytes(key)).unwrap();
+    let me = manager.device_id();
+    let p = manager.open_project(&project.parse().unwrap()).unwrap();
+    p.have_vector()
+        .unwrap()
+        .get(&(me, mapeo_core::Namespace::BlobIndex))
+        .copied()
+        .unwrap_or(0)
+}
+
+/// The `blobs` folder of the peer's only project.
+fn blobs_dir(peer: &Peer) -> PathBuf {
+    let projects = peer.dir().join("projects");
+    let mut found = Vec::new();
+    for e in std::fs::read_dir(projects).unwrap() {
+        let dir = e.unwrap().path().join("blobs");
+        if dir.is_dir() {
+            found.push(dir);
+        }
+    }
+    assert_eq!(found.len(), 1, "{found:?}");
+    found.remove(0)
+}
+
+fn hash_hex(bytes: &[u8]) -> String {
+    blake3::hash(bytes).to_hex().to_string()
+}
+
+#[test]
+fn a_file_the_store_cannot_write_after_others_were_stored_leaves_every_store_unchanged() {
+    let peer = Peer::new();
+    let pid = peer.with_project("Ana", "Río Negro");
+    let kept = peer.json(&["observation", "add", "--lat", "1", "--lon", "2"]);
+    let kept_id = kept["docId"].as_str().unwrap().to_owned();
+    let photo = write(&peer, "dredge.jpg", &jpeg(800, 600, 5));
+    let first = wav(800);
+    // The second recording's blob goes to another shard folder than the first's.
+    let second = (801..)
+        .map(wav)
+        .find(|w| hash_hex(w)[..2] != hash_hex(&first)[..2])
+        .unwrap();
+    let shard = hash_hex(&second)[..2].to_owned();
+    let one = write(&peer, "one.wav", &first);
+    let two = write(&peer, "two.wav", &second);
+    // Every file passes the checks; storing the second recording then fails, as on a full
+    // disk: a plain file stands where its shard folder would be made.
+    let blocker = blobs_dir(&peer).join(&shard);
+    std::fs::write(&blocker, b"in the way").unwrap();
+    let before_list = peer.json(&["observation", "list"]);
+    let before_blobs = blob_files(&peer);
+    let before_records = blob_index_records(&peer, &pid);
+    let unchanged = |what: &str| {
+        assert_eq!(
+            peer.json(&["observation", "list"]),
+            before_list,
+            "{what}: observations changed"
+        );
+        assert_eq!(blob_files(&peer), before_blobs, "{what}: blobs changed");
+        assert_eq!(
+            blob_index_records(&peer, &pid),
+            before_records,
+            "{what}: blob-index records written"
+        );
+    };
+    let media = ["--photo", &photo, "--audio", &one, "--audio", &two];
+
+    let mut add = vec!["observation", "add", "--lat", "3", "--lon", "4"];
+    add.extend_from_slice(&media);
+    let (exit, err) = peer.fail(&add);
+    unchanged("an add whose last file cannot be stored");
+    assert_eq!(exit, 1);
+    assert_eq!(err["kind"], "storage", "{err}");
+    let message = err["message"].as_str().unwrap();
+    assert!(message.contains("two.wav"), "{message}");
+    assert!(message.contains("nothing was stored"), "{message}");
+
+    let mut edit = vec!["observation", "edit", &kept_id];
+    edit.extend_from_slice(&media);
+    let (_, err) = peer.fail(&edit);
+    unchanged("an edit whose last file cannot be stored");
+    assert_eq!(err["kind"], "storage", "{err}");
+
+    // With the way clear the same command stores everything; the photo's and the first
+    // recording's blobs are in other shards, so they had been stored, then removed.
+    std::fs::remove_file(&blocker).unwrap();
+    let added = peer.json(&add);
+    let stored: Vec<String> = added["media"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|m| m["variants"].as_array().unwrap().clone())
+        .map(|v| v["hash"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(stored.len(), 5);
+    assert_eq!(stored[4], hash_hex(&second));
+    for h in &stored[..4] {
+        assert_ne!(h[..2], shard, "{h} would have failed first");
+    }
+    // Five blobs more, the file that stood in the way gone.
+    assert_eq!(blob_files(&peer).len(), before_blobs.len() + 5 - 1);
+    assert_eq!(blob_index_records(&peer, &pid), before_records + 3);
+}
+
+#[test]
+fn a_member_editing_another_devices_observation_is_refused_before_any_media_is_stored() {
+    let ana = Peer::new();
+    let pid = ana.with_project("Ana", "Río Negro");
+    let hers = ana.json(&["observation", "add", "--lat", "1", "--lon", "2"]);
+    let hers_id = hers["docId"].as_str().unwrap().to_owned();
+    let beto = Peer::new();
+    beto.json(&["identity", "set-name", "Beto"]);
+    ana.bring_in(&pid, &beto);
+    assert_eq!(
+        beto.json(&["-p", &pid, "observation", "show", &hers_id])["docId"],
+        hers_id.as_str()
+    );
+    let photo = write(&beto, "river.jpg", &jpeg(640, 480, 2));
+    let audio = write(&beto, "voice.wav", &wav(4000));
+    let before_list = beto.json(&["-p", &pid, "observation", "list"]);
+    let before_blobs = blob_files(&beto);
+    let before_records = blob_index_records(&beto, &pid);
+
+    let (exit, err) = beto.fail(&[
+        "-p",
+        &pid,
+        "observation",
+        "edit",
+        &hers_id,
+        "--photo",
+        &photo,
+        "--audio",
+        &audio,
+    ]);
+    assert_eq!(exit, 1);
+    assert_eq!(err["kind"], "not_allowed", "{err}");
+    assert_eq!(beto.json(&["-p", &pid, "observation", "list"]), before_list);
+    assert_eq!(blob_files(&beto), before_blobs, "media stored");
+    assert_eq!(
+        blob_index_records(&beto, &pid),
+        before_records,
+        "blob-index records written"
+    );
+
+    // His own observation he edits, with the same media.
+    let his = beto.json(&["-p", &pid, "observation", "add", "--lat", "5", "--lon", "6"]);
+    let edited = beto.json(&[
+        "-p",
+        &pid,
+        "observation",
+        "edit",
+        his["docId"].as_str().unwrap(),
+        "--photo",
+        &photo,
+    ]);
+    assert_eq!(edited["attachments"][0]["name"], "river.jpg");
+    assert_eq!(blob_files(&beto).len(), before_blobs.len() + 3);
+}
+
 #[test]
 fn the_zip_holds_each_original_named_as_the_geojson_says() {
     let peer = Peer::new();

@@ -361,6 +361,58 @@ fn a_canceled_invite_is_withdrawn_and_an_unanswered_one_expires_when_the_inviter
     spoke.stop();
 }
 
+/// A received invite's state as stored in the device database (read only, beside a serve).
+fn stored_invite_state(peer: &Peer, id: &str) -> String {
+    let db = rusqlite::Connection::open_with_flags(
+        peer.dir().join("device.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    db.query_row(
+        "SELECT state FROM received_invites WHERE lower(hex(invite_id)) = ?1",
+        [id],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_read_only_command_beside_a_serve_leaves_its_pending_invite_pending() {
+    let ana = Peer::new();
+    let pid = ana.with_project("Ana", "Río Negro");
+    let beto = named("Beto");
+    let beto_id = beto.device_id();
+    let (hub, mut spoke) = two_serves(&ana, &beto, &[]);
+    let invite = ana.spawn(&["--json", "-p", &pid, "members", "invite", &beto_id]);
+    let received = invite_event(&mut spoke, "received", "received");
+    let id = received["inviteId"].as_str().unwrap().to_owned();
+    assert_eq!(stored_invite_state(&beto, &id), "pending");
+
+    // Commands that only read open Beto's data folder beside his serve.
+    assert_eq!(
+        beto.json(&["project", "list"])["projects"],
+        serde_json::json!([])
+    );
+    assert_eq!(beto.json(&["identity"])["deviceId"], beto_id.as_str());
+    assert_eq!(
+        stored_invite_state(&beto, &id),
+        "pending",
+        "a read-only command expired the serve's invite"
+    );
+    let listed = beto.json(&["invites", "list"]);
+    assert_eq!(listed["received"][0]["state"], "pending");
+
+    // And it is still answered as usual.
+    let accepted = beto.json(&["invites", "accept", &id]);
+    assert_eq!(accepted["status"], "joined");
+    let (code, outcome, err) = finish(invite);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(outcome["outcome"], "accepted");
+    assert_eq!(stored_invite_state(&beto, &id), "accepted");
+    spoke.stop();
+    hub.stop();
+}
+
 #[test]
 fn serve_accepts_invites_from_a_named_device_unattended() {
     let ana = Peer::new();
@@ -482,9 +534,9 @@ fn members_are_removed_and_given_roles_offline_and_it_spreads_at_the_next_sync()
     );
     // Carla leaves; once Ana hears of it, Carla shows as left, with --all only.
     carla.json(&["project", "leave", "--yes"]);
-    // (A left device's `sync` may not see its exchange as finished: it is served almost
-    // nothing; a serve that stays connected until Ana knows is enough.)
-    let carla_serve = carla.serve(&["--connect", &serve.address()]);
+    // A left device's sync ends once the peer holds its record of leaving.
+    let synced = carla.json(&["sync", "--connect", &serve.address(), "--timeout", "30"]);
+    assert_eq!(synced["finished"], true, "{synced:#}");
     eventually("Ana learning that Carla left", SYNC_TIMEOUT, || {
         ana.json(&["members", "list", "--all"])["members"]
             .as_array()
@@ -499,7 +551,6 @@ fn members_are_removed_and_given_roles_offline_and_it_spreads_at_the_next_sync()
             .iter()
             .all(|m| m["deviceId"] != carla_id.as_str())
     );
-    carla_serve.stop();
     serve.stop();
 }
 

@@ -297,3 +297,86 @@ fn serve_stops_cleanly_on_ctrl_c() {
         "serve.json removed on exit"
     );
 }
+
+/// Runs `mapeo sync` against `code`, bounded by its own `--timeout` (and the test's command
+/// limit); returns the exit code and the summary.
+fn sync_once(peer: &Peer, code: &str, timeout: &str) -> (Option<i32>, Value) {
+    let out = peer.run(&["--json", "sync", "--connect", code, "--timeout", timeout]);
+    let summary = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "sync printed no summary ({e}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code(), summary)
+}
+
+#[test]
+fn a_device_that_left_a_project_finishes_its_sync_every_time() {
+    const ATTEMPTS: usize = 5;
+    let ana = Peer::new();
+    let left = ana.with_project("Ana", "Río Negro");
+    let beto = Peer::new();
+    beto.json(&["identity", "set-name", "Beto"]);
+    let beto_id = beto.device_id();
+    ana.bring_in(&left, &beto);
+    beto.json(&[
+        "-p",
+        &left,
+        "observation",
+        "add",
+        "--lat",
+        "1",
+        "--lon",
+        "2",
+    ]);
+    beto.json(&["-p", &left, "project", "leave", "--yes"]);
+    let serve = ana.serve(&[]);
+    let code = serve.code();
+
+    // The only project they share is one Beto left: each sync ends, synced, and Ana
+    // learns that he left.
+    for attempt in 0..ATTEMPTS {
+        let (exit, summary) = sync_once(&beto, &code, "30");
+        assert_eq!(exit, Some(0), "attempt {attempt}: {summary:#}");
+        assert_eq!(summary["finished"], true, "attempt {attempt}: {summary:#}");
+        assert_eq!(summary["peers"][0]["done"], true, "{summary:#}");
+    }
+    assert!(
+        ana.json(&["-p", &left, "members", "list", "--all"])["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["deviceId"] == beto_id.as_str() && m["role"] == "left"),
+        "Ana knows Beto left"
+    );
+    serve.stop();
+
+    // A second project both are in: it syncs in full beside the left one.
+    let kept = ana.json(&["project", "create", "Alto Beni"])["projectId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    ana.bring_in(&kept, &beto);
+    for attempt in 0..ATTEMPTS {
+        let note = format!("from Ana {attempt}");
+        ana.json(&[
+            "-p",
+            &kept,
+            "observation",
+            "add",
+            "--lat",
+            "3",
+            "--lon",
+            "4",
+            "--notes",
+            &note,
+        ]);
+        let serve = ana.serve(&[]);
+        let (exit, summary) = sync_once(&beto, &serve.code(), "30");
+        assert_eq!(exit, Some(0), "attempt {attempt}: {summary:#}");
+        assert_eq!(summary["finished"], true, "attempt {attempt}: {summary:#}");
+        assert_eq!(count(&beto, &kept), attempt as u64 + 1);
+        serve.stop();
+    }
+}

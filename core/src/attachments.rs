@@ -603,6 +603,151 @@ impl Project {
     }
 }
 
+/// One attachment among several that could not be added (see
+/// [`Project::add_attachments_from_paths`]); none of them was kept.
+#[derive(Debug, Error)]
+#[error("attachment {index}: {error}")]
+pub struct AttachmentsError {
+    /// Which of the paths given failed (0-based).
+    pub index: usize,
+    /// Why.
+    #[source]
+    pub error: Error,
+}
+
+/// One file's blobs, stored but not yet recorded in a blob index.
+struct Prepared {
+    media: MediaType,
+    name: String,
+    original: StoredBlob,
+    derived: Option<(StoredBlob, StoredBlob)>,
+}
+
+/// Several attachments as one unit, and the check a caller makes before storing media for
+/// a document: an observation with several photos stores all of them or none.
+impl Project {
+    /// Adds the photos, audio and videos at `paths` as one unit: every file is recognised
+    /// and its blobs stored first (a photo's preview and thumbnail made one file at a time),
+    /// and only when all are stored are their blob indexes written. If any file fails
+    /// (unreadable, not media, the store cannot write it) every blob this call added is
+    /// removed and no blob index is written. (Should the database then fail between two
+    /// blob indexes, those already written stay, with their blobs; the others' blobs go.)
+    /// Returns the attachments in the order given.
+    pub fn add_attachments_from_paths(
+        &self,
+        paths: &[&Path],
+    ) -> std::result::Result<Vec<Attachment>, AttachmentsError> {
+        let at = |index: usize| move |error: Error| AttachmentsError { index, error };
+        self.check_attachable().map_err(at(0))?;
+        let mut written = Written {
+            project: self,
+            added: Vec::new(),
+            done: false,
+        };
+        let mut prepared = Vec::with_capacity(paths.len());
+        for (i, path) in paths.iter().enumerate() {
+            prepared.push(self.store_file(path, &mut written).map_err(at(i))?);
+        }
+        // Every blob is stored; a blob index written stays, and with it the blobs it names.
+        let mut out = Vec::with_capacity(prepared.len());
+        let mut recorded = Vec::new();
+        for (i, p) in prepared.into_iter().enumerate() {
+            let hashes = [
+                Some(p.original),
+                p.derived.map(|d| d.0),
+                p.derived.map(|d| d.1),
+            ];
+            out.push(
+                self.record_attachment(p.media, p.original, p.derived, &p.name)
+                    .map_err(at(i))?,
+            );
+            recorded.extend(hashes.into_iter().flatten().map(|b| b.hash));
+            written.added.retain(|h| !recorded.contains(h));
+        }
+        written.done = true;
+        Ok(out)
+    }
+
+    /// Recognises the file at `path` and stores its blobs (kept in `written`), writing no
+    /// blob index.
+    fn store_file(&self, path: &Path, written: &mut Written<'_>) -> Result<Prepared> {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or(AttachmentError::BadName)?
+            .to_owned();
+        check_name(&name)?;
+        let media = detect(&file_head(path)?)?;
+        if media.kind != AttachmentKind::Photo {
+            let original = written.keep(self.blobs.put_file(path).map_err(AttachmentError::from)?);
+            return Ok(Prepared {
+                media,
+                name,
+                original,
+                derived: None,
+            });
+        }
+        let len = std::fs::metadata(path).map_err(BlobError::from)?.len();
+        if len > MAX_PHOTO_BYTES {
+            return Err(AttachmentError::PhotoTooLarge.into());
+        }
+        let bytes = std::fs::read(path).map_err(BlobError::from)?;
+        let media = detect(&bytes[..bytes.len().min(SNIFF_BYTES)])?;
+        let d = photo_variants(&bytes, media.mime_type)?;
+        let original = written.keep(
+            self.blobs
+                .put_bytes(&bytes)
+                .map_err(AttachmentError::from)?,
+        );
+        let preview = written.keep(
+            self.blobs
+                .put_bytes(&d.preview)
+                .map_err(AttachmentError::from)?,
+        );
+        let thumbnail = written.keep(
+            self.blobs
+                .put_bytes(&d.thumbnail)
+                .map_err(AttachmentError::from)?,
+        );
+        Ok(Prepared {
+            media,
+            name,
+            original,
+            derived: Some((preview, thumbnail)),
+        })
+    }
+
+    /// Whether this device may write an observation or track: a new one (`current` `None`)
+    /// or a new version of `current`. The same rule the store applies when the document is
+    /// written (creator and coordinators write any, members only what they created), asked
+    /// before anything is stored so that a refused edit stores no media. Fails with
+    /// [`Error::NotAllowed`] or [`Error::ProjectLeft`].
+    pub fn check_data_write(&self, current: Option<&crate::index::Document>) -> Result<()> {
+        self.check_attachable()?;
+        let me = self.device_id();
+        let role = self.role(&me)?;
+        let allowed = match role {
+            crate::sync::PeerRole::Creator | crate::sync::PeerRole::Coordinator => true,
+            crate::sync::PeerRole::Member => current.is_none_or(|d| {
+                let origin = d.doc.original_version_id.unwrap_or(d.version_id);
+                origin.author == me && d.doc.doc_id == crate::roles::created_doc_id(&origin)
+            }),
+            _ => false,
+        };
+        if allowed {
+            Ok(())
+        } else if current.is_some() {
+            Err(Error::NotAllowed(
+                "members edit only the observations and tracks they created",
+            ))
+        } else {
+            Err(Error::NotAllowed(
+                "this device's role in the project does not allow that",
+            ))
+        }
+    }
+}
+
 /// What a policy wants of a project's blob index, held or not: rebuilt only when the
 /// blob-index entries or the policy change, so that each finished download does not decode
 /// every blob index again.

@@ -253,8 +253,8 @@ const INSERT_RECEIVED: &str = "INSERT OR REPLACE INTO received_invites \
 const UPDATE_STATE: &str = "UPDATE received_invites SET state = ?2 WHERE invite_id = ?1";
 const SELECT_RECEIVED: &str = "SELECT from_device, offer, received_at, state \
     FROM received_invites ORDER BY received_at, invite_id";
-const EXPIRE_UNFINISHED: &str =
-    "UPDATE received_invites SET state = 'expired' WHERE state = 'pending'";
+const SELECT_STORED_PENDING: &str =
+    "SELECT invite_id FROM received_invites WHERE state = 'pending'";
 const SELECT_STATE: &str = "SELECT state FROM received_invites WHERE invite_id = ?1";
 
 /// The device's invites on the network side: received ones with their states, and the calls
@@ -280,8 +280,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl InviteBox {
-    /// Loads the received invites; any left pending by a previous run expire (their inviter's
-    /// connection is gone).
+    /// Loads the received invites. One stored as pending was received by another run, or by
+    /// another process beside this one (a running `mapeo serve` that a read-only command
+    /// opens the same store beside): its answer can only travel over that run's connection,
+    /// so here it shows as expired. Nothing is written: whether it really expired is for the
+    /// process that runs the network to write down ([`InviteBox::settle_unanswered`]).
     pub fn open(
         db: Arc<Mutex<Connection>>,
         clock: crate::project::Clock,
@@ -289,7 +292,6 @@ impl InviteBox {
         let mut received = BTreeMap::new();
         {
             let conn = lock(&db);
-            conn.execute(EXPIRE_UNFINISHED, [])?;
             let mut stmt = conn.prepare(SELECT_RECEIVED)?;
             let rows = stmt.query_map([], |r| {
                 Ok((
@@ -306,8 +308,11 @@ impl InviteBox {
                     .map_err(|_| StoreError::Corrupt("invite device"))?;
                 let offer: InviteOffer = ciborium::from_reader(offer.as_slice())
                     .map_err(|_| StoreError::Corrupt("invite"))?;
-                let state =
-                    InviteState::from_name(&state).ok_or(StoreError::Corrupt("invite state"))?;
+                let state = match InviteState::from_name(&state) {
+                    Some(InviteState::Pending) => InviteState::Expired,
+                    Some(s) => s,
+                    None => return Err(StoreError::Corrupt("invite state")),
+                };
                 received.insert(
                     offer.id,
                     ReceivedInvite {
@@ -598,6 +603,34 @@ impl Drop for Waiter<'_> {
     }
 }
 
+/// Writing down invites that expired with the run that received them.
+impl InviteBox {
+    /// Stores as expired every invite stored as pending that is not pending in this box: one
+    /// received by an earlier run, whose inviter's connection went with it. For the process
+    /// that runs the network (and so would receive the answers), when it starts; any other
+    /// process opening the store leaves the stored states alone.
+    pub fn settle_unanswered(&self) -> Result<(), StoreError> {
+        let live: Vec<InviteId> = self
+            .received
+            .borrow()
+            .values()
+            .filter(|i| i.state == InviteState::Pending)
+            .map(|i| i.offer.id)
+            .collect();
+        let conn = lock(&self.db);
+        let stored: Vec<Vec<u8>> = conn
+            .prepare(SELECT_STORED_PENDING)?
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        for id in stored {
+            if !live.iter().any(|l| l.0[..] == id[..]) {
+                conn.execute(UPDATE_STATE, params![id, InviteState::Expired.name()])?;
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -701,6 +734,41 @@ mod tests {
         assert_eq!(
             b.state(InviteId([2; 16])).unwrap(),
             Some(InviteState::Canceled)
+        );
+    }
+
+    #[test]
+    fn a_pending_invite_is_expired_in_the_store_only_by_the_run_that_settles() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("device.db");
+        let open_box = || {
+            let conn = crate::db::open_writer(&path, crate::db::DEVICE_MIGRATIONS).unwrap();
+            InviteBox::open(Arc::new(Mutex::new(conn)), Arc::new(|| Timestamp(1_000))).unwrap()
+        };
+        let serving = open_box();
+        serving.handle(peer(1), InviteMessage::Offer(offer(1)));
+        // Another process opens the store beside it: it cannot answer, so it shows the
+        // invite expired, and writes nothing.
+        let beside = open_box();
+        assert_eq!(beside.received()[0].state, InviteState::Expired);
+        assert_eq!(
+            beside.state(InviteId([1; 16])).unwrap(),
+            Some(InviteState::Pending)
+        );
+        // The serving run settling keeps what it holds live.
+        serving.settle_unanswered().unwrap();
+        assert_eq!(serving.received()[0].state, InviteState::Pending);
+        assert_eq!(
+            serving.state(InviteId([1; 16])).unwrap(),
+            Some(InviteState::Pending)
+        );
+        // A later run that runs the network writes the expiry down.
+        drop(serving);
+        let next = open_box();
+        next.settle_unanswered().unwrap();
+        assert_eq!(
+            next.state(InviteId([1; 16])).unwrap(),
+            Some(InviteState::Expired)
         );
     }
 

@@ -116,22 +116,28 @@ pub fn check_all(photos: &[PathBuf], audio: &[PathBuf]) -> CliResult<Vec<MediaFi
         .collect()
 }
 
-/// Adds checked files to the project (blobs and their blob index), in order.
+/// Adds checked files to the project (blobs and their blob index), in order, as one unit:
+/// if any of them cannot be stored, none is kept.
 pub fn attach(project: &Project, files: &[MediaFile]) -> CliResult<Vec<Attachment>> {
-    files
-        .iter()
-        .map(|f| {
-            project
-                .add_attachment_from_path(&f.path)
-                .map_err(|e| match e {
-                    mapeo_core::Error::Attachment(a) => CliError::BadMedia {
-                        path: f.path.clone(),
-                        reason: a.to_string(),
-                    },
-                    other => other.into(),
-                })
-        })
-        .collect()
+    let paths: Vec<&Path> = files.iter().map(|f| f.path.as_path()).collect();
+    project.add_attachments_from_paths(&paths).map_err(|e| {
+        let path = files
+            .get(e.index)
+            .map(|f| f.path.clone())
+            .unwrap_or_default();
+        match e.error {
+            mapeo_core::Error::Attachment(attachments::AttachmentError::Blob(b))
+            | mapeo_core::Error::Blob(b) => CliError::Storage {
+                path,
+                reason: b.to_string(),
+            },
+            mapeo_core::Error::Attachment(a) => CliError::BadMedia {
+                path,
+                reason: a.to_string(),
+            },
+            other => other.into(),
+        }
+    })
 }
 
 /// One variant of an attachment and whether this device holds it.

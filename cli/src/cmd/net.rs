@@ -342,6 +342,8 @@ pub fn serve(dir: &Path, args: ServeArgs, json: bool) -> CliResult<()> {
         parse_target(text)?;
     }
     let home = Home::open(dir, Access::Write)?;
+    // This process runs the network: invites left pending by an earlier one expired with it.
+    home.manager.settle_received_invites()?;
     let rt = runtime()?;
     let result = rt.block_on(serve_async(&home, &args, &accept_from, json));
     let _ = std::fs::remove_file(dir.join(SERVE_FILE));

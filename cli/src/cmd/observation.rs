@@ -1,7 +1,8 @@
 //! `mapeo observation`: add, list and search, show, edit, delete. Tags come as KEY=VALUE
 //! (JSON values where they parse as numbers, booleans, null or lists; text otherwise);
-//! photos and audio are checked before anything is stored, then added, then the
-//! observation written in one step.
+//! photos and audio are checked before anything is stored, the device's right to write the
+//! observation too, then the media added as one unit (all or none), then the observation
+//! written in one step.
 
 use std::path::Path;
 
@@ -34,6 +35,8 @@ pub fn run(dir: &Path, selection: Option<&str>, cmd: ObservationCommand) -> CliR
             let files = media::check_all(&fields.photos, &fields.audio)?;
             let home = Home::open(dir, Access::Write)?;
             let project = select::project(&home.manager, selection)?;
+            // The role is asked before anything is stored: a refused write stores no media.
+            project.check_data_write(None)?;
             let mut obs = Observation {
                 lat: Some(lat),
                 lon: Some(lon),
@@ -88,6 +91,9 @@ pub fn run(dir: &Path, selection: Option<&str>, cmd: ObservationCommand) -> CliR
                     selection: id,
                 });
             };
+            // Members edit only what they created: asked before anything is stored, so a
+            // refused edit stores no media.
+            project.check_data_write(Some(&current))?;
             let nothing = fields.lat.is_none()
                 && fields.lon.is_none()
                 && fields.preset.is_none()

@@ -11,7 +11,7 @@ use indicatif::HumanBytes;
 use mapeo_core::discovery::{DiscoveryOptions, Interfaces};
 use mapeo_core::invites::{InviteId, InviteState};
 use mapeo_core::sync::{PeerSyncState, SyncPhase};
-use mapeo_core::{DeviceId, Manager, ProjectId};
+use mapeo_core::{DeviceId, Manager, ProjectId, ProjectStatus};
 use serde_json::{Value, json};
 
 use crate::args::SyncArgs;
@@ -30,6 +30,16 @@ use crate::select;
 pub const NO_SHARED_PROJECT_GRACE: Duration = Duration::from_secs(5);
 /// How often `sync` looks at the progress board when nothing wakes it.
 pub const SYNC_CHECK_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Longest `sync` waits, after its summary is made, for discovery to stop and the peers'
+/// connections to close.
+pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Whether a peer holds everything this device offers it in a project (for a project this
+/// device left: its record of leaving), whatever the peer holds that it does not send here.
+fn delivered(s: &PeerSyncState) -> bool {
+    s.peer_known && s.initial_to_send == 0 && s.data_to_send == 0
+}
 
 /// What `sync` found for one peer.
 struct PeerOutcome {
@@ -57,6 +67,8 @@ pub fn run(dir: &Path, args: SyncArgs, json: bool) -> CliResult<Output> {
         .map(|t| select::full_device_id(t))
         .collect::<CliResult<Vec<DeviceId>>>()?;
     let home = Home::open(dir, Access::Write)?;
+    // This process runs the network: invites left pending by an earlier one expired with it.
+    home.manager.settle_received_invites()?;
     let rt = runtime()?;
     let (output, failure) = rt.block_on(sync_async(&home.manager, &args, &accept_from, targets))?;
     match failure {
@@ -141,10 +153,22 @@ async fn sync_async(
         .into_iter()
         .map(|(id, _)| id)
         .collect();
+    // Projects this device left: it keeps nothing of the others' any more and is sent
+    // almost nothing (a peer that knows it left sends it auth entries only), so waiting to
+    // receive what the peer holds would never end. What it owes the peer is its own record
+    // of leaving: done once the peer holds everything it offers.
+    let left: BTreeSet<ProjectId> = manager
+        .list_projects()?
+        .into_iter()
+        .filter(|p| p.status == ProjectStatus::Left)
+        .map(|p| p.project_id)
+        .collect();
     let done_with = |data: &BTreeSet<ProjectId>, project: &ProjectId, s: &PeerSyncState| {
         s.connected
             && if data.contains(project) {
                 full(s)
+            } else if left.contains(project) {
+                delivered(s)
             } else {
                 s.is_synced(SyncPhase::Initial)
             }
@@ -293,6 +317,7 @@ async fn sync_async(
                     "blobBytesReceived": s.blob_bytes_received,
                     "blobBytesSent": s.blob_bytes_sent,
                     "synced": done_with(&data_projects, project, s),
+                    "left": left.contains(project),
                 })
             })
             .collect();
@@ -307,7 +332,9 @@ async fn sync_async(
                     HumanBytes(p["blobBytesReceived"].as_u64().unwrap_or(0)),
                     HumanBytes(p["blobBytesSent"].as_u64().unwrap_or(0))
                 ),
-                if p["synced"].as_bool().unwrap_or(false) {
+                if p["synced"].as_bool().unwrap_or(false) && p["left"] == true {
+                    "left: the peer has this device's leaving".into()
+                } else if p["synced"].as_bool().unwrap_or(false) {
                     "synced".into()
                 } else {
                     o.note.clone()
@@ -343,8 +370,12 @@ async fn sync_async(
             format!("unreachable: {e}"),
         ]);
     }
-    manager.stop_discovery().await;
-    manager.disconnect_all().await;
+    // Closing is bounded too: a peer that stopped reading cannot hold the summary back.
+    let _ = tokio::time::timeout(SHUTDOWN_TIMEOUT, async {
+        manager.stop_discovery().await;
+        manager.disconnect_all().await;
+    })
+    .await;
     let finished = reason.is_empty();
     let mut json = json!({
         "finished": finished,

@@ -384,3 +384,15 @@ impl Manager {
         hit
     }
 }
+
+/// Invites left pending by another run.
+impl Manager {
+    /// Stores as expired the received invites left pending by an earlier run (their
+    /// inviter's connection went with it). Opening the device never writes that down, so
+    /// that a process opened beside a running one (a read-only command beside `mapeo
+    /// serve`) leaves the running one's invites pending; the process that runs the network
+    /// calls this when it starts. Invites pending in this process stay pending.
+    pub fn settle_received_invites(&self) -> Result<()> {
+        Ok(self.invites.settle_unanswered()?)
+    }
+}
