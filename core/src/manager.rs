@@ -429,7 +429,11 @@ impl Manager {
 
     /// Starts accepting peers on `addr` (port 0: any free port); returns the bound address.
     pub async fn start_listening(&self, addr: SocketAddr) -> Result<SocketAddr> {
-        Ok(self.network.start_listening(addr).await?)
+        let addr = self.network.start_listening(addr).await?;
+        // This process runs the network now: invites an earlier run left unanswered are dead
+        // (their inviter's connection went with that run), and can be stored as such.
+        self.settle_received_invites()?;
+        Ok(addr)
     }
 
     /// Stops accepting peers; live sessions stay up.

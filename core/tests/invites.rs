@@ -670,6 +670,20 @@ async fn received_invites_are_kept_across_a_restart_and_an_unanswered_one_expire
     assert_eq!(kept[0].offer.id, id);
     assert_eq!(kept[0].offer.role, InviteRole::Coordinator);
     assert_eq!(kept[0].state, InviteState::Expired);
+    // Opening the device writes nothing (another process may be running its network beside
+    // it); the run that starts listening stores the expiry.
+    let stored = || -> String {
+        let db = rusqlite::Connection::open(b.dir.path().join("device.db")).unwrap();
+        db.query_row(
+            "SELECT state FROM received_invites WHERE invite_id = ?1",
+            [&id.0[..]],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    assert_eq!(stored(), "pending");
+    b.manager.start_listening(loopback()).await.unwrap();
+    assert_eq!(stored(), "expired");
     assert!(matches!(
         b.manager.accept_invite(id).await,
         Err(Error::InviteNotPending)
