@@ -233,3 +233,33 @@ async fn a_dropped_manager_stops_syncing_and_frees_its_port() {
     let made = pb.create(observation(1.0, 1.0, "after a left")).unwrap();
     assert!(pb.get(made.doc_id()).is_ok());
 }
+
+/// A device that left a project still exchanges `auth` for it. Its initial sync must end even
+/// when the peer announces configuration before it learns of the leaving (it then stops
+/// offering it): a left device never counts what only members receive. Fresh devices each
+/// round, since the peer learns of the leaving only once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_that_left_finishes_its_initial_sync_every_time() {
+    for round in 0..10 {
+        let (a, b, pa, pb) = pair();
+        b.manager.leave_project(&pb.id()).unwrap();
+        // Configuration the left device lacks, which a announces before it hears of the leaving.
+        pa.set_settings(mapeo_core::schema::ProjectSettings {
+            name: Some(format!("Renamed {round}")),
+            ..Default::default()
+        })
+        .unwrap();
+        let addr = a.manager.start_listening(loopback()).await.unwrap();
+        b.manager.connect(addr).await.unwrap();
+        b.manager
+            .wait_for_sync(&pb.id(), SyncPhase::Initial, Duration::from_secs(3))
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        eventually("a learns b left", WAIT, || {
+            pa.members(true).unwrap().iter().any(|m| {
+                m.device_id == b.manager.device_id() && m.role == mapeo_core::PeerRole::Left
+            })
+        })
+        .await;
+    }
+}

@@ -124,7 +124,7 @@ impl Link {
             let ours = self.local.get(f).copied().unwrap_or(0);
             let theirs = self.peer_have.get(f).copied().unwrap_or(0);
             let initial = matches!(ns, Namespace::Auth | Namespace::Config);
-            if self.peer_role.may_send(ns) && theirs > ours {
+            if self.takes(ns) && theirs > ours {
                 *if initial {
                     &mut s.initial_wanted
                 } else {
@@ -141,6 +141,16 @@ impl Link {
         }
         self.blobs.fill_state(&mut s, self.blob_flow());
         s
+    }
+
+    /// Whether we count entries of `ns` the peer has as ours to receive: its role lets it
+    /// send them, and ours lets it give them to us. A device that left or was blocked gets
+    /// only `auth`, so it never waits for the rest (the peer stops offering it once it
+    /// knows, whatever it announced before). A device without a role yet still counts
+    /// everything: its role is on the way.
+    fn takes(&self, ns: Namespace) -> bool {
+        self.peer_role.may_send(ns)
+            && (self.my_role.may_read(ns) || self.my_role == PeerRole::NoRole)
     }
 
     /// Whether we send entries of `ns` to this peer: it may read them, and our own role
