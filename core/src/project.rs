@@ -187,7 +187,12 @@ impl Project {
     }
 
     fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        f(&lock(&self.reader))
+        let conn = lock(&self.reader);
+        // One snapshot for every statement of the read: a commit that lands between two of
+        // them (a peer's entries from a new feed, say) must not be seen by one and not the
+        // other. Dropping the transaction ends it; a read changes nothing to keep.
+        let tx = conn.unchecked_transaction()?;
+        f(&tx)
     }
 
     fn check_writable(&self) -> Result<()> {

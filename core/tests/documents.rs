@@ -350,3 +350,48 @@ fn a_typed_delete_refuses_a_document_of_another_type_and_changes_nothing() {
     assert!(deleted.doc.deleted);
     assert!(matches!(p.get(obs.doc_id()), Err(Error::NotFound { .. })));
 }
+
+/// Listing while entries from new feeds are being imported (a sync in progress): every list
+/// sees one consistent state. Reading the documents and the feeds they name in two
+/// snapshots once met a document from a feed that "did not exist".
+#[test]
+fn listing_during_imports_from_new_feeds_sees_one_consistent_state() {
+    let a = Device::new(1);
+    let pa = a.manager.create_project(Default::default()).unwrap();
+    let details = a.manager.join_details(&pa.id()).unwrap();
+    let writers: Vec<(Device, std::sync::Arc<mapeo_core::Project>)> = (0..12)
+        .map(|i| {
+            let d = Device::new(10 + i);
+            let p = d.manager.join_project(&details).unwrap();
+            pa.assign_role(&d.manager.device_id(), mapeo_core::PeerRole::Member, None)
+                .unwrap();
+            copy_missing(&pa, &p);
+            for j in 0..10 {
+                p.create(observation(f64::from(i), f64::from(j), "from a new feed"))
+                    .unwrap();
+            }
+            (d, p)
+        })
+        .collect();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let lister = s.spawn(|| {
+            let mut lists = 0u32;
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                pa.list(&Query::all(DocType::Observation))
+                    .unwrap_or_else(|e| panic!("list {lists} failed: {e}"));
+                lists += 1;
+            }
+            lists
+        });
+        for (_, p) in &writers {
+            copy_missing(p, &pa);
+        }
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        assert!(lister.join().unwrap() > 0);
+    });
+    assert_eq!(
+        pa.list(&Query::all(DocType::Observation)).unwrap().len(),
+        120
+    );
+}
