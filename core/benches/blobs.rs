@@ -280,6 +280,45 @@ fn receive(addr: &str, policy: &str) {
     });
 }
 
+/// One blob-sync case's figures over the rounds.
+#[derive(Default)]
+struct Case {
+    /// MB of blobs sent (the same every round).
+    mb: f64,
+    /// MB/s, and shares (%) of the same round's raw Noise (1 MiB) and stored figures.
+    rate: Vec<f64>,
+    of_raw: Vec<f64>,
+    of_stored: Vec<f64>,
+    /// Milliseconds from connecting to the first blob bytes.
+    first: Vec<f64>,
+    rss: Vec<String>,
+}
+
+impl Case {
+    fn record(&mut self, s: &Synced, raw: f64, stored: f64) {
+        let rate = s.blob_bytes / MB / s.secs;
+        self.mb = s.blob_bytes / MB;
+        self.rate.push(rate);
+        self.of_raw.push(100.0 * rate / raw);
+        self.of_stored.push(100.0 * rate / stored);
+        self.first.push(s.first_blob * 1000.0);
+        self.rss.push(s.rss.clone());
+    }
+
+    fn print(&self, what: &str) {
+        println!(
+            "  {what} to an archive, from connecting to verified and synced: {}",
+            runs(&self.rate, "MB/s", 1)
+        );
+        println!(
+            "    = {} of raw Noise (1 MiB) and {} of raw Noise stored, in the same round; the first blob bytes arrive {} after connecting",
+            runs(&self.of_raw, "%", 0),
+            runs(&self.of_stored, "%", 0),
+            runs(&self.first, "ms", 0)
+        );
+    }
+}
+
 struct Synced {
     /// Seconds from connecting to the first blob bytes.
     first_blob: f64,
@@ -421,12 +460,7 @@ fn main() {
         std::fs::write(&video_path, &video).unwrap();
     }
     let (mut raw, mut raw_1m, mut stored) = (Vec::new(), Vec::new(), Vec::new());
-    // Per round: MB/s, share of that round's raw Noise (1 MiB) and of its stored figure.
-    let (mut photo_rate, mut photo_raw, mut photo_stored) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut video_rate, mut video_raw, mut video_stored) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut photo_mb_sent, mut video_mb_sent) = (0.0, 0.0);
-    let (mut photo_first, mut video_first) = (Vec::new(), Vec::new());
-    let mut rss = Vec::new();
+    let (mut photo, mut video) = (Case::default(), Case::default());
     for _ in 0..rounds {
         raw.push(bench_noise(400 * 1024 * 1024, 4 * 1024 * 1024, false));
         let r1 = bench_noise(400 * 1024 * 1024, 1024 * 1024, false);
@@ -441,25 +475,13 @@ fn main() {
                         .unwrap();
                 }
             });
-            let rate = s.blob_bytes / MB / s.secs;
-            photo_mb_sent = s.blob_bytes / MB;
-            photo_first.push(s.first_blob * 1000.0);
-            photo_rate.push(rate);
-            photo_raw.push(100.0 * rate / r1);
-            photo_stored.push(100.0 * rate / st);
-            rss.push(format!("photos: {}", s.rss));
+            photo.record(&s, r1, st);
         }
         if run("video") {
             let s = bench_sync("archive", |p| {
                 p.add_attachment_from_path(&video_path).unwrap();
             });
-            let rate = s.blob_bytes / MB / s.secs;
-            video_mb_sent = s.blob_bytes / MB;
-            video_first.push(s.first_blob * 1000.0);
-            video_rate.push(rate);
-            video_raw.push(100.0 * rate / r1);
-            video_stored.push(100.0 * rate / st);
-            rss.push(format!("video: {}", s.rss));
+            video.record(&s, r1, st);
         }
     }
     println!("  raw Noise, 4 MiB messages: {}", runs(&raw, "MB/s", 1));
@@ -469,30 +491,15 @@ fn main() {
         runs(&stored, "MB/s", 1)
     );
     if run("photos") {
-        println!(
-            "  20 photos of {photo_mb:.1} MB, every variant ({photo_mb_sent:.1} MB), to an archive, from connecting to verified and synced: {}",
-            runs(&photo_rate, "MB/s", 1)
-        );
-        println!(
-            "    = {} of raw Noise (1 MiB) and {} of raw Noise stored, in the same round; the first blob bytes arrive {} after connecting",
-            runs(&photo_raw, "%", 0),
-            runs(&photo_stored, "%", 0),
-            runs(&photo_first, "ms", 0)
-        );
+        photo.print(&format!(
+            "20 photos of {photo_mb:.1} MB, every variant ({:.1} MB)",
+            photo.mb
+        ));
     }
     if run("video") {
-        println!(
-            "  one {video_mb} MiB video ({video_mb_sent:.1} MB) to an archive, from connecting to verified and synced: {}",
-            runs(&video_rate, "MB/s", 1)
-        );
-        println!(
-            "    = {} of raw Noise (1 MiB) and {} of raw Noise stored, in the same round; the first blob bytes arrive {} after connecting",
-            runs(&video_raw, "%", 0),
-            runs(&video_stored, "%", 0),
-            runs(&video_first, "ms", 0)
-        );
+        video.print(&format!("one {video_mb} MiB video ({:.1} MB)", video.mb));
     }
-    for r in rss {
+    for r in photo.rss.iter().chain(&video.rss) {
         println!("    ({r})");
     }
 

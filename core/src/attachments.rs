@@ -382,58 +382,30 @@ impl Project {
     /// its file name. The type comes from the content. Photos get a preview and a thumbnail.
     /// Returns the attachment to put on an observation. On any error nothing is stored.
     pub fn add_attachment_from_path(&self, path: &Path) -> Result<Attachment> {
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .ok_or(AttachmentError::BadName)?
-            .to_owned();
-        check_name(&name)?;
-        let media = detect(&file_head(path)?)?;
-        if media.kind == AttachmentKind::Photo {
-            let len = std::fs::metadata(path).map_err(BlobError::from)?.len();
-            if len > MAX_PHOTO_BYTES {
-                return Err(AttachmentError::PhotoTooLarge.into());
-            }
-            let bytes = std::fs::read(path).map_err(BlobError::from)?;
-            return self.add_attachment_from_bytes(&bytes, &name);
-        }
-        self.check_attachable()?;
-        let mut written = Written {
-            project: self,
-            added: Vec::new(),
-            done: false,
-        };
-        let original = written.keep(self.blobs.put_file(path)?);
-        let attachment = self.record_attachment(media, original, None, &name)?;
-        written.done = true;
-        Ok(attachment)
+        self.add_one(|p, written| p.store_file(path, written))
     }
 
     /// Adds a photo, audio or video from its bytes, named `name`. See
     /// [`Project::add_attachment_from_path`].
     pub fn add_attachment_from_bytes(&self, bytes: &[u8], name: &str) -> Result<Attachment> {
         check_name(name)?;
-        let media = detect(&bytes[..bytes.len().min(SNIFF_BYTES)])?;
-        // Decode before storing anything: an unreadable photo stores nothing.
-        let derived = match media.kind {
-            AttachmentKind::Photo => Some(photo_variants(bytes, media.mime_type)?),
-            AttachmentKind::Audio | AttachmentKind::Video => None,
-        };
+        self.add_one(|p, written| p.store_bytes(bytes, name.to_owned(), written))
+    }
+
+    /// Stores one attachment's blobs with `store`, then its blob index; on any error the
+    /// blobs it stored are removed.
+    fn add_one(
+        &self,
+        store: impl FnOnce(&Self, &mut Written<'_>) -> Result<Prepared>,
+    ) -> Result<Attachment> {
         self.check_attachable()?;
         let mut written = Written {
             project: self,
             added: Vec::new(),
             done: false,
         };
-        let original = written.keep(self.blobs.put_bytes(bytes)?);
-        let derived = match derived {
-            Some(d) => Some((
-                written.keep(self.blobs.put_bytes(&d.preview)?),
-                written.keep(self.blobs.put_bytes(&d.thumbnail)?),
-            )),
-            None => None,
-        };
-        let attachment = self.record_attachment(media, original, derived, name)?;
+        let p = store(self, &mut written)?;
+        let attachment = self.record_attachment(p.media, p.original, p.derived, &p.name)?;
         written.done = true;
         Ok(attachment)
     }
@@ -679,7 +651,7 @@ impl Project {
         check_name(&name)?;
         let media = detect(&file_head(path)?)?;
         if media.kind != AttachmentKind::Photo {
-            let original = written.keep(self.blobs.put_file(path).map_err(AttachmentError::from)?);
+            let original = written.keep(self.blobs.put_file(path)?);
             return Ok(Prepared {
                 media,
                 name,
@@ -692,28 +664,35 @@ impl Project {
             return Err(AttachmentError::PhotoTooLarge.into());
         }
         let bytes = std::fs::read(path).map_err(BlobError::from)?;
+        self.store_bytes(&bytes, name, written)
+    }
+
+    /// Recognises `bytes` and stores them, with a photo's preview and thumbnail (made before
+    /// anything is stored: an unreadable photo stores nothing), keeping them in `written`.
+    fn store_bytes(
+        &self,
+        bytes: &[u8],
+        name: String,
+        written: &mut Written<'_>,
+    ) -> Result<Prepared> {
         let media = detect(&bytes[..bytes.len().min(SNIFF_BYTES)])?;
-        let d = photo_variants(&bytes, media.mime_type)?;
-        let original = written.keep(
-            self.blobs
-                .put_bytes(&bytes)
-                .map_err(AttachmentError::from)?,
-        );
-        let preview = written.keep(
-            self.blobs
-                .put_bytes(&d.preview)
-                .map_err(AttachmentError::from)?,
-        );
-        let thumbnail = written.keep(
-            self.blobs
-                .put_bytes(&d.thumbnail)
-                .map_err(AttachmentError::from)?,
-        );
+        let derived = match media.kind {
+            AttachmentKind::Photo => Some(photo_variants(bytes, media.mime_type)?),
+            AttachmentKind::Audio | AttachmentKind::Video => None,
+        };
+        let original = written.keep(self.blobs.put_bytes(bytes)?);
+        let derived = match derived {
+            Some(d) => Some((
+                written.keep(self.blobs.put_bytes(&d.preview)?),
+                written.keep(self.blobs.put_bytes(&d.thumbnail)?),
+            )),
+            None => None,
+        };
         Ok(Prepared {
             media,
             name,
             original,
-            derived: Some((preview, thumbnail)),
+            derived,
         })
     }
 
