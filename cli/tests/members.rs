@@ -71,6 +71,39 @@ fn two_serves(ana: &Peer, beto: &Peer, beto_extra: &[&str]) -> (common::Serve, c
 }
 
 /// The next invite event of a serve in `direction` with `state`.
+/// Ana (with a project) and Beto, each serving, connected; Ana has invited Beto, whose
+/// serve holds the invite, pending.
+struct Invited {
+    ana: Peer,
+    beto: Peer,
+    pid: String,
+    hub: common::Serve,
+    spoke: common::Serve,
+    /// Ana's `members invite`, waiting for the answer.
+    invite: std::process::Child,
+    id: String,
+}
+
+fn invited() -> Invited {
+    let ana = Peer::new();
+    let pid = ana.with_project("Ana", "Río Negro");
+    let beto = named("Beto");
+    let beto_id = beto.device_id();
+    let (hub, mut spoke) = two_serves(&ana, &beto, &[]);
+    let invite = ana.spawn(&["--json", "-p", &pid, "members", "invite", &beto_id]);
+    let received = invite_event(&mut spoke, "received", "received");
+    let id = received["inviteId"].as_str().unwrap().to_owned();
+    Invited {
+        ana,
+        beto,
+        pid,
+        hub,
+        spoke,
+        invite,
+        id,
+    }
+}
+
 fn invite_event(serve: &mut common::Serve, direction: &str, state: &str) -> Value {
     serve.wait_for(&format!("invite {direction} {state}"), SYNC_TIMEOUT, |e| {
         e["event"] == "invite" && e["direction"] == direction && e["state"] == state
@@ -260,14 +293,16 @@ fn an_invite_accepted_through_a_running_serve_joins_and_syncs_live() {
 
 #[test]
 fn a_rejected_invite_leaves_the_device_outside() {
-    let ana = Peer::new();
-    let pid = ana.with_project("Ana", "Río Negro");
-    let beto = named("Beto");
+    let Invited {
+        ana,
+        beto,
+        pid,
+        hub,
+        mut spoke,
+        invite,
+        id,
+    } = invited();
     let beto_id = beto.device_id();
-    let (hub, mut spoke) = two_serves(&ana, &beto, &[]);
-    let invite = ana.spawn(&["--json", "-p", &pid, "members", "invite", &beto_id]);
-    let received = invite_event(&mut spoke, "received", "received");
-    let id = received["inviteId"].as_str().unwrap().to_owned();
 
     let rejected = beto.json(&["invites", "reject", &id]);
     assert_eq!(rejected["inviteId"], id.as_str());
@@ -298,14 +333,16 @@ fn a_rejected_invite_leaves_the_device_outside() {
 
 #[test]
 fn a_canceled_invite_is_withdrawn_and_an_unanswered_one_expires_when_the_inviter_stops() {
-    let ana = Peer::new();
-    let pid = ana.with_project("Ana", "Río Negro");
-    let beto = named("Beto");
+    let Invited {
+        ana,
+        beto,
+        pid,
+        hub,
+        mut spoke,
+        invite,
+        id,
+    } = invited();
     let beto_id = beto.device_id();
-    let (hub, mut spoke) = two_serves(&ana, &beto, &[]);
-    let invite = ana.spawn(&["--json", "-p", &pid, "members", "invite", &beto_id]);
-    let received = invite_event(&mut spoke, "received", "received");
-    let id = received["inviteId"].as_str().unwrap().to_owned();
 
     let sent = ana.json(&["invites", "list"]);
     assert_eq!(sent["sent"][0]["inviteId"], id.as_str());
@@ -378,14 +415,17 @@ fn stored_invite_state(peer: &Peer, id: &str) -> String {
 
 #[test]
 fn a_read_only_command_beside_a_serve_leaves_its_pending_invite_pending() {
-    let ana = Peer::new();
-    let pid = ana.with_project("Ana", "Río Negro");
-    let beto = named("Beto");
+    // Ana's folder and project stay alive (her serve runs in it) though unused here.
+    let Invited {
+        ana: _ana,
+        beto,
+        pid: _pid,
+        hub,
+        spoke,
+        invite,
+        id,
+    } = invited();
     let beto_id = beto.device_id();
-    let (hub, mut spoke) = two_serves(&ana, &beto, &[]);
-    let invite = ana.spawn(&["--json", "-p", &pid, "members", "invite", &beto_id]);
-    let received = invite_event(&mut spoke, "received", "received");
-    let id = received["inviteId"].as_str().unwrap().to_owned();
     assert_eq!(stored_invite_state(&beto, &id), "pending");
 
     // Commands that only read open Beto's data folder beside his serve.
