@@ -358,7 +358,15 @@ struct Written<'a> {
     done: bool,
 }
 
-impl Written<'_> {
+impl<'a> Written<'a> {
+    fn new(project: &'a Project) -> Self {
+        Written {
+            project,
+            added: Vec::new(),
+            done: false,
+        }
+    }
+
     fn keep(&mut self, stored: StoredBlob) -> StoredBlob {
         if stored.added {
             self.added.push(stored.hash);
@@ -399,11 +407,7 @@ impl Project {
         store: impl FnOnce(&Self, &mut Written<'_>) -> Result<Prepared>,
     ) -> Result<Attachment> {
         self.check_attachable()?;
-        let mut written = Written {
-            project: self,
-            added: Vec::new(),
-            done: false,
-        };
+        let mut written = Written::new(self);
         let p = store(self, &mut written)?;
         let attachment = self.record_attachment(p.media, p.original, p.derived, &p.name)?;
         written.done = true;
@@ -611,11 +615,7 @@ impl Project {
     ) -> std::result::Result<Vec<Attachment>, AttachmentsError> {
         let at = |index: usize| move |error: Error| AttachmentsError { index, error };
         self.check_attachable().map_err(at(0))?;
-        let mut written = Written {
-            project: self,
-            added: Vec::new(),
-            done: false,
-        };
+        let mut written = Written::new(self);
         let mut prepared = Vec::with_capacity(paths.len());
         for (i, path) in paths.iter().enumerate() {
             prepared.push(self.store_file(path, &mut written).map_err(at(i))?);
@@ -705,14 +705,11 @@ impl Project {
         self.check_attachable()?;
         let me = self.device_id();
         let role = self.role(&me)?;
-        let allowed = match role {
-            crate::sync::PeerRole::Creator | crate::sync::PeerRole::Coordinator => true,
-            crate::sync::PeerRole::Member => current.is_none_or(|d| {
-                let origin = d.doc.original_version_id.unwrap_or(d.version_id);
-                origin.author == me && d.doc.doc_id == crate::roles::created_doc_id(&origin)
-            }),
-            _ => false,
-        };
+        let own = current.is_none_or(|d| {
+            let origin = d.doc.original_version_id.unwrap_or(d.version_id);
+            crate::roles::created_by(&me, &origin, &d.doc.doc_id)
+        });
+        let allowed = crate::roles::may_write_data(role, own);
         if allowed {
             Ok(())
         } else if current.is_some() {

@@ -366,18 +366,28 @@ impl RoleBook {
             // Content-addressed (its id is the original's hash, checked on validation): any
             // member may describe an attachment it holds.
             DocType::BlobIndex => manager || role == PeerRole::Member,
-            DocType::Observation | DocType::Track => {
-                manager || (role == PeerRole::Member && created_by_author(v, doc))
-            }
+            DocType::Observation | DocType::Track => may_write_data(
+                role,
+                created_by(
+                    &v.author,
+                    &doc.original_version_id.unwrap_or(*v),
+                    &doc.doc_id,
+                ),
+            ),
         }
     }
 }
 
-/// Whether `v`'s author created the document (its id was made from the author's first
-/// version of it).
-fn created_by_author(v: &VersionId, doc: &Doc) -> bool {
-    let origin = doc.original_version_id.unwrap_or(*v);
-    origin.author == v.author && doc.doc_id == created_doc_id(&origin)
+/// Whether a device with `role` may write a version of an observation or track; `own`:
+/// the device created that document.
+pub(crate) fn may_write_data(role: PeerRole, own: bool) -> bool {
+    matches!(role, PeerRole::Creator | PeerRole::Coordinator) || (role == PeerRole::Member && own)
+}
+
+/// Whether `author` created document `doc_id`, whose first version is `origin` (its id was
+/// made from the author's first version of it).
+pub(crate) fn created_by(author: &DeviceId, origin: &VersionId, doc_id: &DocId) -> bool {
+    origin.author == *author && *doc_id == created_doc_id(origin)
 }
 
 #[cfg(test)]
