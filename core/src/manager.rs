@@ -578,7 +578,7 @@ impl Manager {
     ) -> Result<()> {
         // Progress computed before the sessions saw our current switch, or on a peer's
         // switch from before this call (the peer may be turning sync on just now), does not
-        // count: each session asks its peer afresh.
+        // count: each session re-reads ours and asks its peer afresh.
         let p = self.open_project(project)?;
         let asked = match phase {
             SyncPhase::Full => p.ask_peers_for_sync_switch(),
@@ -587,13 +587,7 @@ impl Manager {
         Ok(self
             .network
             .board()
-            .wait_until_synced(
-                project,
-                phase,
-                inactivity,
-                Some(p.data_sync_enabled()),
-                asked,
-            )
+            .wait_until_synced(project, phase, inactivity, asked)
             .await?)
     }
 

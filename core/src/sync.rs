@@ -407,20 +407,18 @@ impl SyncBoard {
         phase: SyncPhase,
         inactivity: Duration,
     ) -> Result<(), SyncError> {
-        self.wait_until_synced(project, phase, inactivity, None, 0)
-            .await
+        self.wait_until_synced(project, phase, inactivity, 0).await
     }
 
-    /// [`wait_for_sync`](Self::wait_for_sync), counting only progress computed with this
-    /// device's data-sync switch at `data_sync` (if given) and after each session passed on
-    /// ask number `asked` for the peer's switch: a report made before the sessions saw the
+    /// [`wait_for_sync`](Self::wait_for_sync), counting only progress computed after each
+    /// session passed on ask number `asked` for the peer's switch (and so with this
+    /// device's switch as it was then, or newer): a report made before the sessions saw the
     /// user turn sync on, or on a peer's switch from before the wait, says nothing about data.
     pub async fn wait_until_synced(
         &self,
         project: &ProjectId,
         phase: SyncPhase,
         inactivity: Duration,
-        data_sync: Option<bool>,
         asked: u64,
     ) -> Result<(), SyncError> {
         let mut rx = self.subscribe();
@@ -432,11 +430,9 @@ impl SyncBoard {
                     .filter(|((p, _), s)| p == project && s.connected)
                     .collect();
                 !peers.is_empty()
-                    && peers.iter().all(|(_, s)| {
-                        s.is_synced(phase)
-                            && data_sync.is_none_or(|on| s.data_sync == on)
-                            && s.switches_asked >= asked
-                    })
+                    && peers
+                        .iter()
+                        .all(|(_, s)| s.is_synced(phase) && s.switches_asked >= asked)
             };
             if done {
                 return Ok(());
