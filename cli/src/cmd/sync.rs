@@ -35,12 +35,6 @@ pub const SYNC_CHECK_INTERVAL: Duration = Duration::from_millis(250);
 /// connections to close.
 pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Whether a peer holds everything this device offers it in a project (for a project this
-/// device left: its record of leaving), whatever the peer holds that it does not send here.
-fn delivered(s: &PeerSyncState) -> bool {
-    s.peer_known && s.initial_to_send == 0 && s.data_to_send == 0
-}
-
 /// What `sync` found for one peer.
 struct PeerOutcome {
     device: DeviceId,
@@ -153,10 +147,8 @@ async fn sync_async(
         .into_iter()
         .map(|(id, _)| id)
         .collect();
-    // Projects this device left: it keeps nothing of the others' any more and is sent
-    // almost nothing (a peer that knows it left sends it auth entries only), so waiting to
-    // receive what the peer holds would never end. What it owes the peer is its own record
-    // of leaving: done once the peer holds everything it offers.
+    // Projects this device left: it exchanges auth only (the core's progress counts
+    // nothing else for them), and the summary says so.
     let left: BTreeSet<ProjectId> = manager
         .list_projects()?
         .into_iter()
@@ -167,8 +159,6 @@ async fn sync_async(
         s.connected
             && if data.contains(project) {
                 full(s)
-            } else if left.contains(project) {
-                delivered(s)
             } else {
                 s.is_synced(SyncPhase::Initial)
             }
