@@ -6,7 +6,6 @@ package org.mapeo.app
 import android.content.Intent
 import android.graphics.Bitmap
 import android.os.Bundle
-import android.provider.MediaStore
 import android.text.InputType
 import android.widget.ImageView
 import android.widget.LinearLayout
@@ -145,16 +144,7 @@ class ExchangeActivity : Screen() {
     }
 
     private fun scan() {
-        val (file, uri) = PhotoProvider.newPhoto(this)
-        scanFile = file
-        val intent = Intent(MediaStore.ACTION_IMAGE_CAPTURE)
-            .putExtra(MediaStore.EXTRA_OUTPUT, uri)
-            .addFlags(Intent.FLAG_GRANT_WRITE_URI_PERMISSION or Intent.FLAG_GRANT_READ_URI_PERMISSION)
-        if (intent.resolveActivity(packageManager) == null) {
-            toast("No camera app on this phone")
-            return
-        }
-        startActivityForResult(intent, REQUEST_SCAN)
+        scanFile = capturePhoto(REQUEST_SCAN)
     }
 
     override fun onActivityResult(requestCode: Int, resultCode: Int, data: Intent?) {

@@ -11,7 +11,6 @@ import android.location.LocationListener
 import android.location.LocationManager
 import android.os.Build
 import android.os.Bundle
-import android.provider.MediaStore
 import android.text.InputType
 import android.view.View
 import android.widget.AdapterView
@@ -182,16 +181,7 @@ class ObservationEditActivity : Screen() {
     // ---- photos ----------------------------------------------------------------------------
 
     private fun takePhoto() {
-        val (file, uri) = PhotoProvider.newPhoto(this)
-        pendingPhoto = file
-        val intent = Intent(MediaStore.ACTION_IMAGE_CAPTURE)
-            .putExtra(MediaStore.EXTRA_OUTPUT, uri)
-            .addFlags(Intent.FLAG_GRANT_WRITE_URI_PERMISSION or Intent.FLAG_GRANT_READ_URI_PERMISSION)
-        if (intent.resolveActivity(packageManager) == null) {
-            toast("No camera app on this phone")
-            return
-        }
-        startActivityForResult(intent, REQUEST_PHOTO)
+        pendingPhoto = capturePhoto(REQUEST_PHOTO)
     }
 
     override fun onActivityResult(requestCode: Int, resultCode: Int, data: Intent?) {

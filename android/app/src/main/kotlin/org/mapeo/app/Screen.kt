@@ -13,6 +13,7 @@ import android.graphics.Typeface
 import android.net.Uri
 import android.os.Build
 import android.os.Bundle
+import android.provider.MediaStore
 import android.provider.Settings
 import android.text.InputType
 import android.util.TypedValue
@@ -24,6 +25,7 @@ import android.widget.LinearLayout
 import android.widget.ScrollView
 import android.widget.TextView
 import android.widget.Toast
+import java.io.File
 import kotlin.coroutines.cancellation.CancellationException
 import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.Dispatchers
@@ -102,6 +104,24 @@ abstract class Screen : Activity() {
     }
 
     fun toast(text: String) = Toast.makeText(this, text, Toast.LENGTH_LONG).show()
+
+    /**
+     * Asks the camera app for a full-size photo into a new file of [PhotoProvider]; the
+     * result comes to onActivityResult with [requestCode]. Returns the file, or null (and
+     * says so) when the phone has no camera app.
+     */
+    fun capturePhoto(requestCode: Int): File? {
+        val (file, uri) = PhotoProvider.newPhoto(this)
+        val intent = Intent(MediaStore.ACTION_IMAGE_CAPTURE)
+            .putExtra(MediaStore.EXTRA_OUTPUT, uri)
+            .addFlags(Intent.FLAG_GRANT_WRITE_URI_PERMISSION or Intent.FLAG_GRANT_READ_URI_PERMISSION)
+        if (intent.resolveActivity(packageManager) == null) {
+            toast("No camera app on this phone")
+            return null
+        }
+        startActivityForResult(intent, requestCode)
+        return file
+    }
 
     // ---- views in code ---------------------------------------------------------------------
 
