@@ -94,22 +94,26 @@ async fn pending_on(b: &Device) -> ReceivedInvite {
     b.mapeo.pending_invites().remove(0)
 }
 
+/// `a`'s invite of `b` into `pa` with `role` (no role name or description); ends with the
+/// answer.
+async fn invite(
+    a: &Device,
+    b: &Device,
+    pa: &Project,
+    role: InviteRole,
+) -> Result<InviteOutcome, MapeoError> {
+    a.mapeo
+        .invite(pa.project_id(), b.mapeo.device_id(), role, None, None)
+        .await
+}
+
 /// `a` invites `b` as a member and `b` accepts: both sync data afterwards.
 async fn members_pair() -> (Device, Device, Arc<Project>, Arc<Project>) {
     let (a, b, pa) = connected_pair().await;
-    let (outcome, pb) = tokio::join!(
-        a.mapeo.invite(
-            pa.project_id(),
-            b.mapeo.device_id(),
-            InviteRole::Member,
-            None,
-            None
-        ),
-        async {
-            let invite = pending_on(&b).await;
-            b.mapeo.accept_invite(invite.invite_id).await
-        }
-    );
+    let (outcome, pb) = tokio::join!(invite(&a, &b, &pa, InviteRole::Member), async {
+        let invite = pending_on(&b).await;
+        b.mapeo.accept_invite(invite.invite_id).await
+    });
     assert_eq!(outcome.unwrap(), InviteOutcome::Accepted);
     let pb = pb.unwrap();
     for d in [&a, &b] {
@@ -245,37 +249,19 @@ async fn an_accepted_invite_makes_a_member_on_both_devices() {
 #[tokio::test]
 async fn rejected_and_canceled_invites_end_with_their_outcome() {
     let (a, b, pa) = connected_pair().await;
-    let (outcome, rejected) = tokio::join!(
-        a.mapeo.invite(
-            pa.project_id(),
-            b.mapeo.device_id(),
-            InviteRole::Coordinator,
-            None,
-            None
-        ),
-        async {
-            let invite = pending_on(&b).await;
-            assert_eq!(invite.role, InviteRole::Coordinator);
-            b.mapeo.reject_invite(invite.invite_id)
-        }
-    );
+    let (outcome, rejected) = tokio::join!(invite(&a, &b, &pa, InviteRole::Coordinator), async {
+        let invite = pending_on(&b).await;
+        assert_eq!(invite.role, InviteRole::Coordinator);
+        b.mapeo.reject_invite(invite.invite_id)
+    });
     rejected.unwrap();
     assert_eq!(outcome.unwrap(), InviteOutcome::Rejected);
     assert_eq!(b.mapeo.received_invites()[0].state, InviteState::Rejected);
 
-    let (outcome, ()) = tokio::join!(
-        a.mapeo.invite(
-            pa.project_id(),
-            b.mapeo.device_id(),
-            InviteRole::Member,
-            None,
-            None
-        ),
-        async {
-            let invite = pending_on(&b).await;
-            a.mapeo.cancel_invite(invite.invite_id).unwrap();
-        }
-    );
+    let (outcome, ()) = tokio::join!(invite(&a, &b, &pa, InviteRole::Member), async {
+        let invite = pending_on(&b).await;
+        a.mapeo.cancel_invite(invite.invite_id).unwrap();
+    });
     assert_eq!(outcome.unwrap(), InviteOutcome::Canceled);
     eventually("b sees the invite canceled", || {
         b.mapeo

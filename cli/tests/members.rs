@@ -82,6 +82,7 @@ struct Invited {
     /// Ana's `members invite`, waiting for the answer.
     invite: std::process::Child,
     id: String,
+    beto_id: String,
 }
 
 fn invited() -> Invited {
@@ -101,6 +102,7 @@ fn invited() -> Invited {
         spoke,
         invite,
         id,
+        beto_id,
     }
 }
 
@@ -301,8 +303,8 @@ fn a_rejected_invite_leaves_the_device_outside() {
         mut spoke,
         invite,
         id,
+        beto_id,
     } = invited();
-    let beto_id = beto.device_id();
 
     let rejected = beto.json(&["invites", "reject", &id]);
     assert_eq!(rejected["inviteId"], id.as_str());
@@ -341,8 +343,8 @@ fn a_canceled_invite_is_withdrawn_and_an_unanswered_one_expires_when_the_inviter
         mut spoke,
         invite,
         id,
+        beto_id,
     } = invited();
-    let beto_id = beto.device_id();
 
     let sent = ana.json(&["invites", "list"]);
     assert_eq!(sent["sent"][0]["inviteId"], id.as_str());
@@ -424,8 +426,8 @@ fn a_read_only_command_beside_a_serve_leaves_its_pending_invite_pending() {
         spoke,
         invite,
         id,
+        beto_id,
     } = invited();
-    let beto_id = beto.device_id();
     assert_eq!(stored_invite_state(&beto, &id), "pending");
 
     // Commands that only read open Beto's data folder beside his serve.

@@ -84,25 +84,28 @@ fn photo(w: u32, h: u32, seed: u32, quality: u8) -> Vec<u8> {
 /// sync the file before answering.
 fn noise_receive(total: u64, store: bool) {
     let dir = tempfile::tempdir().unwrap();
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
-    let path = dir.path().join("received");
-    let storer = std::thread::spawn(move || {
-        let mut file = std::fs::File::create(path).unwrap();
-        let mut hasher = blake3::Hasher::new();
-        let mut unflushed = 0u64;
-        for m in rx {
-            hasher.update(&m);
-            file.write_all(&m).unwrap();
-            // Flushed in the background as it goes, as blob downloads are.
-            unflushed += m.len() as u64;
-            if unflushed >= mapeo_core::blobs::FLUSH_EVERY_BYTES {
-                unflushed = 0;
-                let dup = file.try_clone().unwrap();
-                std::thread::spawn(move || dup.sync_data());
+    let storer = store.then(|| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+        let path = dir.path().join("received");
+        let thread = std::thread::spawn(move || {
+            let mut file = std::fs::File::create(path).unwrap();
+            let mut hasher = blake3::Hasher::new();
+            let mut unflushed = 0u64;
+            for m in rx {
+                hasher.update(&m);
+                file.write_all(&m).unwrap();
+                // Flushed in the background as it goes, as blob downloads are.
+                unflushed += m.len() as u64;
+                if unflushed >= mapeo_core::blobs::FLUSH_EVERY_BYTES {
+                    unflushed = 0;
+                    let dup = file.try_clone().unwrap();
+                    std::thread::spawn(move || dup.sync_data());
+                }
             }
-        }
-        file.sync_all().unwrap();
-        hasher.finalize()
+            file.sync_all().unwrap();
+            hasher.finalize()
+        });
+        (tx, thread)
     });
     runtime().block_on(async {
         let me = LocalIdentity::new(
@@ -120,14 +123,16 @@ fn noise_receive(total: u64, store: bool) {
         while got < total {
             let m = s.recv().await.unwrap();
             got += m.len() as u64;
-            if store {
+            if let Some((tx, _)) = &storer {
                 tx.send(m).unwrap();
             }
         }
-        drop(tx);
-        tokio::task::spawn_blocking(move || storer.join().unwrap())
-            .await
-            .unwrap();
+        if let Some((tx, thread)) = storer {
+            drop(tx);
+            tokio::task::spawn_blocking(move || thread.join().unwrap())
+                .await
+                .unwrap();
+        }
         s.send(b"k").await.unwrap();
         let _ = s.recv().await;
     });
