@@ -230,10 +230,13 @@ impl From<schema::ProjectSettings> for ProjectSettings {
 
 impl From<ProjectSettings> for schema::ProjectSettings {
     fn from(s: ProjectSettings) -> Self {
+        // The category selection and metadata are the core's to keep (see
+        // `Project::set_settings`): an app setting the name leaves them as they are.
         schema::ProjectSettings {
             name: s.name,
             project_description: s.project_description,
             project_color: s.project_color,
+            ..schema::ProjectSettings::default()
         }
     }
 }

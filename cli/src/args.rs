@@ -314,19 +314,24 @@ pub enum CategoriesCommand {
     /// JSON. Everything is checked before anything is written: a failed import changes
     /// nothing.
     #[command(after_help = "Examples:
-  mapeo categories import rainforest.comapeocat
+  mapeo categories import mapeo-default-config.comapeocat
   mapeo categories import ./my-categories/
 
-A folder holds presets.json and fields.json (objects by id) or presets/ and fields/ (one
-JSON file per id), and optionally icons/ (NAME.svg or NAME.png) and translations/
-(LANG.json), as in a .comapeocat file.")]
+Reads the CoMapeo categories format 1.0 (categories.json, categorySelection.json,
+fields.json, metadata.json, icons/*.svg, translations/LANG.json) and its earlier layout
+(presets.json, defaults.json); a folder may hold the same files unzipped.")]
     Import {
         /// A `.comapeocat` file or a folder.
         source: PathBuf,
     },
-    /// List the project's presets with their fields.
-    #[command(after_help = "Example:\n  mapeo categories list")]
-    List,
+    /// List the project's categories with their fields, in the order the apps show them.
+    #[command(after_help = "Examples:\n  mapeo categories list\n  mapeo categories list --lang es")]
+    List {
+        /// Show names, labels and options in this language (e.g. `es`, `pt-BR`), where the
+        /// categories file translates them.
+        #[arg(long)]
+        lang: Option<String>,
+    },
 }
 
 /// `mapeo members`.

@@ -1,9 +1,12 @@
-//! `mapeo categories`: import from a `.comapeocat` file and from a folder of JSON (both
-//! layouts), list; a failed import changes nothing.
+//! `mapeo categories`: import the real file CoMapeo ships (format 1.0) and list it in
+//! Spanish; import the earlier layout from a `.comapeocat` file and from folders; a failed
+//! import changes nothing.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step should panic
 
 mod common;
+#[path = "../../core/tests/support/default_config.rs"]
+mod default_config;
 
 use common::Peer;
 use serde_json::Value;
@@ -17,6 +20,88 @@ fn names(list: &Value) -> Vec<String> {
         .collect();
     n.sort();
     n
+}
+
+#[test]
+fn the_default_config_imports_and_lists_in_spanish() {
+    let Some(file) = default_config::default_config() else {
+        return;
+    };
+    let peer = Peer::new();
+    peer.with_project("Ana", "Río Negro");
+    let imported = peer.json(&["categories", "import", file.to_str().unwrap()]);
+    assert_eq!(imported["name"], "CoMapeo Default Config");
+    assert_eq!(imported["version"], "6.0.0");
+    assert_eq!(imported["presets"].as_array().unwrap().len(), 27);
+    assert_eq!(
+        imported["presets"][0], "New point",
+        "in the file's selection order"
+    );
+    assert_eq!(imported["fields"], 11);
+    assert_eq!(imported["icons"], 26);
+    assert_eq!(imported["translations"], 795);
+    assert!(
+        imported["languages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l == "pt")
+    );
+
+    let es = peer.json(&["categories", "list", "--lang", "es"]);
+    assert_eq!(es["count"], 27);
+    assert_eq!(es["language"], "es");
+    assert_eq!(es["source"]["name"], "CoMapeo Default Config");
+    assert_eq!(es["presets"][1]["name"], "Pista de aterrizaje");
+    assert_eq!(es["presets"][1]["iconName"], "airstrip");
+    let building = es["presets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "Construcción")
+        .unwrap();
+    assert_eq!(building["fields"][0]["label"], "Tipo de edificio");
+    assert_eq!(building["fields"][0]["options"][3]["label"], "Iglesia");
+    assert_eq!(building["fields"][0]["options"][3]["value"], "Church");
+
+    let text = peer.run(&["categories", "list", "--lang", "es"]);
+    assert!(text.status.success());
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(text.contains("Pista de aterrizaje"), "{text}");
+    assert!(text.contains("Tipo de edificio"), "{text}");
+    assert!(text.contains("CoMapeo Default Config 6.0.0"), "{text}");
+    let english = peer.json(&["categories", "list"]);
+    assert_eq!(english["presets"][1]["name"], "Airstrip");
+
+    // An observation in a category, with an answer that is not one of its options: refused.
+    let (_, err) = peer.fail(&[
+        "observation",
+        "add",
+        "--lat",
+        "1",
+        "--lon",
+        "2",
+        "--preset",
+        "Building",
+        "--tag",
+        "building-type=Castle",
+    ]);
+    assert!(
+        err["message"].as_str().unwrap().contains("building-type"),
+        "{err}"
+    );
+    peer.json(&[
+        "observation",
+        "add",
+        "--lat",
+        "1",
+        "--lon",
+        "2",
+        "--preset",
+        "Building",
+        "--tag",
+        "building-type=Church",
+    ]);
 }
 
 #[test]
@@ -43,8 +128,10 @@ fn a_comapeocat_file_brings_presets_fields_icons_and_translations() {
         "unknown preset and option index"
     );
 
-    let list = peer.json(&["categories", "list"]);
+    let list = peer.json(&["categories", "list", "--lang", "es"]);
     assert_eq!(list["count"], 2);
+    assert_eq!(list["languages"], serde_json::json!(["es"]));
+    let list = peer.json(&["categories", "list"]);
     let water = list["presets"]
         .as_array()
         .unwrap()
@@ -54,7 +141,6 @@ fn a_comapeocat_file_brings_presets_fields_icons_and_translations() {
     assert_eq!(water["color"], "#0000ff", "#rgb widened to #rrggbb");
     assert_eq!(water["fieldLabels"], serde_json::json!(["Source"]));
     assert_eq!(water["iconName"], "drop");
-    assert_eq!(water["translatedTo"], serde_json::json!(["es"]));
     assert_eq!(water["geometry"], serde_json::json!(["point"]));
     let mine = list["presets"]
         .as_array()
@@ -104,6 +190,11 @@ fn a_folder_with_one_file_per_preset_imports_too() {
     std::fs::create_dir_all(folder.join("presets")).unwrap();
     std::fs::create_dir_all(folder.join("fields")).unwrap();
     std::fs::write(folder.join("presets/camp.json"), r#"{"name": "Camp", "geometry": ["point", "area"], "tags": {"type": "camp"}, "fields": ["people"]}"#).unwrap();
+    std::fs::write(
+        folder.join("metadata.json"),
+        r#"{"name": "Camps", "buildDateValue": 1767225600000}"#,
+    )
+    .unwrap();
     std::fs::write(
         folder.join("fields/people.json"),
         r#"{"type": "number", "key": "people", "label": "People"}"#,
@@ -173,7 +264,7 @@ fn a_failed_import_leaves_the_categories_unchanged() {
                 )
                 .unwrap()
             }),
-            "unknown geometry",
+            "applies to nothing",
         ),
         (
             "bad color",
@@ -199,7 +290,7 @@ fn a_failed_import_leaves_the_categories_unchanged() {
         (
             "no presets",
             Box::new(|d| std::fs::remove_file(d.join("presets.json")).unwrap()),
-            "no presets",
+            "no categories",
         ),
     ];
     for (what, breakage, needle) in broken {

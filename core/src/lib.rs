@@ -4,6 +4,7 @@
 pub mod attachments;
 pub mod backup_code;
 pub mod blobs;
+pub mod categories;
 pub mod connection_code;
 pub mod crypto;
 pub mod db;

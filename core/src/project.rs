@@ -207,6 +207,7 @@ impl Project {
     /// nothing is written: the transaction rolls back).
     fn append_doc(&self, tx: &Transaction<'_>, doc: &Doc) -> Result<Document> {
         doc.validate()?;
+        self.check_answers(tx, doc)?;
         let bytes = doc.encode()?;
         let ns = doc.doc_type().namespace();
         let (entry, entry_id) = feed::append_local(tx, &self.keys, &self.device, ns, &bytes)?;
@@ -451,8 +452,16 @@ impl Project {
         DocId::from_hex_bytes(self.id().as_bytes())
     }
 
-    /// Writes the project's settings (replacing every current version of them).
-    pub fn set_settings(&self, settings: ProjectSettings) -> Result<Document> {
+    /// Writes the project's settings (replacing every current version of them). The category
+    /// selection and metadata (`defaultPresets`, `configMetadata`) belong to the last
+    /// categories import: left `None` here, they keep their current values, so renaming a
+    /// project from an app that knows nothing of them does not lose the categories' order.
+    pub fn set_settings(&self, mut settings: ProjectSettings) -> Result<Document> {
+        if settings.default_presets.is_none() || settings.config_metadata.is_none() {
+            let current = self.settings()?;
+            settings.default_presets = settings.default_presets.or(current.default_presets);
+            settings.config_metadata = settings.config_metadata.or(current.config_metadata);
+        }
         let id = self.settings_doc_id();
         self.put_singleton(id, DocValue::ProjectSettings(settings))
     }
@@ -941,6 +950,7 @@ impl Project {
     }
 }
 
+mod answers;
 mod batch;
 pub use batch::Batch;
 /// Typed writes for callers that name the document type they mean (the bindings' per-type

@@ -10,6 +10,7 @@ use thiserror::Error;
 
 use crate::ids::{DocId, Namespace, Timestamp, VersionId};
 
+mod answers;
 mod config_types;
 mod tags;
 mod types;
@@ -20,12 +21,13 @@ pub use config_types::{
     MAX_LANGUAGE_CODE_CHARS, MAX_PROPERTY_REF_CHARS, Translation,
 };
 
+pub use answers::check_answers;
 pub use tags::{TagPrimitive, TagValue, Tags, tags_from_json};
 pub use types::{
-    Attachment, AttachmentKind, BlobIndex, Coords, DeviceInfo, DeviceType, DocRef, DocValue,
-    FeedPositions, Field, FieldOption, FieldType, Geometry, Observation, ObservationMetadata,
-    Position, PositionProvider, Preset, ProjectSettings, Role, Track, TrackPoint, Variant,
-    VariantBlob,
+    Attachment, AttachmentKind, BlobIndex, ConfigMetadata, Coords, DefaultPresets, DeviceInfo,
+    DeviceType, DocRef, DocValue, FeedPositions, Field, FieldOption, FieldType, Geometry,
+    Observation, ObservationMetadata, Position, PositionProvider, Preset, ProjectSettings, Role,
+    Track, TrackPoint, Variant, VariantBlob,
 };
 
 /// Largest encoded document, in bytes. Larger documents are refused when encoding and
@@ -180,6 +182,30 @@ pub enum ValidationError {
     /// A blob is larger than [`MAX_BLOB_BYTES`].
     #[error("blob is larger than the limit")]
     BlobTooLarge,
+    /// The chosen category (preset) does not apply to this type of document.
+    #[error("the category does not apply to {doc_type}s")]
+    CategoryNotFor {
+        /// The document's type.
+        doc_type: DocType,
+    },
+    /// The answer to a number field is not a number.
+    #[error("the answer in tag {tag_key:?} is not a number")]
+    AnswerNotANumber {
+        /// The field's tag.
+        tag_key: String,
+    },
+    /// The answer to a select field is not one of its options.
+    #[error("the answer in tag {tag_key:?} is not one of the field's options")]
+    AnswerNotAnOption {
+        /// The field's tag.
+        tag_key: String,
+    },
+    /// The answer to a multiple-choice field is not a list.
+    #[error("the answer in tag {tag_key:?} is not a list of the field's options")]
+    AnswerNotAList {
+        /// The field's tag.
+        tag_key: String,
+    },
 }
 
 /// Checks `s` has at most `max` characters (Unicode scalar values, not UTF-16 units).
@@ -560,6 +586,20 @@ mod tests {
                 name: Some("Río Negro".into()),
                 project_description: None,
                 project_color: Some("#00ff0080".into()),
+                default_presets: Some(DefaultPresets {
+                    point: vec!["river".parse().unwrap()],
+                    line: vec!["path".parse().unwrap()],
+                    ..DefaultPresets::default()
+                }),
+                config_metadata: Some(ConfigMetadata {
+                    name: "Rainforest".into(),
+                    version: Some("6.0.0".into()),
+                    build_date: Some(Timestamp(1_760_532_046_202)),
+                    import_date: Timestamp(1_760_600_000_000),
+                    file_version: "1.0".into(),
+                    builder_name: None,
+                    builder_version: None,
+                }),
             }),
             DocValue::DeviceInfo(DeviceInfo {
                 name: "Ana's phone".into(),

@@ -115,6 +115,7 @@ fn project_with_data(a: &Device) -> ProjectId {
             name: Some("Río Negro monitoring".into()),
             project_description: Some("Mining along the river".into()),
             project_color: Some("#22aa66".into()),
+            ..ProjectSettings::default()
         })
         .unwrap();
     p.create(DocValue::Preset(Preset {

@@ -14,6 +14,7 @@ fn settings(name: &str) -> ProjectSettings {
         name: Some(name.into()),
         project_description: Some("Monitoring the river".into()),
         project_color: Some("#1F6F3A".into()),
+        ..ProjectSettings::default()
     }
 }
 

@@ -26,6 +26,7 @@ pub fn run(dir: &Path, selection: Option<&str>, cmd: ProjectCommand) -> CliResul
                 name: Some(name),
                 project_description: description,
                 project_color: color,
+                ..ProjectSettings::default()
             };
             let project = home
                 .manager

@@ -8,7 +8,7 @@ use super::Project;
 use crate::error::{Error, Result};
 use crate::ids::{DocId, VersionId};
 use crate::index::{self, Document};
-use crate::schema::{DocValue, ValidationError};
+use crate::schema::{DocValue, ProjectSettings, ValidationError};
 
 /// Writes inside [`Project::batch`]; each returns the document as written, so a later write
 /// can refer to its version.
@@ -41,6 +41,22 @@ impl Batch<'_> {
         }
         let heads: Vec<VersionId> = index::head_versions(self.tx, doc_id)?;
         let doc = self.project.next_version(&current, heads, false, value);
+        self.project.append_doc(self.tx, &doc)
+    }
+
+    /// Writes the project's settings whole (no field is kept from the current ones),
+    /// replacing every current version of them.
+    pub fn set_settings(&self, settings: ProjectSettings) -> Result<Document> {
+        let value = DocValue::ProjectSettings(settings);
+        value.validate()?;
+        let doc_id = self.project.settings_doc_id();
+        let doc = match index::get(self.tx, &doc_id)? {
+            None => self.project.new_doc(doc_id, value),
+            Some(current) => {
+                let heads = index::head_versions(self.tx, &doc_id)?;
+                self.project.next_version(&current, heads, false, value)
+            }
+        };
         self.project.append_doc(self.tx, &doc)
     }
 

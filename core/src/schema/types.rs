@@ -364,6 +364,86 @@ pub struct ProjectSettings {
     /// Color as `#RRGGBB` or `#RRGGBBAA`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub project_color: Option<String>,
+    /// The categories offered for each geometry, in the order shown: written by a categories
+    /// import (a file's selection for observations becomes `point`, for tracks `line`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_presets: Option<DefaultPresets>,
+    /// Which categories file the project's categories came from: written by an import.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_metadata: Option<ConfigMetadata>,
+}
+
+/// Preset document ids offered for each geometry, in display order (the reference model's
+/// `defaultPresets`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DefaultPresets {
+    /// For observations.
+    #[serde(default)]
+    pub point: Vec<DocId>,
+    /// For areas.
+    #[serde(default)]
+    pub area: Vec<DocId>,
+    /// For points on a line.
+    #[serde(default)]
+    pub vertex: Vec<DocId>,
+    /// For tracks.
+    #[serde(default)]
+    pub line: Vec<DocId>,
+    /// For relations.
+    #[serde(default)]
+    pub relation: Vec<DocId>,
+}
+
+impl DefaultPresets {
+    /// The list for one geometry.
+    pub fn of(&self, geometry: Geometry) -> &[DocId] {
+        match geometry {
+            Geometry::Point => &self.point,
+            Geometry::Area => &self.area,
+            Geometry::Vertex => &self.vertex,
+            Geometry::Line => &self.line,
+            Geometry::Relation => &self.relation,
+        }
+    }
+
+    /// Every list, observations' first, then tracks', then the rest.
+    pub fn all(&self) -> impl Iterator<Item = &DocId> {
+        [
+            &self.point,
+            &self.line,
+            &self.area,
+            &self.vertex,
+            &self.relation,
+        ]
+        .into_iter()
+        .flatten()
+    }
+}
+
+/// Where a project's categories came from (the reference model's `configMetadata`, with the
+/// optional parts of a categories file's `metadata.json`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfigMetadata {
+    /// The categories set's name.
+    pub name: String,
+    /// Its version, as its authors number it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// When the file was built.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_date: Option<Timestamp>,
+    /// When it was imported into the project.
+    pub import_date: Timestamp,
+    /// The version of the file format (`1.0`).
+    pub file_version: String,
+    /// The tool that built the file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub builder_name: Option<String>,
+    /// That tool's version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub builder_version: Option<String>,
 }
 
 /// A device's name and kind, as its owner set them.

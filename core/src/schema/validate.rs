@@ -149,7 +149,28 @@ fn project_settings(s: &ProjectSettings) -> Result<(), ValidationError> {
         "projectDescription",
         MAX_TEXT_CHARS,
     )?;
-    s.project_color.as_deref().map_or(Ok(()), color)
+    s.project_color.as_deref().map_or(Ok(()), color)?;
+    if let Some(d) = &s.default_presets {
+        for list in [&d.point, &d.area, &d.vertex, &d.line, &d.relation] {
+            list_len(list, "defaultPresets")?;
+        }
+    }
+    if let Some(m) = &s.config_metadata {
+        display_text(&m.name, "configMetadata name", MAX_NAME_CHARS)?;
+        optional_text(
+            m.version.as_deref(),
+            "configMetadata version",
+            MAX_NAME_CHARS,
+        )?;
+        check_len(&m.file_version, "fileVersion", MAX_NAME_CHARS)?;
+        optional_text(m.builder_name.as_deref(), "builderName", MAX_NAME_CHARS)?;
+        optional_text(
+            m.builder_version.as_deref(),
+            "builderVersion",
+            MAX_NAME_CHARS,
+        )?;
+    }
+    Ok(())
 }
 
 fn device_info(d: &DeviceInfo) -> Result<(), ValidationError> {
