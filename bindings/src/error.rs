@@ -214,6 +214,18 @@ impl From<Core> for MapeoError {
     }
 }
 
+impl From<mapeo_core::categories::CategoriesError> for MapeoError {
+    fn from(e: mapeo_core::categories::CategoriesError) -> Self {
+        use mapeo_core::categories::CategoriesError as E;
+        match e {
+            E::Project(core) => core.into(),
+            // The file the app gave: what went wrong in it, naming the file inside the
+            // archive and the category or field id, never a path.
+            other => reason(variant!(InvalidInput), other),
+        }
+    }
+}
+
 impl From<uniffi::UnexpectedUniFFICallbackError> for MapeoError {
     fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
         MapeoError::ListenerFailed { reason: e.reason }

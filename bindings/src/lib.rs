@@ -16,6 +16,7 @@ uniffi::setup_scaffolding!();
 #[cfg(target_os = "android")]
 mod android;
 mod attachments;
+mod categories;
 mod device;
 mod documents;
 mod error;
@@ -29,6 +30,7 @@ mod runtime;
 pub use attachments::{
     AttachmentFile, AttachmentVariant, BlobPolicy, archive_blob_policy, previews_only_blob_policy,
 };
+pub use categories::{Category, CategoryField, ImportedCategories};
 pub use device::{Mapeo, backup_code, generate_root_key, root_key_from_backup_code};
 pub use documents::{
     Attachment, AttachmentKind, BoundingBox, Coords, DocMeta, DocRef, Field, FieldDoc, FieldOption,

@@ -619,3 +619,39 @@ fn answers_are_checked_against_their_category_on_this_devices_writes() {
     }
     assert_eq!(p.get(good.doc_id()).unwrap().version_id, good.version_id);
 }
+
+#[test]
+fn a_peers_answers_are_indexed_whatever_categories_arrived_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("small.comapeocat");
+    write_zip(&file, &small_set());
+    let a = common::Peer::creator(1);
+    let b = common::Peer::member_of(2, &a);
+    categories::import_file(&a.project, &file).unwrap();
+    let water = categories::categories(&a.project, None).unwrap();
+    let water = by_name(&water, "Water");
+    // The member has not received the categories yet: nothing to check its answer against.
+    let written = b
+        .project
+        .create(observation_with(water, &[("depth", "deep".into())]))
+        .unwrap();
+    common::copy_missing(&b.project, &a.project);
+    common::copy_missing(&a.project, &b.project);
+    for p in [&a.project, &b.project] {
+        let got = p.get(written.doc_id()).unwrap();
+        assert_eq!(got.version_id, written.version_id);
+        assert_eq!(categories::categories(p, None).unwrap().len(), 3);
+    }
+    // Once the categories are there, the member's own edits are checked.
+    let err = b
+        .project
+        .update(
+            &[written.version_id],
+            observation_with(water, &[("depth", "still deep".into())]),
+        )
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        Error::Invalid(ValidationError::AnswerNotANumber { .. })
+    ));
+}
