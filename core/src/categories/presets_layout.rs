@@ -9,11 +9,9 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::entries::{CategoryParts, category, fields_in, icons_in, metadata, selection_list};
 use super::files::{Files, parse_json};
-use super::{
-    CategoriesError, CategoryParts, CategorySet, GeometryKey, RawTranslation, category, fields_in,
-    icons_in, metadata, selection_list,
-};
+use super::{CategoriesError, CategorySet, GeometryKey, RawTranslation};
 use crate::schema::{DocType, Geometry};
 
 #[derive(Debug, Deserialize)]
