@@ -184,6 +184,24 @@ fn damaged_project_refuses_writes_and_leaves_the_device_and_other_projects_worki
 }
 
 #[test]
+fn a_damaged_device_store_is_a_typed_error_and_the_file_is_left_as_it_was() {
+    let mut phone = Phone::new(3);
+    phone.m().create_project(named("River watch")).unwrap();
+    phone.close();
+    let path = phone.dir.path().join("device.db");
+    // Page 2 holds the first table's root: the device row.
+    garble_page(&path, 1);
+    let before = file_hash(&path);
+    let err = Manager::open(phone.dir.path(), &RootKey::from_bytes([3; 16])).unwrap_err();
+    assert!(
+        matches!(err, Error::Store(StoreError::Damaged(Damaged::Device))),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("identity is safe"), "{err}");
+    assert_eq!(file_hash(&path), before);
+}
+
+#[test]
 fn damage_found_by_a_statement_is_sticky_and_refuses_later_writes() {
     let mut phone = Phone::new(2);
     let p = phone.m().create_project(named("River watch")).unwrap();

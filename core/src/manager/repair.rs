@@ -49,7 +49,8 @@ impl Manager {
     ///
     /// Until that sync, write nothing to the project if some of this device's own entries
     /// could not be read back: a new entry would take the position of a lost one that a
-    /// peer may hold.
+    /// peer may hold. Handles to the project opened before the repair stay closed (they
+    /// answer as damaged): open it again.
     pub fn repair_project(&self, id: &ProjectId) -> Result<Repaired> {
         let (sealed, status, _) = self
             .project_row(id)?
