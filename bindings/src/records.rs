@@ -73,6 +73,7 @@ pub struct ProjectSummary {
     pub joined_at: i64,
     /// Its store is damaged: it reads and writes nothing until repaired
     /// (`Mapeo.repairProject`), and its settings are unknown (empty) meanwhile.
+    #[uniffi(default = false)]
     pub damaged: bool,
 }
 
