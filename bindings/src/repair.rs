@@ -17,6 +17,10 @@ pub struct RepairReport {
     pub recovered: u64,
     /// Of those, entries this device wrote (the ones no other member may have yet).
     pub recovered_own: u64,
+    /// This device's entries the damaged store counted but that could not be read back
+    /// (null when even that count was unreadable). Above zero: sync with another member
+    /// before writing to the project.
+    pub own_unrecovered: Option<u64>,
 }
 
 #[uniffi::export]
@@ -32,6 +36,7 @@ impl Mapeo {
             set_aside: r.set_aside.display().to_string(),
             recovered: r.recovered,
             recovered_own: r.recovered_own,
+            own_unrecovered: r.own_unrecovered,
         })
     }
 }

@@ -365,6 +365,7 @@ async fn repair_salvages_own_entries_no_peer_had_yet() {
     let repaired = a.m().repair_project(&id).unwrap();
     assert_eq!(repaired.recovered, all);
     assert_eq!(repaired.recovered_own, own);
+    assert_eq!(repaired.own_unrecovered, Some(0));
     // Before any sync: the offline observations are back, and everything else too.
     let pa = a.m().open_project(&id).unwrap();
     assert_eq!(pa.have_vector().unwrap(), had);

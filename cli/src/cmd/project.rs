@@ -110,8 +110,9 @@ pub fn run(dir: &Path, selection: Option<&str>, cmd: ProjectCommand) -> CliResul
                 "setAside": r.set_aside.display().to_string(),
                 "recovered": r.recovered,
                 "recoveredOwn": r.recovered_own,
+                "ownUnrecovered": r.own_unrecovered,
             });
-            let text = format!(
+            let mut text = format!(
                 "Project {} repaired: {} entries recovered from the damaged store ({} written by \
                  this device).\nThe damaged store was kept in {}.\nNow sync with another \
                  member (`mapeo sync --connect HOST:PORT` or `mapeo serve`) to get the rest of \
@@ -121,6 +122,13 @@ pub fn run(dir: &Path, selection: Option<&str>, cmd: ProjectCommand) -> CliResul
                 r.recovered_own,
                 r.set_aside.display(),
             );
+            if r.own_unrecovered != Some(0) {
+                text.push_str(
+                    "\nSome entries this device wrote could not be read back: sync before \
+                     recording anything in this project, so that a member who has them gives \
+                     them back first.",
+                );
+            }
             Ok(Output::new(json, text))
         }
         ProjectCommand::Leave { yes } => {

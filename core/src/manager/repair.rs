@@ -37,6 +37,10 @@ pub struct Repaired {
     pub recovered: u64,
     /// Of those, entries this device wrote: the ones no peer may have yet.
     pub recovered_own: u64,
+    /// This device's entries the damaged store counted but that could not be read back
+    /// (`None` when even its count was unreadable). Above zero: sync with a member before
+    /// writing to the project, so that a member who has them gives them back first.
+    pub own_unrecovered: Option<u64>,
 }
 
 impl Manager {
@@ -68,13 +72,18 @@ impl Manager {
         let set_aside = set_aside(&folder, &db_path, (self.clock)())?;
         lock(&self.damaged).remove(id);
         let fresh = self.load(id, &details, status)?;
-        let (recovered, recovered_own) =
-            salvage(&set_aside.join(PROJECT_DB), &fresh, &self.device_id());
+        let Salvaged {
+            recovered,
+            recovered_own,
+            own_counted,
+        } = salvage(&set_aside.join(PROJECT_DB), &fresh, &self.device_id());
+        let own_unrecovered = own_counted.map(|n| n.saturating_sub(recovered_own));
         self.refresh_network_projects()?;
         tracing::info!(
             project = %id.short(),
             recovered,
             recovered_own,
+            ?own_unrecovered,
             "project store repaired"
         );
         Ok(Repaired {
@@ -82,6 +91,7 @@ impl Manager {
             set_aside,
             recovered,
             recovered_own,
+            own_unrecovered,
         })
     }
 }
@@ -109,11 +119,19 @@ fn set_aside(folder: &Path, db_path: &Path, now: Timestamp) -> Result<PathBuf> {
     Ok(target)
 }
 
+/// What [`salvage`] brought back.
+#[derive(Default)]
+struct Salvaged {
+    recovered: u64,
+    recovered_own: u64,
+    /// How many entries of ours the damaged copy's feeds counted, if that was readable.
+    own_counted: Option<u64>,
+}
+
 /// Reads every feed of the damaged copy from its start and imports what verifies into
-/// `fresh`, feed by feed, `auth` first (roles decide what counts). Returns (entries
-/// recovered, of which ours). Nothing here fails the repair: what cannot be read is left to
-/// sync.
-fn salvage(damaged: &Path, fresh: &Project, me: &DeviceId) -> (u64, u64) {
+/// `fresh`, feed by feed, `auth` first (roles decide what counts). Nothing here fails the
+/// repair: what cannot be read is left to sync.
+fn salvage(damaged: &Path, fresh: &Project, me: &DeviceId) -> Salvaged {
     let conn = match Connection::open_with_flags(
         damaged,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -121,26 +139,35 @@ fn salvage(damaged: &Path, fresh: &Project, me: &DeviceId) -> (u64, u64) {
         Ok(c) => c,
         Err(e) => {
             tracing::warn!("damaged store cannot be opened for salvage: {e}");
-            return (0, 0);
+            return Salvaged::default();
         }
     };
     let mut feeds: Vec<(DeviceId, Namespace)> = match feed::feed_names(&conn) {
         Ok(names) => names.into_values().collect(),
         Err(e) => {
             tracing::warn!("damaged store's feed list is unreadable: {e}");
-            return (0, 0);
+            return Salvaged::default();
         }
     };
+    let own_counted = feed::have_vector(&conn).ok().map(|have| {
+        have.iter()
+            .filter(|((author, _), _)| author == me)
+            .map(|(_, n)| n)
+            .sum()
+    });
     feeds.sort_by_key(|(author, ns)| (ns.code(), *author));
-    let (mut all, mut own) = (0, 0);
+    let mut out = Salvaged {
+        own_counted,
+        ..Salvaged::default()
+    };
     for (author, ns) in feeds {
         let n = salvage_feed(&conn, fresh, &author, ns);
-        all += n;
+        out.recovered += n;
         if author == *me {
-            own += n;
+            out.recovered_own += n;
         }
     }
-    (all, own)
+    out
 }
 
 /// Imports one feed from its start up to its first entry that cannot be read or verified.
