@@ -82,7 +82,15 @@ pub enum MapeoError {
         /// Which step failed.
         reason: String,
     },
-    /// Local storage failed: full disk, damaged database, a database from a newer version.
+    /// A project's store (or the device's) is damaged: SQLite found malformed pages. The
+    /// reason names the project by id; repair it with `Mapeo.repairProject`, then sync.
+    #[error("damaged: {reason}")]
+    Damaged {
+        /// Which store, and what to do (a fixed core text with the project id).
+        reason: String,
+    },
+    /// Local storage failed: full disk, a read-only data folder, a database from a newer
+    /// version.
     #[error("storage: {reason}")]
     Storage {
         /// What failed, without paths.
@@ -152,7 +160,11 @@ fn storage_reason(e: &StoreError) -> String {
         },
         StoreError::Io(io) => format!("file system error ({})", io.kind()),
         // Fixed texts with numbers at most.
-        StoreError::TooNew { .. } | StoreError::Busy | StoreError::Corrupt(_) => e.to_string(),
+        StoreError::TooNew { .. }
+        | StoreError::Busy
+        | StoreError::Corrupt(_)
+        | StoreError::Damaged(_)
+        | StoreError::ReadOnly => e.to_string(),
     }
 }
 
@@ -192,6 +204,8 @@ impl From<Core> for MapeoError {
             Core::Discovery(_) => reason(variant!(Discovery), &e),
             Core::Net(n) => reason(variant!(Network), net_reason(n)),
             Core::Sync(s) => reason(variant!(Sync), sync_reason(s)),
+            // A public project id and a fixed text.
+            Core::Store(StoreError::Damaged(_)) => reason(variant!(Damaged), &e),
             Core::Store(s) => reason(variant!(Storage), storage_reason(s)),
             Core::Feed(mapeo_core::feed::FeedError::Store(s)) => {
                 reason(variant!(Storage), storage_reason(s))

@@ -25,6 +25,7 @@ mod listen;
 mod network;
 mod project;
 mod records;
+mod repair;
 mod runtime;
 
 pub use attachments::{
@@ -48,4 +49,5 @@ pub use records::{
     AssignableRole, DeviceInfo, DeviceType, DiscoveryOptions, PeerInfo, PeerSyncState,
     ProjectSettings, ProjectStatus, ProjectSummary, Role, SyncPhase,
 };
+pub use repair::RepairReport;
 pub use runtime::{RunningTasks, running_tasks};

@@ -71,6 +71,10 @@ pub struct ProjectSummary {
     pub status: ProjectStatus,
     /// When this device joined or created it, ms since the epoch.
     pub joined_at: i64,
+    /// Its store is damaged: it reads and writes nothing until repaired
+    /// (`Mapeo.repairProject`), and its settings are unknown (empty) meanwhile.
+    #[uniffi(default = false)]
+    pub damaged: bool,
 }
 
 /// A device's role in a project, as this device knows it.
@@ -258,6 +262,7 @@ impl From<mapeo_core::ProjectSummary> for ProjectSummary {
             settings: s.settings.into(),
             status: s.status.into(),
             joined_at: s.joined_at.0,
+            damaged: s.damaged,
         }
     }
 }

@@ -68,7 +68,7 @@ pub enum Command {
   mapeo identity set-name \"Ana's laptop\"
   mapeo --data ./restored identity restore XXXX-XXXX-XXXX-XXXX-XXXX-XXXX-XXXX-XXXX")]
     Identity(IdentityArgs),
-    /// Projects: create, list, show, settings, leave.
+    /// Projects: create, list, show, settings, repair, leave.
     #[command(subcommand)]
     Project(ProjectCommand),
     /// Observations: add, list and search, show, edit, delete.
@@ -178,6 +178,12 @@ pub enum ProjectCommand {
         #[arg(long)]
         color: Option<String>,
     },
+    /// Repair a project whose store is damaged: it is set aside (kept), a fresh store made,
+    /// and what is still readable brought back; sync with another member for the rest.
+    #[command(
+        after_help = "Example:\n  mapeo project repair -p 3fa9\n  mapeo sync --connect 192.168.1.20:47380"
+    )]
+    Repair,
     /// Leave the project: other members' data is deleted here, your own kept.
     #[command(after_help = "Example:\n  mapeo -p \"Río Negro\" project leave --yes")]
     Leave {

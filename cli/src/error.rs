@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use mapeo_core::db::{Damaged, StoreError};
 use thiserror::Error;
 
 /// Exit code of a failed command.
@@ -15,7 +16,13 @@ pub const EXIT_NOT_FINISHED: u8 = 3;
 pub enum CliError {
     /// The core refused or failed.
     #[error("{0}")]
-    Core(#[from] mapeo_core::Error),
+    Core(mapeo_core::Error),
+    /// A project's store is damaged: it takes nothing until repaired.
+    #[error(
+        "project {short}'s store is damaged: run `mapeo project repair -p {short}`, then sync with another member to get its data back",
+        short = .0.short()
+    )]
+    Damaged(mapeo_core::ProjectId),
     /// A file could not be read or written.
     #[error("{action} {path}: {source}")]
     File {
@@ -155,6 +162,18 @@ pub enum CliError {
     NoInvite(String),
 }
 
+impl From<mapeo_core::Error> for CliError {
+    fn from(e: mapeo_core::Error) -> Self {
+        match e {
+            // The core says what to do in words for any app; here, the command that does it.
+            mapeo_core::Error::Store(StoreError::Damaged(Damaged::Project(id))) => {
+                CliError::Damaged(id)
+            }
+            other => CliError::Core(other),
+        }
+    }
+}
+
 /// How an invite ended without a new member.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InviteEnd {
@@ -192,6 +211,8 @@ impl CliError {
             CliError::Core(E::InviteInterrupted) => "invite_interrupted",
             CliError::Core(E::InvalidInvite) => "invalid_invite",
             CliError::Core(E::Id(_)) => "bad_input",
+            CliError::Damaged(_) | CliError::Core(E::Store(StoreError::Damaged(_))) => "damaged",
+            CliError::Core(E::Store(StoreError::ReadOnly)) => "read_only",
             CliError::Core(_) => "core",
             CliError::File { .. } => "file",
             CliError::BadMedia { .. } => "bad_media",

@@ -8,6 +8,8 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 use thiserror::Error;
 
+use crate::ids::ProjectId;
+
 /// How long a connection waits for another connection's lock before giving up.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -50,7 +52,95 @@ pub enum StoreError {
     /// Stored bytes that should be well-formed are not: the database was altered or damaged.
     #[error("stored data is corrupt: {0}")]
     Corrupt(&'static str),
+    /// SQLite found the database file itself damaged (a quick check at open failed, or a
+    /// statement met a malformed page). Nothing more is written to it.
+    #[error("{0}")]
+    Damaged(Damaged),
+    /// The data folder cannot be written, and opening a database needs to write in it.
+    #[error(
+        "the data folder is read-only: mapeo needs to write in it even to read (make it writable, or copy it somewhere writable)"
+    )]
+    ReadOnly,
 }
+
+/// Which store is damaged, and so what the way out is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Damaged {
+    /// A project's store: its data is on the other members' devices.
+    Project(ProjectId),
+    /// The device's own store (its list of projects and their keys). The identity is not in
+    /// it: the root key (and its backup code) is kept apart.
+    Device,
+}
+
+impl std::fmt::Display for Damaged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Damaged::Project(id) => write!(
+                f,
+                "the store of project {id} is damaged and takes no more writes: repair the \
+                 project (its damaged store is set aside and a fresh one made), then sync with \
+                 another member to get its data back"
+            ),
+            Damaged::Device => f.write_str(
+                "this device's store is damaged: the identity is safe (keep its backup code); \
+                 restore it into a new data folder and rejoin the projects by invite",
+            ),
+        }
+    }
+}
+
+impl StoreError {
+    /// Whether the failure is SQLite meeting a malformed page or a file that is not a
+    /// database: the store is damaged, not merely busy or full.
+    pub fn is_damage(&self) -> bool {
+        match self {
+            StoreError::Sqlite(e) => is_damage(e),
+            StoreError::Damaged(_) => true,
+            _ => false,
+        }
+    }
+}
+
+/// Whether SQLite reported a damaged database (`SQLITE_CORRUPT`, `SQLITE_NOTADB`).
+pub fn is_damage(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
+    )
+}
+
+/// Whether any error in `e`'s chain is SQLite reporting a damaged database.
+pub fn chain_has_damage(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(e) = next {
+        if let Some(s) = e.downcast_ref::<rusqlite::Error>()
+            && is_damage(s)
+        {
+            return true;
+        }
+        if let Some(StoreError::Damaged(_)) = e.downcast_ref::<StoreError>() {
+            return true;
+        }
+        next = e.source();
+    }
+    false
+}
+
+/// SQLite's quick check of a whole database file (every page and b-tree, without matching
+/// indexes to their tables): `true` if it found nothing wrong. Reads the entire file.
+pub fn quick_check(conn: &Connection) -> Result<bool, StoreError> {
+    let mut stmt = conn.prepare(QUICK_CHECK)?;
+    let mut rows = stmt.query([])?;
+    match rows.next() {
+        Ok(Some(row)) => Ok(row.get::<_, String>(0)? == "ok"),
+        Ok(None) => Ok(false),
+        Err(e) if is_damage(&e) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+const QUICK_CHECK: &str = "PRAGMA quick_check(1)";
 
 /// One numbered migration: its SQL runs once, in a transaction with the `user_version` bump.
 pub struct Migration {
@@ -83,6 +173,84 @@ pub fn open_writer(path: &Path, migrations: &[Migration]) -> Result<Connection, 
     configure(&conn)?;
     migrate(&conn, migrations)?;
     Ok(conn)
+}
+
+/// Opens (creating if needed) a store read-write like [`open_writer`], after SQLite's quick
+/// check of the whole file: a damaged file is refused as [`StoreError::Damaged`] naming
+/// `store`, before anything is written to it (no migration runs on it). A data folder that
+/// cannot be written is [`StoreError::ReadOnly`].
+pub fn open_checked(
+    path: &Path,
+    migrations: &[Migration],
+    store: Damaged,
+) -> Result<Connection, StoreError> {
+    let opened = (|| {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        configure(&conn)?;
+        if !quick_check(&conn)? {
+            return Err(StoreError::Damaged(store));
+        }
+        migrate(&conn, migrations)?;
+        Ok(conn)
+    })();
+    opened.map_err(|e| classify(e, path, store))
+}
+
+/// Names what an open failed on: a damaged file, or a folder that cannot be written.
+pub fn classify(e: StoreError, path: &Path, store: Damaged) -> StoreError {
+    if e.is_damage() {
+        return StoreError::Damaged(store);
+    }
+    let cannot_write = match &e {
+        StoreError::Sqlite(s) => matches!(
+            s.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::ReadOnly)
+        ),
+        StoreError::Io(io) => is_read_only_io(io),
+        _ => false,
+    };
+    if cannot_write && folder_is_read_only(path.parent().unwrap_or(Path::new("."))) {
+        return StoreError::ReadOnly;
+    }
+    e
+}
+
+/// Whether an I/O error says the file system or folder refuses writes.
+pub fn is_read_only_io(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::ReadOnlyFilesystem | std::io::ErrorKind::PermissionDenied
+    )
+}
+
+/// File created (and removed at once) to learn whether a folder can be written: permission
+/// bits alone do not tell (root ignores them; a read-only mount overrides them).
+const WRITE_PROBE: &str = ".mapeo-write-probe";
+
+/// Whether creating a file in `dir` fails because the folder or its file system is
+/// read-only.
+pub fn folder_is_read_only(dir: &Path) -> bool {
+    let probe = dir.join(WRITE_PROBE);
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+    {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            false
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let _ = std::fs::remove_file(&probe);
+            false
+        }
+        Err(e) => is_read_only_io(&e),
+    }
 }
 
 /// Opens a reader connection to a database a writer has already opened and migrated.

@@ -28,6 +28,6 @@ pub use crypto::{JoinDetails, RootKey};
 pub use error::{Error, Result};
 pub use ids::{BlobHash, DeviceId, DocId, Namespace, ProjectId, Timestamp, VersionId};
 pub use index::{BoundingBox, Document, Query};
-pub use manager::{Manager, ProjectStatus, ProjectSummary};
+pub use manager::{Manager, ProjectStatus, ProjectSummary, Repaired};
 pub use project::{Member, Project};
 pub use sync::PeerRole;

@@ -4,6 +4,7 @@
 
 mod invites;
 pub(crate) mod network;
+mod repair;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -27,6 +28,7 @@ pub use network::{
     ACCEPT_RETRY_DELAY, AUTO_STOP_CHECK, DISCONNECT_WAIT, MAX_CONNECTIONS,
     MAX_PENDING_HANDSHAKES_PER_IP, PeerStatus, SessionTiming,
 };
+pub use repair::{DAMAGED_DIR_PREFIX, Repaired, SALVAGE_BATCH};
 
 /// How long [`Manager::connect_by_code`] spends on each address of a code (the connect and
 /// handshake timeouts bound it too).
@@ -65,6 +67,9 @@ pub struct ProjectSummary {
     pub status: ProjectStatus,
     /// When this device joined (or created) it.
     pub joined_at: Timestamp,
+    /// Its store is damaged: it reads and writes nothing until repaired
+    /// ([`Manager::repair_project`]); its settings are unknown (empty) meanwhile.
+    pub damaged: bool,
 }
 
 /// A device: its identity, its device database and its projects.
@@ -74,6 +79,8 @@ pub struct Manager {
     storage: StorageKey,
     db: Arc<Mutex<Connection>>,
     projects: Mutex<HashMap<ProjectId, Arc<Project>>>,
+    /// Projects whose store failed SQLite's check at open: not opened again this session.
+    damaged: Mutex<std::collections::HashSet<ProjectId>>,
     invites: Arc<crate::invites::InviteBox>,
     sent_invites: Mutex<HashMap<crate::invites::InviteId, invites::SentInvite>>,
     invite_fault: Mutex<Option<invites::InviteFault>>,
@@ -112,6 +119,11 @@ const MARK_JOINED: &str =
     "UPDATE projects SET status = 'joined' WHERE project_id = ?1 AND status = 'joining'";
 const MARK_LEFT: &str = "UPDATE projects SET status = 'left', left_at = ?2 WHERE project_id = ?1";
 
+/// Whether a failure is a damaged store (see [`StoreError::Damaged`]).
+fn is_damaged(e: &Error) -> bool {
+    matches!(e, Error::Store(StoreError::Damaged(_)))
+}
+
 fn status_from(s: &str) -> Result<ProjectStatus> {
     match s {
         "joining" => Ok(ProjectStatus::Joining),
@@ -139,8 +151,14 @@ impl Manager {
         clock: Clock,
         timing: SessionTiming,
     ) -> Result<Self> {
-        std::fs::create_dir_all(data_dir.join(PROJECTS_DIR)).map_err(StoreError::Io)?;
-        let conn = db::open_writer(&data_dir.join(DEVICE_DB), db::DEVICE_MIGRATIONS)?;
+        let projects_dir = data_dir.join(PROJECTS_DIR);
+        std::fs::create_dir_all(&projects_dir)
+            .map_err(|e| db::classify(StoreError::Io(e), &projects_dir, db::Damaged::Device))?;
+        let conn = db::open_checked(
+            &data_dir.join(DEVICE_DB),
+            db::DEVICE_MIGRATIONS,
+            db::Damaged::Device,
+        )?;
         let device = root_key.device_keys();
         let stored: Option<Vec<u8>> = conn.query_row(SELECT_DEVICE, [], |r| r.get(0)).optional()?;
         match stored {
@@ -164,6 +182,7 @@ impl Manager {
             device,
             db,
             projects: Mutex::new(HashMap::new()),
+            damaged: Mutex::new(std::collections::HashSet::new()),
             invites,
             sent_invites: Mutex::new(HashMap::new()),
             invite_fault: Mutex::new(None),
@@ -180,10 +199,19 @@ impl Manager {
 
     /// Offers every project to peers (live sessions re-announce): joined ones and ones being
     /// joined sync what their role allows; left ones only `auth`, so peers learn we left.
+    /// A damaged project is not offered: it syncs again once repaired.
     fn refresh_network_projects(&self) -> Result<()> {
         let mut joined: Vec<Arc<dyn Replica>> = Vec::new();
         for summary in self.list_projects()? {
-            joined.push(self.open_project(&summary.project_id)?);
+            if summary.damaged {
+                continue;
+            }
+            match self.open_project(&summary.project_id) {
+                Ok(p) if !p.is_damaged() => joined.push(p),
+                Ok(_) => {}
+                Err(e) if is_damaged(&e) => {}
+                Err(e) => return Err(e),
+            }
         }
         self.network.set_projects(joined);
         Ok(())
@@ -218,13 +246,15 @@ impl Manager {
         )?;
         self.network.set_name(info.name.clone(), info.device_type);
         for summary in self.list_projects()? {
-            if summary.status == ProjectStatus::Joined {
+            if summary.status == ProjectStatus::Joined && !summary.damaged {
                 match self
                     .open_project(&summary.project_id)?
                     .set_device_info(info.clone())
                 {
-                    // A blocked device's info no longer counts; the rest still get it.
+                    // A blocked device's info no longer counts; the rest still get it. A
+                    // damaged project takes nothing; it learns the name after its repair.
                     Ok(_) | Err(Error::NotAllowed(_)) => {}
+                    Err(e) if is_damaged(&e) => {}
                     Err(e) => return Err(e),
                 }
             }
@@ -266,16 +296,23 @@ impl Manager {
             p.set_writable(status != ProjectStatus::Left);
             return Ok(p.clone());
         }
+        if lock(&self.damaged).contains(id) {
+            return Err(StoreError::Damaged(db::Damaged::Project(*id)).into());
+        }
         let path = self.project_path(id);
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(StoreError::Io)?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| db::classify(StoreError::Io(e), dir, db::Damaged::Project(*id)))?;
         }
-        let project = Arc::new(Project::open(
-            &path,
-            details,
-            self.device.clone(),
-            self.clock.clone(),
-        )?);
+        let project = match Project::open(&path, details, self.device.clone(), self.clock.clone()) {
+            Ok(p) => Arc::new(p),
+            Err(e) => {
+                if is_damaged(&e) {
+                    lock(&self.damaged).insert(*id);
+                }
+                return Err(e);
+            }
+        };
         project.set_writable(status != ProjectStatus::Left);
         project.set_blob_policy(self.blob_policy()?);
         cache.insert(*id, project.clone());
@@ -402,16 +439,25 @@ impl Manager {
                 id.try_into()
                     .map_err(|_| StoreError::Corrupt("project id length"))?,
             );
-            let project = self.open_project(&id)?;
             let mut status = status_from(&status)?;
-            if status == ProjectStatus::Joining && self.role_arrived(&project)? {
-                status = ProjectStatus::Joined;
-            }
+            // A damaged project is listed as such; the others and the device go on working.
+            let listed = self.open_project(&id).and_then(|project| {
+                if status == ProjectStatus::Joining && self.role_arrived(&project)? {
+                    status = ProjectStatus::Joined;
+                }
+                project.settings()
+            });
+            let (settings, damaged) = match listed {
+                Ok(settings) => (settings, false),
+                Err(e) if is_damaged(&e) => (ProjectSettings::default(), true),
+                Err(e) => return Err(e),
+            };
             out.push(ProjectSummary {
                 project_id: id,
-                settings: project.settings()?,
+                settings,
                 status,
                 joined_at: Timestamp(joined_at),
+                damaged,
             });
         }
         Ok(out)

@@ -82,8 +82,12 @@ pub struct Project {
     reader: Mutex<Connection>,
     clock: Clock,
     writable: AtomicBool,
+    /// Set once SQLite reports the file damaged: from then on every read and write is
+    /// refused with [`StoreError::Damaged`] (sticky for the life of this handle).
+    damaged: AtomicBool,
     path: PathBuf,
-    checkpointer: db::Checkpointer,
+    /// `None` once the store is closed for a repair.
+    checkpointer: Mutex<Option<db::Checkpointer>>,
     changes: watch::Sender<u64>,
     data_sync: watch::Sender<bool>,
     /// Bumped to have every session ask its peer for its data-sync switch afresh.
@@ -111,11 +115,22 @@ fn lock(m: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
 
 impl Project {
     /// Opens (creating if needed) the project database at `path`.
+    /// A damaged database file (SQLite's quick check, run first) is refused with
+    /// [`StoreError::Damaged`] before anything is written to it.
     pub fn open(path: &Path, join: &JoinDetails, device: DeviceKeys, clock: Clock) -> Result<Self> {
-        let writer = db::open_writer(path, db::PROJECT_MIGRATIONS)?;
-        let reader = db::open_reader(path)?;
-        let checkpointer = db::Checkpointer::start(path, &writer)?;
-        let own_role = roles::load(&reader, join.creator)?.current(&device.device_id());
+        let store = db::Damaged::Project(join.project_key().project_id());
+        let writer = db::open_checked(path, db::PROJECT_MIGRATIONS, store)?;
+        let opened = (|| {
+            let reader = db::open_reader(path)?;
+            let checkpointer = db::Checkpointer::start(path, &writer)?;
+            let own_role = roles::load(&reader, join.creator)?.current(&device.device_id());
+            Ok::<_, Error>((reader, checkpointer, own_role))
+        })();
+        let (reader, checkpointer, own_role) = match opened {
+            Ok(o) => o,
+            Err(e) if db::chain_has_damage(&e) => return Err(StoreError::Damaged(store).into()),
+            Err(e) => return Err(e),
+        };
         let changes = watch::Sender::new(0);
         let blob_dir = path
             .parent()
@@ -130,8 +145,9 @@ impl Project {
             reader: Mutex::new(reader),
             clock,
             writable: AtomicBool::new(true),
+            damaged: AtomicBool::new(false),
             path: path.to_owned(),
-            checkpointer,
+            checkpointer: Mutex::new(Some(checkpointer)),
             changes,
             data_sync: watch::Sender::new(false),
             sync_asks: watch::Sender::new(0),
@@ -172,12 +188,24 @@ impl Project {
 
     /// Runs `f` in one immediate (write-locking) transaction, committing if it succeeds.
     fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        self.check_intact()?;
         let mut conn = lock(&self.writer);
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let out = f(&tx)?;
-        index::flush_search(&tx, false)?;
-        tx.commit()?;
-        self.checkpointer.committed();
+        let out = (|| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let out = f(&tx)?;
+            index::flush_search(&tx, false)?;
+            tx.commit()?;
+            Ok(out)
+        })();
+        let out = self.note_damage(out)?;
+        drop(conn);
+        if let Some(c) = &*self
+            .checkpointer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        {
+            c.committed();
+        }
         self.changes.send_modify(|n| *n += 1);
         if let Ok(role) = self.role(&self.device_id()) {
             self.own_role
@@ -187,12 +215,67 @@ impl Project {
     }
 
     fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        self.check_intact()?;
         let conn = lock(&self.reader);
         // One snapshot for every statement of the read: a commit that lands between two of
         // them (a peer's entries from a new feed, say) must not be seen by one and not the
         // other. Dropping the transaction ends it; a read changes nothing to keep.
-        let tx = conn.unchecked_transaction()?;
-        f(&tx)
+        let out = conn
+            .unchecked_transaction()
+            .map_err(Error::from)
+            .and_then(|tx| f(&tx));
+        self.note_damage(out)
+    }
+
+    /// Whether SQLite has reported this project's database damaged (see
+    /// [`StoreError::Damaged`]); a damaged project refuses every read and write until it is
+    /// repaired ([`Manager::repair_project`](crate::Manager::repair_project)).
+    pub fn is_damaged(&self) -> bool {
+        self.damaged.load(Ordering::SeqCst)
+    }
+
+    /// Closes the database files for a repair: this handle refuses everything from now on
+    /// (as damaged), and holds no file open, so the files can be moved aside while the app
+    /// or a session still holds it.
+    pub(crate) fn close_store(&self) {
+        self.damaged.store(true, Ordering::SeqCst);
+        let checkpointer = self
+            .checkpointer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        drop(checkpointer);
+        for conn in [&self.writer, &self.reader] {
+            // An in-memory stand-in: the handle keeps a connection, the file is closed.
+            if let Ok(blank) = Connection::open_in_memory() {
+                drop(std::mem::replace(&mut *lock(conn), blank));
+            }
+        }
+    }
+
+    fn damaged_error(&self) -> Error {
+        StoreError::Damaged(db::Damaged::Project(self.id())).into()
+    }
+
+    fn check_intact(&self) -> Result<()> {
+        if self.is_damaged() {
+            return Err(self.damaged_error());
+        }
+        Ok(())
+    }
+
+    /// Turns SQLite's report of a malformed page (anywhere in `result`'s error chain) into
+    /// the sticky damaged state.
+    fn note_damage<T>(&self, result: Result<T>) -> Result<T> {
+        match result {
+            Err(e) if db::chain_has_damage(&e) => {
+                if !self.damaged.swap(true, Ordering::SeqCst) {
+                    tracing::error!(project = %self.id().short(), "project store is damaged: {e}");
+                }
+                Err(self.damaged_error())
+            }
+            other => other,
+        }
     }
 
     fn check_writable(&self) -> Result<()> {
@@ -743,11 +826,16 @@ impl Project {
     }
 
     /// Runs SQLite's full integrity check on the project database: `true` if it is intact.
+    /// A store found damaged is marked so (see [`Project::is_damaged`]).
     pub fn check_integrity(&self) -> Result<bool> {
-        self.read(|c| {
+        let intact = self.read(|c| {
             let verdict: String = c.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
             Ok(verdict == "ok")
-        })
+        })?;
+        if !intact {
+            self.damaged.store(true, Ordering::SeqCst);
+        }
+        Ok(intact)
     }
 
     /// Copies the write-ahead log into the database file and truncates it: before copying the
@@ -755,15 +843,20 @@ impl Project {
     /// Retries while the background checkpointer holds the log, up to
     /// [`CHECKPOINT_RETRIES`] times.
     pub fn checkpoint(&self) -> Result<()> {
+        self.check_intact()?;
         let conn = lock(&self.writer);
-        for _ in 0..CHECKPOINT_RETRIES {
-            let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
-            if busy == 0 {
-                return Ok(());
+        let out = (|| {
+            for _ in 0..CHECKPOINT_RETRIES {
+                let busy: i64 =
+                    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+                if busy == 0 {
+                    return Ok(());
+                }
+                std::thread::sleep(CHECKPOINT_RETRY_PAUSE);
             }
-            std::thread::sleep(CHECKPOINT_RETRY_PAUSE);
-        }
-        Err(StoreError::Busy.into())
+            Err(StoreError::Busy.into())
+        })();
+        self.note_damage(out)
     }
 
     /// Drops the index and rebuilds it from the feeds.

@@ -160,7 +160,8 @@ pub(crate) fn policy_name(policy: BlobPolicy) -> &'static str {
 pub(crate) fn turn_sync_on(manager: &Manager) -> CliResult<Vec<(ProjectId, String)>> {
     let mut names = Vec::new();
     for p in manager.list_projects()? {
-        if p.status == ProjectStatus::Joined {
+        // A damaged project syncs again once repaired (`mapeo project repair`).
+        if p.status == ProjectStatus::Joined && !p.damaged {
             manager.start_sync(&p.project_id)?;
             names.push((p.project_id, p.settings.name.unwrap_or_default()));
         }
@@ -567,7 +568,7 @@ async fn serve_async(
             }
             _ = project_tick.tick() => {
                 for p in manager.list_projects()? {
-                    if p.status == ProjectStatus::Joined && syncing.insert(p.project_id) {
+                    if p.status == ProjectStatus::Joined && !p.damaged && syncing.insert(p.project_id) {
                         manager.start_sync(&p.project_id)?;
                         let name = p.settings.name.unwrap_or_default();
                         out.event("project", json!({"projectId": p.project_id.to_string(), "name": name, "syncing": true}),

@@ -1,4 +1,4 @@
-//! `mapeo project`: create, list, show, settings, leave. Joining is by invite (`mapeo
+//! `mapeo project`: create, list, show, settings, repair, leave. Joining is by invite (`mapeo
 //! invites`, `mapeo sync --accept-invites-from`).
 
 use std::path::Path;
@@ -47,16 +47,23 @@ pub fn run(dir: &Path, selection: Option<&str>, cmd: ProjectCommand) -> CliResul
                     vec![
                         p.project_id.short(),
                         p.settings.name.clone().unwrap_or_default(),
-                        status(p.status).to_owned(),
+                        if p.damaged {
+                            format!("{} (damaged)", status(p.status))
+                        } else {
+                            status(p.status).to_owned()
+                        },
                         iso(p.joined_at),
                     ]
                 })
                 .collect();
-            let text = if all.is_empty() {
+            let mut text = if all.is_empty() {
                 "No projects yet: `mapeo project create NAME`.".to_owned()
             } else {
                 table(&["ID", "NAME", "STATUS", "JOINED"], &rows)
             };
+            for p in all.iter().filter(|p| p.damaged) {
+                text.push_str(&format!("\n{}", CliError::Damaged(p.project_id)));
+            }
             Ok(Output::new(json!({ "projects": json }), text))
         }
         ProjectCommand::Show => {
@@ -94,6 +101,36 @@ pub fn run(dir: &Path, selection: Option<&str>, cmd: ProjectCommand) -> CliResul
             let summary =
                 select::project_summary(&home.manager, Some(&summary.project_id.to_string()))?;
             show(&home.manager, &summary)
+        }
+        ProjectCommand::Repair => {
+            let home = Home::open(dir, Access::Write)?;
+            let summary = select::project_summary(&home.manager, selection)?;
+            let r = home.manager.repair_project(&summary.project_id)?;
+            let json = json!({
+                "projectId": r.project_id.to_string(),
+                "setAside": r.set_aside.display().to_string(),
+                "recovered": r.recovered,
+                "recoveredOwn": r.recovered_own,
+                "ownUnrecovered": r.own_unrecovered,
+            });
+            let mut text = format!(
+                "Project {} repaired: {} entries recovered from the damaged store ({} written by \
+                 this device).\nThe damaged store was kept in {}.\nNow sync with another \
+                 member (`mapeo sync --connect HOST:PORT` or `mapeo serve`) to get the rest of \
+                 its data back.",
+                r.project_id.short(),
+                r.recovered,
+                r.recovered_own,
+                r.set_aside.display(),
+            );
+            if r.own_unrecovered != Some(0) {
+                text.push_str(
+                    "\nSome entries this device wrote could not be read back: sync before \
+                     recording anything in this project, so that a member who has them gives \
+                     them back first.",
+                );
+            }
+            Ok(Output::new(json, text))
         }
         ProjectCommand::Leave { yes } => {
             let home = Home::open(dir, Access::Write)?;
@@ -143,6 +180,7 @@ pub fn summary_json(p: &ProjectSummary) -> Value {
         "color": p.settings.project_color,
         "status": status(p.status),
         "joinedAt": iso(p.joined_at),
+        "damaged": p.damaged,
     })
 }
 

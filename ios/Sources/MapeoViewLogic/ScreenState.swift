@@ -39,7 +39,7 @@ public struct ProjectsScreen: Equatable, Sendable {
             .map { p in
                 ProjectRow(
                     id: p.projectId, name: Self.name(p.settings.name),
-                    badge: p.status == .joining ? "Joining…" : nil)
+                    badge: p.damaged ? "Damaged: repair" : (p.status == .joining ? "Joining…" : nil))
             }
             .sorted { ($0.name.lowercased(), $0.id) < ($1.name.lowercased(), $1.id) }
         self.invites =

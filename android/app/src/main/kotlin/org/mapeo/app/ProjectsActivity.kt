@@ -60,15 +60,28 @@ class ProjectsActivity : Screen() {
             projectsBox.removeAllViews()
             if (projects.isEmpty()) projectsBox.label("No projects yet: create one, or exchange with a coordinator to be invited.")
             for (p in projects.sortedBy { it.settings.name?.lowercase() ?: "" }) {
-                val status = when (p.status) {
+                val status = if (p.damaged) " (damaged: tap to repair)" else when (p.status) {
                     ProjectStatus.JOINING -> " (joining: exchange to finish)"
                     ProjectStatus.LEFT -> " (left)"
                     ProjectStatus.JOINED -> ""
                 }
                 projectsBox.button((p.settings.name ?: "Unnamed project") + status) {
-                    startActivity(Intent(this, ObservationsActivity::class.java).putExtra(EXTRA_PROJECT, p.projectId))
+                    if (p.damaged) {
+                        repair(p.projectId)
+                    } else {
+                        startActivity(Intent(this, ObservationsActivity::class.java).putExtra(EXTRA_PROJECT, p.projectId))
+                    }
                 }
             }
+        }
+    }
+
+    /** Sets a damaged project's store aside and makes a fresh one; an exchange brings its data back. */
+    private fun repair(projectId: String) {
+        work({ device.repairProject(projectId) }) { r ->
+            r.getOrElse { toast(message(it)); return@work }
+            toast("Project repaired: exchange with another member to get its data back")
+            refresh()
         }
     }
 

@@ -102,7 +102,8 @@ class ExchangeController(
         } catch (e: MapeoException) {
             device.startListening(listenAddress.substringBeforeLast(':') + ":0")
         }
-        val joined = device.listProjects().filter { it.status != ProjectStatus.LEFT }.map { it.projectId }
+        // A damaged project syncs again once repaired (Mapeo.repairProject).
+        val joined = device.listProjects().filter { it.status != ProjectStatus.LEFT && !it.damaged }.map { it.projectId }
         synchronized(handles) {
             model.setRunning(true)
             handles += device.subscribePeers(object : PeerListener {
