@@ -200,6 +200,8 @@ pub enum ObservationCommand {
   mapeo observation add --lat 1 --lon 2 --tag count=5 --tag 'code=\"007\"' --tag animals='[\"otter\",\"caiman\"]'
   mapeo observation add --lat -3.4 --lon -62.2 --photo dredge.jpg --photo river.jpg --audio note.m4a
 
+--preset names a category of the project's: a new project has none until `mapeo categories
+import` (see `mapeo categories list`).
 A tag value is read as JSON when it is a number, true, false, null or a list; anything
 else is text. Quote it as JSON to force text. Photos and audio are recognised by their
 content, not their name. Every file is checked before anything is stored: a file that is

@@ -233,11 +233,15 @@ pub(crate) struct BarFrame {
 }
 
 impl BarFrame {
-    /// The next frame from the core's counts. A new session (its counters start again from
-    /// zero) starts a new bar: `true` in the second place.
-    pub(crate) fn next(self, done: u64, left: u64) -> (BarFrame, bool) {
+    /// The next frame from the core's counts; `settled`: the core says nothing is left
+    /// either way (synced). A new session (its counters start again from zero) starts a new
+    /// bar: `true` in the second place.
+    pub(crate) fn next(self, done: u64, left: u64, settled: bool) -> (BarFrame, bool) {
         let restarted = done < self.done;
         let before = if restarted { BarFrame::default() } else { self };
+        // No entry counted as left, yet not synced (the peer's news is not all in, or media
+        // still moves): the bar stays one step short of full until it is.
+        let left = if left == 0 && !settled { 1 } else { left };
         let total = before
             .total
             .max(done + left)
@@ -322,7 +326,8 @@ impl Reporter {
                     b.set_prefix(label.clone());
                     (b, BarFrame::default())
                 });
-                let (next, restarted) = frame.next(done, left);
+                let settled = v["complete"].as_bool().unwrap_or(false);
+                let (next, restarted) = frame.next(done, left, settled);
                 if restarted {
                     let _ = m.println(format!("{label}: a new exchange started"));
                     bar.reset();
@@ -346,7 +351,12 @@ impl Reporter {
     fn synced(&mut self, key: (ProjectId, DeviceId), v: &Value, label: &str) {
         let status = format!("{}{}", entries_status(v, 0), media_status(v));
         let line = format!("{label}: {status}");
-        if let Some((bar, _)) = self.by_key.get(&key) {
+        if let Some((bar, frame)) = self.by_key.get_mut(&key) {
+            let done = v["received"].as_u64().unwrap_or(0) + v["sent"].as_u64().unwrap_or(0);
+            let (next, _) = frame.next(done, 0, true);
+            *frame = next;
+            bar.set_length(next.total);
+            bar.set_position(next.position);
             bar.set_message(status);
         }
         // The bars show it; a line as well, as for any other event.
@@ -721,6 +731,10 @@ async fn serve_async(
     for (bar, _) in out.by_key.values() {
         bar.abandon();
     }
+    // The bars stay on screen as they were; the last line is printed plainly, since the
+    // bars' drawing may not be flushed before the process ends.
+    out.by_key.clear();
+    out.bars = None;
     let exchanges = at_stop.len();
     let synced = at_stop.values().filter(|s| full(s)).count();
     out.event(
@@ -883,7 +897,7 @@ mod tests {
         counts
             .iter()
             .map(|&(done, left)| {
-                let (next, restarted) = frame.next(done, left);
+                let (next, restarted) = frame.next(done, left, left == 0);
                 frame = next;
                 (next.position, next.total, restarted)
             })
@@ -913,6 +927,16 @@ mod tests {
             assert_eq!(total - pos, left, "what is missing is what is left");
             last = (pos, total);
         }
+    }
+
+    #[test]
+    fn the_bar_is_not_full_before_the_core_says_synced() {
+        let (frame, _) = BarFrame::default().next(0, 0, false);
+        assert!(frame.position < frame.total, "{frame:?}");
+        let (frame, _) = frame.next(10, 0, false);
+        assert!(frame.position < frame.total, "{frame:?}");
+        let (frame, _) = frame.next(10, 0, true);
+        assert_eq!(frame.position, frame.total, "{frame:?}");
     }
 
     #[test]
