@@ -202,6 +202,7 @@ pub enum ObservationCommand {
 
 --preset names a category of the project's: a new project has none until `mapeo categories
 import` (see `mapeo categories list`).
+
 A tag value is read as JSON when it is a number, true, false, null or a list; anything
 else is text. Quote it as JSON to force text. Photos and audio are recognised by their
 content, not their name. Every file is checked before anything is stored: a file that is
