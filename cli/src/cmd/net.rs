@@ -496,6 +496,9 @@ async fn serve_async(
         .map_err(|e| CliError::file("cannot write", &serve_file, e))?;
     // The control socket exists before "listening" is printed, so a script that waits for
     // that line can send requests at once. Its tasks end with this function.
+    // Before "listening": from then on a Ctrl-C stops the serve cleanly.
+    let stop = stop_signal(args.stop_on_stdin_close);
+    tokio::pin!(stop);
     let (events_tx, mut events_rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
     let ctx = Arc::new(Ctx {
         manager: manager.clone(),
@@ -608,8 +611,6 @@ async fn serve_async(
         ));
     }
 
-    let stop = stop_signal(args.stop_on_stdin_close);
-    tokio::pin!(stop);
     let mut peers_rx = manager.subscribe_peers();
     let board = manager.sync_board();
     let mut board_rx = board.subscribe();
@@ -788,36 +789,57 @@ async fn dial_loop(
     }
 }
 
-/// Resolves when the process is asked to stop.
-async fn stop_signal(on_stdin_close: bool) {
-    let stdin_closed = async {
-        if on_stdin_close {
-            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-            std::thread::spawn(move || {
-                let mut sink = Vec::new();
-                let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink);
-                let _ = tx.send(());
-            });
-            let _ = rx.await;
-        } else {
-            std::future::pending::<()>().await;
-        }
-    };
+/// Resolves when the process is asked to stop. The signal handlers are installed at once,
+/// when this is called (not when the future is first polled): a Ctrl-C that comes right
+/// after "listening" is printed stops the serve cleanly instead of killing it. Call it
+/// inside the runtime.
+fn stop_signal(on_stdin_close: bool) -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+    let (interrupt, terminate) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::interrupt()).ok(),
+            signal(SignalKind::terminate()).ok(),
+        )
     };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = stdin_closed => {}
-        () = terminate => {}
+    async move {
+        let stdin_closed = async {
+            if on_stdin_close {
+                let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+                std::thread::spawn(move || {
+                    let mut sink = Vec::new();
+                    let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink);
+                    let _ = tx.send(());
+                });
+                let _ = rx.await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        #[cfg(unix)]
+        let (interrupted, terminated) = {
+            async fn next(s: Option<tokio::signal::unix::Signal>) {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            }
+            (next(interrupt), next(terminate))
+        };
+        #[cfg(not(unix))]
+        let (interrupted, terminated) = (
+            async {
+                let _ = tokio::signal::ctrl_c().await;
+            },
+            std::future::pending::<()>(),
+        );
+        tokio::select! {
+            () = interrupted => {}
+            () = stdin_closed => {}
+            () = terminated => {}
+        }
     }
 }
 
