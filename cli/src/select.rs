@@ -277,6 +277,11 @@ impl InviterPrefix {
         device.to_string().starts_with(&self.0)
     }
 
+    /// The hex characters given (lowercase), without any ellipsis.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
     /// Whether it names exactly one device id (all of it).
     pub fn is_full(&self) -> bool {
         self.0.len() == 64

@@ -466,7 +466,7 @@ fn serve_accepts_invites_from_a_named_device_unattended() {
     let prefix = &ana_id[..8];
     let (hub, mut spoke) = two_serves(&ana, &beto, &["--accept-invites-from", prefix]);
     let accepting = spoke.wait_for("accepting", SYNC_TIMEOUT, |e| e["event"] == "accepting");
-    assert_eq!(accepting["from"][0], format!("{prefix}…").as_str());
+    assert_eq!(accepting["from"][0], prefix);
 
     let outcome = ana.json(&[
         "-p",

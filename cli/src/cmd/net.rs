@@ -537,7 +537,7 @@ async fn serve_async(
     if !accept_from.is_empty() {
         out.event(
             "accepting",
-            json!({"from": accept_from.iter().map(ToString::to_string).collect::<Vec<_>>()}),
+            json!({"from": accept_from.iter().map(InviterPrefix::as_str).collect::<Vec<_>>()}),
             format!(
                 "Accepting invites from {} without asking.",
                 accept_from
