@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::select::InviterPrefix;
+
 /// The port `mapeo serve` listens on by default (and the one a connection code names when no
 /// serve is running).
 pub const DEFAULT_PORT: u16 = 47_380;
@@ -23,6 +25,8 @@ Examples:
   mapeo demo                                  three peers on this machine, end to end
   mapeo identity                              this device's id and backup code
   mapeo project create \"Río Negro\"            a new project
+  mapeo observation add --lat -3.1 --lon -60.0 --notes \"oil on the water\"
+  mapeo categories import rainforest.comapeocat    categories (presets) for --preset
   mapeo observation add --lat -3.1 --lon -60.0 --preset \"River pollution\" --notes \"oil\"
   mapeo serve                                 listen, discover and sync until Ctrl-C
   mapeo sync --connect 192.168.1.20:47380     sync once with one peer
@@ -201,6 +205,9 @@ pub enum ObservationCommand {
   mapeo observation add --lat -3.4653 --lon -62.2159 --preset \"River pollution\" --notes \"oil slick\"
   mapeo observation add --lat 1 --lon 2 --tag count=5 --tag 'code=\"007\"' --tag animals='[\"otter\",\"caiman\"]'
   mapeo observation add --lat -3.4 --lon -62.2 --photo dredge.jpg --photo river.jpg --audio note.m4a
+
+--preset names a category of the project's: a new project has none until `mapeo categories
+import` (see `mapeo categories list`).
 
 A tag value is read as JSON when it is a number, true, false, null or a list; anything
 else is text. Quote it as JSON to force text. Photos and audio are recognised by their
@@ -484,7 +491,7 @@ pub struct ExportArgs {
   mapeo serve --listen 127.0.0.1:0 --no-discovery --json
   mapeo serve --interface wlan0                discover only on the hotspot's interface
   mapeo serve --connect MP1-…                  also dial a peer by its connection code
-  mapeo serve --accept-invites-from 9d3e…41    join when that device invites (unattended)
+  mapeo serve --accept-invites-from 9d3e41a7    join when that device invites (unattended)
   mapeo serve --previews-only                  fetch photo previews only, like a phone
 
 Discovery uses mDNS on every interface unless --interface names some; it is off when
@@ -507,9 +514,10 @@ pub struct ServeArgs {
     /// it answers.
     #[arg(long = "connect", value_name = "PEER")]
     pub connect: Vec<String>,
-    /// Accept invites from this device (its full id) without asking (repeatable).
+    /// Accept invites from this device without asking (repeatable): its id, or at least its
+    /// first 8 hex characters (the short form peers and members lists show).
     #[arg(long = "accept-invites-from", value_name = "DEVICE")]
-    pub accept_invites_from: Vec<String>,
+    pub accept_invites_from: Vec<InviterPrefix>,
     /// Download only photo previews and thumbnails from peers (a phone's choice), instead
     /// of every original photo and recording (the archive, the default).
     #[arg(long)]
@@ -525,7 +533,7 @@ pub struct ServeArgs {
   mapeo sync --connect 192.168.43.1:47380
   mapeo sync --connect MP1-… --timeout 120
   mapeo sync --discover --interface wlan0
-  mapeo sync --connect MP1-… --accept-invites-from 9d3e…41 --timeout 300   join, then sync
+  mapeo sync --connect MP1-… --accept-invites-from 9d3e41a7 --timeout 300   join, then sync
 
 Exit code 0 when every shared project is synced with every peer (the attachments this
 device keeps included: every original, or previews only with --previews-only), 3 when not
@@ -540,10 +548,11 @@ pub struct SyncArgs {
     /// With --discover: only on this interface (repeatable).
     #[arg(long = "interface", value_name = "NAME")]
     pub interfaces: Vec<String>,
-    /// Accept an invite from this device (its full id) when it comes, join, then sync
-    /// (repeatable). The sync fails (exit code 3) if no invite was accepted in time.
+    /// Accept an invite from this device when it comes, join, then sync (repeatable): its
+    /// id, or at least its first 8 hex characters. The sync fails (exit code 3) if no
+    /// invite was accepted in time.
     #[arg(long = "accept-invites-from", value_name = "DEVICE")]
-    pub accept_invites_from: Vec<String>,
+    pub accept_invites_from: Vec<InviterPrefix>,
     /// Download only photo previews and thumbnails from peers, instead of every original
     /// photo and recording (the archive, the default).
     #[arg(long)]

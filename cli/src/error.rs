@@ -8,6 +8,9 @@ use thiserror::Error;
 
 /// Exit code of a failed command.
 pub const EXIT_ERROR: u8 = 1;
+/// Exit code of a usage error (an unknown command or option, a bad or missing value), as
+/// clap gives it.
+pub const EXIT_USAGE: u8 = 2;
 /// Exit code of a sync that could not finish (timeout, peer unreachable).
 pub const EXIT_NOT_FINISHED: u8 = 3;
 
@@ -33,6 +36,12 @@ pub enum CliError {
         /// The cause.
         source: std::io::Error,
     },
+    /// The folder a file is to be written in does not exist.
+    #[error("the folder {} does not exist: create it first, or write elsewhere", .0.display())]
+    NoSuchFolder(PathBuf),
+    /// What should be the folder of a file to write is not a folder.
+    #[error("{} is not a folder", .0.display())]
+    NotAFolder(PathBuf),
     /// A file given with `--photo` or `--audio` cannot be attached; nothing was stored.
     #[error("cannot attach {}: {reason}; nothing was stored", path.display())]
     BadMedia {
@@ -71,6 +80,14 @@ pub enum CliError {
         what: &'static str,
         /// What was given.
         selection: String,
+    },
+    /// No preset (category) matches a `--preset` given by name or id.
+    #[error("no preset matches {selection:?}{hint}")]
+    UnknownPreset {
+        /// What was given.
+        selection: String,
+        /// What to do about it: list the categories, or import some first.
+        hint: &'static str,
     },
     /// More than one document matches.
     #[error("{selection:?} matches several {what}s; give more of the id")]
@@ -214,11 +231,13 @@ impl CliError {
             CliError::Damaged(_) | CliError::Core(E::Store(StoreError::Damaged(_))) => "damaged",
             CliError::Core(E::Store(StoreError::ReadOnly)) => "read_only",
             CliError::Core(_) => "core",
-            CliError::File { .. } => "file",
+            CliError::File { .. } | CliError::NoSuchFolder(_) | CliError::NotAFolder(_) => "file",
             CliError::BadMedia { .. } => "bad_media",
             CliError::Storage { .. } => "storage",
             CliError::BadInput(_) => "bad_input",
-            CliError::UnknownProject(_) | CliError::UnknownDoc { .. } => "not_found",
+            CliError::UnknownProject(_)
+            | CliError::UnknownDoc { .. }
+            | CliError::UnknownPreset { .. } => "not_found",
             CliError::AmbiguousProject { .. } | CliError::AmbiguousDoc { .. } => "ambiguous",
             CliError::IdentityExists(_) => "identity_exists",
             CliError::BadKeyFile(_) => "bad_key_file",

@@ -19,7 +19,11 @@ use crate::args::Cli;
 use crate::error::CliError;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(&e, wants_json(&args)),
+    };
     let json = cli.json;
     match cmd::run(cli) {
         Ok(Some(output)) => {
@@ -45,6 +49,36 @@ fn main() -> ExitCode {
             ExitCode::from(e.exit_code())
         }
     }
+}
+
+/// Whether `--json` is among the arguments: clap fails before it is parsed, and a script that
+/// asked for JSON should get its usage error as JSON too. Anything after `--` is a value.
+fn wants_json(args: &[std::ffi::OsString]) -> bool {
+    args.iter()
+        .skip(1)
+        .take_while(|a| *a != "--")
+        .any(|a| a == "--json")
+}
+
+/// Prints clap's answer: help and version as clap does (they are not errors), a usage error
+/// as `{"error": {"kind": "usage", …}}` under `--json`; exit code 2 for a usage error.
+fn usage_error(e: &clap::Error, json: bool) -> ExitCode {
+    use clap::error::ErrorKind;
+    let is_error = !matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion);
+    if !json || !is_error {
+        // clap prints help on stdout and errors on stderr, and knows its exit codes.
+        let _ = e.print();
+        return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(error::EXIT_USAGE));
+    }
+    let rendered = e.render().to_string();
+    let message = rendered
+        .trim()
+        .strip_prefix("error: ")
+        .unwrap_or(rendered.trim())
+        .to_owned();
+    let doc = serde_json::json!({"error": {"kind": "usage", "message": message}});
+    eprintln!("{doc}");
+    ExitCode::from(error::EXIT_USAGE)
 }
 
 fn report(e: &CliError, json: bool) {

@@ -162,8 +162,44 @@ pub fn notes(tags: &Tags) -> Option<&str> {
     }
 }
 
-/// A table of text columns, padded.
+/// Most characters of a note shown in a table row (the whole note is in `show` and
+/// `--json`).
+pub const NOTE_CHARS_IN_TABLE: usize = 60;
+
+/// Text on one line, for a table cell: a line break shows as `⏎`, a tab or another control
+/// character as a space (names and notes come from peers and may hold any of them).
+pub fn one_line(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.trim().chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\r' if chars.peek() == Some(&'\n') => {}
+            '\n' | '\r' | '\u{2028}' | '\u{2029}' => out.push_str(" ⏎ "),
+            c if c.is_control() => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Text cut to at most `max` characters, an ellipsis marking the cut.
+pub fn truncate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut cut: String = text.chars().take(max.saturating_sub(1)).collect();
+    cut.truncate(cut.trim_end().len());
+    cut.push('…');
+    cut
+}
+
+/// A table of text columns, padded; every cell on one line.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| one_line(c)).collect())
+        .collect();
+    let rows = rows.as_slice();
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (i, cell) in row.iter().enumerate() {
@@ -206,6 +242,18 @@ mod tests {
             Timestamp(1_769_817_600_000)
         );
         assert!(parse_time("31/01/2026").is_err());
+    }
+
+    #[test]
+    fn multi_line_cells_stay_on_one_row() {
+        let t = table(
+            &["ID", "NOTES"],
+            &[vec!["a".into(), "oil\r\non the\nwater\tnear".into()]],
+        );
+        assert_eq!(t.lines().count(), 2, "{t}");
+        assert!(t.ends_with("oil ⏎ on the ⏎ water near"), "{t}");
+        assert_eq!(truncate("abcdef", 4), "abc…");
+        assert_eq!(truncate("abc", 4), "abc");
     }
 
     #[test]

@@ -120,9 +120,13 @@ pub fn preset(project: &Project, selection: &str) -> CliResult<(Document, DocRef
     let chosen = match by_name.as_slice() {
         [one] => (*one).clone(),
         [] => document(project, DocType::Preset, selection).map_err(|e| match e {
-            CliError::UnknownDoc { .. } => CliError::UnknownDoc {
-                what: "preset",
-                selection: format!("{selection} (see `mapeo categories list`)"),
+            CliError::UnknownDoc { .. } => CliError::UnknownPreset {
+                selection: selection.to_owned(),
+                hint: if presets.is_empty() {
+                    "; this project has no categories yet: import them with `mapeo categories import FILE`"
+                } else {
+                    " (see `mapeo categories list`)"
+                },
             },
             other => other,
         })?,
@@ -256,14 +260,67 @@ pub fn invitee(manager: &Manager, selection: &str) -> CliResult<DeviceId> {
     )
 }
 
-/// A device id given in full (for `--accept-invites-from`: a prefix would be too easy to
-/// imitate).
-pub fn full_device_id(text: &str) -> CliResult<DeviceId> {
-    text.trim().parse::<DeviceId>().map_err(|_| {
-        CliError::BadInput(format!(
-            "{text:?} is not a device id (64 hex characters, as `mapeo identity` shows it)"
-        ))
-    })
+/// The fewest hex characters of a device id `--accept-invites-from` takes: the short form
+/// every command shows (`mapeo identity`, peers, members). Fewer would let a device whose id
+/// merely starts alike join unattended.
+pub const MIN_INVITER_PREFIX: usize = 8;
+
+/// A device `--accept-invites-from` names: its id or a prefix of it (at least
+/// [`MIN_INVITER_PREFIX`] hex characters), matched against the inviter's id when an invite
+/// arrives, as `members invite` matches a prefix against connected peers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InviterPrefix(String);
+
+impl InviterPrefix {
+    /// Whether an invite from `device` is one this names.
+    pub fn matches(&self, device: &DeviceId) -> bool {
+        device.to_string().starts_with(&self.0)
+    }
+
+    /// The hex characters given (lowercase), without any ellipsis.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether it names exactly one device id (all of it).
+    pub fn is_full(&self) -> bool {
+        self.0.len() == 64
+    }
+}
+
+impl std::fmt::Display for InviterPrefix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.is_full() {
+            f.write_str(&self.0)
+        } else {
+            write!(f, "{}…", self.0)
+        }
+    }
+}
+
+impl std::str::FromStr for InviterPrefix {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        // A short form copied with its ellipsis (`9d3e41a7…`) is still that prefix.
+        let trimmed = text.trim().trim_end_matches(['…', '.']);
+        let Some(prefix) = hex_prefix(trimmed) else {
+            return Err(format!(
+                "{text:?} is not a device id: give the id `mapeo identity` shows, or its first {MIN_INVITER_PREFIX} or more hex characters"
+            ));
+        };
+        if prefix.len() < MIN_INVITER_PREFIX {
+            return Err(format!(
+                "{text:?} is too short: give at least {MIN_INVITER_PREFIX} hex characters of the device id, so no other device can match"
+            ));
+        }
+        if prefix.len() > 64 {
+            return Err(format!(
+                "{text:?} is longer than a device id (64 hex characters)"
+            ));
+        }
+        Ok(InviterPrefix(prefix))
+    }
 }
 
 /// A received invite by id or unique id prefix.

@@ -118,3 +118,33 @@ fn the_demo_brings_every_observation_and_the_photo_to_every_peer_and_exports_geo
     assert_eq!(v["zip"]["summary"]["attachmentsIncluded"], 1);
     assert_eq!(v["zip"]["summary"]["attachmentsMissing"], 0);
 }
+
+#[test]
+fn the_demo_says_its_folder_is_removed_and_how_to_keep_it() {
+    // The demo's temporary folder goes where TMPDIR says: here, to see it removed.
+    let tmp = tempfile::tempdir().unwrap();
+    let child = common::mapeo()
+        .args(["demo", "--timeout", "60"])
+        .env("TMPDIR", tmp.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = common::wait_output(child, std::time::Duration::from_secs(300));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let said = text
+        .lines()
+        .find(|l| l.contains("is removed now"))
+        .unwrap_or_else(|| panic!("the demo does not say its folder is removed:\n{text}"));
+    assert!(said.contains("mapeo demo --keep"), "{said}");
+    assert_eq!(
+        std::fs::read_dir(tmp.path()).unwrap().count(),
+        0,
+        "the folder is removed as said"
+    );
+}

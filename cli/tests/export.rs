@@ -118,7 +118,18 @@ fn csv_has_a_row_per_observation_and_a_column_per_tag() {
     let text = std::fs::read_to_string(&out).unwrap();
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();
-    assert_eq!(&header[..5], ["id", "createdAt", "updatedAt", "lat", "lon"]);
+    assert_eq!(
+        &header[..7],
+        [
+            "type",
+            "id",
+            "createdAt",
+            "updatedAt",
+            "lat",
+            "lon",
+            "points"
+        ]
+    );
     for col in [
         "category",
         "author",
@@ -129,7 +140,7 @@ fn csv_has_a_row_per_observation_and_a_column_per_tag() {
     ] {
         assert!(header.contains(&col), "{col} missing from {header:?}");
     }
-    let rows: Vec<&str> = lines.collect();
+    let rows: Vec<&str> = lines.filter(|r| r.starts_with("observation,")).collect();
     assert_eq!(rows.len(), 2);
     assert!(
         rows.iter()
@@ -244,4 +255,91 @@ fn zip_holds_the_geojson_and_lists_attachments_missing_here() {
     let (exit, err) = peer.fail(&["export", "geojson", "--out", "/nonexistent-dir/x.geojson"]);
     assert_eq!(exit, 1);
     assert_eq!(err["kind"], "file");
+}
+
+#[test]
+fn csv_has_a_row_for_each_track_it_counts() {
+    let (peer, _) = setup();
+    let out = peer.tmp.path().join("out.csv");
+    let summary = peer.json(&["export", "csv", "--out", out.to_str().unwrap()]);
+    assert_eq!(summary["tracks"], 1);
+    let mut reader = csv::Reader::from_path(&out).unwrap();
+    let header = reader.headers().unwrap().clone();
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let tracks: Vec<&csv::StringRecord> =
+        rows.iter().filter(|r| &r[col("type")] == "track").collect();
+    assert_eq!(tracks.len(), 1, "{rows:?}");
+    assert_eq!(&tracks[0][col("points")], "2");
+    assert_eq!(tracks[0][col("id")].len(), 32);
+    assert_eq!(
+        rows.iter()
+            .filter(|r| &r[col("type")] == "observation")
+            .count(),
+        2
+    );
+    let no_tracks = peer.json(&[
+        "export",
+        "csv",
+        "--no-tracks",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(no_tracks["tracks"], 0);
+    let mut reader = csv::Reader::from_path(&out).unwrap();
+    assert_eq!(reader.records().count(), 2);
+}
+
+#[test]
+fn exports_are_ordinary_files_dated_now() {
+    let (peer, _) = setup();
+    let zip_path = peer.tmp.path().join("out.zip");
+    let geojson_path = peer.tmp.path().join("out.geojson");
+    peer.json(&["export", "zip", "--out", zip_path.to_str().unwrap()]);
+    peer.json(&["export", "geojson", "--out", geojson_path.to_str().unwrap()]);
+    #[cfg(unix)]
+    for path in [&zip_path, &geojson_path] {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        // Readable by others as any new file (the test runs under the usual umask, which
+        // never takes away the owner's read and write).
+        assert_eq!(mode & 0o600, 0o600, "{}: {mode:o}", path.display());
+        assert_ne!(
+            mode,
+            0o600,
+            "{}: private like a temporary file",
+            path.display()
+        );
+        assert_eq!(mode & 0o111, 0, "not executable");
+    }
+    let this_year = u16::try_from(time::OffsetDateTime::now_utc().year()).unwrap();
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(&zip_path).unwrap()).unwrap();
+    for i in 0..zip.len() {
+        let entry = zip.by_index(i).unwrap();
+        let year = entry.last_modified().unwrap().year();
+        assert!(
+            year + 1 >= this_year,
+            "{:?} dated {year}, not now",
+            entry.name()
+        );
+    }
+}
+
+#[test]
+fn a_missing_output_folder_is_named_in_the_error() {
+    let (peer, _) = setup();
+    let folder = peer.tmp.path().join("no-such-folder");
+    for kind in ["geojson", "csv", "zip"] {
+        let target = folder.join(format!("out.{kind}"));
+        let (exit, err) = peer.fail(&["export", kind, "--out", target.to_str().unwrap()]);
+        assert_eq!(exit, 1);
+        assert_eq!(err["kind"], "file");
+        let message = err["message"].as_str().unwrap();
+        assert!(message.contains("no-such-folder"), "{message}");
+        assert!(message.contains("does not exist"), "{message}");
+        // The folder, not a temporary file in it.
+        let inside = format!("{}/", folder.display());
+        assert!(!message.contains(&inside), "{message}");
+    }
+    assert!(!folder.exists());
 }

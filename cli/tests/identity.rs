@@ -128,3 +128,73 @@ fn every_command_has_help_with_examples() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "a usage error exits with 2");
 }
+
+#[test]
+fn renaming_the_device_does_not_print_the_backup_code_again() {
+    let peer = Peer::new();
+    let code = peer.json(&["identity"])["backupCode"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let renamed = peer.json(&["identity", "set-name", "Ana"]);
+    assert_eq!(renamed["name"], "Ana");
+    assert!(renamed.get("backupCode").is_none(), "{renamed:#}");
+    let text = peer.run(&["identity", "set-name", "Ana's laptop"]);
+    assert!(text.status.success());
+    let stdout = String::from_utf8_lossy(&text.stdout);
+    assert!(!stdout.contains(&code), "{stdout}");
+    assert!(!stdout.contains("Backup code"), "{stdout}");
+    // Asked for, it is shown.
+    let shown = peer.run(&["identity"]);
+    assert!(String::from_utf8_lossy(&shown.stdout).contains(&code));
+}
+
+#[test]
+fn restoring_says_restored_and_not_created() {
+    let original = Peer::new();
+    let code = original.json(&["identity"])["backupCode"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let restored = Peer::new();
+    let out = restored.run(&["identity", "restore", &code]);
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("Identity restored."), "{stdout}");
+    assert!(!stdout.contains("created"), "{stdout}");
+    assert!(!stdout.contains(&code), "{stdout}");
+}
+
+#[test]
+fn usage_errors_are_json_under_json_and_help_is_not_an_error() {
+    for args in [
+        vec!["--json", "observation", "frobnicate"],
+        vec!["observation", "list", "--limit", "many", "--json"],
+        vec!["--json", "identity", "restore"],
+        vec!["--json", "serve", "--listen", "nowhere"],
+    ] {
+        let out = common::mapeo().args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let err: serde_json::Value = serde_json::from_str(stderr.trim())
+            .unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {stderr}"));
+        assert_eq!(err["error"]["kind"], "usage", "{args:?}");
+        assert!(
+            !err["error"]["message"].as_str().unwrap().is_empty(),
+            "{args:?}"
+        );
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+    // Without --json, clap's text.
+    let out = common::mapeo()
+        .args(["observation", "frobnicate"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("error:"));
+    // --help and --version with --json are answers, not errors.
+    for args in [vec!["--json", "--help"], vec!["--json", "--version"]] {
+        let out = common::mapeo().args(&args).output().unwrap();
+        assert!(out.status.success(), "{args:?}");
+        assert!(!out.stdout.is_empty(), "{args:?}");
+    }
+}

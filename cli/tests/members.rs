@@ -127,7 +127,7 @@ fn a_fresh_device_joins_and_syncs_in_one_command() {
         "--connect",
         &serve.code(),
         "--accept-invites-from",
-        &ana_id,
+        &ana_id[..12],
         "--timeout",
         "60",
     ]);
@@ -462,9 +462,11 @@ fn serve_accepts_invites_from_a_named_device_unattended() {
     add_observation(&ana, "from Ana");
     let beto = named("Beto");
     let (ana_id, beto_id) = (ana.device_id(), beto.device_id());
-    let (hub, mut spoke) = two_serves(&ana, &beto, &["--accept-invites-from", &ana_id]);
+    // Named by a prefix, as the short form every list shows.
+    let prefix = &ana_id[..8];
+    let (hub, mut spoke) = two_serves(&ana, &beto, &["--accept-invites-from", prefix]);
     let accepting = spoke.wait_for("accepting", SYNC_TIMEOUT, |e| e["event"] == "accepting");
-    assert_eq!(accepting["from"][0], ana_id.as_str());
+    assert_eq!(accepting["from"][0], prefix);
 
     let outcome = ana.json(&[
         "-p",
@@ -630,16 +632,23 @@ fn bad_input_gets_a_clear_error_and_a_non_zero_exit() {
     assert_eq!(err["kind"], "not_allowed");
     let usage = ana.run(&["members", "role", &ana_id, "boss"]);
     assert_eq!(usage.status.code(), Some(2));
-    let (_, err) = ana.fail(&[
-        "sync",
-        "--connect",
-        "127.0.0.1:9",
-        "--accept-invites-from",
-        "ab12",
-    ]);
-    assert_eq!(err["kind"], "bad_input");
-    let (_, err) = ana.fail(&["serve", "--accept-invites-from", "ab12"]);
-    assert_eq!(err["kind"], "bad_input");
+    // An inviter named by too short a prefix, or not by hex, is a usage error: too short a
+    // prefix would let other devices in unattended.
+    for (given, says) in [("ab12", "too short"), ("ana", "not a device id")] {
+        let (exit, err) = ana.fail(&[
+            "sync",
+            "--connect",
+            "127.0.0.1:9",
+            "--accept-invites-from",
+            given,
+        ]);
+        assert_eq!(exit, 2, "{given}");
+        assert_eq!(err["kind"], "usage");
+        assert!(err["message"].as_str().unwrap().contains(says), "{err}");
+        let (exit, err) = ana.fail(&["serve", "--accept-invites-from", given]);
+        assert_eq!(exit, 2, "{given}");
+        assert_eq!(err["kind"], "usage");
+    }
 
     // Through a serve: unknown invites and devices, a device that never connects.
     let serve = ana.serve(&[]);
@@ -674,7 +683,33 @@ fn bad_input_gets_a_clear_error_and_a_non_zero_exit() {
     let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(summary["finished"], false);
     assert_eq!(summary["invites"], serde_json::json!([]));
-    assert!(summary["reason"].as_str().unwrap().contains("no invite"));
+    let reason = summary["reason"].as_str().unwrap();
+    assert!(reason.contains("no invite"), "{reason}");
+    assert!(reason.contains(&ana_id[..8]), "names the inviter: {reason}");
+    // The peer's status says what it waited for, not "matching projects".
+    let status = summary["peers"][0]["status"].as_str().unwrap();
+    assert!(
+        status.starts_with("waiting for an invite from") && status.contains(&ana_id[..8]),
+        "{status}"
+    );
+    // In text, the reason is said once (by the error on stderr), not twice.
+    let out = stranger.run(&[
+        "sync",
+        "--connect",
+        &serve.code(),
+        "--accept-invites-from",
+        &ana_id[..8],
+        "--timeout",
+        "2",
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(all.matches("accepted within").count(), 1, "{all}");
+    assert!(all.contains("waiting for an invite from"), "{all}");
     serve.stop();
 
     // A member may not invite: Beto joins as a member, serves, and tries.

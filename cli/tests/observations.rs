@@ -278,3 +278,116 @@ fn tracks_are_imported_from_gpx_and_bad_files_change_nothing() {
         "failed imports added nothing"
     );
 }
+
+#[test]
+fn a_preset_on_a_fresh_project_says_to_import_categories_first() {
+    let peer = Peer::new();
+    peer.with_project("Ana", "Río Negro");
+    let (exit, err) = peer.fail(&[
+        "observation",
+        "add",
+        "--lat",
+        "-3.1",
+        "--lon",
+        "-60.0",
+        "--preset",
+        "River pollution",
+        "--notes",
+        "oil",
+    ]);
+    assert_eq!(exit, 1);
+    assert_eq!(err["kind"], "not_found");
+    let message = err["message"].as_str().unwrap();
+    // The name in quotes, the advice outside them.
+    assert!(
+        message.starts_with("no preset matches \"River pollution\";"),
+        "{message}"
+    );
+    assert!(message.contains("mapeo categories import"), "{message}");
+    // With categories, an unknown name points at the list.
+    let cats = peer.tmp.path().join("cats");
+    common::write_categories(&cats);
+    peer.json(&["categories", "import", cats.to_str().unwrap()]);
+    let (_, err) = peer.fail(&[
+        "observation",
+        "add",
+        "--lat",
+        "1",
+        "--lon",
+        "2",
+        "--preset",
+        "Volcano",
+    ]);
+    assert_eq!(
+        err["message"],
+        "no preset matches \"Volcano\" (see `mapeo categories list`)"
+    );
+    // The first example of `mapeo --help` works on a fresh project.
+    let help = common::mapeo().arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    let first = help
+        .lines()
+        .find(|l| l.contains("mapeo observation add"))
+        .unwrap();
+    assert!(!first.contains("--preset"), "{first}");
+    let fresh = Peer::new();
+    fresh.with_project("Ana", "Río Negro");
+    fresh.json(&[
+        "observation",
+        "add",
+        "--lat",
+        "-3.1",
+        "--lon",
+        "-60.0",
+        "--notes",
+        "oil on the water",
+    ]);
+}
+
+#[test]
+fn multi_line_notes_keep_the_list_one_row_each() {
+    let (peer, _) = setup();
+    peer.json(&[
+        "observation",
+        "add",
+        "--lat",
+        "1",
+        "--lon",
+        "2",
+        "--notes",
+        "first line\nsecond line\r\nthird",
+    ]);
+    let long = "word ".repeat(40);
+    peer.json(&[
+        "observation",
+        "add",
+        "--lat",
+        "1",
+        "--lon",
+        "2",
+        "--notes",
+        &long,
+    ]);
+    let out = peer.run(&["observation", "list"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    // Header, two rows, the count.
+    assert_eq!(lines.len(), 4, "{text}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.ends_with("first line ⏎ second line ⏎ third")),
+        "{text}"
+    );
+    assert!(lines.iter().any(|l| l.ends_with('…')), "{text}");
+    // JSON keeps the notes whole.
+    let v = peer.json(&["observation", "list"]);
+    let notes: Vec<&str> = v["observations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["tags"]["notes"].as_str().unwrap())
+        .collect();
+    assert!(notes.contains(&"first line\nsecond line\r\nthird"));
+}

@@ -380,3 +380,84 @@ fn a_device_that_left_a_project_finishes_its_sync_every_time() {
         serve.stop();
     }
 }
+
+/// A `mapeo serve` with its text output piped, as a person runs it into a log:
+/// `(child, lines)`, once it listens; returns the address it listens on.
+fn text_serve(
+    peer: &Peer,
+) -> (
+    std::process::Child,
+    std::sync::mpsc::Receiver<String>,
+    String,
+) {
+    use std::io::BufRead;
+    let mut child = common::mapeo()
+        .arg("--data")
+        .arg(peer.dir())
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--no-discovery",
+            "--stop-on-stdin-close",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { return };
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let first = rx.recv_timeout(SYNC_TIMEOUT).unwrap();
+    let addr = first
+        .split("listening on ")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .unwrap_or_else(|| panic!("no address in {first:?}"))
+        .to_owned();
+    (child, rx, addr)
+}
+
+#[test]
+fn a_piped_serve_says_synced_and_counts_it_when_stopped() {
+    let ana = Peer::new();
+    let pid = ana.with_project("Ana", "Río Negro");
+    let beto = Peer::new();
+    beto.json(&["identity", "set-name", "Beto"]);
+    ana.bring_in(&pid, &beto);
+    beto.json(&["-p", &pid, "observation", "add", "--lat", "1", "--lon", "2"]);
+
+    let (mut serve, lines, addr) = text_serve(&ana);
+    let (exit, summary) = sync_once(&beto, &addr, "60");
+    assert_eq!(exit, Some(0), "{summary:#}");
+    // Beto's observation is here: Ana's serve must have said so.
+    eventually("Beto's observation at Ana", SYNC_TIMEOUT, || {
+        count(&ana, &pid) == 1
+    });
+    drop(serve.stdin.take());
+    let status = common::wait_output(serve, SYNC_TIMEOUT).status;
+    assert!(status.success());
+    // Every line, up to the end of the output (the reader ends with it).
+    let mut text = Vec::new();
+    while let Ok(line) = lines.recv_timeout(SYNC_TIMEOUT) {
+        text.push(line);
+    }
+    let text = text.join("\n");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("Río Negro ⇄ Beto: synced (received ")),
+        "{text}"
+    );
+    assert!(
+        text.contains("1 of 1 exchange(s) synced"),
+        "the summary counts the synced exchange:\n{text}"
+    );
+}

@@ -782,7 +782,16 @@ pub fn run(args: DemoArgs, json: bool) -> CliResult<Output> {
         zip_path.display()
     ));
     if args.keep || args.dir.is_some() {
-        say(&format!("\nEverything is kept in {}.", base.display()));
+        say(&format!(
+            "\nEverything is kept in {}: the peers' data folders (try `mapeo --data {} observation list`), the exports, and the photo {PHOTO_NAME}.",
+            base.display(),
+            ana.dir.display()
+        ));
+    } else {
+        say(&format!(
+            "\nThe demo's folder {} (data folders, exports, {PHOTO_NAME}) is removed now; run `mapeo demo --keep` to keep it.",
+            base.display()
+        ));
     }
     say("Demo finished: every peer has every observation, and the photo as its device keeps it.");
     Ok(Output::new(

@@ -32,6 +32,10 @@ use crate::select;
 pub const MISSING_LIST: &str = "missing.ndjson";
 /// Most characters of an attachment's name kept in an exported file name.
 pub const MAX_EXPORT_NAME_CHARS: usize = 80;
+/// The mode an export is created with, before the umask: that of any new file (`0644` with
+/// the usual umask).
+#[cfg(unix)]
+const EXPORT_FILE_MODE: u32 = 0o666;
 /// Characters of the original's hash added to a file name that two attachments share.
 const NAME_HASH_CHARS: usize = 12;
 
@@ -349,25 +353,27 @@ pub struct Export {
     pub collection: Value,
     /// The observations exported, in order.
     pub observations: Vec<Document>,
-    /// How many tracks.
-    pub tracks: usize,
+    /// The tracks exported, in order.
+    pub tracks: Vec<Document>,
     /// Every attachment of the exported observations, once per original's hash, with the
     /// file exported for it.
     pub media: MediaPlan,
+    /// When the export was made (the zip's entries are dated so).
+    pub made_at: Timestamp,
 }
 
 fn summary(what: &str, path: Option<PathBuf>, e: &Export) -> Output {
     let json = json!({
         "path": path.as_ref().map(|p| p.display().to_string()),
         "observations": e.observations.len(),
-        "tracks": e.tracks,
+        "tracks": e.tracks.len(),
         "attachments": e.media.len(),
     });
     let text = match &path {
         Some(p) => format!(
             "Exported {what}: {} observation(s), {} track(s) to {}",
             e.observations.len(),
-            e.tracks,
+            e.tracks.len(),
             p.display()
         ),
         None => String::new(),
@@ -446,13 +452,44 @@ fn write_out(path: Option<&Path>, bytes: &[u8]) -> CliResult<Option<PathBuf>> {
     Ok(Some(path.to_owned()))
 }
 
+/// A temporary file in the folder of `path`, to be renamed onto it. It is created with the
+/// mode an ordinary new file gets (0666 less the umask, so usually 0644), not the 0600 of a
+/// temporary file: an export is a document to share. The folder must exist: the error names
+/// it, not the temporary file.
 fn temp_beside(path: &Path) -> CliResult<tempfile::NamedTempFile> {
     let parent = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
         _ => PathBuf::from("."),
     };
-    tempfile::NamedTempFile::new_in(&parent)
-        .map_err(|e| CliError::file("cannot write in", &parent, e))
+    match std::fs::metadata(&parent) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => return Err(CliError::NotAFolder(parent)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(CliError::NoSuchFolder(parent));
+        }
+        Err(e) => return Err(CliError::file("cannot write in", &parent, e)),
+    }
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".mapeo-export-");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(EXPORT_FILE_MODE));
+    }
+    builder.tempfile_in(&parent).map_err(|e| {
+        // tempfile's own error names the temporary file: name the folder instead.
+        let bare = std::io::Error::new(e.kind(), without_path(&e));
+        CliError::file("cannot write in", &parent, bare)
+    })
+}
+
+/// An I/O error's message without the path tempfile appends to it (` at path "…"`).
+fn without_path(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match text.find(" at path ") {
+        Some(i) => text[..i].to_owned(),
+        None => text,
+    }
 }
 
 /// Builds the FeatureCollection. Attachments are looked up first, so that every feature
@@ -470,7 +507,7 @@ pub fn geojson(
     let mut items = Vec::new();
     let mut seen: BTreeSet<DocId> = BTreeSet::new();
     let mut attachments = BTreeMap::new();
-    let mut tracks = 0;
+    let mut tracks = Vec::new();
     let mut add_observation = |d: Document, items: &mut Vec<Item>| {
         if !seen.insert(d.doc.doc_id.clone()) {
             return;
@@ -509,7 +546,6 @@ pub fn geojson(
                 "properties": properties,
                 "geometry": { "type": "LineString", "coordinates": coordinates },
             })));
-            tracks += 1;
             for r in &track.observation_refs {
                 match project.get(&r.doc_id) {
                     Ok(d) if d.doc.doc_type() == DocType::Observation => {
@@ -518,6 +554,7 @@ pub fn geojson(
                     _ => {}
                 }
             }
+            tracks.push(t);
         }
     }
     if !a.no_observations {
@@ -542,6 +579,7 @@ pub fn geojson(
         observations,
         tracks,
         media,
+        made_at: Timestamp::now(),
     })
 }
 
@@ -600,21 +638,27 @@ fn observation_feature(project: &Project, d: &Document, media: &MediaPlan) -> Va
     })
 }
 
-/// One row per observation: fixed columns, then one column per tag key.
+/// One row per observation and one per track (as the GeoJSON has them: `type` says which),
+/// fixed columns, then one column per tag key. A track's row has no point of its own: its
+/// `points` column counts its locations (the line itself is in the GeoJSON).
 fn csv(project: &Project, export: &Export) -> CliResult<Vec<u8>> {
     let observations = &export.observations;
     let mut keys = BTreeSet::new();
-    for d in observations {
-        if let DocValue::Observation(o) = &d.doc.value {
-            keys.extend(o.tags.keys().cloned());
+    for d in observations.iter().chain(&export.tracks) {
+        match &d.doc.value {
+            DocValue::Observation(o) => keys.extend(o.tags.keys().cloned()),
+            DocValue::Track(t) => keys.extend(t.tags.keys().cloned()),
+            _ => {}
         }
     }
     let fixed = [
+        "type",
         "id",
         "createdAt",
         "updatedAt",
         "lat",
         "lon",
+        "points",
         "categoryId",
         "category",
         "authorId",
@@ -630,28 +674,59 @@ fn csv(project: &Project, export: &Export) -> CliResult<Vec<u8>> {
         .collect();
     w.write_record(&header)
         .map_err(|e| CliError::Export(e.to_string()))?;
+    // type, id, createdAt, updatedAt; then categoryId, category, authorId, author.
+    let about = |d: &Document, kind: &str| {
+        let preset = d.doc.preset_doc_id();
+        (
+            [
+                kind.to_owned(),
+                d.doc.doc_id.as_str().to_owned(),
+                iso(d.doc.created_at),
+                iso(d.doc.updated_at),
+            ],
+            [
+                preset.map(|p| p.as_str().to_owned()).unwrap_or_default(),
+                preset
+                    .and_then(|_| select::category_name(project, d))
+                    .unwrap_or_default(),
+                d.created_by.to_string(),
+                select::device_name(project, &d.created_by).unwrap_or_default(),
+            ],
+        )
+    };
+    for d in &export.tracks {
+        let DocValue::Track(t) = &d.doc.value else {
+            continue;
+        };
+        let (head, who) = about(d, "track");
+        let mut row: Vec<String> = head.into_iter().collect();
+        row.extend([String::new(), String::new(), t.locations.len().to_string()]);
+        row.extend(who);
+        row.extend([String::new(), String::new()]);
+        for k in &keys {
+            row.push(t.tags.get(k).and_then(tag_text).unwrap_or_default());
+        }
+        w.write_record(&row)
+            .map_err(|e| CliError::Export(e.to_string()))?;
+    }
     for d in observations {
         let DocValue::Observation(o) = &d.doc.value else {
             continue;
         };
-        let preset = d.doc.preset_doc_id();
         let (present, missing): (Vec<_>, Vec<_>) = o
             .attachments
             .iter()
             .map(|a| (a, export.media.file_name(a)))
             .partition(|(_, f)| f.is_some());
-        let mut row = vec![
-            d.doc.doc_id.as_str().to_owned(),
-            iso(d.doc.created_at),
-            iso(d.doc.updated_at),
+        let (head, who) = about(d, "observation");
+        let mut row: Vec<String> = head.into_iter().collect();
+        row.extend([
             o.lat.map(|v| v.to_string()).unwrap_or_default(),
             o.lon.map(|v| v.to_string()).unwrap_or_default(),
-            preset.map(|p| p.as_str().to_owned()).unwrap_or_default(),
-            preset
-                .and_then(|_| select::category_name(project, d))
-                .unwrap_or_default(),
-            d.created_by.to_string(),
-            select::device_name(project, &d.created_by).unwrap_or_default(),
+            String::new(),
+        ]);
+        row.extend(who);
+        row.extend([
             present
                 .iter()
                 .filter_map(|(_, f)| *f)
@@ -662,7 +737,7 @@ fn csv(project: &Project, export: &Export) -> CliResult<Vec<u8>> {
                 .map(|(a, _)| a.name.clone())
                 .collect::<Vec<_>>()
                 .join(","),
-        ];
+        ]);
         for k in &keys {
             row.push(o.tags.get(k).and_then(tag_text).unwrap_or_default());
         }
@@ -682,6 +757,26 @@ struct ZipCounts {
     originals_missing: usize,
 }
 
+/// A time as a zip entry's date (UTC: a zip has no time zone). Without one, every entry
+/// would be dated 1980-01-01, zip's zero.
+fn zip_time(t: Timestamp) -> zip::DateTime {
+    let nanos = i128::from(t.0) * 1_000_000;
+    time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
+        .ok()
+        .and_then(|d| {
+            zip::DateTime::from_date_and_time(
+                u16::try_from(d.year()).ok()?,
+                u8::from(d.month()),
+                d.day(),
+                d.hour(),
+                d.minute(),
+                d.second(),
+            )
+            .ok()
+        })
+        .unwrap_or_default()
+}
+
 /// Writes the zip: the GeoJSON, the best file of each attachment under `media`, and the
 /// list of attachments whose original is not here (with the variant exported instead, if
 /// any, and why).
@@ -692,7 +787,8 @@ fn zip(path: &Path, prefix: &str, media: &str, export: &Export) -> CliResult<Zip
         .map_err(|e| CliError::file("cannot write", path, e))?;
     let mut zip = zip::ZipWriter::new(std::io::BufWriter::new(file));
     let options = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated);
+        .compression_method(zip::CompressionMethod::Deflated)
+        .last_modified_time(zip_time(export.made_at));
     let zerr = |e: zip::result::ZipError| CliError::Export(e.to_string());
     let ioerr = |e: std::io::Error| CliError::Export(e.to_string());
     zip.start_file(format!("{prefix}.geojson"), options)

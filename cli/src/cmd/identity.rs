@@ -18,16 +18,15 @@ pub fn run(dir: &Path, action: Option<IdentityCommand>) -> CliResult<Output> {
         IdentityCommand::Show => {
             let created = !crate::home::has_identity(dir);
             let home = Home::open(dir, Access::Read)?;
-            Ok(show(&home, created)?)
+            show(&home, Shown::Identity { created })
         }
         IdentityCommand::Restore { code } => {
             let key = BackupCode::parse(&code).map_err(mapeo_core::Error::from)?;
             let home = Home::restore(dir, key)?;
-            let mut out = show(&home, true)?;
-            out.text = format!("Identity restored.\n{}", out.text);
-            Ok(out)
+            show(&home, Shown::Restored)
         }
         IdentityCommand::SetName { name, kind } => {
+            let created = !crate::home::has_identity(dir);
             let home = Home::open(dir, Access::Write)?;
             let info = DeviceInfo {
                 name,
@@ -37,7 +36,7 @@ pub fn run(dir: &Path, action: Option<IdentityCommand>) -> CliResult<Output> {
                 mapeo_core::Error::Invalid(v) => CliError::BadInput(format!("bad name: {v}")),
                 other => other.into(),
             })?;
-            show(&home, false)
+            show(&home, Shown::Renamed { created })
         }
     }
 }
@@ -51,33 +50,62 @@ fn device_type(kind: DeviceKind) -> DeviceType {
     }
 }
 
-fn show(home: &Home, created: bool) -> CliResult<Output> {
+/// Why the identity is shown, which decides what is said: the backup code is a secret, shown
+/// only by `mapeo identity` (asked for), not after a rename or a restore (the person just
+/// typed it).
+enum Shown {
+    /// `mapeo identity`: it may have been created just now.
+    Identity { created: bool },
+    /// After `identity restore`.
+    Restored,
+    /// After `identity set-name` (which may have made the identity just now).
+    Renamed { created: bool },
+}
+
+fn show(home: &Home, why: Shown) -> CliResult<Output> {
     let id = home.manager.device_id();
     let info = home.manager.device_info()?;
-    let code = BackupCode::from_root_key(&home.key);
     let (name, kind) = info
         .map(|i| (i.name, i.device_type.to_string()))
         .unwrap_or_default();
-    let json = json!({
+    let created = matches!(
+        why,
+        Shown::Identity { created: true } | Shown::Renamed { created: true }
+    );
+    let mut json = json!({
         "deviceId": id.to_string(),
         "name": name,
         "deviceType": kind,
-        "backupCode": code.expose(),
         "dataDir": home.dir.display().to_string(),
         "created": created,
+        "restored": matches!(why, Shown::Restored),
     });
-    let text = format!(
-        "{}Device id:   {id}\nName:        {name} ({kind})\nData folder: {}\nBackup code: {}\n\
-         Keep the backup code secret and safe: it restores this identity (`mapeo identity restore`).\n\
-         The key itself is in {} (mode 0600).",
-        if created {
-            "New identity created.\n"
-        } else {
-            ""
-        },
-        home.dir.display(),
-        code.expose(),
-        home.dir.join(KEY_FILE).display(),
-    );
+    let mut text = match why {
+        Shown::Identity { created: true } => "New identity created.\n",
+        Shown::Identity { created: false } => "",
+        Shown::Restored => "Identity restored.\n",
+        Shown::Renamed { created: true } => {
+            "New identity created (`mapeo identity` shows its backup code). Name set.\n"
+        }
+        Shown::Renamed { created: false } => "Name set.\n",
+    }
+    .to_owned();
+    text.push_str(&format!(
+        "Device id:   {id}\nName:        {name} ({kind})\nData folder: {}",
+        home.dir.display()
+    ));
+    if let Shown::Identity { .. } = why {
+        let code = BackupCode::from_root_key(&home.key);
+        if let Some(o) = json.as_object_mut() {
+            o.insert("backupCode".into(), json!(code.expose()));
+        }
+        text.push_str(&format!(
+            "\nBackup code: {}\n\
+             Keep the backup code secret and safe: it restores this identity (`mapeo identity restore`).\n\
+             The key itself is in {} (mode 0600).",
+            code.expose(),
+            home.dir.join(KEY_FILE).display(),
+        ));
+    }
     Ok(Output::new(json, text))
 }

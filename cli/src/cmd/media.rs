@@ -14,7 +14,11 @@ use serde_json::{Value, json};
 
 use crate::error::{CliError, CliResult};
 
-/// A media file given on the command line that passed every check the core would make.
+/// How often the spinner shown while photos are processed moves.
+const SPINNER_TICK: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// A media file given on the command line that passed the checks made before the store is
+/// opened (the core decodes photos when it adds them).
 #[derive(Debug, Clone)]
 pub struct MediaFile {
     /// Where it is.
@@ -55,9 +59,10 @@ fn kind_phrase(kind: AttachmentKind) -> &'static str {
 }
 
 /// Checks a file given as `want` (`--photo` or `--audio`): a readable file, with a usable
-/// name, whose content is that kind of media; a photo must also decode within the core's
-/// limits. Photos are decoded here and again when added, so that a bad photo given after a
-/// good one stores neither.
+/// name, whose content is that kind of media, not too large. A photo is decoded only once,
+/// when the core adds it (decoding a camera's photo is most of the time an `add` takes):
+/// a photo that does not decode is refused then, and the core's add of several files is one
+/// unit, so a bad photo given after a good one stores neither.
 pub fn check(path: &Path, want: AttachmentKind) -> CliResult<MediaFile> {
     let bad = |reason: String| CliError::BadMedia {
         path: path.to_owned(),
@@ -93,12 +98,8 @@ pub fn check(path: &Path, want: AttachmentKind) -> CliResult<MediaFile> {
             kind_phrase(want)
         )));
     }
-    if media.kind == AttachmentKind::Photo {
-        if meta.len() > MAX_PHOTO_BYTES {
-            return Err(bad(attachments::AttachmentError::PhotoTooLarge.to_string()));
-        }
-        let bytes = std::fs::read(path).map_err(|e| CliError::file("cannot read", path, e))?;
-        attachments::photo_variants(&bytes, media.mime_type).map_err(|e| bad(e.to_string()))?;
+    if media.kind == AttachmentKind::Photo && meta.len() > MAX_PHOTO_BYTES {
+        return Err(bad(attachments::AttachmentError::PhotoTooLarge.to_string()));
     }
     Ok(MediaFile {
         path: path.to_owned(),
@@ -118,9 +119,30 @@ pub fn check_all(photos: &[PathBuf], audio: &[PathBuf]) -> CliResult<Vec<MediaFi
 
 /// Adds checked files to the project (blobs and their blob index), in order, as one unit:
 /// if any of them cannot be stored, none is kept.
+/// On a terminal, a spinner says what takes the time (a camera's photo is decoded and
+/// scaled twice).
 pub fn attach(project: &Project, files: &[MediaFile]) -> CliResult<Vec<Attachment>> {
     let paths: Vec<&Path> = files.iter().map(|f| f.path.as_path()).collect();
-    project.add_attachments_from_paths(&paths).map_err(|e| {
+    let photos = files
+        .iter()
+        .filter(|f| f.kind == AttachmentKind::Photo)
+        .count();
+    // indicatif draws on stderr, and nothing when it is not a terminal.
+    let spinner = (photos > 0).then(|| {
+        let s = indicatif::ProgressBar::new_spinner();
+        s.set_message(if photos == 1 {
+            "Making the photo's preview and thumbnail…".to_owned()
+        } else {
+            format!("Making previews and thumbnails of {photos} photos…")
+        });
+        s.enable_steady_tick(SPINNER_TICK);
+        s
+    });
+    let added = project.add_attachments_from_paths(&paths);
+    if let Some(s) = spinner {
+        s.finish_and_clear();
+    }
+    added.map_err(|e| {
         let path = files
             .get(e.index)
             .map(|f| f.path.clone())

@@ -24,7 +24,7 @@ use crate::cmd::remote::{self, Ctx, Event};
 use crate::error::{CliError, CliResult};
 use crate::home::{self, Access, Home, SERVE_FILE};
 use crate::out::{Output, iso};
-use crate::select;
+use crate::select::InviterPrefix;
 
 /// How often `serve` redraws progress (and at most how often it prints a progress line).
 pub const PROGRESS_INTERVAL: Duration = Duration::from_millis(200);
@@ -216,11 +216,66 @@ fn progress_json(
     })
 }
 
+/// What one exchange's bar has shown, so the next frame can only move forward.
+///
+/// The core's counts are truthful but not a fixed total: an entry sent counts in `sent` at
+/// once and stays in `toSend` until the peer confirms it, and live entries keep arriving. A
+/// bar drawn straight from `done + left` would shrink its total and jump. Within one session
+/// the total here only grows and the position never goes back; the bar is full exactly when
+/// nothing is left.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct BarFrame {
+    /// Entries done in this session (received + sent), as the core last said.
+    done: u64,
+    /// The bar's length.
+    pub(crate) total: u64,
+    /// The bar's position.
+    pub(crate) position: u64,
+}
+
+impl BarFrame {
+    /// The next frame from the core's counts; `settled`: the core says nothing is left
+    /// either way (synced). A new session (its counters start again from zero) starts a new
+    /// bar: `true` in the second place.
+    pub(crate) fn next(self, done: u64, left: u64, settled: bool) -> (BarFrame, bool) {
+        let restarted = done < self.done;
+        let before = if restarted { BarFrame::default() } else { self };
+        // No entry counted as left, yet not synced (the peer's news is not all in, or media
+        // still moves): the bar stays one step short of full until it is.
+        let left = if left == 0 && !settled { 1 } else { left };
+        let total = before
+            .total
+            .max(done + left)
+            .max(before.position + left)
+            .max(1);
+        let frame = BarFrame {
+            done,
+            total,
+            position: total - left.min(total),
+        };
+        (frame, restarted)
+    }
+}
+
+/// Names an exchange in text: "project ⇄ peer".
+fn exchange_label(v: &Value, peer: &DeviceId) -> String {
+    format!(
+        "{} ⇄ {}",
+        v["projectName"].as_str().unwrap_or(""),
+        v["peerName"]
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| peer.short())
+    )
+}
+
 /// Prints events: JSON lines, progress bars on a terminal, or plain lines.
 struct Reporter {
     json: bool,
     bars: Option<MultiProgress>,
-    by_key: BTreeMap<(ProjectId, DeviceId), ProgressBar>,
+    by_key: BTreeMap<(ProjectId, DeviceId), (ProgressBar, BarFrame)>,
+    /// The last plain line printed for each exchange, so the same news is not printed twice.
+    lines: BTreeMap<(ProjectId, DeviceId), String>,
 }
 
 impl Reporter {
@@ -230,6 +285,7 @@ impl Reporter {
             json,
             bars,
             by_key: BTreeMap::new(),
+            lines: BTreeMap::new(),
         }
     }
 
@@ -260,26 +316,53 @@ impl Reporter {
         let status = format!("{}{}", entries_status(v, left), media_status(v));
         match &self.bars {
             Some(m) => {
-                let bar = self.by_key.entry(key).or_insert_with(|| {
+                let (bar, frame) = self.by_key.entry(key).or_insert_with(|| {
                     let b = m.add(ProgressBar::new(1));
-                    if let Ok(style) =
-                        ProgressStyle::with_template("{prefix:30} [{bar:30}] {pos}/{len} {msg}")
+                    // No {pos}/{len}: the bar's scale only keeps it moving forward; the
+                    // message gives the core's own counts.
+                    if let Ok(style) = ProgressStyle::with_template("{prefix:30} [{bar:30}] {msg}")
                     {
                         b.set_style(style.progress_chars("=> "));
                     }
                     b.set_prefix(label.clone());
-                    b
+                    (b, BarFrame::default())
                 });
-                bar.set_length((done + left).max(1));
-                bar.set_position(if left == 0 {
-                    (done + left).max(1)
-                } else {
-                    done
-                });
+                let settled = v["complete"].as_bool().unwrap_or(false);
+                let (next, restarted) = frame.next(done, left, settled);
+                if restarted {
+                    let _ = m.println(format!("{label}: a new exchange started"));
+                    bar.reset();
+                }
+                *frame = next;
+                bar.set_length(next.total);
+                bar.set_position(next.position);
                 bar.set_message(status);
             }
-            None => println!("{label}: {status}"),
+            None => {
+                let line = format!("{label}: {status}");
+                if self.lines.get(&key) != Some(&line) {
+                    println!("{line}");
+                    self.lines.insert(key, line);
+                }
+            }
         }
+    }
+
+    /// Says that an exchange is synced: nothing left either way, by the core's count.
+    fn synced(&mut self, key: (ProjectId, DeviceId), v: &Value, label: &str) {
+        let status = format!("{}{}", entries_status(v, 0), media_status(v));
+        let line = format!("{label}: {status}");
+        if let Some((bar, frame)) = self.by_key.get_mut(&key) {
+            let done = v["received"].as_u64().unwrap_or(0) + v["sent"].as_u64().unwrap_or(0);
+            let (next, _) = frame.next(done, 0, true);
+            *frame = next;
+            bar.set_length(next.total);
+            bar.set_position(next.position);
+            bar.set_message(status);
+        }
+        // The bars show it; a line as well, as for any other event.
+        self.event("synced", v.clone(), line.clone());
+        self.lines.insert(key, line);
     }
 }
 
@@ -298,8 +381,21 @@ fn entries_status(v: &Value, left: u64) -> String {
         format!("synced (received {}, sent {})", v["received"], v["sent"])
     } else if !v["peerDataSync"].as_bool().unwrap_or(false) {
         "peer has data sync off".to_owned()
+    } else if left > 0 {
+        format!(
+            "received {}, sent {}, {left} entries to go",
+            v["received"], v["sent"]
+        )
+    } else if v["blobsWanted"].as_u64().unwrap_or(0) + v["blobsToSend"].as_u64().unwrap_or(0) > 0 {
+        format!(
+            "received {}, sent {}, every entry exchanged, media to go",
+            v["received"], v["sent"]
+        )
     } else {
-        format!("{left} entries to go")
+        format!(
+            "received {}, sent {}, waiting for the peer to confirm",
+            v["received"], v["sent"]
+        )
     }
 }
 
@@ -334,11 +430,7 @@ fn media_status(v: &Value) -> String {
 /// Runs `mapeo serve` until Ctrl-C (or SIGTERM, or standard input closing with
 /// `--stop-on-stdin-close`).
 pub fn serve(dir: &Path, args: ServeArgs, json: bool) -> CliResult<()> {
-    let accept_from = args
-        .accept_invites_from
-        .iter()
-        .map(|t| select::full_device_id(t))
-        .collect::<CliResult<Vec<DeviceId>>>()?;
+    let accept_from = args.accept_invites_from.clone();
     for text in &args.connect {
         parse_target(text)?;
     }
@@ -375,7 +467,7 @@ fn control_socket(
 async fn serve_async(
     home: &Home,
     args: &ServeArgs,
-    accept_from: &[DeviceId],
+    accept_from: &[InviterPrefix],
     json: bool,
 ) -> CliResult<()> {
     let manager = &home.manager;
@@ -405,6 +497,9 @@ async fn serve_async(
         .map_err(|e| CliError::file("cannot write", &serve_file, e))?;
     // The control socket exists before "listening" is printed, so a script that waits for
     // that line can send requests at once. Its tasks end with this function.
+    // Before "listening": from then on a Ctrl-C stops the serve cleanly.
+    let stop = stop_signal(args.stop_on_stdin_close);
+    tokio::pin!(stop);
     let (events_tx, mut events_rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
     let ctx = Arc::new(Ctx {
         manager: manager.clone(),
@@ -443,12 +538,12 @@ async fn serve_async(
     if !accept_from.is_empty() {
         out.event(
             "accepting",
-            json!({"from": accept_from.iter().map(ToString::to_string).collect::<Vec<_>>()}),
+            json!({"from": accept_from.iter().map(InviterPrefix::as_str).collect::<Vec<_>>()}),
             format!(
                 "Accepting invites from {} without asking.",
                 accept_from
                     .iter()
-                    .map(DeviceId::short)
+                    .map(ToString::to_string)
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
@@ -517,13 +612,14 @@ async fn serve_async(
         ));
     }
 
-    let stop = stop_signal(args.stop_on_stdin_close);
-    tokio::pin!(stop);
     let mut peers_rx = manager.subscribe_peers();
     let board = manager.sync_board();
     let mut board_rx = board.subscribe();
     let mut known_peers: BTreeMap<DeviceId, PeerStatus> = BTreeMap::new();
     let mut last: BTreeMap<(ProjectId, DeviceId), Value> = BTreeMap::new();
+    // Whether "synced" was said for the exchange's current state (cleared when entries are
+    // left again, so the next time it is synced is said too).
+    let mut synced_said: BTreeMap<(ProjectId, DeviceId), bool> = BTreeMap::new();
     let mut tick = tokio::time::interval(PROGRESS_INTERVAL);
     let mut board_dirty = true;
     let mut invites_rx = manager.subscribe_invites();
@@ -546,7 +642,7 @@ async fn serve_async(
                     let before = invite_states.insert(*id, i.state);
                     if before == Some(i.state) { continue; }
                     let auto = i.state == mapeo_core::invites::InviteState::Pending
-                        && accept_from.contains(&i.from);
+                        && accept_from.iter().any(|p| p.matches(&i.from));
                     let (v, text) = invites::received_event(i, before.is_none(), auto);
                     out.event("invite", v, text);
                     if auto {
@@ -599,6 +695,18 @@ async fn serve_async(
             r = board_rx.changed() => {
                 if r.is_err() { break; }
                 board_dirty = true;
+                // Reaching "synced" is news: said at once, not at the next tick, by when a
+                // quick exchange may be over and its peer gone.
+                let snapshot = board_rx.borrow().clone();
+                for (key, s) in &snapshot {
+                    let now_full = full(s);
+                    if now_full && synced_said.get(key) != Some(&true) {
+                        let v = progress_json(manager, &key.0, s, &known_peers);
+                        let label = exchange_label(&v, &key.1);
+                        out.synced(*key, &v, &label);
+                    }
+                    synced_said.insert(*key, now_full);
+                }
             }
             _ = tick.tick() => {
                 if !board_dirty { continue; }
@@ -607,36 +715,36 @@ async fn serve_async(
                 for ((project, peer), s) in &snapshot {
                     let v = progress_json(manager, project, s, &known_peers);
                     if last.get(&(*project, *peer)) == Some(&v) { continue; }
-                    let label = format!(
-                        "{} ⇄ {}",
-                        v["projectName"].as_str().unwrap_or(""),
-                        v["peerName"].as_str().map(str::to_owned).unwrap_or_else(|| peer.short())
-                    );
+                    let label = exchange_label(&v, peer);
                     out.progress((*project, *peer), &v, label);
                     last.insert((*project, *peer), v);
                 }
             }
         }
     }
+    // The summary counts from the core's state as it is now, before the connections close,
+    // not from the last line printed (which may be older than the last news).
+    let at_stop = board.snapshot();
     dialers.shutdown().await;
     background.shutdown().await;
     manager.stop_discovery().await;
     manager.disconnect_all().await;
     manager.stop_listening().await;
-    for bar in out.by_key.values() {
+    for (bar, _) in out.by_key.values() {
         bar.abandon();
     }
-    let synced = last
-        .values()
-        .filter(|v| v["synced"].as_bool().unwrap_or(false))
-        .count();
+    // The bars stay on screen as they were; the last line is printed plainly, since the
+    // bars' drawing may not be flushed before the process ends.
+    out.by_key.clear();
+    out.bars = None;
+    let exchanges = at_stop.len();
+    let synced = at_stop.values().filter(|s| full(s)).count();
     out.event(
         "stopped",
-        json!({"peers": known_peers.len(), "exchanges": last.len(), "synced": synced}),
+        json!({"peers": known_peers.len(), "exchanges": exchanges, "synced": synced}),
         format!(
-            "Stopped. {} peer(s) seen, {synced} of {} exchange(s) synced when stopped.",
+            "Stopped. {} peer(s) seen, {synced} of {exchanges} exchange(s) synced (nothing left either way) when stopped.",
             known_peers.len(),
-            last.len()
         ),
     );
     Ok(())
@@ -682,36 +790,57 @@ async fn dial_loop(
     }
 }
 
-/// Resolves when the process is asked to stop.
-async fn stop_signal(on_stdin_close: bool) {
-    let stdin_closed = async {
-        if on_stdin_close {
-            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-            std::thread::spawn(move || {
-                let mut sink = Vec::new();
-                let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink);
-                let _ = tx.send(());
-            });
-            let _ = rx.await;
-        } else {
-            std::future::pending::<()>().await;
-        }
-    };
+/// Resolves when the process is asked to stop. The signal handlers are installed at once,
+/// when this is called (not when the future is first polled): a Ctrl-C that comes right
+/// after "listening" is printed stops the serve cleanly instead of killing it. Call it
+/// inside the runtime.
+fn stop_signal(on_stdin_close: bool) -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+    let (interrupt, terminate) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::interrupt()).ok(),
+            signal(SignalKind::terminate()).ok(),
+        )
     };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = stdin_closed => {}
-        () = terminate => {}
+    async move {
+        let stdin_closed = async {
+            if on_stdin_close {
+                let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+                std::thread::spawn(move || {
+                    let mut sink = Vec::new();
+                    let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink);
+                    let _ = tx.send(());
+                });
+                let _ = rx.await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        #[cfg(unix)]
+        let (interrupted, terminated) = {
+            async fn next(s: Option<tokio::signal::unix::Signal>) {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            }
+            (next(interrupt), next(terminate))
+        };
+        #[cfg(not(unix))]
+        let (interrupted, terminated) = (
+            async {
+                let _ = tokio::signal::ctrl_c().await;
+            },
+            std::future::pending::<()>(),
+        );
+        tokio::select! {
+            () = interrupted => {}
+            () = stdin_closed => {}
+            () = terminated => {}
+        }
     }
 }
 
@@ -779,4 +908,64 @@ pub fn connection_code(dir: &Path, args: ConnectionCodeArgs) -> CliResult<Output
         }
     ));
     Ok(Output::new(json, text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::BarFrame;
+
+    /// Frames from a run of (done, left) counts as the core reports them.
+    fn frames(counts: &[(u64, u64)]) -> Vec<(u64, u64, bool)> {
+        let mut frame = BarFrame::default();
+        counts
+            .iter()
+            .map(|&(done, left)| {
+                let (next, restarted) = frame.next(done, left, left == 0);
+                frame = next;
+                (next.position, next.total, restarted)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_bar_total_never_shrinks_and_is_full_only_when_nothing_is_left() {
+        // Sent entries count in `sent` at once and leave `toSend` only when confirmed, so
+        // done + left first grows, then shrinks back; live entries add to both.
+        let counts = [
+            (0, 100),
+            (40, 100),
+            (80, 60),
+            (100, 10),
+            (100, 0),
+            (100, 5),
+            (105, 0),
+        ];
+        let shown = frames(&counts);
+        let mut last = (0, 0);
+        for (&(pos, total, restarted), &(_, left)) in shown.iter().zip(&counts) {
+            assert!(!restarted);
+            assert!(total >= last.1, "the total shrank: {shown:?}");
+            assert!(pos >= last.0, "the position went back: {shown:?}");
+            assert_eq!(pos == total, left == 0, "full iff nothing left: {shown:?}");
+            assert_eq!(total - pos, left, "what is missing is what is left");
+            last = (pos, total);
+        }
+    }
+
+    #[test]
+    fn the_bar_is_not_full_before_the_core_says_synced() {
+        let (frame, _) = BarFrame::default().next(0, 0, false);
+        assert!(frame.position < frame.total, "{frame:?}");
+        let (frame, _) = frame.next(10, 0, false);
+        assert!(frame.position < frame.total, "{frame:?}");
+        let (frame, _) = frame.next(10, 0, true);
+        assert_eq!(frame.position, frame.total, "{frame:?}");
+    }
+
+    #[test]
+    fn a_new_session_starts_a_new_bar() {
+        let shown = frames(&[(50, 0), (0, 20), (10, 10)]);
+        assert_eq!(shown[1], (0, 20, true));
+        assert_eq!(shown[2], (10, 20, false));
+    }
 }

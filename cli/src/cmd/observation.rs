@@ -269,7 +269,10 @@ fn list(project: &Project, q: &ObservationQuery) -> CliResult<Output> {
                 DocValue::Observation(o) => (
                     o.lat.map(|v| format!("{v:.5}")).unwrap_or_default(),
                     o.lon.map(|v| format!("{v:.5}")).unwrap_or_default(),
-                    notes(&o.tags).unwrap_or("").to_owned(),
+                    crate::out::truncate(
+                        &crate::out::one_line(notes(&o.tags).unwrap_or("")),
+                        crate::out::NOTE_CHARS_IN_TABLE,
+                    ),
                 ),
                 _ => Default::default(),
             };

@@ -23,7 +23,7 @@ use crate::cmd::net::{
 use crate::error::{CliError, CliResult};
 use crate::home::{Access, Home};
 use crate::out::{Output, table};
-use crate::select;
+use crate::select::InviterPrefix;
 
 /// How long `sync` waits for a connected peer to show a shared project before deciding it
 /// shares none with this device (project matching is the first message of a session).
@@ -55,14 +55,22 @@ pub fn run(dir: &Path, args: SyncArgs, json: bool) -> CliResult<Output> {
         .iter()
         .map(|t| parse_target(t).map(|p| (p, t.clone())))
         .collect::<CliResult<_>>()?;
-    let accept_from = args
-        .accept_invites_from
-        .iter()
-        .map(|t| select::full_device_id(t))
-        .collect::<CliResult<Vec<DeviceId>>>()?;
+    let accept_from = args.accept_invites_from.clone();
     let home = Home::open(dir, Access::Write)?;
     // This process runs the network: invites left pending by an earlier one expired with it.
     home.manager.settle_received_invites()?;
+    if !json && !accept_from.is_empty() {
+        // The summary comes at the end: say now what this waits for.
+        eprintln!(
+            "Waiting up to {} s for an invite from {}: it is accepted when it comes, then every shared project syncs.",
+            args.timeout,
+            accept_from
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(" or ")
+        );
+    }
     let rt = runtime()?;
     let (output, failure) = rt.block_on(sync_async(&home.manager, &args, &accept_from, targets))?;
     match failure {
@@ -93,12 +101,12 @@ impl Joining {
     async fn step(
         &mut self,
         manager: &Manager,
-        from: &[DeviceId],
+        from: &[InviterPrefix],
         deadline: tokio::time::Instant,
     ) -> Vec<ProjectId> {
         let mut joined = Vec::new();
         for i in manager.received_invites() {
-            if !from.contains(&i.from) || self.before.contains(&i.offer.id) {
+            if !from.iter().any(|p| p.matches(&i.from)) || self.before.contains(&i.offer.id) {
                 continue;
             }
             if i.state == InviteState::Already {
@@ -137,7 +145,7 @@ impl Joining {
 async fn sync_async(
     manager: &Manager,
     args: &SyncArgs,
-    accept_from: &[DeviceId],
+    accept_from: &[InviterPrefix],
     targets: Vec<(Target, String)>,
 ) -> CliResult<(Output, Option<CliError>)> {
     let policy = apply_blob_policy(manager, args.previews_only)?;
@@ -207,6 +215,11 @@ async fn sync_async(
     let board = manager.sync_board();
     let mut board_rx = board.subscribe();
     let mut reason = String::new();
+    let waiting_for = accept_from
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(" or ");
     loop {
         if args.discover {
             for p in manager.peers() {
@@ -239,6 +252,9 @@ async fn sync_async(
             let connected = peers.iter().any(|p| p.device_id == o.device && p.connected);
             (o.done, o.note) = if !connected {
                 (false, "disconnected".into())
+            } else if entries.is_empty() && !joining.done {
+                // Nothing is shared until the invite is accepted: say what it waits for.
+                (false, format!("waiting for an invite from {waiting_for}"))
             } else if entries.is_empty() {
                 if connected_at.elapsed() >= NO_SHARED_PROJECT_GRACE {
                     (true, "shares no project with this device".into())
@@ -265,12 +281,7 @@ async fn sync_async(
                 format!("no peer reached within {} s", args.timeout)
             } else if !joining.done {
                 format!(
-                    "no invite from {} accepted within {} s",
-                    accept_from
-                        .iter()
-                        .map(DeviceId::short)
-                        .collect::<Vec<_>>()
-                        .join(", "),
+                    "no invite from {waiting_for} accepted within {} s",
                     args.timeout
                 )
             } else {
@@ -407,8 +418,10 @@ async fn sync_async(
         ],
         &rows,
     ));
-    text.push('\n');
-    text.push_str(if finished { "Sync finished." } else { &reason });
+    // When it did not finish, the error that follows on stderr gives the reason: once.
+    if finished {
+        text.push_str("\nSync finished.");
+    }
     let failure = if finished {
         None
     } else if !joining.done {
