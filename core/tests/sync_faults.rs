@@ -150,6 +150,7 @@ fn raw_session(
         ping_interval: Duration::from_millis(100),
         device: None,
         silence_timeout: silence,
+        holdings_resets: tokio::sync::watch::channel(Default::default()).1,
     };
     let end = tokio::spawn(run_session(ours, params));
     let (reader, writer) = theirs.split();
