@@ -231,8 +231,20 @@ async fn errors_arrive_typed_without_personal_data() {
     let path = dir.path().to_str().unwrap().to_owned();
     let key = mapeo_ffi::generate_root_key();
     let mapeo = Mapeo::open(path.clone(), key.clone()).unwrap();
+    // A folder in use says so before anything else; a free one with another key is refused.
     assert!(matches!(
         Mapeo::open(path.clone(), mapeo_ffi::generate_root_key()),
+        Err(MapeoError::FolderInUse { .. })
+    ));
+    let other = tempfile::tempdir().unwrap();
+    let other_path = other.path().to_str().unwrap().to_owned();
+    Mapeo::open(other_path.clone(), key.clone())
+        .unwrap()
+        .close()
+        .await
+        .unwrap();
+    assert!(matches!(
+        Mapeo::open(other_path, mapeo_ffi::generate_root_key()),
         Err(MapeoError::WrongRootKey { .. })
     ));
     assert!(matches!(
