@@ -283,7 +283,14 @@ impl PeerSyncState {
     /// for a disconnected peer: what it holds and what was written here since are unknown,
     /// and unknown is not synced.
     pub fn is_synced(&self, phase: SyncPhase) -> bool {
-        if !self.connected || !self.peer_known {
+        self.connected && self.was_synced(phase)
+    }
+
+    /// [`is_synced`](Self::is_synced) as the counts stood at their last update, whether or
+    /// not the peer is still connected: for a report about a peer that has gone ("all was
+    /// exchanged before it left"), never to decide that it is synced now.
+    pub fn was_synced(&self, phase: SyncPhase) -> bool {
+        if !self.peer_known {
             return false;
         }
         let initial = self.initial_wanted + self.initial_to_send == 0;
