@@ -423,3 +423,27 @@ async fn documents_round_trip_through_the_records() {
     assert_eq!(p.list_fields(Query::default()).unwrap(), vec![field]);
     assert_eq!(p.list_tracks(Query::default()).unwrap(), vec![track]);
 }
+
+#[tokio::test]
+async fn a_state_says_what_it_covers_and_is_never_full_while_data_sync_is_off() {
+    let (a, b, pa, _pb) = joined_pair().await;
+    let id = pa.project_id();
+    let of_b = || a.mapeo.sync_state(id.clone()).unwrap().into_iter().next();
+    eventually("fully synced with both switches on", || {
+        of_b().is_some_and(|s| s.fully_synced && s.data_sync_local && s.peer_data_sync)
+    })
+    .await;
+    // The peer turns data sync off: roles and configuration still count, data does not.
+    b.mapeo.stop_sync(id.clone()).unwrap();
+    eventually("a sees b's switch off", || {
+        of_b().is_some_and(|s| !s.peer_data_sync && s.initial_synced)
+    })
+    .await;
+    let s = of_b().unwrap();
+    assert!(!s.fully_synced && s.data_sync_local, "{s:?}");
+    b.mapeo.start_sync(id.clone()).unwrap();
+    eventually("fully synced again", || {
+        of_b().is_some_and(|s| s.fully_synced)
+    })
+    .await;
+}
