@@ -1,8 +1,8 @@
 //! [`Mapeo`], the device as the app holds it: opening it with the data folder and root key
-//! (one open per folder, under the folder's lock) and closing it, its identity and device info, and its projects (create, list, open, join, leave). Networking
-//! and sync are in `network.rs`, invites in `invites.rs`, the device-wide blob policy in
-//! `attachments.rs`: each adds an exported `impl Mapeo` block. Every method is a core call and
-//! a conversion.
+//! (one open per folder, under the folder's lock) and closing it, its identity and device
+//! info, and its projects (create, list, open, join, leave). Networking and sync are in
+//! `network.rs`, invites in `invites.rs`, the device-wide blob policy in `attachments.rs`:
+//! each adds an exported `impl Mapeo` block. Every method is a core call and a conversion.
 
 use std::fs::File;
 use std::path::Path;
