@@ -26,6 +26,7 @@ pub enum AttachmentVariant {
 
 /// One file of an attachment, as recorded when it was added.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+#[uniffi::export(Debug)]
 pub struct AttachmentFile {
     /// Which rendition it is.
     pub variant: AttachmentVariant,
@@ -40,6 +41,7 @@ pub struct AttachmentFile {
 /// Which attachment files a device downloads from peers. What a device added itself it
 /// always keeps. See [`archive_blob_policy`] and [`previews_only_blob_policy`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
+#[uniffi::export(Debug)]
 pub struct BlobPolicy {
     /// Photo originals.
     pub photo_original: bool,
@@ -191,12 +193,12 @@ impl Mapeo {
     /// Which attachment files this device downloads from peers, for every project (kept
     /// across restarts).
     pub fn blob_policy(&self) -> Result<BlobPolicy, MapeoError> {
-        Ok(self.inner.blob_policy()?.into())
+        Ok(self.manager()?.blob_policy()?.into())
     }
 
     /// Sets which attachment files this device downloads, for every project; kept across
     /// restarts and applied at once to open projects (live sessions follow).
     pub fn set_blob_policy(&self, policy: BlobPolicy) -> Result<(), MapeoError> {
-        Ok(self.inner.set_blob_policy(policy.into())?)
+        Ok(self.manager()?.set_blob_policy(policy.into())?)
     }
 }

@@ -61,6 +61,7 @@ pub enum TagValue {
 
 /// A reference to one version of a document.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+#[uniffi::export(Debug)]
 pub struct DocRef {
     /// The document.
     pub doc_id: String,
@@ -81,6 +82,7 @@ pub enum AttachmentKind {
 
 /// A file attached to an observation.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+#[uniffi::export(Debug)]
 pub struct Attachment {
     /// The file name.
     pub name: String,
@@ -92,6 +94,7 @@ pub struct Attachment {
 
 /// A position as a device reported it. Distances in metres, speed in m/s, heading in degrees.
 #[derive(Debug, Clone, Default, PartialEq, uniffi::Record)]
+#[uniffi::export(Debug)]
 pub struct Coords {
     /// Latitude in degrees.
     pub latitude: f64,
@@ -116,6 +119,7 @@ pub struct Coords {
 
 /// A position reading.
 #[derive(Debug, Clone, Default, PartialEq, uniffi::Record)]
+#[uniffi::export(Debug)]
 pub struct Position {
     /// When it was read, ms since the epoch.
     #[uniffi(default = None)]
@@ -130,6 +134,7 @@ pub struct Position {
 
 /// Which location providers a device had.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+#[uniffi::export(Debug)]
 pub struct PositionProvider {
     /// Whether GPS was enabled.
     #[uniffi(default = None)]
@@ -146,6 +151,7 @@ pub struct PositionProvider {
 
 /// How an observation's location was obtained.
 #[derive(Debug, Clone, Default, PartialEq, uniffi::Record)]
+#[uniffi::export(Debug)]
 pub struct ObservationMetadata {
     /// Whether the location was placed by hand rather than read from GPS.
     #[uniffi(default = None)]
@@ -160,6 +166,7 @@ pub struct ObservationMetadata {
 
 /// Something observed at a place and time.
 #[derive(Debug, Clone, Default, PartialEq, uniffi::Record)]
+#[uniffi::export(Debug)]
 pub struct Observation {
     /// Latitude in degrees; set together with `lon`.
     #[uniffi(default = None)]
@@ -183,6 +190,7 @@ pub struct Observation {
 
 /// One point of a track.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
+#[uniffi::export(Debug)]
 pub struct TrackPoint {
     /// When it was read, ms since the epoch.
     pub timestamp: i64,
@@ -194,6 +202,7 @@ pub struct TrackPoint {
 
 /// A recorded path.
 #[derive(Debug, Clone, Default, PartialEq, uniffi::Record)]
+#[uniffi::export(Debug)]
 pub struct Track {
     /// The points, in the order recorded; at least two.
     #[uniffi(default)]
@@ -226,6 +235,7 @@ pub enum Geometry {
 
 /// A category of observation: how it is shown and which fields it asks for.
 #[derive(Debug, Clone, Default, PartialEq, uniffi::Record)]
+#[uniffi::export(Debug)]
 pub struct Preset {
     /// The name shown.
     pub name: String,
@@ -272,6 +282,7 @@ pub enum FieldType {
 
 /// One choice of a select field.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
+#[uniffi::export(Debug)]
 pub struct FieldOption {
     /// What is shown.
     pub label: String,
@@ -281,6 +292,7 @@ pub struct FieldOption {
 
 /// A question shown when filling in an observation; its answer goes in one tag.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
+#[uniffi::export(Debug)]
 pub struct Field {
     /// The tag the answer is stored in.
     pub tag_key: String,
@@ -304,6 +316,7 @@ pub struct Field {
 
 /// Where a document version stands: its ids, times, authors and forks.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+#[uniffi::export(Debug)]
 pub struct DocMeta {
     /// The document's id, the same for all its versions.
     pub doc_id: String,
@@ -329,6 +342,7 @@ pub struct DocMeta {
 
 /// An observation as stored: its current version and where it stands.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
+#[uniffi::export(Debug)]
 pub struct ObservationDoc {
     /// Ids, times, authors and forks.
     pub meta: DocMeta,
@@ -338,6 +352,7 @@ pub struct ObservationDoc {
 
 /// A track as stored.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
+#[uniffi::export(Debug)]
 pub struct TrackDoc {
     /// Ids, times, authors and forks.
     pub meta: DocMeta,
@@ -347,6 +362,7 @@ pub struct TrackDoc {
 
 /// A preset as stored.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
+#[uniffi::export(Debug)]
 pub struct PresetDoc {
     /// Ids, times, authors and forks.
     pub meta: DocMeta,
@@ -356,6 +372,7 @@ pub struct PresetDoc {
 
 /// A field as stored.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
+#[uniffi::export(Debug)]
 pub struct FieldDoc {
     /// Ids, times, authors and forks.
     pub meta: DocMeta,
@@ -365,6 +382,7 @@ pub struct FieldDoc {
 
 /// A rectangle of latitude and longitude, in degrees. `west > east` crosses the antimeridian.
 #[derive(Debug, Clone, Copy, PartialEq, uniffi::Record)]
+#[uniffi::export(Debug)]
 pub struct BoundingBox {
     /// Southern edge.
     pub south: f64,
@@ -379,6 +397,7 @@ pub struct BoundingBox {
 /// Which documents to list; filters combine, results come newest first. `Query()` lists every
 /// document of the type that is not deleted.
 #[derive(Debug, Clone, Default, PartialEq, uniffi::Record)]
+#[uniffi::export(Debug)]
 pub struct Query {
     /// Include deleted documents.
     #[uniffi(default = false)]

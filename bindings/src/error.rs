@@ -109,6 +109,19 @@ pub enum MapeoError {
         /// Why (a fixed core text, no paths).
         reason: String,
     },
+    /// This `Mapeo` was closed ([`crate::Mapeo::close`]): open the folder again for a new one.
+    #[error("closed: {reason}")]
+    Closed {
+        /// What was called.
+        reason: String,
+    },
+    /// The data folder is open already, in this process or another (the desktop peer
+    /// `mapeo serve`, say): one device per folder at a time.
+    #[error("folder in use: {reason}")]
+    FolderInUse {
+        /// What was refused.
+        reason: String,
+    },
     /// A listener implemented in the app threw. Only listeners see this; the core logs it
     /// and keeps going.
     #[error("listener failed: {reason}")]
@@ -130,6 +143,13 @@ fn reason(variant: fn(String) -> MapeoError, text: impl ToString) -> MapeoError 
 }
 
 impl MapeoError {
+    /// A call on a closed device.
+    pub(crate) fn closed() -> Self {
+        MapeoError::Closed {
+            reason: "the device was closed".into(),
+        }
+    }
+
     /// Input the facade itself could not read (before any core call).
     pub(crate) fn invalid(text: &str) -> Self {
         MapeoError::InvalidInput {

@@ -61,6 +61,7 @@ pub enum InviteOutcome {
 /// An invite this device received. Everything in it but the two ids is what the inviter
 /// wrote: show it as the inviter's words.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+#[uniffi::export(Debug)]
 pub struct ReceivedInvite {
     /// The invite's id (32 hex characters), to accept or reject it.
     pub invite_id: String,
@@ -90,6 +91,7 @@ pub struct ReceivedInvite {
 
 /// An invite this device sent that is still under way.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+#[uniffi::export(Debug)]
 pub struct SentInvite {
     /// The invite's id (32 hex characters), to cancel it.
     pub invite_id: String,
@@ -103,6 +105,7 @@ pub struct SentInvite {
 
 /// A device in a project's member list.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+#[uniffi::export(Debug)]
 pub struct Member {
     /// The device (64 hex characters).
     pub device_id: String,
@@ -229,7 +232,7 @@ impl Mapeo {
         role_name: Option<String>,
         role_description: Option<String>,
     ) -> Result<InviteOutcome, MapeoError> {
-        let m = self.inner.clone();
+        let m = self.manager()?.clone();
         let (project, to) = (self::project_id(&project_id)?, self::device_id(&device_id)?);
         let outcome = run(async move {
             m.invite(&project, to, role.into(), role_name, role_description)
@@ -243,7 +246,9 @@ impl Mapeo {
     /// [`Mapeo::invite`] call then ends with `Canceled`). `NotFound` if it is not under way,
     /// `Invite` if it was answered already.
     pub fn cancel_invite(&self, invite_id: String) -> Result<(), MapeoError> {
-        Ok(self.inner.cancel_invite(self::invite_id(&invite_id)?)?)
+        Ok(self
+            .manager()?
+            .cancel_invite(self::invite_id(&invite_id)?)?)
     }
 
     /// Invites this device sent that are still under way, by invite id.
@@ -271,7 +276,7 @@ impl Mapeo {
     /// unknown invite, `Invite` for one no longer pending, or when the inviter went away or
     /// canceled meanwhile.
     pub async fn accept_invite(&self, invite_id: String) -> Result<Arc<Project>, MapeoError> {
-        let (m, id) = (self.inner.clone(), self::invite_id(&invite_id)?);
+        let (m, id) = (self.manager()?.clone(), self::invite_id(&invite_id)?);
         let joined = run(async move {
             let project = m.accept_invite(id).await?;
             m.open_project(&project)
@@ -283,7 +288,9 @@ impl Mapeo {
     /// Rejects a pending invite. `NotFound` for an unknown invite, `Invite` for one no longer
     /// pending.
     pub fn reject_invite(&self, invite_id: String) -> Result<(), MapeoError> {
-        Ok(self.inner.reject_invite(self::invite_id(&invite_id)?)?)
+        Ok(self
+            .manager()?
+            .reject_invite(self::invite_id(&invite_id)?)?)
     }
 
     /// Calls `listener` with every received invite and its state now, then after each change
@@ -294,9 +301,9 @@ impl Mapeo {
         listener: Arc<dyn InviteListener>,
     ) -> Result<Arc<TaskHandle>, MapeoError> {
         // Weak: a subscription must not keep a closed device alive.
-        let m = Arc::downgrade(&self.inner);
+        let m = Arc::downgrade(self.manager()?);
         subscribe(
-            self.inner.subscribe_invites(),
+            self.manager()?.subscribe_invites(),
             move || Ok(convert_received(upgrade(&m)?.received_invites())),
             move |invites: Vec<ReceivedInvite>| listener.on_invites(invites),
         )
@@ -306,7 +313,7 @@ impl Mapeo {
     /// none if this device does not hold it.
     pub fn project_status(&self, project_id: String) -> Result<Option<ProjectStatus>, MapeoError> {
         Ok(self
-            .inner
+            .manager()?
             .project_status(&self::project_id(&project_id)?)?
             .map(Into::into))
     }

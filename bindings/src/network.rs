@@ -11,7 +11,8 @@ use crate::device::Mapeo;
 use crate::error::MapeoError;
 use crate::listen::{PeerListener, SyncListener, TaskHandle, subscribe, upgrade};
 use crate::records::{
-    DiscoveryOptions, PeerInfo, PeerSyncState, SyncPhase, ip_addr, project_id, socket_addr,
+    DiscoveryOptions, PeerInfo, PeerSyncState, SyncPhase, device_id as device_id_of, ip_addr,
+    project_id, socket_addr,
 };
 use crate::runtime::{run, run_infallible};
 
@@ -20,7 +21,7 @@ impl Mapeo {
     /// Starts accepting peers on `address` (`ip:port`; port 0 picks a free one) and returns
     /// the address bound. Listening again moves to the new address.
     pub async fn start_listening(&self, address: String) -> Result<String, MapeoError> {
-        let (m, addr) = (self.inner.clone(), socket_addr(&address)?);
+        let (m, addr) = (self.manager()?.clone(), socket_addr(&address)?);
         Ok(run(async move { m.start_listening(addr).await })
             .await?
             .to_string())
@@ -28,7 +29,7 @@ impl Mapeo {
 
     /// Stops accepting peers; connected peers stay connected.
     pub async fn stop_listening(&self) -> Result<(), MapeoError> {
-        let m = self.inner.clone();
+        let m = self.manager()?.clone();
         run_infallible(async move { m.stop_listening().await }).await
     }
 
@@ -40,7 +41,7 @@ impl Mapeo {
     /// Connects to a peer at `address` (`ip:port`) and syncs every project both hold.
     /// Returns the peer's device id.
     pub async fn connect(&self, address: String) -> Result<String, MapeoError> {
-        let (m, addr) = (self.inner.clone(), socket_addr(&address)?);
+        let (m, addr) = (self.manager()?.clone(), socket_addr(&address)?);
         Ok(run(async move { m.connect(addr).await }).await?.to_string())
     }
 
@@ -48,7 +49,7 @@ impl Mapeo {
     /// specific listening address; when listening on `0.0.0.0`, use
     /// [`Mapeo::connection_code_for`].
     pub fn connection_code(&self) -> Result<String, MapeoError> {
-        Ok(self.inner.connection_code()?)
+        Ok(self.manager()?.connection_code()?)
     }
 
     /// A connection code naming `addresses` (this device's IP addresses, preferred first)
@@ -58,13 +59,13 @@ impl Mapeo {
             .iter()
             .map(|a| ip_addr(a))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(self.inner.connection_code_for(&ips)?)
+        Ok(self.manager()?.connection_code_for(&ips)?)
     }
 
     /// Connects to the device that showed `code`. Fails with `WrongDevice` if another
     /// device answers. Returns the peer's device id.
     pub async fn connect_by_code(&self, code: String) -> Result<String, MapeoError> {
-        let m = self.inner.clone();
+        let m = self.manager()?.clone();
         Ok(run(async move { m.connect_by_code(&code).await })
             .await?
             .to_string())
@@ -72,20 +73,27 @@ impl Mapeo {
 
     /// Closes every connection.
     pub async fn disconnect_all(&self) -> Result<(), MapeoError> {
-        let m = self.inner.clone();
+        let m = self.manager()?.clone();
         run_infallible(async move { m.disconnect_all().await }).await
+    }
+
+    /// Closes the connection with one peer (`device_id`, 64 hex characters); returns
+    /// whether one was up. Discovery may connect it again later.
+    pub async fn disconnect_peer(&self, device_id: String) -> Result<bool, MapeoError> {
+        let (m, peer) = (self.manager()?.clone(), device_id_of(&device_id)?);
+        run_infallible(async move { m.disconnect_peer(&peer).await }).await
     }
 
     /// Starts local discovery (mDNS): advertises this device and connects to every peer
     /// found. Needs [`Mapeo::start_listening`] first (`NotListening`).
     pub async fn start_discovery(&self, options: DiscoveryOptions) -> Result<(), MapeoError> {
-        let m = self.inner.clone();
+        let m = self.manager()?.clone();
         run(async move { m.start_discovery(options.into()).await }).await
     }
 
     /// Stops local discovery; connected peers stay connected.
     pub async fn stop_discovery(&self) -> Result<(), MapeoError> {
-        let m = self.inner.clone();
+        let m = self.manager()?.clone();
         run_infallible(async move { m.stop_discovery().await }).await
     }
 
@@ -106,9 +114,9 @@ impl Mapeo {
         listener: Arc<dyn PeerListener>,
     ) -> Result<Arc<TaskHandle>, MapeoError> {
         // Weak: a subscription must not keep a closed device (and its network) alive.
-        let m = Arc::downgrade(&self.inner);
+        let m = Arc::downgrade(self.manager()?);
         subscribe(
-            self.inner.subscribe_peers(),
+            self.manager()?.subscribe_peers(),
             move || {
                 Ok(upgrade(&m)?
                     .peers()
@@ -123,19 +131,21 @@ impl Mapeo {
     /// Turns data sync (observations, tracks) on for a project. Roles and configuration
     /// always sync.
     pub fn start_sync(&self, project_id: String) -> Result<(), MapeoError> {
-        Ok(self.inner.start_sync(&self::project_id(&project_id)?)?)
+        Ok(self
+            .manager()?
+            .start_sync(&self::project_id(&project_id)?)?)
     }
 
     /// Turns data sync off for a project.
     pub fn stop_sync(&self, project_id: String) -> Result<(), MapeoError> {
-        Ok(self.inner.stop_sync(&self::project_id(&project_id)?)?)
+        Ok(self.manager()?.stop_sync(&self::project_id(&project_id)?)?)
     }
 
     /// The exchange of a project with each peer that has it, now.
     pub fn sync_state(&self, project_id: String) -> Result<Vec<PeerSyncState>, MapeoError> {
         let id = self::project_id(&project_id)?;
         Ok(self
-            .inner
+            .manager()?
             .sync_board()
             .project(&id)
             .into_iter()
@@ -151,7 +161,7 @@ impl Mapeo {
         listener: Arc<dyn SyncListener>,
     ) -> Result<Arc<TaskHandle>, MapeoError> {
         let id = self::project_id(&project_id)?;
-        let board = self.inner.sync_board();
+        let board = self.manager()?.sync_board();
         let changes = board.subscribe();
         let board = Arc::downgrade(&board);
         subscribe(
@@ -172,7 +182,7 @@ impl Mapeo {
         phase: SyncPhase,
         inactivity_ms: u64,
     ) -> Result<(), MapeoError> {
-        let (m, id) = (self.inner.clone(), self::project_id(&project_id)?);
+        let (m, id) = (self.manager()?.clone(), self::project_id(&project_id)?);
         let inactivity = Duration::from_millis(inactivity_ms);
         run(async move { m.wait_for_sync(&id, phase.into(), inactivity).await }).await
     }
@@ -184,21 +194,21 @@ impl Mapeo {
         project_id: String,
         quiet_ms: Option<u64>,
     ) -> Result<(), MapeoError> {
-        let (m, id) = (self.inner.clone(), self::project_id(&project_id)?);
+        let (m, id) = (self.manager()?.clone(), self::project_id(&project_id)?);
         let quiet = quiet_ms.map(Duration::from_millis);
         run(async move { m.set_auto_stop(&id, quiet).await }).await
     }
 
     /// Pauses all networking: the app went to the background.
     pub async fn pause(&self) -> Result<(), MapeoError> {
-        let m = self.inner.clone();
+        let m = self.manager()?.clone();
         run_infallible(async move { m.pause().await }).await
     }
 
     /// Resumes networking after [`Mapeo::pause`]: listens again and reconnects the peers
     /// connected by hand.
     pub async fn resume(&self) -> Result<(), MapeoError> {
-        let m = self.inner.clone();
+        let m = self.manager()?.clone();
         run(async move { m.resume().await }).await
     }
 }

@@ -28,6 +28,7 @@ pub enum DeviceType {
 
 /// A device's name and kind, as its owner set them.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
+#[uniffi::export(Debug)]
 pub struct DeviceInfo {
     /// The name other members see.
     pub name: String,
@@ -37,6 +38,7 @@ pub struct DeviceInfo {
 
 /// A project's name, description and color. Every field may be unset.
 #[derive(Debug, Clone, Default, PartialEq, uniffi::Record)]
+#[uniffi::export(Debug)]
 pub struct ProjectSettings {
     /// The project name.
     #[uniffi(default = None)]
@@ -62,6 +64,7 @@ pub enum ProjectStatus {
 
 /// A project as listed on this device.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
+#[uniffi::export(Debug)]
 pub struct ProjectSummary {
     /// The project's id (64 hex characters).
     pub project_id: String,
@@ -107,6 +110,7 @@ pub enum AssignableRole {
 
 /// A device seen on the network.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+#[uniffi::export(Debug)]
 pub struct PeerInfo {
     /// Its proven identity (64 hex characters).
     pub device_id: String,
@@ -130,6 +134,7 @@ pub enum SyncPhase {
 /// The exchange of one project with one peer, exactly: counts are entries, or blobs and bytes
 /// where named so.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+#[uniffi::export(Debug)]
 pub struct PeerSyncState {
     /// The peer (64 hex characters).
     pub peer: String,
@@ -137,7 +142,7 @@ pub struct PeerSyncState {
     pub connected: bool,
     /// Whether the peer has told what it holds; nothing counts as synced before.
     pub peer_known: bool,
-    /// Whether the peer has data sync on.
+    /// Whether the peer has data sync on (this device's switch is `data_sync_local`).
     pub peer_data_sync: bool,
     /// Roles and configuration the peer has and this device still lacks.
     pub initial_wanted: u64,
@@ -168,14 +173,23 @@ pub struct PeerSyncState {
     pub blob_bytes_sent: u64,
     /// The phase the exchange is in.
     pub phase: SyncPhase,
-    /// Nothing left to exchange for the initial phase.
+    /// Connected, and nothing left to exchange of roles and configuration (the initial
+    /// phase), whatever the data-sync switches.
     pub initial_synced: bool,
-    /// Nothing left to exchange at all (what is shown as 100%).
+    /// Connected, data sync on on both sides, and nothing left to exchange at all, data and
+    /// attachment files included (what is shown as 100%). False while either side has data
+    /// sync off: the state then covers only roles and configuration (`initial_synced`).
+    /// False for a disconnected peer: what it holds, and what was written since, is unknown.
     pub fully_synced: bool,
+    /// Whether this device had data sync on for the project when this was computed (the
+    /// peer's switch is `peer_data_sync`): data counts are kept only while both are on.
+    #[uniffi(default = false)]
+    pub data_sync_local: bool,
 }
 
 /// How to run local discovery.
 #[derive(Debug, Clone, Default, PartialEq, Eq, uniffi::Record)]
+#[uniffi::export(Debug)]
 pub struct DiscoveryOptions {
     /// Only these network interfaces (by name); unset: every interface, as devices use.
     #[uniffi(default = None)]
@@ -342,7 +356,8 @@ impl From<CorePeerSyncState> for PeerSyncState {
             blob_bytes_sent: s.blob_bytes_sent,
             phase: s.phase().into(),
             initial_synced: s.is_synced(CorePhase::Initial),
-            fully_synced: s.is_synced(CorePhase::Full),
+            fully_synced: s.is_fully_synced(),
+            data_sync_local: s.data_sync,
         }
     }
 }

@@ -148,6 +148,7 @@ pub(crate) async fn run_infallible<T: Send + 'static>(
 
 /// Work on the runtime that the app started and that has not ended yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
+#[uniffi::export(Debug)]
 pub struct RunningTasks {
     /// Async calls still running (a cancelled call ends at its next await point).
     pub calls: u64,

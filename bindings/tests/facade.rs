@@ -231,8 +231,20 @@ async fn errors_arrive_typed_without_personal_data() {
     let path = dir.path().to_str().unwrap().to_owned();
     let key = mapeo_ffi::generate_root_key();
     let mapeo = Mapeo::open(path.clone(), key.clone()).unwrap();
+    // A folder in use says so before anything else; a free one with another key is refused.
     assert!(matches!(
         Mapeo::open(path.clone(), mapeo_ffi::generate_root_key()),
+        Err(MapeoError::FolderInUse { .. })
+    ));
+    let other = tempfile::tempdir().unwrap();
+    let other_path = other.path().to_str().unwrap().to_owned();
+    Mapeo::open(other_path.clone(), key.clone())
+        .unwrap()
+        .close()
+        .await
+        .unwrap();
+    assert!(matches!(
+        Mapeo::open(other_path, mapeo_ffi::generate_root_key()),
         Err(MapeoError::WrongRootKey { .. })
     ));
     assert!(matches!(
@@ -410,4 +422,28 @@ async fn documents_round_trip_through_the_records() {
     assert_eq!(p.list_presets(Query::default()).unwrap(), vec![preset]);
     assert_eq!(p.list_fields(Query::default()).unwrap(), vec![field]);
     assert_eq!(p.list_tracks(Query::default()).unwrap(), vec![track]);
+}
+
+#[tokio::test]
+async fn a_state_says_what_it_covers_and_is_never_full_while_data_sync_is_off() {
+    let (a, b, pa, _pb) = joined_pair().await;
+    let id = pa.project_id();
+    let of_b = || a.mapeo.sync_state(id.clone()).unwrap().into_iter().next();
+    eventually("fully synced with both switches on", || {
+        of_b().is_some_and(|s| s.fully_synced && s.data_sync_local && s.peer_data_sync)
+    })
+    .await;
+    // The peer turns data sync off: roles and configuration still count, data does not.
+    b.mapeo.stop_sync(id.clone()).unwrap();
+    eventually("a sees b's switch off", || {
+        of_b().is_some_and(|s| !s.peer_data_sync && s.initial_synced)
+    })
+    .await;
+    let s = of_b().unwrap();
+    assert!(!s.fully_synced && s.data_sync_local, "{s:?}");
+    b.mapeo.start_sync(id.clone()).unwrap();
+    eventually("fully synced again", || {
+        of_b().is_some_and(|s| s.fully_synced)
+    })
+    .await;
 }

@@ -47,8 +47,9 @@ const PROJECT_DB: &str = "project.db";
 /// Whether this device is still in a project.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProjectStatus {
-    /// Accepted an invite and holds the project, but the record of its role has not arrived
-    /// yet (it arrives with the next sync with the inviter or any member who has it).
+    /// Accepted an invite and holds the project, but the record of its role, or the
+    /// project's roles and configuration (its name, presets), have not all arrived yet (they
+    /// arrive with the next sync with the inviter or any member who has them).
     Joining,
     /// A member: syncs and writes.
     Joined,
@@ -84,6 +85,10 @@ pub struct Manager {
     invites: Arc<crate::invites::InviteBox>,
     sent_invites: Mutex<HashMap<crate::invites::InviteId, invites::SentInvite>>,
     invite_fault: Mutex<Option<invites::InviteFault>>,
+    /// Projects joined in this run whose role arrived but whose initial sync (roles and
+    /// configuration) did not complete before their inviter went away: joining until a
+    /// sync completes it.
+    incomplete_joins: Mutex<std::collections::HashSet<ProjectId>>,
     clock: Clock,
     /// Declared before `network` so that dropping the manager stops discovery first.
     discovery: Mutex<Option<crate::discovery::Discovery>>,
@@ -186,6 +191,7 @@ impl Manager {
             invites,
             sent_invites: Mutex::new(HashMap::new()),
             invite_fault: Mutex::new(None),
+            incomplete_joins: Mutex::new(Default::default()),
             clock,
             discovery: Mutex::new(None),
             network,
@@ -385,13 +391,24 @@ impl Manager {
         self.open_details(id, &sealed)
     }
 
-    /// Whether a project being joined has received the record of our role; if so it is
-    /// joined from now on.
+    /// Whether a project being joined has received the record of our role (and, for one
+    /// whose invite ended before its initial sync, has completed an initial sync since); if
+    /// so it is joined from now on.
     fn role_arrived(&self, project: &Project) -> Result<bool> {
-        let active = matches!(
+        let mut active = matches!(
             *project.subscribe_own_role().borrow(),
             crate::sync::PeerRole::Coordinator | crate::sync::PeerRole::Member
         );
+        if active {
+            let mut incomplete = lock(&self.incomplete_joins);
+            if incomplete.contains(&project.id()) {
+                if self.network.board().initial_sync_done(&project.id()) {
+                    incomplete.remove(&project.id());
+                } else {
+                    active = false;
+                }
+            }
+        }
         if active {
             lock(&self.db).execute(MARK_JOINED, [project.id().as_bytes()])?;
         }
@@ -587,6 +604,22 @@ impl Manager {
         self.network.disconnect_all(CloseReason::ShuttingDown).await;
     }
 
+    /// Closes the session with one peer; returns whether one was up. The peer may connect
+    /// again (discovery redials it).
+    pub async fn disconnect_peer(&self, peer: &DeviceId) -> bool {
+        self.network
+            .disconnect(peer, CloseReason::ShuttingDown)
+            .await
+    }
+
+    /// Tells every connected peer afresh what this device holds of `project`, replacing
+    /// what it said before: call it after replacing a project's store (a repair, a wipe),
+    /// so peers stop believing this device holds entries it lost and send them again.
+    /// Leaving needs no call: sessions notice a store that shrank by itself.
+    pub fn announce_holdings_reset(&self, project: &ProjectId) {
+        self.network.announce_holdings_reset(*project);
+    }
+
     /// Devices seen on the network, connected or not.
     pub fn peers(&self) -> Vec<PeerStatus> {
         self.network.peers()
@@ -659,6 +692,14 @@ impl Manager {
     /// Pauses all networking (the app went to the background).
     pub async fn pause(&self) {
         self.network.pause().await;
+    }
+
+    /// Stops everything this device runs in the background — discovery, listening, every
+    /// session (peers are shown disconnected), auto-stop watchers — before the app lets go
+    /// of it. Its stores close when the last handle to it and its projects is dropped.
+    pub async fn close(&self) {
+        self.stop_discovery().await;
+        self.network.close().await;
     }
 
     /// Resumes networking after [`Manager::pause`].

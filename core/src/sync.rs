@@ -206,7 +206,8 @@ pub enum SyncPhase {
 pub struct PeerSyncState {
     /// The peer.
     pub peer: DeviceId,
-    /// Whether the session is up.
+    /// Whether the session is up. Once it is not, the counts stay as they stood when it
+    /// ended (writes made since are not counted) and nothing counts as synced.
     pub connected: bool,
     /// Whether the peer has told us what it holds; nothing is synced before that.
     pub peer_known: bool,
@@ -255,6 +256,19 @@ pub struct PeerSyncState {
 }
 
 impl PeerSyncState {
+    /// Whether this state covers the whole project: data sync is on on both sides, so
+    /// observations, tracks and blobs are counted. Otherwise only roles and configuration
+    /// are, and [`is_synced`](Self::is_synced) for `Full` says nothing about data.
+    pub fn covers_data(&self) -> bool {
+        self.data_sync && self.peer_data_sync
+    }
+
+    /// Whether the whole project, data included, is exchanged with this connected peer:
+    /// both sides sync data and nothing is left either way (what a UI shows as 100%).
+    pub fn is_fully_synced(&self) -> bool {
+        self.covers_data() && self.is_synced(SyncPhase::Full)
+    }
+
     /// The phase the exchange is in.
     pub fn phase(&self) -> SyncPhase {
         if self.initial_wanted + self.initial_to_send > 0 {
@@ -265,8 +279,17 @@ impl PeerSyncState {
     }
 
     /// Whether nothing is left to exchange for this phase: `Initial` checks auth and config;
-    /// `Full` checks everything that flows, the blobs our policy wants included.
+    /// `Full` checks everything that flows, the blobs our policy wants included. Never true
+    /// for a disconnected peer: what it holds and what was written here since are unknown,
+    /// and unknown is not synced.
     pub fn is_synced(&self, phase: SyncPhase) -> bool {
+        self.connected && self.was_synced(phase)
+    }
+
+    /// [`is_synced`](Self::is_synced) as the counts stood at their last update, whether or
+    /// not the peer is still connected: for a report about a peer that has gone ("all was
+    /// exchanged before it left"), never to decide that it is synced now.
+    pub fn was_synced(&self, phase: SyncPhase) -> bool {
         if !self.peer_known {
             return false;
         }
@@ -292,6 +315,8 @@ pub struct SyncBoard {
     /// ends late must not mark the newer one disconnected.
     owners: std::sync::Mutex<BTreeMap<(ProjectId, DeviceId), u64>>,
     next_session: std::sync::atomic::AtomicU64,
+    /// Projects whose auth and config some session has seen fully exchanged.
+    initial_done: std::sync::Mutex<std::collections::BTreeSet<ProjectId>>,
 }
 
 impl Default for SyncBoard {
@@ -300,6 +325,7 @@ impl Default for SyncBoard {
             state: watch::Sender::new(BTreeMap::new()),
             owners: std::sync::Mutex::new(BTreeMap::new()),
             next_session: std::sync::atomic::AtomicU64::new(1),
+            initial_done: std::sync::Mutex::new(Default::default()),
         }
     }
 }
@@ -338,6 +364,11 @@ impl SyncBoard {
     pub(crate) fn update(&self, session: u64, project: ProjectId, state: PeerSyncState) {
         if let Ok(mut owners) = self.owners.lock() {
             owners.insert((project, state.peer), session);
+        }
+        if state.is_synced(SyncPhase::Initial)
+            && let Ok(mut done) = self.initial_done.lock()
+        {
+            done.insert(project);
         }
         self.state.send_if_modified(|m| {
             let key = (project, state.peer);
@@ -396,6 +427,58 @@ impl SyncBoard {
             }
         });
         ListenerHandle(task)
+    }
+
+    /// Forgets that `project`'s initial sync was done: what counted then (before this
+    /// device's role in it arrived, say) no longer does.
+    pub fn forget_initial_sync(&self, project: &ProjectId) {
+        if let Ok(mut done) = self.initial_done.lock() {
+            done.remove(project);
+        }
+    }
+
+    /// Whether some session, since this board was made (or the last
+    /// [`forget_initial_sync`](Self::forget_initial_sync)), has exchanged every auth and config
+    /// entry of `project` with a peer (roles, settings, presets: what an app needs to show
+    /// a project just joined).
+    pub fn initial_sync_done(&self, project: &ProjectId) -> bool {
+        self.initial_done
+            .lock()
+            .is_ok_and(|done| done.contains(project))
+    }
+
+    /// Waits until every connected peer of `project` (at least one) is synced for `phase`,
+    /// and returns true; returns false at once when no connected peer has the project (no
+    /// one can give what is missing). Fails with [`SyncError::Stalled`] if the board shows
+    /// no change for `inactivity`.
+    pub async fn wait_while_connected(
+        &self,
+        project: &ProjectId,
+        phase: SyncPhase,
+        inactivity: Duration,
+    ) -> Result<bool, SyncError> {
+        let mut rx = self.subscribe();
+        loop {
+            let (any, all) = {
+                let m = rx.borrow_and_update();
+                let mut peers = m
+                    .iter()
+                    .filter(|((p, _), s)| p == project && s.connected)
+                    .peekable();
+                let any = peers.peek().is_some();
+                (any, peers.all(|(_, s)| s.is_synced(phase)))
+            };
+            if !any {
+                return Ok(false);
+            }
+            if all {
+                return Ok(true);
+            }
+            match tokio::time::timeout(inactivity, rx.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) | Err(_) => return Err(SyncError::Stalled),
+            }
+        }
     }
 
     /// Waits until at least one peer is connected for `project` and every connected peer is

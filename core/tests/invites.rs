@@ -691,3 +691,86 @@ async fn received_invites_are_kept_across_a_restart_and_an_unanswered_one_expire
     ));
     member_on_neither(&a, &b, &project);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_who_leaves_and_is_invited_back_over_the_same_connection_gets_everything_at_once()
+{
+    let a = named(1, "A");
+    let b = named(2, "B");
+    let project = project_with_data(&a);
+    member(&a, &b, &project).await;
+    let pa = a.manager.open_project(&project).unwrap();
+    let pb = b.manager.open_project(&project).unwrap();
+    eventually("b has a's observation", WAIT, || {
+        pb.list(&Query::all(DocType::Observation)).unwrap().len() == 1
+    })
+    .await;
+    b.manager.leave_project(&project).unwrap();
+    eventually("a learns b left", WAIT, || {
+        pa.role(&b.manager.device_id()).unwrap() == PeerRole::Left
+    })
+    .await;
+    assert!(pb.list(&Query::all(DocType::Preset)).unwrap().is_empty());
+    // Invited back without reconnecting: a must not count on what b purged.
+    let (out, joined) = invite_and_accept(&a, &b, &project, InviteRole::Member).await;
+    assert_eq!(out.unwrap(), InviteOutcome::Accepted);
+    assert_eq!(joined.unwrap(), project);
+    // The invite returns with the initial sync done: name and categories are there.
+    assert_eq!(status(&b, &project), Some(ProjectStatus::Joined));
+    assert_eq!(
+        pb.settings().unwrap().name.as_deref(),
+        Some("Río Negro monitoring")
+    );
+    assert_eq!(pb.list(&Query::all(DocType::Preset)).unwrap().len(), 1);
+    // And the others' observations come back without anyone writing anything new.
+    b.manager.start_sync(&project).unwrap();
+    eventually("a's data again on b", WAIT, || {
+        pb.list(&Query::all(DocType::Observation)).unwrap().len() == 1
+    })
+    .await;
+    b.manager
+        .wait_for_sync(&project, SyncPhase::Full, WAIT)
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invitee_that_loses_its_inviter_right_after_its_role_stays_joining_until_the_next_sync()
+{
+    let a = named(1, "A");
+    let b = named(2, "B");
+    let project = project_with_data(&a);
+    // More configuration than one batch carries, so it cannot all arrive with the role.
+    let pa = a.manager.open_project(&project).unwrap();
+    for i in 0..600 {
+        pa.create(DocValue::Preset(Preset {
+            name: format!("Category {i}"),
+            geometry: vec![Geometry::Point],
+            ..Default::default()
+        }))
+        .unwrap();
+    }
+    link(&a, &b).await;
+    b.manager
+        .inject_invite_fault(Some(InviteFault::AfterRoleArrived));
+    let (out, joined) = invite_and_accept(&a, &b, &project, InviteRole::Member).await;
+    assert_eq!(out.unwrap(), InviteOutcome::Accepted);
+    assert_eq!(joined.unwrap(), project);
+    let pb = b.manager.open_project(&project).unwrap();
+    assert_eq!(pb.role(&b.manager.device_id()).unwrap(), PeerRole::Member);
+    // Whatever made it across before the drop: a project shown as joined has everything.
+    let presets = pb.list(&Query::all(DocType::Preset)).unwrap().len();
+    if presets < 601 {
+        assert_eq!(status(&b, &project), Some(ProjectStatus::Joining));
+    }
+    link(&a, &b).await;
+    eventually("the next sync completes the join", WAIT, || {
+        status(&b, &project) == Some(ProjectStatus::Joined)
+    })
+    .await;
+    assert_eq!(pb.list(&Query::all(DocType::Preset)).unwrap().len(), 601);
+    assert_eq!(
+        pb.settings().unwrap().name.as_deref(),
+        Some("Río Negro monitoring")
+    );
+}

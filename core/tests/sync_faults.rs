@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use common::{Peer, connect, observation, state};
 use mapeo_core::sync::memory::{self, MemoryReader, MemoryWriter};
-use mapeo_core::sync::message::{CloseReason, Message, SYNC_PROTOCOL_VERSION, WireEntry};
+use mapeo_core::sync::message::{
+    CloseReason, FeedLength, Message, SYNC_PROTOCOL_VERSION, WireEntry,
+};
 use mapeo_core::sync::session::SessionParams;
 use mapeo_core::sync::{
     Replica, SessionEnd, SyncError, SyncPhase, Transport, TransportReader, TransportWriter,
@@ -150,6 +152,7 @@ fn raw_session(
         ping_interval: Duration::from_millis(100),
         device: None,
         silence_timeout: silence,
+        holdings_resets: tokio::sync::watch::channel(Default::default()).1,
     };
     let end = tokio::spawn(run_session(ours, params));
     let (reader, writer) = theirs.split();
@@ -324,5 +327,105 @@ async fn a_stranger_without_the_key_matches_nothing() {
         a.board.project(&a.project.id()).is_empty(),
         "no project was matched"
     );
+    end.abort();
+}
+
+/// Reads (bounded) until `found` matches a message, returning it.
+async fn until(raw: &mut RawPeer, mut found: impl FnMut(&Message) -> bool) -> Message {
+    tokio::time::timeout(WAIT, async {
+        loop {
+            let bytes = raw.reader.recv().await.expect("the session stays up");
+            if let Ok(m) = Message::decode(&bytes)
+                && found(&m)
+            {
+                return m;
+            }
+        }
+    })
+    .await
+    .expect("the awaited message arrives")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_whose_holdings_were_reset_is_sent_everything_again() {
+    let a = Peer::creator(1);
+    let b = Peer::member_of(2, &a);
+    for i in 0..3 {
+        a.project
+            .create(observation(1.0, f64::from(i), "from a"))
+            .unwrap();
+    }
+    let (resets, resets_rx) = tokio::sync::watch::channel(Default::default());
+    let (ours, theirs) = memory::pair();
+    let hash: [u8; 32] = mapeo_core::crypto::random_bytes();
+    let (_shutdown, shutdown_rx) = tokio::sync::watch::channel(None);
+    let params = SessionParams {
+        peer: b.id(),
+        handshake_hash: hash,
+        projects: a.projects.subscribe(),
+        board: a.board.clone(),
+        shutdown: shutdown_rx,
+        ping_interval: Duration::from_millis(100),
+        device: None,
+        silence_timeout: WAIT,
+        holdings_resets: resets_rx,
+    };
+    let end = tokio::spawn(run_session(ours, params));
+    let (reader, writer) = theirs.split();
+    let mut raw = RawPeer { reader, writer };
+    let tag = Replica::tag(&*a.project, &hash);
+    raw.send(&Message::Projects {
+        version: SYNC_PROTOCOL_VERSION,
+        tags: vec![tag],
+    })
+    .await;
+    // The peer says it holds everything a holds, and syncs data.
+    let all: Vec<FeedLength> = a
+        .project
+        .have_vector()
+        .unwrap()
+        .into_iter()
+        .map(|((author, namespace), length)| FeedLength {
+            author,
+            namespace,
+            length,
+        })
+        .collect();
+    raw.send(&Message::Have {
+        project: tag,
+        feeds: all,
+        reset: false,
+    })
+    .await;
+    raw.send(&Message::SyncEnabled {
+        project: tag,
+        data: true,
+        answer: false,
+    })
+    .await;
+    // Then that it lost everything (its store was replaced): a sends it all again, from 0.
+    raw.send(&Message::Have {
+        project: tag,
+        feeds: Vec::new(),
+        reset: true,
+    })
+    .await;
+    let me = a.device.manager.device_id();
+    until(&mut raw, |m| {
+        matches!(m, Message::Entries { entries, .. } if entries.iter().any(|e| {
+            let e = mapeo_core::feed::Entry::from(e.clone());
+            e.author == me && e.namespace == Namespace::Data && e.seq == 0
+        }))
+    })
+    .await;
+    // And a tells its own holdings afresh, as a reset, when they are declared replaced.
+    resets.send_modify(|m: &mut std::collections::BTreeMap<_, u64>| {
+        *m.entry(a.project.id()).or_insert(0) += 1;
+    });
+    let reset = until(&mut raw, |m| matches!(m, Message::Have { reset: true, .. })).await;
+    let Message::Have { feeds, .. } = reset else {
+        unreachable!()
+    };
+    assert_eq!(feeds.len(), a.project.have_vector().unwrap().len());
     end.abort();
 }

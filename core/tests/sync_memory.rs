@@ -408,3 +408,39 @@ async fn progress_listeners_get_the_current_value_then_throttled_changes() {
     );
     conn.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_whose_store_is_replaced_by_an_empty_one_gets_everything_again_on_the_same_session()
+{
+    let a = Peer::creator(1);
+    let b = Peer::member_of(2, &a);
+    for i in 0..30 {
+        a.project
+            .create(observation(1.0, f64::from(i), "from a"))
+            .unwrap();
+    }
+    let conn = connect(&a, &b, None);
+    b.board
+        .wait_for_sync(&b.project.id(), SyncPhase::Full, WAIT)
+        .await
+        .unwrap();
+    assert_eq!(count(&b), 30);
+    // b's store is replaced by an empty one of the same project (as a repair does), under
+    // the live session: a must stop counting on what b held and send it all again.
+    let fresh = common::Device::new(2);
+    let details = a.device.manager.join_details(&a.project.id()).unwrap();
+    let replaced = fresh.manager.join_project(&details).unwrap();
+    assert!(replaced.have_vector().unwrap().is_empty());
+    replaced.set_data_sync(true);
+    b.projects.send_replace(vec![replaced.clone()]);
+    eventually("everything again in b's new store", WAIT, || {
+        replaced
+            .list(&Query::all(DocType::Observation))
+            .unwrap()
+            .len()
+            == 30
+    })
+    .await;
+    assert_eq!(state(&replaced), state(&a.project));
+    conn.stop().await;
+}

@@ -263,3 +263,141 @@ async fn a_device_that_left_finishes_its_initial_sync_every_time() {
         .await;
     }
 }
+
+/// Whether `m` shows `peer` connected in its peer list.
+fn shows_connected(m: &Manager, peer: &mapeo_core::DeviceId) -> bool {
+    m.peers()
+        .iter()
+        .any(|p| p.device_id == *peer && p.connected)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_callers_own_peer_list_shows_peers_gone_after_disconnect_all_and_pause() {
+    let (a, b, _pa, pb) = pair();
+    let (ia, ib) = (a.manager.device_id(), b.manager.device_id());
+    let addr = a.manager.start_listening(loopback()).await.unwrap();
+    b.manager.connect(addr).await.unwrap();
+    synced(&b.manager, &pb).await;
+    eventually("a sees b", WAIT, || shows_connected(&a.manager, &ib)).await;
+    let mut peers_seen = b.manager.subscribe_peers();
+    peers_seen.borrow_and_update();
+    b.manager.disconnect_all().await;
+    // Once the call returns, the caller's own list already says so, and listeners heard it.
+    assert!(!shows_connected(&b.manager, &ia), "{:?}", b.manager.peers());
+    assert!(peers_seen.has_changed().unwrap());
+    assert!(
+        peers_seen
+            .borrow_and_update()
+            .values()
+            .all(|p| !p.connected)
+    );
+    eventually("a sees b gone", WAIT, || !shows_connected(&a.manager, &ib)).await;
+    // The same after a pause (the app went to the background), from the listening side.
+    b.manager.connect(addr).await.unwrap();
+    eventually("a sees b again", WAIT, || shows_connected(&a.manager, &ib)).await;
+    a.manager.pause().await;
+    assert!(!shows_connected(&a.manager, &ib), "{:?}", a.manager.peers());
+    eventually("b sees a gone", WAIT, || !shows_connected(&b.manager, &ia)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disconnecting_one_peer_leaves_the_others_connected() {
+    let (a, b, pa, pb) = pair();
+    let c = Device::new(3);
+    let pc = c
+        .manager
+        .join_project(&a.manager.join_details(&pa.id()).unwrap())
+        .unwrap();
+    pa.assign_role(&c.manager.device_id(), mapeo_core::PeerRole::Member, None)
+        .unwrap();
+    let addr = a.manager.start_listening(loopback()).await.unwrap();
+    b.manager.connect(addr).await.unwrap();
+    c.manager.connect(addr).await.unwrap();
+    let (ib, ic) = (b.manager.device_id(), c.manager.device_id());
+    eventually("a sees both", WAIT, || {
+        shows_connected(&a.manager, &ib) && shows_connected(&a.manager, &ic)
+    })
+    .await;
+    assert!(a.manager.disconnect_peer(&ib).await);
+    assert!(!shows_connected(&a.manager, &ib));
+    assert!(shows_connected(&a.manager, &ic));
+    assert!(
+        !a.manager.disconnect_peer(&ib).await,
+        "no session is left to close"
+    );
+    // The other peer still syncs live.
+    c.manager.start_sync(&pc.id()).unwrap();
+    let made = pa.create(observation(4.0, 4.0, "after b left")).unwrap();
+    eventually("c gets it", WAIT, || pc.get(made.doc_id()).is_ok()).await;
+    eventually("b sees a gone", WAIT, || {
+        !shows_connected(&b.manager, &a.manager.device_id())
+    })
+    .await;
+    assert!(pb.get(made.doc_id()).is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_went_away_is_never_counted_fully_synced() {
+    let (a, b, pa, pb) = pair();
+    let addr = a.manager.start_listening(loopback()).await.unwrap();
+    b.manager.connect(addr).await.unwrap();
+    synced(&a.manager, &pa).await;
+    let ib = b.manager.device_id();
+    let of_b = || {
+        a.manager
+            .sync_board()
+            .project(&pa.id())
+            .into_iter()
+            .find(|s| s.peer == ib)
+            .unwrap()
+    };
+    assert!(of_b().is_fully_synced());
+    b.manager.disconnect_all().await;
+    eventually("a sees b gone", WAIT, || !of_b().connected).await;
+    for i in 0..20 {
+        pa.create(observation(1.0, f64::from(i), "while b is away"))
+            .unwrap();
+    }
+    let s = of_b();
+    assert!(
+        !s.is_synced(SyncPhase::Full) && !s.is_synced(SyncPhase::Initial),
+        "{s:?}"
+    );
+    assert!(!s.is_fully_synced(), "{s:?}");
+    drop(pb);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_state_says_whether_it_covers_data() {
+    let (a, b, pa, pb) = pair();
+    b.manager.stop_sync(&pb.id()).unwrap();
+    pa.create(observation(1.0, 1.0, "data b does not take"))
+        .unwrap();
+    let addr = a.manager.start_listening(loopback()).await.unwrap();
+    b.manager.connect(addr).await.unwrap();
+    b.manager
+        .wait_for_sync(&pb.id(), SyncPhase::Initial, WAIT)
+        .await
+        .unwrap();
+    eventually("b's state settles", WAIT, || {
+        b.manager
+            .sync_board()
+            .project(&pb.id())
+            .first()
+            .is_some_and(|s| s.peer_data_sync_known && s.is_synced(SyncPhase::Full))
+    })
+    .await;
+    // Synced for what flows (roles and configuration), but data was not counted.
+    let s = b.manager.sync_board().project(&pb.id())[0].clone();
+    assert!(
+        !s.data_sync && s.peer_data_sync && !s.covers_data(),
+        "{s:?}"
+    );
+    assert!(!s.is_fully_synced());
+    assert_eq!(count(&pb), 0);
+    b.manager.start_sync(&pb.id()).unwrap();
+    synced(&b.manager, &pb).await;
+    let s = b.manager.sync_board().project(&pb.id())[0].clone();
+    assert!(s.covers_data() && s.is_fully_synced(), "{s:?}");
+    assert_eq!(count(&pb), 1);
+}

@@ -334,8 +334,13 @@ def test_errors_arrive_as_typed_exceptions_without_personal_data(devices, tmp_pa
         a.open_project("not hex")
     with pytest.raises(m.MapeoError.NotListening):
         a.connection_code()
-    with pytest.raises(m.MapeoError.WrongRootKey) as wrong_key:
+    with pytest.raises(m.MapeoError.FolderInUse) as in_use:
         m.Mapeo.open(str(tmp_path / "a"), m.generate_root_key())
+    assert str(tmp_path) not in str(in_use.value)
+    key = m.generate_root_key()
+    asyncio.run(m.Mapeo.open(str(tmp_path / "c"), key).close())
+    with pytest.raises(m.MapeoError.WrongRootKey) as wrong_key:
+        m.Mapeo.open(str(tmp_path / "c"), m.generate_root_key())
     assert str(tmp_path) not in str(wrong_key.value)
     with pytest.raises(m.MapeoError.InvalidInput):
         asyncio.run(a.connect("not an address"))

@@ -181,7 +181,7 @@ pub(crate) fn project_name(manager: &Manager, id: &ProjectId) -> String {
 /// Whether everything, data included, was exchanged at the last news: both sides had data
 /// sync on (so data was counted) and nothing was left either way.
 pub(crate) fn full(s: &PeerSyncState) -> bool {
-    s.data_sync && s.peer_data_sync && s.is_synced(SyncPhase::Full)
+    s.data_sync && s.peer_data_sync && s.was_synced(SyncPhase::Full)
 }
 
 fn progress_json(

@@ -251,9 +251,12 @@ impl Manager {
         Ok(())
     }
 
-    /// Accepts a pending invite and joins the project: receives the join details, then waits
-    /// for the record of its role to arrive by sync. Returns the project once joined; other
-    /// pending invites to the same project are answered "already".
+    /// Accepts a pending invite and joins the project: receives the join details, waits for
+    /// the record of its role to arrive by sync, then for the initial sync (roles and
+    /// configuration) while a connected peer can give it. Returns the project once joined,
+    /// or, when no connected peer is left to complete the initial sync, at once with the
+    /// project still joining (the next sync completes it). Other pending invites to the same
+    /// project are answered "already".
     pub async fn accept_invite(&self, id: InviteId) -> Result<ProjectId> {
         let invite = self.pending(id)?;
         let from = invite.from;
@@ -318,17 +321,28 @@ impl Manager {
                 }
             }
         }
-        self.role_arrived(&project)?;
+        // Joining until the initial sync completes (see `role_arrived`).
+        lock(&self.incomplete_joins).insert(project_id);
+        // Only a sync that knew of our role counts (before it, only `auth` was ours to see).
+        self.network.board().forget_initial_sync(&project_id);
+        self.fault(InviteFault::AfterRoleArrived).await;
         self.write_device_info(&project)?;
         self.invites.answer_already(&project_id, id);
         // Initial sync (auth and config: the project's name, members, presets) before
-        // returning, so the app can show the project at once.
-        if let Err(e) = self
-            .wait_for_sync(&project_id, SyncPhase::Initial, INVITE_STEP_TIMEOUT)
+        // returning, so the app can show the project at once; but only while a connected
+        // peer can give it: without one the project stays joining, and the next sync
+        // completes it.
+        match self
+            .network
+            .board()
+            .wait_while_connected(&project_id, SyncPhase::Initial, INVITE_STEP_TIMEOUT)
             .await
         {
-            tracing::info!("joined; initial sync not complete yet: {e}");
+            Ok(true) => {}
+            Ok(false) => tracing::info!("joined; no peer left to complete the initial sync"),
+            Err(e) => tracing::info!("joined; initial sync not complete yet: {e}"),
         }
+        self.role_arrived(&project)?;
         Ok(project_id)
     }
 
@@ -357,6 +371,9 @@ pub enum InviteFault {
     /// Inviter: the connection drops, then the role is recorded (the invitee gets it at the
     /// next sync).
     RoleRecordedOffline,
+    /// Invitee: its role arrived; the connection drops before the initial sync can complete
+    /// (the project stays joining until the next sync).
+    AfterRoleArrived,
 }
 
 impl Manager {

@@ -18,7 +18,7 @@ use crate::ids::{DeviceId, ProjectId};
 use crate::invites::{InviteBox, InviteMessage};
 use crate::net::{self, LocalIdentity, NetError, SecureReader, SecureStream, SecureWriter};
 use crate::schema::DeviceType;
-use crate::sync::session::SessionParams;
+use crate::sync::session::{HoldingsResets, SessionParams};
 use crate::sync::{
     CloseReason, PEER_SILENCE_TIMEOUT, PING_INTERVAL, Replica, SyncBoard, SyncError, Transport,
     TransportReader, TransportWriter, run_session,
@@ -91,6 +91,7 @@ pub struct Network {
     identity: Mutex<LocalIdentity>,
     board: Arc<SyncBoard>,
     projects: watch::Sender<Vec<Arc<dyn Replica>>>,
+    holdings_resets: watch::Sender<HoldingsResets>,
     conns: Mutex<HashMap<DeviceId, Conn>>,
     peers: watch::Sender<BTreeMap<DeviceId, PeerStatus>>,
     listener: Mutex<Option<ListenerTask>>,
@@ -167,6 +168,7 @@ impl Network {
             identity: Mutex::new(identity),
             board: SyncBoard::new(),
             projects: watch::Sender::new(Vec::new()),
+            holdings_resets: watch::Sender::new(HoldingsResets::new()),
             conns: Mutex::new(HashMap::new()),
             peers: watch::Sender::new(BTreeMap::new()),
             listener: Mutex::new(None),
@@ -215,6 +217,14 @@ impl Network {
     /// Replaces the list of projects offered to peers (live sessions re-announce).
     pub fn set_projects(&self, projects: Vec<Arc<dyn Replica>>) {
         self.projects.send_replace(projects);
+    }
+
+    /// Makes every session tell its peer afresh, as a reset, what this device holds of
+    /// `project` now: for a store replaced under the sessions (repaired, wiped), so peers
+    /// stop counting on entries it no longer has and send them again.
+    pub fn announce_holdings_reset(&self, project: ProjectId) {
+        self.holdings_resets
+            .send_modify(|m| *m.entry(project).or_insert(0) += 1);
     }
 
     /// Known peers.
@@ -339,13 +349,52 @@ impl Network {
 
     /// Closes every session (with `reason`) and waits for them to end.
     pub async fn disconnect_all(&self, reason: CloseReason) {
-        let conns: Vec<Conn> = lock(&self.conns).drain().map(|(_, c)| c).collect();
-        for c in &conns {
+        let conns: Vec<(DeviceId, Conn)> = lock(&self.conns).drain().collect();
+        for (_, c) in &conns {
             let _ = c.shutdown.send(Some(reason));
         }
-        for c in conns {
+        // Out of the table, a session's end no longer finds its entry to mark the peer
+        // disconnected: mark them here, or the peer list would show them connected forever.
+        self.mark_disconnected(conns.iter().map(|(peer, _)| *peer));
+        for (_, c) in conns {
             let _ = tokio::time::timeout(DISCONNECT_WAIT, c.task).await;
         }
+    }
+
+    /// Closes the session with one peer (with `reason`) and waits for it to end. Returns
+    /// whether one was up.
+    pub async fn disconnect(&self, peer: &DeviceId, reason: CloseReason) -> bool {
+        let Some(c) = lock(&self.conns).remove(peer) else {
+            return false;
+        };
+        let _ = c.shutdown.send(Some(reason));
+        self.mark_disconnected([*peer]);
+        let _ = tokio::time::timeout(DISCONNECT_WAIT, c.task).await;
+        true
+    }
+
+    /// Shows these peers as disconnected, unless a new session with one is up already.
+    fn mark_disconnected(&self, peers: impl IntoIterator<Item = DeviceId>) {
+        let gone: Vec<DeviceId> = {
+            let conns = lock(&self.conns);
+            peers
+                .into_iter()
+                .filter(|p| !conns.contains_key(p))
+                .collect()
+        };
+        if gone.is_empty() {
+            return;
+        }
+        self.peers.send_if_modified(|m| {
+            let mut changed = false;
+            for peer in &gone {
+                if let Some(p) = m.get_mut(peer).filter(|p| p.connected) {
+                    p.connected = false;
+                    changed = true;
+                }
+            }
+            changed
+        });
     }
 
     /// Stops all networking (the app went to the background): no listening, no sessions.
@@ -353,6 +402,15 @@ impl Network {
         self.paused.store(true, Ordering::SeqCst);
         self.stop_listening().await;
         self.disconnect_all(CloseReason::ShuttingDown).await;
+    }
+
+    /// Stops everything that runs in the background for good: listening, every session,
+    /// the auto-stop watchers. Like [`Network::pause`], but nothing is meant to resume.
+    pub async fn close(&self) {
+        self.pause().await;
+        for (_, t) in lock(&self.auto_stop).drain() {
+            t.abort();
+        }
     }
 
     /// Undoes [`Network::pause`]: listens again on the same address and redials the peers
@@ -424,6 +482,7 @@ impl Network {
             ping_interval: self.timing.ping_interval,
             silence_timeout: self.timing.silence_timeout,
             device,
+            holdings_resets: self.holdings_resets.subscribe(),
         };
         let this = Arc::downgrade(self);
         let task = tokio::spawn(async move {

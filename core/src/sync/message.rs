@@ -124,6 +124,13 @@ pub enum Message {
         project: ProjectTag,
         /// Feed lengths.
         feeds: Vec<FeedLength>,
+        /// The sender's holdings shrank (it left the project, or its store was repaired or
+        /// wiped): `feeds` is all it holds now, and replaces what the receiver believed
+        /// rather than adding to it; a feed not listed is held no more. Absent (false) in
+        /// messages from older peers, which never shrink what they announced; an older
+        /// receiver ignores it, as before.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        reset: bool,
     },
     /// The sender did not take entries it was sent (its view of roles or data sync did not
     /// allow them then) and now asks for them again from these lengths.
@@ -411,6 +418,12 @@ mod tests {
                     namespace: Namespace::Data,
                     length: 42,
                 }],
+                reset: false,
+            },
+            Message::Have {
+                project: tag,
+                feeds: Vec::new(),
+                reset: true,
             },
             Message::SyncEnabled {
                 project: tag,
@@ -455,6 +468,51 @@ mod tests {
             let bytes = m.encode().unwrap();
             assert_eq!(Message::decode(&bytes).unwrap(), m);
         }
+    }
+
+    /// `Have` as protocol version 1 peers without holdings resets know it.
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    enum OldMessage {
+        Have {
+            project: ProjectTag,
+            feeds: Vec<FeedLength>,
+        },
+    }
+
+    #[test]
+    fn a_holdings_reset_stays_readable_by_older_peers_and_plain_haves_are_unchanged() {
+        let author = RootKey::from_bytes([1; 16]).device_keys().device_id();
+        let (project, feeds) = (
+            ProjectTag([7; 32]),
+            vec![FeedLength {
+                author,
+                namespace: Namespace::Config,
+                length: 3,
+            }],
+        );
+        let old = OldMessage::Have {
+            project,
+            feeds: feeds.clone(),
+        };
+        let mut old_bytes = Vec::new();
+        ciborium::into_writer(&old, &mut old_bytes).unwrap();
+        // A plain `Have` is byte for byte what older peers send, and theirs reads as plain.
+        let plain = Message::Have {
+            project,
+            feeds: feeds.clone(),
+            reset: false,
+        };
+        assert_eq!(plain.encode().unwrap(), old_bytes);
+        assert_eq!(Message::decode(&old_bytes).unwrap(), plain);
+        // An older peer reads a reset as a plain `Have` (it max-merges, as it always did).
+        let reset = Message::Have {
+            project,
+            feeds: feeds.clone(),
+            reset: true,
+        };
+        let seen: OldMessage = ciborium::from_reader(&reset.encode().unwrap()[..]).unwrap();
+        assert_eq!(seen, old);
     }
 
     #[test]

@@ -54,7 +54,16 @@ pub struct SessionParams {
     /// Messages between the two devices that are not sync (invites), if the device takes
     /// part in them.
     pub device: Option<DeviceLink>,
+    /// A count per project, bumped when the project's holdings here must be announced
+    /// afresh (see [`HoldingsResets`]).
+    pub holdings_resets: watch::Receiver<HoldingsResets>,
 }
+
+/// Per project, how many times its holdings here were declared replaced (a store repaired
+/// or wiped): each session then tells its peer everything it holds now, as a reset, so the
+/// peer stops believing it holds more. A shrink a session sees by itself (leaving purges
+/// feeds) needs no bump; this covers a store replaced under a session's feet.
+pub type HoldingsResets = BTreeMap<ProjectId, u64>;
 
 /// The session's link to the device for messages that are not sync: what to send to the
 /// peer, and where what the peer sends goes.
@@ -89,6 +98,12 @@ struct Link {
     sent: u64,
     /// Blob transfer with this peer (`sync/blobs.rs`).
     blobs: super::blobs::BlobLink,
+    /// The task that wakes this link on the replica's changes.
+    watcher: tokio::task::AbortHandle,
+    /// The holdings resets of this project already announced.
+    resets: u64,
+    /// Our next `Have` must be a reset: what we announced before no longer holds.
+    reset_due: bool,
 }
 
 impl Link {
@@ -153,6 +168,16 @@ impl Link {
             && (self.my_role.may_read(ns) || self.my_role == PeerRole::NoRole)
     }
 
+    /// Whether we store entries of `ns` from this peer now: its role lets it send them, our
+    /// own role (`own`, as it is now) lets us hold them — a device that left or was blocked
+    /// keeps nothing but `auth`, while one without a role yet takes everything, its role
+    /// being on the way — and they flow with data sync as it is here (`local_data`).
+    fn accepts(&self, ns: Namespace, own: PeerRole, local_data: bool) -> bool {
+        self.peer_role.may_send(ns)
+            && (own.may_read(ns) || own == PeerRole::NoRole)
+            && flows(ns, local_data, self.remote_data)
+    }
+
     /// Whether we send entries of `ns` to this peer: it may read them, and our own role
     /// still lets us offer them.
     fn offers(&self, ns: Namespace) -> bool {
@@ -210,6 +235,13 @@ struct Session {
     notify: Arc<Notify>,
     tasks: JoinSet<()>,
     inbox: Option<Arc<dyn Fn(DeviceId, crate::invites::InviteMessage) + Send + Sync>>,
+    /// The holdings resets as last seen (new links start from them).
+    resets_seen: HoldingsResets,
+}
+
+/// Whether two handles are the same project object (not merely the same project).
+fn same_replica(a: &Arc<dyn Replica>, b: &Arc<dyn Replica>) -> bool {
+    std::ptr::addr_eq(Arc::as_ptr(a), Arc::as_ptr(b))
 }
 
 /// Runs a sync session until the peer closes it, `shutdown` is set, or it fails.
@@ -275,6 +307,7 @@ pub async fn run_session<T: Transport>(
         notify: Arc::new(Notify::new()),
         tasks,
         inbox,
+        resets_seen: params.holdings_resets.borrow_and_update().clone(),
     };
     let result = s.run(&mut params, &mut in_rx, &data_tx).await;
     if let Err(e) = &result {
@@ -337,6 +370,7 @@ impl Session {
         let mut ping = tokio::time::interval(params.ping_interval);
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_heard = Instant::now();
+        let mut resets_open = true;
         loop {
             let pending = self
                 .links
@@ -366,6 +400,15 @@ impl Session {
                     let tags: Vec<ProjectTag> = self.dirty.lock().map(|mut d| d.drain().collect()).unwrap_or_default();
                     for tag in tags {
                         self.refresh(&tag).await?;
+                    }
+                }
+                r = params.holdings_resets.changed(), if resets_open => {
+                    if r.is_ok() {
+                        let resets = params.holdings_resets.borrow_and_update().clone();
+                        self.reset_holdings(&resets).await?;
+                    } else {
+                        // Nobody will declare resets any more: stop watching.
+                        resets_open = false;
                     }
                 }
                 r = params.projects.changed() => {
@@ -406,10 +449,20 @@ impl Session {
                 let projects = self.current_projects.clone();
                 self.link_shared(&projects).await?;
             }
-            Message::Have { project, feeds } => {
-                tracing::debug!(peer = %self.peer.short(), feeds = feeds.len(), linked = self.links.contains_key(&project), "have");
+            Message::Have {
+                project,
+                feeds,
+                reset,
+            } => {
+                tracing::debug!(peer = %self.peer.short(), feeds = feeds.len(), reset, linked = self.links.contains_key(&project), "have");
                 if let Some(link) = self.links.get_mut(&project) {
                     link.peer_known = true;
+                    if reset {
+                        // The peer holds less than it said (left, repaired, wiped): what it
+                        // lists now is all it has, and what we sent before may be gone.
+                        link.peer_have.clear();
+                        link.sent_upto.clear();
+                    }
                     for FeedLength {
                         author,
                         namespace,
@@ -490,22 +543,36 @@ impl Session {
     async fn link_shared(&mut self, projects: &[Arc<dyn Replica>]) -> Result<(), SyncError> {
         for p in projects {
             let tag = p.tag(&self.handshake_hash);
-            if !self.peer_tags.contains(&tag) || self.links.contains_key(&tag) {
+            if !self.peer_tags.contains(&tag) {
+                continue;
+            }
+            if let Some(link) = self.links.get(&tag) {
+                // The same project behind a new handle (its store reopened or replaced): watch
+                // the new one, and re-read what it holds (a shrink is announced as a reset).
+                if !same_replica(&link.replica, p) {
+                    let watcher = self.watch_replica(tag, p);
+                    if let Some(link) = self.links.get_mut(&tag) {
+                        link.watcher.abort();
+                        link.watcher = watcher;
+                        link.replica = p.clone();
+                    }
+                    self.refresh(&tag).await?;
+                }
                 continue;
             }
             // Watch for changes before reading the state: a write that lands between the two
             // (say, the role record of an invitee who just joined) still wakes the link.
-            let (mut changes, data_sync, mut asks) = (p.changes(), p.data_sync(), p.sync_asks());
-            changes.borrow_and_update();
-            let asked = *asks.borrow_and_update();
+            let watcher = self.watch_replica(tag, p);
+            let asked = *p.sync_asks().borrow();
             let replica = p.clone();
             let local = blocking(move || replica.have_vector()).await?;
-            let local_data = *data_sync.borrow();
+            let local_data = *p.data_sync().borrow();
+            let project_id = p.project_id();
             self.links.insert(
                 tag,
                 Link {
                     replica: p.clone(),
-                    project_id: p.project_id(),
+                    project_id,
                     local,
                     announced: BTreeMap::new(),
                     peer_have: BTreeMap::new(),
@@ -521,26 +588,11 @@ impl Session {
                     received: 0,
                     sent: 0,
                     blobs: Default::default(),
+                    watcher,
+                    resets: self.resets_seen.get(&project_id).copied().unwrap_or(0),
+                    reset_due: false,
                 },
             );
-            let mut data = data_sync;
-            let (dirty, notify) = (self.dirty.clone(), self.notify.clone());
-            self.tasks.spawn(async move {
-                loop {
-                    let alive = tokio::select! {
-                        r = changes.changed() => r.is_ok(),
-                        r = data.changed() => r.is_ok(),
-                        r = asks.changed() => r.is_ok(),
-                    };
-                    if !alive {
-                        return;
-                    }
-                    if let Ok(mut d) = dirty.lock() {
-                        d.insert(tag);
-                    }
-                    notify.notify_one();
-                }
-            });
             self.send_control(Message::SyncEnabled {
                 project: tag,
                 data: local_data,
@@ -548,17 +600,73 @@ impl Session {
             })
             .await?;
             self.refresh_blobs(&tag).await?;
-            self.announce(&tag).await?;
+            self.announce(&tag, false).await?;
             self.publish(&tag);
         }
         Ok(())
     }
 
+    /// Wakes the link `tag` whenever the replica's entries, data-sync switch or asks for
+    /// the peer's switch change. Subscribes before returning, so a change made after this
+    /// call is never missed.
+    fn watch_replica(&mut self, tag: ProjectTag, p: &Arc<dyn Replica>) -> tokio::task::AbortHandle {
+        let (mut changes, mut data, mut asks) = (p.changes(), p.data_sync(), p.sync_asks());
+        changes.borrow_and_update();
+        data.borrow_and_update();
+        asks.borrow_and_update();
+        let (dirty, notify) = (self.dirty.clone(), self.notify.clone());
+        self.tasks.spawn(async move {
+            loop {
+                let alive = tokio::select! {
+                    r = changes.changed() => r.is_ok(),
+                    r = data.changed() => r.is_ok(),
+                    r = asks.changed() => r.is_ok(),
+                };
+                if !alive {
+                    return;
+                }
+                if let Ok(mut d) = dirty.lock() {
+                    d.insert(tag);
+                }
+                notify.notify_one();
+            }
+        })
+    }
+
+    /// Announces afresh, as a reset, the holdings of every linked project whose count in
+    /// `resets` moved since this session last did.
+    async fn reset_holdings(&mut self, resets: &HoldingsResets) -> Result<(), SyncError> {
+        self.resets_seen = resets.clone();
+        let due: Vec<ProjectTag> = self
+            .links
+            .iter_mut()
+            .filter_map(|(tag, link)| {
+                let now = resets.get(&link.project_id).copied().unwrap_or(0);
+                (now != link.resets).then(|| {
+                    link.resets = now;
+                    *tag
+                })
+            })
+            .collect();
+        for tag in due {
+            if let Some(link) = self.links.get_mut(&tag) {
+                link.reset_due = true;
+            }
+            self.refresh(&tag).await?;
+        }
+        Ok(())
+    }
+
     /// Tells the peer which of the feeds it may read grew since we last said.
-    async fn announce(&mut self, tag: &ProjectTag) -> Result<(), SyncError> {
+    /// With `reset`, tells it everything it may read that we hold, replacing what we said
+    /// before (our holdings shrank).
+    async fn announce(&mut self, tag: &ProjectTag, reset: bool) -> Result<(), SyncError> {
         let Some(link) = self.links.get_mut(tag) else {
             return Ok(());
         };
+        if reset {
+            link.announced.clear();
+        }
         // The first `Have` goes out even when empty: it tells the peer we hold nothing more.
         let first = link.announced.is_empty();
         let mut feeds = Vec::new();
@@ -581,6 +689,7 @@ impl Session {
         self.send_control(Message::Have {
             project: *tag,
             feeds,
+            reset,
         })
         .await
     }
@@ -599,7 +708,15 @@ impl Session {
         // Our switch changed, or a wait for sync here needs the peer's as of now: tell the
         // peer ours, and count its switch unknown until it answers.
         let ask = local_data != link.local_data || asked != link.asked;
+        // A feed shorter than we held (or gone): our holdings shrank (we left the project,
+        // or its store was replaced), and the peer must stop counting on what we announced.
+        let shrunk = link
+            .local
+            .iter()
+            .any(|(f, &n)| local.get(f).copied().unwrap_or(0) < n);
+        let mut reset = false;
         if let Some(link) = self.links.get_mut(tag) {
+            reset = std::mem::take(&mut link.reset_due) || shrunk;
             link.local = local;
             link.peer_role = role;
             link.my_role = my_role;
@@ -621,7 +738,7 @@ impl Session {
         // Blob requests go out before the `Have` that acknowledges the entries naming them,
         // so the peer never sees us synced while we still want its blobs.
         self.refresh_blobs(tag).await?;
-        self.announce(tag).await?;
+        self.announce(tag, reset).await?;
         self.publish(tag);
         Ok(())
     }
@@ -631,11 +748,11 @@ impl Session {
         let Some(link) = self.links.get_mut(tag) else {
             return Ok(());
         };
-        let (role, local_data, remote_data) = (link.peer_role, link.local_data, link.remote_data);
+        let (own, local_data) = (link.my_role, link.local_data);
         let now_ok: Vec<FeedKey> = link
             .refused
             .keys()
-            .filter(|(_, ns)| role.may_send(*ns) && flows(*ns, local_data, remote_data))
+            .filter(|(_, ns)| link.accepts(*ns, own, local_data))
             .copied()
             .collect();
         if now_ok.is_empty() {
@@ -680,9 +797,12 @@ impl Session {
         // Data sync as it is now, not as this session last saw it: entries that arrive just
         // after the user turned it off are refused (and asked for again when it is back on).
         let local_data = *link.replica.data_sync().borrow();
-        let allowed = entries.iter().all(|e| {
-            link.peer_role.may_send(e.namespace) && flows(e.namespace, local_data, link.remote_data)
-        });
+        // Our own role as it is now, too: entries that arrive just after we left are not
+        // kept, and ones that arrive before the record of a new role are asked for again.
+        let own = link.replica.own_role();
+        let allowed = entries
+            .iter()
+            .all(|e| link.accepts(e.namespace, own, local_data));
         if !allowed || entries.is_empty() {
             // Not ours to take from this peer now. Remember it, and ask again once our view
             // of its role or of data sync allows it.

@@ -158,6 +158,7 @@ impl Peer {
             ping_interval: std::time::Duration::from_millis(200),
             silence_timeout: std::time::Duration::from_secs(5),
             device: None,
+            holdings_resets: tokio::sync::watch::channel(Default::default()).1,
         }
     }
 }

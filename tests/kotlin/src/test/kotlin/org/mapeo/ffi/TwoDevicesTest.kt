@@ -335,8 +335,14 @@ class TwoDevicesTest {
         assertThrows<MapeoException.NotFound> { project.getObservation("0123456789abcdef") }
         assertThrows<MapeoException.InvalidInput> { a.openProject("not hex") }
         assertThrows<MapeoException.NotListening> { a.connectionCode() }
-        val wrongKey = assertThrows<MapeoException.WrongRootKey> {
+        val inUse = assertThrows<MapeoException.FolderInUse> {
             Mapeo.open(dirA.resolve("a").toString(), generateRootKey())
+        }
+        assertFalse(inUse.reason.contains(dirA.toString()), inUse.reason)
+        val key = generateRootKey()
+        Mapeo.open(dirA.resolve("c").toString(), key).use { runBlocking { it.shutdown() } }
+        val wrongKey = assertThrows<MapeoException.WrongRootKey> {
+            Mapeo.open(dirA.resolve("c").toString(), generateRootKey())
         }
         assertFalse(wrongKey.reason.contains(dirA.toString()), wrongKey.reason)
         // Exceptions from suspend functions too.
