@@ -30,7 +30,9 @@ impl Mapeo {
     /// still readable from it; the rest returns with the next sync with any member. Photos
     /// and audio are kept. Until that sync, better to write nothing to the project.
     pub fn repair_project(&self, project_id: String) -> Result<RepairReport, MapeoError> {
-        let r = self.inner.repair_project(&self::project_id(&project_id)?)?;
+        let r = self
+            .manager()?
+            .repair_project(&self::project_id(&project_id)?)?;
         Ok(RepairReport {
             project_id: r.project_id.to_string(),
             set_aside: r.set_aside.display().to_string(),
