@@ -122,6 +122,12 @@ final class TwoDevicesTests: XCTestCase {
         let address = try await a.startListening(address: "127.0.0.1:0")
         let answered = try await b.connect(address: address)
         XCTAssertEqual(answered, a.deviceId())
+        // b's connect returns once b has the session; a registers it a moment later, and an
+        // invite sent before that finds b "not connected".
+        let (a, bId) = (self.a!, b.deviceId())
+        try await eventually("a lists b as connected") {
+            a.peers().contains { $0.deviceId == bId && $0.connected }
+        }
         return pa
     }
 
@@ -312,7 +318,15 @@ final class TwoDevicesTests: XCTestCase {
         XCTAssertThrowsError(try a.connectionCode()) {
             guard case MapeoError.NotListening = $0 else { return XCTFail("\($0)") }
         }
+        // A folder open in another device object is refused while it is open...
         XCTAssertThrowsError(try Mapeo.open(dataDir: root.appendingPathComponent("a").path, rootKey: generateRootKey())) {
+            guard case MapeoError.FolderInUse(let reason) = $0 else { return XCTFail("\($0)") }
+            XCTAssertFalse(reason.contains(self.root.path), reason)
+        }
+        // ...and once closed, opening it with another root key is refused as such.
+        let closed = try Mapeo.open(dataDir: root.appendingPathComponent("c").path, rootKey: generateRootKey())
+        try await closed.close()
+        XCTAssertThrowsError(try Mapeo.open(dataDir: root.appendingPathComponent("c").path, rootKey: generateRootKey())) {
             guard case MapeoError.WrongRootKey(let reason) = $0 else { return XCTFail("\($0)") }
             XCTAssertFalse(reason.contains(self.root.path), reason)
         }
