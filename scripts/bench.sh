@@ -4,7 +4,7 @@
 # fails the script.
 #
 #   scripts/bench.sh          full sizes, optimized build (`cargo bench`: the first run builds
-#                             every dependency optimized, several minutes on 2 cores)
+#                             every dependency optimized, about 8 CPU-minutes)
 #   scripts/bench.sh --quick  small sizes and one round, built in the dev profile the tests
 #                             already built (no optimized build): runs every step end to end
 #                             in about a minute. The README's test command (scripts/test-all.sh)
@@ -15,11 +15,14 @@
 # (sync, e.g. 1000,10000), MAPEO_BENCH_VIDEO_MB and MAPEO_BENCH_ROUNDS (blobs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-build=()
+# The full run builds mapeo-core's benchmarks alone; the quick one with `--workspace`, so that
+# dependencies have the features the whole workspace asks for, as `cargo test --workspace`
+# built them, and the quick mode reuses what the tests compiled.
+build=(-p mapeo-core)
 case "${1:-}" in
 --quick)
     export MAPEO_BENCH_QUICK=1
-    build=(--profile dev)
+    build=(--workspace --profile dev)
     ;;
 "") ;;
 *)
@@ -27,8 +30,6 @@ case "${1:-}" in
     exit 2
     ;;
 esac
-# `--workspace`: dependencies built with the features the whole workspace asks for, as the
-# tests build them, so that the quick mode reuses what `cargo test --workspace` compiled.
 for bench in store sync blobs; do
-    cargo bench --workspace --bench "$bench" --locked "${build[@]}"
+    cargo bench --bench "$bench" --locked "${build[@]}"
 done
