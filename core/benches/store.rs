@@ -257,6 +257,16 @@ fn main() {
         "  database bytes per observation: {:.0}",
         common::db_bytes(project.path()) as f64 / target as f64
     );
+    let (check, t) = timed(|| {
+        rusqlite::Connection::open(project.path())
+            .and_then(|db| db.query_row("PRAGMA quick_check", [], |r| r.get::<_, String>(0)))
+            .expect("quick check")
+    });
+    assert_eq!(check, "ok");
+    println!(
+        "  PRAGMA quick_check of the database at {target}: {}",
+        ms(t)
+    );
     let (_, t) = timed(|| project.reindex().expect("reindex"));
     println!(
         "  reindex {target}: {} ({:.0} entries/s)",
