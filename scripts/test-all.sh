@@ -19,7 +19,10 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
 cargo test --workspace --locked
 
-# Benchmarks are type-checked by clippy --all-targets above; scripts/bench.sh runs them.
+echo "== benchmarks, quick mode (small sizes, one round; figures printed, never asserted)"
+# Every benchmark step runs end to end, so that none breaks unnoticed; a failed step fails
+# here. Built in the dev profile from what the tests above compiled (under a minute here).
+./scripts/bench.sh --quick
 
 echo "== bindings (Kotlin, Swift, Python) from the host library"
 ./scripts/bindings.sh

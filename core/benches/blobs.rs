@@ -10,14 +10,22 @@
 //!   reference's published case;
 //! - then, in this process, making the preview and thumbnail of a 12-megapixel JPEG.
 //!
-//! `MAPEO_BENCH_VIDEO_MB=50` picks a smaller video for a quick run.
+//! Each blob sync also reports the CPU time both processes spent (user + system: what a
+//! phone's battery pays) per 100 MB of media moved, and runs once more with both processes
+//! pinned to one core (`taskset -c 0`, the nearest this machine gets to a cheap phone).
+//!
+//! `MAPEO_BENCH_VIDEO_MB=50` picks a smaller video; `MAPEO_BENCH_QUICK=1` small sizes and one
+//! round (see `common::quick`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // benchmark code: a failed step should panic
+
+mod common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{cpu_seconds, peak_rss_mb};
 use mapeo_core::net::{self, LocalIdentity};
 use mapeo_core::schema::{DeviceType, DocValue, Observation, TagValue};
 use mapeo_core::sync::SyncPhase;
@@ -34,15 +42,6 @@ fn runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .expect("runtime")
-}
-
-fn peak_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
 }
 
 /// `len` pseudo-random bytes (incompressible, like a video's).
@@ -228,6 +227,7 @@ fn serve(dir: &str) {
             .start_listening("127.0.0.1:0".parse().unwrap())
             .await
             .unwrap();
+        let cpu = cpu_seconds();
         println!("listening {addr}");
         std::io::stdout().flush().unwrap();
         let _ = tokio::task::spawn_blocking(|| {
@@ -235,7 +235,7 @@ fn serve(dir: &str) {
             let _ = std::io::stdin().read_line(&mut s);
         })
         .await;
-        println!("rss {:.1}", peak_rss_mb());
+        println!("rss {:.1} {:.3}", peak_rss_mb(), cpu_seconds() - cpu);
     });
 }
 
@@ -255,6 +255,7 @@ fn receive(addr: &str, policy: &str) {
         .unwrap();
         let p = m.join_project(&details).unwrap();
         p.set_data_sync(true);
+        let cpu = cpu_seconds();
         let start = Instant::now();
         // When the first blob bytes arrive (looked at every millisecond): what comes before
         // is connecting, the handshake and the documents that name the blobs.
@@ -272,12 +273,13 @@ fn receive(addr: &str, policy: &str) {
             .await
             .unwrap();
         let took = start.elapsed().as_secs_f64();
+        let cpu = cpu_seconds() - cpu;
         let first = tokio::time::timeout(Duration::from_secs(1), first_bytes)
             .await
             .map_or(took, Result::unwrap);
         let s = m.sync_board().snapshot().into_values().next().unwrap();
         println!(
-            "synced {took:.4} {} {} {:.1} {first:.4}",
+            "synced {took:.4} {} {} {:.1} {first:.4} {cpu:.3}",
             s.blob_bytes_received,
             s.received,
             peak_rss_mb()
@@ -296,6 +298,8 @@ struct Case {
     of_stored: Vec<f64>,
     /// Milliseconds from connecting to the first blob bytes.
     first: Vec<f64>,
+    /// CPU seconds of both processes per 100 MB of blobs moved.
+    cpu: Vec<f64>,
     rss: Vec<String>,
 }
 
@@ -307,6 +311,7 @@ impl Case {
         self.of_raw.push(100.0 * rate / raw);
         self.of_stored.push(100.0 * rate / stored);
         self.first.push(s.first_blob * 1000.0);
+        self.cpu.push(s.cpu_per_100mb());
         self.rss.push(s.rss.clone());
     }
 
@@ -321,6 +326,18 @@ impl Case {
             runs(&self.of_stored, "%", 0),
             runs(&self.first, "ms", 0)
         );
+        println!(
+            "    CPU (user + system, both processes): {} per 100 MB moved",
+            runs(&self.cpu, "s", 2)
+        );
+    }
+
+    fn print_pinned(&self, what: &str) {
+        println!(
+            "  {what}, both processes pinned to one core: {}; CPU {} per 100 MB moved",
+            runs(&self.rate, "MB/s", 1),
+            runs(&self.cpu, "s", 2)
+        );
     }
 }
 
@@ -331,10 +348,20 @@ struct Synced {
     secs: f64,
     blob_bytes: f64,
     entries: f64,
+    /// CPU seconds of the receiver and of the server while syncing.
+    cpu: f64,
+    server_cpu: f64,
 }
 
-/// Fills a serving device with `fill`, runs it and a fresh receiver as two processes.
-fn bench_sync(policy: &str, fill: impl FnOnce(&mapeo_core::Project)) -> Synced {
+impl Synced {
+    fn cpu_per_100mb(&self) -> f64 {
+        (self.cpu + self.server_cpu) / (self.blob_bytes / MB) * 100.0
+    }
+}
+
+/// Fills a serving device with `fill`, runs it and a fresh receiver as two processes (both on
+/// core 0 when `pinned`).
+fn bench_sync(policy: &str, pinned: bool, fill: impl FnOnce(&mapeo_core::Project)) -> Synced {
     let source = tempfile::tempdir().unwrap();
     let details = {
         let m = Manager::open(source.path(), &RootKey::from_bytes([SERVER_SEED; 16])).unwrap();
@@ -348,7 +375,7 @@ fn bench_sync(policy: &str, fill: impl FnOnce(&mapeo_core::Project)) -> Synced {
         m.join_details(&p.id()).unwrap()
     };
     let exe = std::env::current_exe().unwrap();
-    let mut server = Command::new(&exe)
+    let mut server = common::child(&exe, pinned)
         .env("MAPEO_BLOB_BENCH_ROLE", "serve")
         .env("MAPEO_BLOB_BENCH_ARG", source.path())
         .stdin(Stdio::piped())
@@ -361,27 +388,30 @@ fn bench_sync(policy: &str, fill: impl FnOnce(&mapeo_core::Project)) -> Synced {
         .and_then(Result::ok)
         .and_then(|l| l.strip_prefix("listening ").map(str::to_owned))
         .expect("server address");
-    let out = Command::new(&exe)
+    let out = common::child(&exe, pinned)
         .env("MAPEO_BLOB_BENCH_ROLE", "receive")
         .env("MAPEO_BLOB_BENCH_ARG", format!("{addr} {policy}"))
         .env("MAPEO_JOIN", hex::encode(&*details.to_secret_bytes()))
         .output()
         .unwrap();
     drop(server.stdin.take());
-    let server_rss = lines
+    let server_line = lines
         .find_map(|l| {
             l.ok()
                 .and_then(|l| l.strip_prefix("rss ").map(str::to_owned))
         })
         .unwrap_or_default();
-    let _ = server.wait();
+    assert!(server.wait().unwrap().success(), "server failed");
     let report = String::from_utf8_lossy(&out.stdout);
     let line = report
         .lines()
         .find_map(|l| l.strip_prefix("synced "))
         .unwrap_or_else(|| panic!("receiver failed: {}", String::from_utf8_lossy(&out.stderr)));
     let f: Vec<f64> = line.split(' ').map(|x| x.parse().unwrap()).collect();
+    let (server_rss, server_cpu) = server_line.split_once(' ').expect("server report");
     Synced {
+        cpu: f[5],
+        server_cpu: server_cpu.parse().unwrap(),
         first_blob: f[4],
         rss: format!("peak RSS receiver {:.1} MB, server {server_rss} MB", f[3]),
         secs: f[0],
@@ -393,14 +423,21 @@ fn bench_sync(policy: &str, fill: impl FnOnce(&mapeo_core::Project)) -> Synced {
 // ---- variants -------------------------------------------------------------------------
 
 fn bench_variants() {
-    let jpeg = photo(4000, 3000, 3, 90);
+    // 12 megapixels; 1.9 in quick mode.
+    let (w, h) = if common::quick() {
+        (1600, 1200)
+    } else {
+        (4000, 3000)
+    };
+    let jpeg = photo(w, h, 3, 90);
     println!(
-        "  preview + thumbnail of a 12-megapixel JPEG (4000x3000, {:.1} MB):",
+        "  preview + thumbnail of a {:.1}-megapixel JPEG ({w}x{h}, {:.1} MB):",
+        f64::from(w * h) / 1e6,
         jpeg.len() as f64 / MB
     );
     let mut decode = Vec::new();
     let mut total = Vec::new();
-    for _ in 0..5 {
+    for _ in 0..common::setting("MAPEO_BENCH_ROUNDS", 1, 5).max(1) {
         let t = Instant::now();
         let img = image::load_from_memory_with_format(&jpeg, image::ImageFormat::Jpeg).unwrap();
         decode.push(t.elapsed().as_secs_f64() * 1000.0);
@@ -434,28 +471,30 @@ fn main() {
         }
         return;
     }
-    let video_mb: usize = std::env::var("MAPEO_BENCH_VIDEO_MB")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(200);
+    let video_mb = common::setting("MAPEO_BENCH_VIDEO_MB", 10, 200);
+    // Photos, observations with them to a phone, and MiB through raw Noise per measure.
+    let photo_count = common::setting("MAPEO_BENCH_PHOTOS", 4, 20);
+    let phone_observations = common::setting("MAPEO_BENCH_PHONE_N", 100, 1_000);
+    let noise_mib = common::setting("MAPEO_BENCH_NOISE_MB", 40, 400) as u64;
+    // Width of the photos (3:2): a phone camera's 6 megapixels; small in quick mode, where
+    // unoptimized code makes their variants slow.
+    let photo_w = common::setting("MAPEO_BENCH_PHOTO_WIDTH", 1200, 3000) as u32;
     // MAPEO_BENCH_ONLY=video (or photos, phone, variants) runs the raw Noise figures and
     // that part alone, for profiling.
     let only = std::env::var("MAPEO_BENCH_ONLY").ok();
     let run = |part: &str| only.as_deref().is_none_or(|o| o == part);
-    let rounds: usize = std::env::var("MAPEO_BENCH_ROUNDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3)
-        .max(1);
+    let rounds = common::setting("MAPEO_BENCH_ROUNDS", 1, 3).max(1);
     println!(
         "mapeo-core blob benchmark (loopback TCP, Noise, separate processes; {rounds} rounds, each measuring everything once, so a slow moment of the machine hits one round)"
     );
     let photos: Vec<Vec<u8>> = if run("photos") || run("phone") {
-        (0..20).map(|i| photo(3000, 2000, i, 85)).collect()
+        (0..photo_count as u32)
+            .map(|i| photo(photo_w, photo_w * 2 / 3, i, 85))
+            .collect()
     } else {
         Vec::new()
     };
-    let photo_mb = photos.iter().map(Vec::len).sum::<usize>() as f64 / MB / 20.0;
+    let photo_mb = photos.iter().map(Vec::len).sum::<usize>() as f64 / MB / photo_count as f64;
     let video_dir = tempfile::tempdir().unwrap();
     let video_path = video_dir.path().join("VID_0001.mp4");
     if run("video") {
@@ -467,14 +506,14 @@ fn main() {
     let (mut raw, mut raw_1m, mut stored) = (Vec::new(), Vec::new(), Vec::new());
     let (mut photo, mut video) = (Case::default(), Case::default());
     for _ in 0..rounds {
-        raw.push(bench_noise(400 * 1024 * 1024, 4 * 1024 * 1024, false));
-        let r1 = bench_noise(400 * 1024 * 1024, 1024 * 1024, false);
+        raw.push(bench_noise(noise_mib * 1024 * 1024, 4 * 1024 * 1024, false));
+        let r1 = bench_noise(noise_mib * 1024 * 1024, 1024 * 1024, false);
         // The best any blob receiver could do here: it must also hash and store what arrives.
-        let st = bench_noise(400 * 1024 * 1024, 1024 * 1024, true);
+        let st = bench_noise(noise_mib * 1024 * 1024, 1024 * 1024, true);
         raw_1m.push(r1);
         stored.push(st);
         if run("photos") {
-            let s = bench_sync("archive", |p| {
+            let s = bench_sync("archive", false, |p| {
                 for (i, b) in photos.iter().enumerate() {
                     p.add_attachment_from_bytes(b, &format!("IMG_{i}.jpg"))
                         .unwrap();
@@ -483,13 +522,36 @@ fn main() {
             photo.record(&s, r1, st);
         }
         if run("video") {
-            let s = bench_sync("archive", |p| {
+            let s = bench_sync("archive", false, |p| {
                 p.add_attachment_from_path(&video_path).unwrap();
             });
             video.record(&s, r1, st);
         }
     }
-    println!("  raw Noise, 4 MiB messages: {}", runs(&raw, "MB/s", 1));
+    // One more of each, both processes on one core (shares against the unpinned raw Noise).
+    let (mut photo_pinned, mut video_pinned) = (Case::default(), Case::default());
+    if common::can_pin() {
+        let (r1, st) = (median(&raw_1m), median(&stored));
+        if run("photos") {
+            let s = bench_sync("archive", true, |p| {
+                for (i, b) in photos.iter().enumerate() {
+                    p.add_attachment_from_bytes(b, &format!("IMG_{i}.jpg"))
+                        .unwrap();
+                }
+            });
+            photo_pinned.record(&s, r1, st);
+        }
+        if run("video") {
+            let s = bench_sync("archive", true, |p| {
+                p.add_attachment_from_path(&video_path).unwrap();
+            });
+            video_pinned.record(&s, r1, st);
+        }
+    }
+    println!(
+        "  raw Noise ({noise_mib} MiB each), 4 MiB messages: {}",
+        runs(&raw, "MB/s", 1)
+    );
     println!("  raw Noise, 1 MiB messages: {}", runs(&raw_1m, "MB/s", 1));
     println!(
         "  raw Noise, 1 MiB messages, each received byte also hashed and written to a file flushed as it grows (what any blob receiver must do at least): {}",
@@ -497,20 +559,26 @@ fn main() {
     );
     if run("photos") {
         photo.print(&format!(
-            "20 photos of {photo_mb:.1} MB, every variant ({:.1} MB)",
+            "{photo_count} photos of {photo_mb:.1} MB, every variant ({:.1} MB)",
             photo.mb
         ));
     }
     if run("video") {
         video.print(&format!("one {video_mb} MiB video ({:.1} MB)", video.mb));
     }
+    if !photo_pinned.rate.is_empty() {
+        photo_pinned.print_pinned(&format!("{photo_count} photos"));
+    }
+    if !video_pinned.rate.is_empty() {
+        video_pinned.print_pinned(&format!("one {video_mb} MiB video"));
+    }
     for r in photo.rss.iter().chain(&video.rss) {
         println!("    ({r})");
     }
 
     if run("phone") {
-        let s = bench_sync("phone", |p| {
-            let values = (0..1000)
+        let s = bench_sync("phone", false, |p| {
+            let values = (0..phone_observations as u32)
                 .map(|i| {
                     let mut tags = std::collections::BTreeMap::new();
                     tags.insert(
@@ -532,11 +600,12 @@ fn main() {
             }
         });
         println!(
-            "  1,000 observations and 20 photos to a phone (previews and thumbnails: {:.1} MB): {:.0} entries, synced in {:.3} s (the reference: 1.2–1.6 s; {})",
+            "  {phone_observations} observations and {photo_count} photos to a phone (previews and thumbnails: {:.1} MB): {:.0} entries, synced in {:.3} s (the reference, for 1,000 and 20: 1.2–1.6 s; {}); CPU {:.2} s both processes",
             s.blob_bytes / MB,
             s.entries,
             s.secs,
-            s.rss
+            s.rss,
+            s.cpu + s.server_cpu
         );
     }
     if run("variants") {

@@ -1,19 +1,23 @@
 //! Store benchmark: prints figures, asserts nothing. Run with `scripts/bench.sh` or
-//! `cargo bench -p mapeo-core --bench store` (set `MAPEO_BENCH_N=10000` for a quick run).
+//! `cargo bench -p mapeo-core --bench store` (`MAPEO_BENCH_N=10000` for fewer observations,
+//! `MAPEO_BENCH_QUICK=1` for small sizes: see `common::quick`).
 //!
 //! Measures: single durable creates per second (one transaction each, as the app does);
 //! batch import (`create_many`) and peer import (verify-and-append) rates; listing the first
-//! page and all observations at 10k and 100k; a bounding-box query at 100k; reindexing; and
-//! database bytes per observation.
+//! page and all observations at 10k and 100k; a bounding-box query at 100k; reindexing;
+//! database bytes per observation; and the cold start of the device that received the 10k:
+//! a new process opening its data folder and listing the first page, as an app's first
+//! screen waits for it (with what a `PRAGMA quick_check` of that project would add).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step should panic
 
-use std::time::{Duration, Instant};
+mod common;
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use mapeo_core::schema::{DocType, DocValue, Observation, TagValue};
 use mapeo_core::{BoundingBox, Manager, Namespace, Project, Query, RootKey};
 
-const SINGLE_CREATES: usize = 5_000;
 const BATCH: usize = 1_000;
 const PAGE: u32 = 50;
 
@@ -45,21 +49,6 @@ fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
 
-fn peak_rss_mb() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
-fn db_bytes(p: &Project) -> u64 {
-    let path = p.path();
-    let wal = path.with_extension("db-wal");
-    std::fs::metadata(path).map_or(0, |m| m.len()) + std::fs::metadata(wal).map_or(0, |m| m.len())
-}
-
 fn fill(p: &Project, from: usize, to: usize) -> Duration {
     let (_, t) = timed(|| {
         let mut i = from;
@@ -84,40 +73,134 @@ fn listing(p: &Project, n: usize) {
     println!("  list all {n}: {}", ms(t_all));
 }
 
+/// Seed of the device that receives the observations, and is started cold.
+const RECEIVER_SEED: u8 = 2;
+/// Cold starts measured (the median is reported).
+const COLD_STARTS: usize = 5;
+
+fn nanos_since_epoch() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
+}
+
+/// Child: open the device in DIR, list the first page of observations of its first project;
+/// print the times from `MAPEO_COLD_SPAWNED` (when the parent started this process) to
+/// entering `main`, to the device open, and to the first page; then what a quick check of
+/// the project's database costs.
+fn cold_start(dir: &str, spawned: u128) {
+    let at = |t: u128| t.saturating_sub(spawned) as f64 / 1e6;
+    let entered = nanos_since_epoch();
+    let m = Manager::open(dir.as_ref(), &RootKey::from_bytes([RECEIVER_SEED; 16])).expect("open");
+    let opened = nanos_since_epoch();
+    let projects = m.list_projects().expect("projects");
+    let p = m.open_project(&projects[0].project_id).expect("project");
+    let mut first = Query::all(DocType::Observation);
+    first.limit = PAGE;
+    let page = p.list(&first).expect("page");
+    let listed = nanos_since_epoch();
+    assert_eq!(page.len(), PAGE as usize);
+    let db = rusqlite::Connection::open(p.path()).expect("db");
+    let (check, t) = timed(|| {
+        db.query_row("PRAGMA quick_check", [], |r| r.get::<_, String>(0))
+            .expect("quick check")
+    });
+    assert_eq!(check, "ok");
+    println!(
+        "cold {:.3} {:.3} {:.3} {:.3}",
+        at(entered),
+        at(opened),
+        at(listed),
+        t.as_secs_f64() * 1000.0
+    );
+}
+
+/// Starts the device in `dir` cold in new processes and prints the median figures.
+fn bench_cold_start(dir: &std::path::Path, n: usize) {
+    let exe = std::env::current_exe().expect("exe");
+    let mut runs: Vec<Vec<f64>> = Vec::new();
+    for _ in 0..COLD_STARTS {
+        let spawned = nanos_since_epoch();
+        let out = std::process::Command::new(&exe)
+            .env("MAPEO_STORE_BENCH_COLD", dir)
+            .env("MAPEO_COLD_SPAWNED", spawned.to_string())
+            .output()
+            .expect("cold start");
+        let report = String::from_utf8_lossy(&out.stdout);
+        let line = report
+            .lines()
+            .find_map(|l| l.strip_prefix("cold "))
+            .unwrap_or_else(|| {
+                panic!(
+                    "cold start failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                )
+            });
+        runs.push(
+            line.split(' ')
+                .map(|x| x.parse().expect("figure"))
+                .collect(),
+        );
+    }
+    let median = |i: usize| {
+        let mut v: Vec<f64> = runs.iter().map(|r| r[i]).collect();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    println!(
+        "  cold start of the device holding {n} (a new process; median of {COLD_STARTS}): in main at {:.1} ms, device open at {:.1} ms, first page of {PAGE} at {:.1} ms (from process start)",
+        median(0),
+        median(1),
+        median(2)
+    );
+    println!(
+        "    a PRAGMA quick_check of that project's database would add {:.1} ms",
+        median(3)
+    );
+}
+
 fn main() {
-    let target: usize = std::env::var("MAPEO_BENCH_N")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100_000);
+    if let Ok(dir) = std::env::var("MAPEO_STORE_BENCH_COLD") {
+        let spawned = std::env::var("MAPEO_COLD_SPAWNED")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        return cold_start(&dir, spawned);
+    }
+    let target = common::setting("MAPEO_BENCH_N", 2_000, 100_000);
+    let single_creates = common::setting("MAPEO_BENCH_SINGLE", 500, 5_000).min(target);
+    // The first figures (listing, a peer's import, the cold start) are taken at 10k.
+    let base = target.min(10_000);
     let dir = tempfile::tempdir().expect("tempdir");
     let manager = Manager::open(dir.path(), &RootKey::from_bytes([1; 16])).expect("open");
     let project = manager.create_project(Default::default()).expect("project");
     println!("mapeo-core store benchmark (target {target} observations)");
 
     let (_, t) = timed(|| {
-        for i in 0..SINGLE_CREATES {
+        for i in 0..single_creates {
             project.create(observation(i)).expect("create");
         }
     });
     println!(
-        "  single durable creates: {SINGLE_CREATES} in {} = {:.0}/s",
+        "  single durable creates: {single_creates} in {} = {:.0}/s",
         ms(t),
-        SINGLE_CREATES as f64 / t.as_secs_f64()
+        single_creates as f64 / t.as_secs_f64()
     );
     if std::env::var_os("MAPEO_BENCH_SINGLE_ONLY").is_some() {
         return;
     }
 
-    let t = fill(&project, SINGLE_CREATES, 10_000);
+    let t = fill(&project, single_creates, base);
     println!(
         "  batch creates ({BATCH}/transaction): {:.0}/s",
-        (10_000 - SINGLE_CREATES) as f64 / t.as_secs_f64()
+        (base - single_creates) as f64 / t.as_secs_f64()
     );
-    listing(&project, 10_000);
+    listing(&project, base);
 
     // A second device receives all 10k from the first (verify-and-append + index).
     let other_dir = tempfile::tempdir().expect("tempdir");
-    let other = Manager::open(other_dir.path(), &RootKey::from_bytes([2; 16])).expect("open");
+    let other =
+        Manager::open(other_dir.path(), &RootKey::from_bytes([RECEIVER_SEED; 16])).expect("open");
     let peer = other
         .join_project(&manager.join_details(&project.id()).expect("details"))
         .expect("join");
@@ -136,16 +219,18 @@ fn main() {
         }
     });
     println!(
-        "  peer import of 10k entries (batches of 500): {:.0} entries/s",
-        10_000.0 / t.as_secs_f64()
+        "  peer import of {base} entries (batches of 500): {:.0} entries/s",
+        base as f64 / t.as_secs_f64()
     );
-    drop((peer, other, other_dir));
+    drop((peer, other));
+    bench_cold_start(other_dir.path(), base);
+    drop(other_dir);
 
-    if target > 10_000 {
-        let t = fill(&project, 10_000, target);
+    if target > base {
+        let t = fill(&project, base, target);
         println!(
             "  batch creates up to {target}: {:.0}/s",
-            (target - 10_000) as f64 / t.as_secs_f64()
+            (target - base) as f64 / t.as_secs_f64()
         );
         listing(&project, target);
     }
@@ -170,7 +255,17 @@ fn main() {
     project.checkpoint().expect("checkpoint");
     println!(
         "  database bytes per observation: {:.0}",
-        db_bytes(&project) as f64 / target as f64
+        common::db_bytes(project.path()) as f64 / target as f64
+    );
+    let (check, t) = timed(|| {
+        rusqlite::Connection::open(project.path())
+            .and_then(|db| db.query_row("PRAGMA quick_check", [], |r| r.get::<_, String>(0)))
+            .expect("quick check")
+    });
+    assert_eq!(check, "ok");
+    println!(
+        "  PRAGMA quick_check of the database at {target}: {}",
+        ms(t)
     );
     let (_, t) = timed(|| project.reindex().expect("reindex"));
     println!(
@@ -178,5 +273,5 @@ fn main() {
         ms(t),
         target as f64 / t.as_secs_f64()
     );
-    println!("  peak RSS: {:.1} MB", peak_rss_mb());
+    println!("  peak RSS: {:.1} MB", common::peak_rss_mb());
 }

@@ -1,21 +1,28 @@
 //! Sync benchmark: prints figures, asserts nothing. Run with `scripts/bench.sh` or
-//! `cargo bench -p mapeo-core --bench sync`. `MAPEO_BENCH_SYNC_NS=1000,10000` picks the sizes.
+//! `cargo bench -p mapeo-core --bench sync`. `MAPEO_BENCH_SYNC_NS=1000,10000` picks the sizes;
+//! `MAPEO_BENCH_QUICK=1` runs small ones (see `common::quick`).
 //!
 //! For each N, a serving peer and a fresh receiving peer run as separate processes on
 //! 127.0.0.1; the receiver reports the time from connected to synced (indexing included),
-//! entries/s, MB/s, and each process reports its peak RSS. Then, in one process, the time to
-//! reconnect two peers already in sync with 100 feeds.
+//! entries/s, MB/s, and each process its peak RSS and the CPU time it spent syncing (user +
+//! system: what a phone's battery pays). The same again with both processes pinned to one
+//! core (`taskset -c 0`, the nearest this machine gets to a cheap phone), and once through a
+//! relay that counts the bytes on the wire; the receiver's database size per entry after.
+//! Then, in one process, the time to reconnect two peers already in sync with 100 feeds.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // benchmark code: a failed step should panic
 
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::{cpu_seconds, peak_rss_mb};
 use mapeo_core::schema::{DocValue, Observation, TagValue};
 use mapeo_core::sync::SyncPhase;
-use mapeo_core::{JoinDetails, Manager, Namespace, RootKey};
+use mapeo_core::{JoinDetails, Manager, Namespace, Project, RootKey};
 
 const SERVER_SEED: u8 = 1;
 const RECEIVER_SEED: u8 = 2;
@@ -36,15 +43,6 @@ fn observation(i: usize) -> DocValue {
     })
 }
 
-fn peak_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -53,7 +51,8 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
-/// Child: serve the project in DIR until stdin closes, then print peak RSS.
+/// Child: serve the project in DIR until stdin closes, then print peak RSS and the CPU
+/// seconds spent since listening.
 fn serve(dir: &str) {
     let rt = runtime();
     rt.block_on(async {
@@ -65,6 +64,7 @@ fn serve(dir: &str) {
             .start_listening("127.0.0.1:0".parse().expect("addr"))
             .await
             .expect("listen");
+        let cpu = cpu_seconds();
         println!("listening {addr}");
         std::io::stdout().flush().expect("flush");
         let _ = tokio::task::spawn_blocking(|| {
@@ -72,7 +72,7 @@ fn serve(dir: &str) {
             let _ = std::io::stdin().read_line(&mut s);
         })
         .await;
-        println!("rss {:.1}", peak_rss_mb());
+        println!("rss {:.1} {:.3}", peak_rss_mb(), cpu_seconds() - cpu);
     });
 }
 
@@ -87,6 +87,7 @@ fn receive(addr: &str) {
         let m = Manager::open(dir.path(), &RootKey::from_bytes([RECEIVER_SEED; 16])).expect("open");
         let p = m.join_project(&details).expect("join");
         p.set_data_sync(true);
+        let cpu = cpu_seconds();
         let start = Instant::now();
         m.connect(addr.parse().expect("addr"))
             .await
@@ -95,6 +96,7 @@ fn receive(addr: &str) {
             .await
             .expect("synced");
         let took = start.elapsed();
+        let cpu = cpu_seconds() - cpu;
         let have = p.have_vector().expect("have");
         let entries: u64 = have.values().sum();
         let mut bytes = 0usize;
@@ -109,113 +111,219 @@ fn receive(addr: &str) {
                     .sum::<usize>();
             }
         }
+        p.checkpoint().expect("checkpoint");
         println!(
-            "synced {entries} {bytes} {:.3} {:.1}",
+            "synced {entries} {bytes} {:.3} {:.1} {cpu:.3} {}",
             took.as_secs_f64(),
-            peak_rss_mb()
+            peak_rss_mb(),
+            common::db_bytes(p.path())
         );
     });
 }
 
-fn bench_size(n: usize) {
-    let source = tempfile::tempdir().expect("tempdir");
-    let details = {
-        let m =
-            Manager::open(source.path(), &RootKey::from_bytes([SERVER_SEED; 16])).expect("open");
-        let p = m.create_project(Default::default()).expect("project");
-        let mut i = 0;
-        while i < n {
-            let end = (i + 1000).min(n);
-            p.create_many((i..end).map(observation).collect())
-                .expect("fill");
-            i = end;
-        }
-        let receiver = RootKey::from_bytes([RECEIVER_SEED; 16])
-            .device_keys()
-            .device_id();
-        p.assign_role(&receiver, mapeo_core::PeerRole::Member, None)
-            .expect("role");
-        m.join_details(&p.id()).expect("details")
-    };
+/// What one run of a fresh receiver against a serving process measured.
+struct Run {
+    entries: f64,
+    /// Bytes of the entries received (payload, signature, key, header: an estimate of what
+    /// crosses the wire without framing and encryption).
+    bytes: f64,
+    secs: f64,
+    rss: f64,
+    server_rss: String,
+    /// CPU seconds of the receiver, and of the server, while syncing.
+    cpu: f64,
+    server_cpu: f64,
+    /// The receiver's database (with its log, after a checkpoint), in bytes.
+    disk: f64,
+    /// Bytes counted on the wire both ways, when run through a relay.
+    wire: Option<u64>,
+}
+
+/// Runs a serving process on `source` and a fresh receiving one; `pinned` puts both on core
+/// 0, `relay` sends the connection through a byte-counting relay.
+fn run_once(source: &std::path::Path, details: &JoinDetails, pinned: bool, relay: bool) -> Run {
     let exe = std::env::current_exe().expect("exe");
-    let mut server = Command::new(&exe)
+    let mut server = common::child(&exe, pinned)
         .env("MAPEO_SYNC_BENCH_ROLE", "serve")
-        .env("MAPEO_SYNC_BENCH_ARG", source.path())
+        .env("MAPEO_SYNC_BENCH_ARG", source)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
         .expect("server");
     let mut lines = BufReader::new(server.stdout.take().expect("stdout")).lines();
-    let addr = lines
+    let addr: std::net::SocketAddr = lines
         .next()
         .and_then(Result::ok)
-        .and_then(|l| l.strip_prefix("listening ").map(str::to_owned))
+        .and_then(|l| l.strip_prefix("listening ").and_then(|a| a.parse().ok()))
         .expect("server address");
-    let out = Command::new(&exe)
+    let relay = relay.then(|| common::Relay::start(addr));
+    let out = common::child(&exe, pinned)
         .env("MAPEO_SYNC_BENCH_ROLE", "receive")
-        .env("MAPEO_SYNC_BENCH_ARG", &addr)
+        .env(
+            "MAPEO_SYNC_BENCH_ARG",
+            relay.as_ref().map_or(addr, |r| r.addr).to_string(),
+        )
         .env("MAPEO_JOIN", hex::encode(&*details.to_secret_bytes()))
         .output()
         .expect("receiver");
     drop(server.stdin.take());
-    let server_rss = lines
+    let server_line = lines
         .find_map(|l| {
             l.ok()
                 .and_then(|l| l.strip_prefix("rss ").map(str::to_owned))
         })
         .unwrap_or_default();
-    let _ = server.wait();
+    let status = server.wait().expect("server exit");
     let report = String::from_utf8_lossy(&out.stdout);
-    let Some(line) = report.lines().find_map(|l| l.strip_prefix("synced ")) else {
+    let line = report
+        .lines()
+        .find_map(|l| l.strip_prefix("synced "))
+        .unwrap_or_else(|| panic!("receiver failed: {}", String::from_utf8_lossy(&out.stderr)));
+    assert!(status.success(), "server failed");
+    let f: Vec<f64> = line
+        .split(' ')
+        .map(|x| x.parse().expect("figure"))
+        .collect();
+    let (server_rss, server_cpu) = server_line.split_once(' ').expect("server report");
+    Run {
+        entries: f[0],
+        bytes: f[1],
+        secs: f[2],
+        rss: f[3],
+        cpu: f[4],
+        disk: f[5],
+        server_rss: server_rss.to_owned(),
+        server_cpu: server_cpu.parse().expect("server cpu"),
+        // Both directions are counted once the receiver has exited (its socket closed).
+        wire: relay.map(|r| {
+            std::thread::sleep(Duration::from_millis(50));
+            r.total()
+        }),
+    }
+}
+
+/// A device with a project of `n` observations in `dir`, the receiver given a role in it.
+fn source_of(dir: &std::path::Path, n: usize) -> JoinDetails {
+    let m = Manager::open(dir, &RootKey::from_bytes([SERVER_SEED; 16])).expect("open");
+    let p = m.create_project(Default::default()).expect("project");
+    let mut i = 0;
+    while i < n {
+        let end = (i + 1000).min(n);
+        p.create_many((i..end).map(observation).collect())
+            .expect("fill");
+        i = end;
+    }
+    let receiver = RootKey::from_bytes([RECEIVER_SEED; 16])
+        .device_keys()
+        .device_id();
+    p.assign_role(&receiver, mapeo_core::PeerRole::Member, None)
+        .expect("role");
+    m.join_details(&p.id()).expect("details")
+}
+
+fn bench_size(n: usize) {
+    let source = tempfile::tempdir().expect("tempdir");
+    let details = source_of(source.path(), n);
+    let mut pins = vec![false];
+    if common::can_pin() {
+        pins.push(true);
+    }
+    for pinned in pins {
+        let r = run_once(source.path(), &details, pinned, false);
+        let cpu = r.cpu + r.server_cpu;
         println!(
-            "  N={n}: receiver failed: {}",
-            String::from_utf8_lossy(&out.stderr)
+            "  N={n}{}: fresh peer synced {:.0} entries ({:.1} MB) in {:.3} s = {:.0} entries/s, {:.1} MB/s",
+            if pinned {
+                ", both processes pinned to one core"
+            } else {
+                ""
+            },
+            r.entries,
+            r.bytes / 1e6,
+            r.secs,
+            r.entries / r.secs,
+            r.bytes / 1e6 / r.secs
         );
-        return;
-    };
-    let f: Vec<f64> = line.split(' ').filter_map(|x| x.parse().ok()).collect();
-    let (entries, bytes, secs, rss) = (f[0], f[1], f[2], f[3]);
+        println!(
+            "    CPU {cpu:.2} s (receiver {:.2} + server {:.2}) = {:.2} CPU s per 10k observations; peak RSS receiver {:.1} MB, server {} MB",
+            r.cpu,
+            r.server_cpu,
+            cpu / n as f64 * 10_000.0,
+            r.rss,
+            r.server_rss
+        );
+    }
+    let r = run_once(source.path(), &details, false, true);
+    let wire = r.wire.unwrap_or(0) as f64;
     println!(
-        "  N={n}: fresh peer synced {entries:.0} entries ({:.1} MB) in {:.3} s = {:.0} entries/s, {:.1} MB/s; peak RSS receiver {rss:.1} MB, server {server_rss} MB",
-        bytes / 1e6,
-        secs,
-        entries / secs,
-        bytes / 1e6 / secs
+        "    through a counting relay: {:.2} MB on the wire both ways = {:.0} bytes per entry; the receiver's database {:.0} bytes per entry",
+        wire / 1e6,
+        wire / r.entries,
+        r.disk / r.entries
     );
 }
 
+/// A device that joins `pa`'s project, is given the member role by its creator and learns it
+/// (the creator's records copied over, as a first sync would).
+fn member(
+    dir: &std::path::Path,
+    seed: u8,
+    pa: &Project,
+    details: &JoinDetails,
+) -> (Manager, Arc<Project>) {
+    let m = Manager::open(dir, &RootKey::from_bytes([seed; 16])).expect("open");
+    let p = m.join_project(details).expect("join");
+    pa.assign_role(&m.device_id(), mapeo_core::PeerRole::Member, None)
+        .expect("role");
+    let ours = p.have_vector().expect("have");
+    let mut entries = Vec::new();
+    for ((author, ns), len) in pa.have_vector().expect("have") {
+        let have = ours.get(&(author, ns)).copied().unwrap_or(0);
+        entries.extend(pa.read_entries(&author, ns, have, len).expect("read"));
+    }
+    p.import(&entries).expect("import");
+    (m, p)
+}
+
 fn bench_reconnect() {
+    let feeds = common::setting("MAPEO_BENCH_FEEDS", 20, 100);
+    let rounds = common::setting("MAPEO_BENCH_ROUNDS", 2, 5).max(1);
     let rt = runtime();
     rt.block_on(async {
-        let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().expect("tempdir")).collect();
+        let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().expect("tempdir")).collect();
         let a = Manager::open(dirs[0].path(), &RootKey::from_bytes([1; 16])).expect("open");
-        let b = Manager::open(dirs[1].path(), &RootKey::from_bytes([2; 16])).expect("open");
         let pa = a.create_project(Default::default()).expect("project");
         let details = a.join_details(&pa.id()).expect("details");
-        let pb = b.join_project(&details).expect("join");
-        pa.assign_role(&b.device_id(), mapeo_core::PeerRole::Member, None).expect("role");
-        // 100 feeds: 99 other devices each write one observation, and a's own.
-        for seed in 10..109u8 {
+        let (b, pb) = member(dirs[1].path(), 2, &pa, &details);
+        // `feeds - 1` other devices each write one observation, and a's own.
+        for seed in (10..).take(feeds - 1) {
             let dir = tempfile::tempdir().expect("tempdir");
-            let m = Manager::open(dir.path(), &RootKey::from_bytes([seed; 16])).expect("open");
-            let p = m.join_project(&details).expect("join");
+            let (m, p) = member(dir.path(), seed, &pa, &details);
             p.create(observation(usize::from(seed))).expect("create");
-            let e = p.read_entries(&m.device_id(), Namespace::Data, 0, 1).expect("read");
+            let e = p
+                .read_entries(&m.device_id(), Namespace::Data, 0, 1)
+                .expect("read");
             pa.import(&e).expect("import");
         }
         let feeds = pa.have_vector().expect("have").len();
         pa.set_data_sync(true);
         pb.set_data_sync(true);
-        let addr = a.start_listening("127.0.0.1:0".parse().expect("addr")).await.expect("listen");
+        let addr = a
+            .start_listening("127.0.0.1:0".parse().expect("addr"))
+            .await
+            .expect("listen");
         b.connect(addr).await.expect("connect");
-        b.wait_for_sync(&pb.id(), SyncPhase::Full, WAIT).await.expect("first sync");
-        let pb2 = Arc::clone(&pb);
+        b.wait_for_sync(&pb.id(), SyncPhase::Full, WAIT)
+            .await
+            .expect("first sync");
         let mut times = Vec::new();
-        for _ in 0..5 {
+        for _ in 0..rounds {
             b.disconnect_all().await;
             let start = Instant::now();
             b.connect(addr).await.expect("reconnect");
-            b.wait_for_sync(&pb2.id(), SyncPhase::Full, WAIT).await.expect("resync");
+            b.wait_for_sync(&pb.id(), SyncPhase::Full, WAIT)
+                .await
+                .expect("resync");
             times.push(start.elapsed().as_secs_f64() * 1000.0);
         }
         times.sort_by(f64::total_cmp);
@@ -237,7 +345,13 @@ fn main() {
     let sizes: Vec<usize> = std::env::var("MAPEO_BENCH_SYNC_NS")
         .ok()
         .map(|s| s.split(',').filter_map(|x| x.trim().parse().ok()).collect())
-        .unwrap_or_else(|| vec![1_000, 10_000, 100_000]);
+        .unwrap_or_else(|| {
+            if common::quick() {
+                vec![1_000]
+            } else {
+                vec![1_000, 10_000, 100_000]
+            }
+        });
     println!("mapeo-core sync benchmark (loopback TCP, Noise, separate processes)");
     for n in sizes {
         bench_size(n);
