@@ -65,6 +65,17 @@ pub enum CliError {
     /// No project matches the selection.
     #[error("no project matches {0:?} (see `mapeo project list`)")]
     UnknownProject(String),
+    /// No project matches the selection by id or name, but a damaged project's name cannot be
+    /// read (its settings are in its damaged store): it may be the one meant.
+    #[error(
+        "no project matches {selection:?}; project {damaged}'s store is damaged, so its name cannot be read: if it is that one, run `mapeo project repair -p {damaged}`"
+    )]
+    UnknownProjectMaybeDamaged {
+        /// What was given.
+        selection: String,
+        /// The short id of the damaged project (the first, if several).
+        damaged: String,
+    },
     /// More than one project matches the selection.
     #[error("{selection:?} matches several projects: {candidates}; give more of the id")]
     AmbiguousProject {
@@ -228,7 +239,9 @@ impl CliError {
             CliError::Core(E::InviteInterrupted) => "invite_interrupted",
             CliError::Core(E::InvalidInvite) => "invalid_invite",
             CliError::Core(E::Id(_)) => "bad_input",
-            CliError::Damaged(_) | CliError::Core(E::Store(StoreError::Damaged(_))) => "damaged",
+            CliError::Damaged(_)
+            | CliError::Core(E::Store(StoreError::Damaged(_)))
+            | CliError::UnknownProjectMaybeDamaged { .. } => "damaged",
             CliError::Core(E::Store(StoreError::ReadOnly)) => "read_only",
             CliError::Core(_) => "core",
             CliError::File { .. } | CliError::NoSuchFolder(_) | CliError::NotAFolder(_) => "file",

@@ -58,7 +58,13 @@ pub fn project_summary(manager: &Manager, selection: Option<&str>) -> CliResult<
     }
     match matches.as_slice() {
         [one] => Ok((*one).clone()),
-        [] => Err(CliError::UnknownProject(sel.to_owned())),
+        [] => match all.iter().find(|p| p.damaged) {
+            Some(d) => Err(CliError::UnknownProjectMaybeDamaged {
+                selection: sel.to_owned(),
+                damaged: d.project_id.short(),
+            }),
+            None => Err(CliError::UnknownProject(sel.to_owned())),
+        },
         many => Err(CliError::AmbiguousProject {
             selection: sel.to_owned(),
             candidates: many

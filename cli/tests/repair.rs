@@ -94,6 +94,15 @@ fn damaged_project_is_reported_repaired_and_synced_back_from_a_peer() {
         "{message}"
     );
     assert!(!message.contains(ana.dir().to_str().unwrap()), "{message}");
+    // Chosen by its name, which lives in the damaged store: still pointed at the repair.
+    let (exit, err) = ana.fail(&["-p", "River watch", "observation", "list"]);
+    assert_eq!(exit, 1);
+    assert_eq!(err["kind"], "damaged");
+    let message = err["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("mapeo project repair -p {}", &river[..8])),
+        "{message}"
+    );
     // Writing is refused and the file is untouched.
     let (_, err) = ana.fail(&[
         "-p",
