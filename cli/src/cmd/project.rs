@@ -123,12 +123,18 @@ pub fn run(dir: &Path, selection: Option<&str>, cmd: ProjectCommand) -> CliResul
                 r.recovered_own,
                 r.set_aside.display(),
             );
-            if r.own_unrecovered != Some(0) {
-                text.push_str(
-                    "\nSome entries this device wrote could not be read back: sync before \
+            match r.own_unrecovered {
+                Some(0) => {}
+                Some(n) => text.push_str(&format!(
+                    "\n{n} entries this device wrote could not be read back: sync before \
                      recording anything in this project, so that a member who has them gives \
-                     them back first.",
-                );
+                     them back first."
+                )),
+                None => text.push_str(
+                    "\nThe damaged store no longer says how many entries this device wrote, so \
+                     some may be missing: sync before recording anything in this project, so \
+                     that a member who has them gives them back first.",
+                ),
             }
             Ok(Output::new(json, text))
         }
