@@ -748,14 +748,16 @@ impl Project {
                 appended: appended.len(),
                 indexed: 0,
             };
-            let docs: Vec<Option<Doc>> = appended
-                .iter()
-                .map(|a| decode_valid(&a.plaintext, a.version.namespace))
-                .collect();
+            // Role records live in auth feeds only. Other documents are decoded as they are
+            // indexed rather than all at once: a batch of thousands of entries then holds one
+            // decoded document at a time.
             let mut new_records = false;
-            for (a, doc) in appended.iter().zip(&docs) {
-                if let Some(doc) = doc {
-                    new_records |= roles::record(tx, a.entry_id, a.version, doc)?;
+            for a in appended
+                .iter()
+                .filter(|a| a.version.namespace == Namespace::Auth)
+            {
+                if let Some(doc) = decode_valid(&a.plaintext, a.version.namespace) {
+                    new_records |= roles::record(tx, a.entry_id, a.version, &doc)?;
                 }
             }
             let book = if new_records {
@@ -763,25 +765,25 @@ impl Project {
             } else {
                 before.clone()
             };
-            for (a, doc) in appended.iter().zip(&docs) {
-                if let Some(doc) = doc
-                    .as_ref()
+            let same_book = book == before;
+            for a in &appended {
+                if let Some(doc) = decode_valid(&a.plaintext, a.version.namespace)
                     .filter(|d| book.counts(a.entry_id, &a.version, d))
                 {
                     summary.indexed += 1;
-                    if book == before {
+                    if same_book {
                         index::index_version(
                             tx,
                             &self.keys,
                             a.entry_id,
                             a.version,
-                            doc,
+                            &doc,
                             &a.plaintext,
                         )?;
                     }
                 }
             }
-            if book != before {
+            if !same_book {
                 // A role changed: what counts may have changed for entries already held.
                 self.rebuild_index(tx, &book)?;
             }

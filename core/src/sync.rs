@@ -5,6 +5,7 @@
 //! storage beyond the [`Replica`] trait that a project implements.
 
 pub mod blobs;
+mod group;
 pub mod memory;
 pub mod message;
 pub mod session;

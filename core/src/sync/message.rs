@@ -53,6 +53,7 @@ pub struct FeedLength {
 /// An entry as it travels.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WireEntry {
+    #[serde(deserialize_with = "DeviceId::deserialize_unchecked")]
     author: DeviceId,
     namespace: Namespace,
     seq: u64,

@@ -12,6 +12,7 @@ use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use super::group::gather;
 use super::message::{
     BATCH_PAYLOAD_BYTES, CloseReason, FeedLength, MAX_ENTRIES_PER_BATCH, Message, ProjectTag,
     SYNC_PROTOCOL_VERSION,
@@ -392,7 +393,26 @@ impl Session {
                 msg = in_rx.recv() => {
                     let msg = msg.ok_or_else(|| SyncError::Transport("reader stopped".into()))??;
                     last_heard = Instant::now();
-                    if let Some(end) = self.handle(msg).await? {
+                    let after = match msg {
+                        Message::Entries { project, entries } => {
+                            let mut group: Vec<Entry> =
+                                entries.into_iter().map(Entry::from).collect();
+                            let after = gather(in_rx, project, &mut group);
+                            self.receive(project, group).await?;
+                            after
+                        }
+                        other => {
+                            if let Some(end) = self.handle(other).await? {
+                                return Ok(end);
+                            }
+                            None
+                        }
+                    };
+                    // The message that ended a group is handled on its own, so that a steady
+                    // stream never keeps the loop from its other work.
+                    if let Some(msg) = after
+                        && let Some(end) = self.handle(msg?).await?
+                    {
                         return Ok(end);
                     }
                 }
@@ -519,7 +539,10 @@ impl Session {
                     self.publish(&project);
                 }
             }
-            Message::Entries { project, entries } => self.receive(project, entries).await?,
+            Message::Entries { project, entries } => {
+                self.receive(project, entries.into_iter().map(Entry::from).collect())
+                    .await?;
+            }
             Message::Ping => self.send_control(Message::Pong).await?,
             Message::Pong => {}
             Message::Close { reason } => return Ok(Some(SessionEnd::ClosedByPeer(reason))),
@@ -784,15 +807,10 @@ impl Session {
     }
 
     /// Verifies and stores a batch from the peer, then acknowledges it with a `Have`.
-    async fn receive(
-        &mut self,
-        tag: ProjectTag,
-        entries: Vec<super::message::WireEntry>,
-    ) -> Result<(), SyncError> {
+    async fn receive(&mut self, tag: ProjectTag, entries: Vec<Entry>) -> Result<(), SyncError> {
         let Some(link) = self.links.get(&tag) else {
             return Ok(());
         };
-        let entries: Vec<Entry> = entries.into_iter().map(Entry::from).collect();
         tracing::debug!(peer = %self.peer.short(), n = entries.len(), "entries in");
         // Data sync as it is now, not as this session last saw it: entries that arrive just
         // after the user turned it off are refused (and asked for again when it is back on).
