@@ -1,5 +1,24 @@
 //! Mapeo core: offline, peer-to-peer mapping and monitoring. Owns all logic — identity, signed
 //! feeds, documents and their index, projects — and knows nothing of FFI or platforms.
+//!
+//! Layers, each using only the ones below it (bottom first):
+//!
+//! ```text
+//! manager                       the device: opens stores, owns projects, network, invites, repair
+//! project  attachments          a project's documents, members, media; categories files above it
+//! categories  invites
+//! sync   net   discovery        replication over any message stream; TCP + Noise; mDNS
+//! index  roles                  views derived from feeds; who may write what
+//! feed   blobs                  signed encrypted logs (the truth); content-addressed files
+//! db     schema                 SQLite open, migrations, damage; document types and checks
+//! ids  crypto  backup_code  connection_code
+//! ```
+//!
+//! Edges that still go the wrong way, to cut when a change passes through them: `discovery`
+//! dials through `manager::network`; invite messages ride `sync`'s session while `invites` uses
+//! `sync`'s replica trait; `project` and `attachments` call each other; `error` wraps the
+//! errors of `sync`, `attachments` and `discovery`, which return it in places. New errors live
+//! in their own module (`CategoriesError`, `StoreError::Damaged`).
 
 pub mod attachments;
 pub mod backup_code;
@@ -30,4 +49,4 @@ pub use ids::{BlobHash, DeviceId, DocId, Namespace, ProjectId, Timestamp, Versio
 pub use index::{BoundingBox, Document, Query};
 pub use manager::{Manager, ProjectStatus, ProjectSummary, Repaired};
 pub use project::{Member, Project};
-pub use sync::PeerRole;
+pub use roles::PeerRole;
