@@ -5,10 +5,11 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use mapeo_core::PeerRole;
 use mapeo_core::discovery::{DiscoveryOptions as CoreDiscoveryOptions, Interfaces};
 use mapeo_core::manager::PeerStatus;
 use mapeo_core::schema;
-use mapeo_core::sync::{PeerRole, PeerSyncState as CorePeerSyncState, SyncPhase as CorePhase};
+use mapeo_core::sync::{PeerSyncState as CorePeerSyncState, SyncPhase as CorePhase};
 use mapeo_core::{DeviceId, ProjectId};
 
 use crate::error::MapeoError;

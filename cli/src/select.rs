@@ -184,8 +184,8 @@ pub fn category_name(project: &Project, doc: &Document) -> Option<String> {
 }
 
 /// A role's name as the command line shows it.
-pub fn role_name(role: mapeo_core::sync::PeerRole) -> &'static str {
-    use mapeo_core::sync::PeerRole as R;
+pub fn role_name(role: mapeo_core::PeerRole) -> &'static str {
+    use mapeo_core::PeerRole as R;
     match role {
         R::Creator => "creator",
         R::Coordinator => "coordinator",

@@ -4,6 +4,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use thiserror::Error;
@@ -413,6 +414,25 @@ impl Timestamp {
             .unwrap_or(0);
         Timestamp(ms)
     }
+}
+
+/// Where the time of a write comes from. The system clock, or a fixed one in tests.
+pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
+
+/// The system clock.
+pub fn system_clock() -> Clock {
+    Arc::new(Timestamp::now)
+}
+
+/// The document id of a device's info record in a project.
+pub fn device_info_doc_id(device: &DeviceId) -> DocId {
+    let h = blake3::derive_key("mapeo 2026-11 device info doc id v1", device.as_bytes());
+    DocId::from_hex_bytes(&h[..16])
+}
+
+/// The document id of the role record about a device.
+pub fn role_doc_id(device: &DeviceId) -> DocId {
+    DocId::from_hex_bytes(device.as_bytes())
 }
 
 #[cfg(test)]

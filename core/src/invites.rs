@@ -13,7 +13,8 @@ use tokio::sync::{mpsc, watch};
 
 use crate::db::StoreError;
 use crate::ids::{DeviceId, ProjectId, Timestamp};
-use crate::sync::{PeerRole, Replica};
+use crate::roles::PeerRole;
+use crate::sync::Replica;
 
 /// How long an inviter waits for the invitee to answer.
 pub const INVITE_ANSWER_TIMEOUT: Duration = Duration::from_secs(10 * 60);
@@ -261,7 +262,7 @@ const SELECT_STATE: &str = "SELECT state FROM received_invites WHERE invite_id =
 /// waiting for the next step of an invite.
 pub struct InviteBox {
     db: Arc<Mutex<Connection>>,
-    clock: crate::project::Clock,
+    clock: crate::ids::Clock,
     received: watch::Sender<BTreeMap<InviteId, ReceivedInvite>>,
     waiting: Mutex<HashMap<InviteId, mpsc::Sender<(DeviceId, InviteMessage)>>>,
     /// Sends a message to a connected peer (false if not connected).
@@ -285,10 +286,7 @@ impl InviteBox {
     /// opens the same store beside): its answer can only travel over that run's connection,
     /// so here it shows as expired. Nothing is written: whether it really expired is for the
     /// process that runs the network to write down ([`InviteBox::settle_unanswered`]).
-    pub fn open(
-        db: Arc<Mutex<Connection>>,
-        clock: crate::project::Clock,
-    ) -> Result<Self, StoreError> {
+    pub fn open(db: Arc<Mutex<Connection>>, clock: crate::ids::Clock) -> Result<Self, StoreError> {
         let mut received = BTreeMap::new();
         {
             let conn = lock(&db);

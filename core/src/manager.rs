@@ -397,7 +397,7 @@ impl Manager {
     fn role_arrived(&self, project: &Project) -> Result<bool> {
         let mut active = matches!(
             *project.subscribe_own_role().borrow(),
-            crate::sync::PeerRole::Coordinator | crate::sync::PeerRole::Member
+            crate::roles::PeerRole::Coordinator | crate::roles::PeerRole::Member
         );
         if active {
             let mut incomplete = lock(&self.incomplete_joins);

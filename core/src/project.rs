@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use tokio::sync::watch;
@@ -16,30 +16,14 @@ use crate::error::{Error, Result};
 use crate::feed::{self, Entry, FeedError, FeedKeys};
 use crate::ids::{DeviceId, DocId, Namespace, ProjectId, Timestamp, VersionId};
 use crate::index::{self, Document, Query};
+use crate::roles::PeerRole;
 use crate::roles::{self, RoleBook};
 use crate::schema::{
     self, DeviceInfo, Doc, DocType, DocValue, FeedPositions, ProjectSettings, Role, ValidationError,
 };
-use crate::sync::{self, PeerRole, ProjectTag, SyncError};
+use crate::sync::{self, ProjectTag, SyncError};
 
-/// Where the time of a write comes from. The system clock, or a fixed one in tests.
-pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
-
-/// The system clock.
-pub fn system_clock() -> Clock {
-    Arc::new(Timestamp::now)
-}
-
-/// The document id of a device's info record in a project.
-pub fn device_info_doc_id(device: &DeviceId) -> DocId {
-    let h = blake3::derive_key("mapeo 2026-11 device info doc id v1", device.as_bytes());
-    DocId::from_hex_bytes(&h[..16])
-}
-
-/// The document id of the role record about a device.
-pub fn role_doc_id(device: &DeviceId) -> DocId {
-    DocId::from_hex_bytes(device.as_bytes())
-}
+pub use crate::ids::{Clock, device_info_doc_id, role_doc_id, system_clock};
 
 /// Attempts of [`Project::checkpoint`] while another connection holds the log.
 pub const CHECKPOINT_RETRIES: usize = 100;

@@ -10,7 +10,42 @@ use rusqlite::{Connection, Transaction, params};
 use crate::db::StoreError;
 use crate::ids::{DeviceId, DocId, Namespace, Timestamp, VersionId};
 use crate::schema::{self, Doc, DocType, DocValue, FeedPositions};
-use crate::sync::PeerRole;
+
+/// A device's role in a project, as this device knows it: decides what flows (DESIGN §7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PeerRole {
+    /// Created the project (provable from the project key).
+    Creator,
+    /// Manages the project.
+    Coordinator,
+    /// Records data.
+    Member,
+    /// Removed: gets only `auth`, so it learns it was blocked; nothing is accepted from it.
+    Blocked,
+    /// Left the project: exchanges only `auth`.
+    Left,
+    /// Known but without a role yet: exchanges only `auth`.
+    NoRole,
+}
+
+impl PeerRole {
+    /// Whether a peer with this role may be sent entries of `ns`.
+    pub fn may_read(self, ns: Namespace) -> bool {
+        match self {
+            PeerRole::Creator | PeerRole::Coordinator | PeerRole::Member => true,
+            PeerRole::Blocked | PeerRole::Left | PeerRole::NoRole => ns == Namespace::Auth,
+        }
+    }
+
+    /// Whether entries of `ns` are accepted from a peer with this role.
+    pub fn may_send(self, ns: Namespace) -> bool {
+        match self {
+            PeerRole::Creator | PeerRole::Coordinator | PeerRole::Member => true,
+            PeerRole::Left | PeerRole::NoRole => ns == Namespace::Auth,
+            PeerRole::Blocked => false,
+        }
+    }
+}
 
 /// Passes of the role computation before it settles on what it has (a cycle of
 /// coordinators removing each other could otherwise go on for ever).
@@ -355,7 +390,7 @@ impl RoleBook {
         match doc.doc_type() {
             DocType::Role => self.is_accepted(entry_id),
             DocType::DeviceInfo => {
-                doc.doc_id == crate::project::device_info_doc_id(&v.author)
+                doc.doc_id == crate::ids::device_info_doc_id(&v.author)
                     && !matches!(role, PeerRole::Blocked | PeerRole::Left)
             }
             DocType::Preset

@@ -21,6 +21,7 @@ use tokio::sync::watch;
 use crate::blobs::PartialBlob;
 use crate::feed::Entry;
 use crate::ids::{BlobHash, DeviceId, Namespace, ProjectId};
+use crate::roles::PeerRole;
 pub use message::{CloseReason, Message, ProjectTag};
 pub use session::{SessionEnd, run_session};
 
@@ -91,42 +92,6 @@ pub trait TransportWriter: Send + 'static {
 pub trait TransportReader: Send + 'static {
     /// Receives one message.
     fn recv(&mut self) -> impl Future<Output = Result<Vec<u8>, SyncError>> + Send;
-}
-
-/// A device's role in a project, as this device knows it: decides what flows (DESIGN §7).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum PeerRole {
-    /// Created the project (provable from the project key).
-    Creator,
-    /// Manages the project.
-    Coordinator,
-    /// Records data.
-    Member,
-    /// Removed: gets only `auth`, so it learns it was blocked; nothing is accepted from it.
-    Blocked,
-    /// Left the project: exchanges only `auth`.
-    Left,
-    /// Known but without a role yet: exchanges only `auth`.
-    NoRole,
-}
-
-impl PeerRole {
-    /// Whether a peer with this role may be sent entries of `ns`.
-    pub fn may_read(self, ns: Namespace) -> bool {
-        match self {
-            PeerRole::Creator | PeerRole::Coordinator | PeerRole::Member => true,
-            PeerRole::Blocked | PeerRole::Left | PeerRole::NoRole => ns == Namespace::Auth,
-        }
-    }
-
-    /// Whether entries of `ns` are accepted from a peer with this role.
-    pub fn may_send(self, ns: Namespace) -> bool {
-        match self {
-            PeerRole::Creator | PeerRole::Coordinator | PeerRole::Member => true,
-            PeerRole::Left | PeerRole::NoRole => ns == Namespace::Auth,
-            PeerRole::Blocked => false,
-        }
-    }
 }
 
 /// Whether `ns` flows now: auth and config always (initial sync); data and blob index only

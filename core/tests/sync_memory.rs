@@ -347,7 +347,7 @@ async fn a_blocked_device_gets_nothing_but_auth_and_is_not_heard() {
     // b learns it was blocked: a's auth feed reached it.
     assert_eq!(
         b.project.role(&b.id()).unwrap(),
-        mapeo_core::sync::PeerRole::Blocked
+        mapeo_core::PeerRole::Blocked
     );
     conn.stop().await;
 }

@@ -17,7 +17,8 @@ use crate::invites::{
     INVITE_ANSWER_TIMEOUT, INVITE_STEP_TIMEOUT, InviteAnswer, InviteId, InviteMessage, InviteOffer,
     InviteRole, InviteState, ROLE_ARRIVAL_TIMEOUT, ReceivedInvite, Step, Waiter,
 };
-use crate::sync::{PeerRole, SyncPhase};
+use crate::roles::PeerRole;
+use crate::sync::SyncPhase;
 
 /// How an invite this device sent ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
