@@ -164,6 +164,13 @@ pub const PROJECT_MIGRATIONS: &[Migration] = &[Migration {
 
 /// Opens (creating if needed) a database read-write, with shared pragmas and migrations.
 pub fn open_writer(path: &Path, migrations: &[Migration]) -> Result<Connection, StoreError> {
+    let conn = open_configured(path)?;
+    migrate(&conn, migrations)?;
+    Ok(conn)
+}
+
+/// Opens (creating if needed) a database read-write with the shared pragmas, migrating nothing.
+fn open_configured(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -171,7 +178,6 @@ pub fn open_writer(path: &Path, migrations: &[Migration]) -> Result<Connection, 
             | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     configure(&conn)?;
-    migrate(&conn, migrations)?;
     Ok(conn)
 }
 
@@ -185,13 +191,7 @@ pub fn open_checked(
     store: Damaged,
 ) -> Result<Connection, StoreError> {
     let opened = (|| {
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE
-                | OpenFlags::SQLITE_OPEN_CREATE
-                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        configure(&conn)?;
+        let conn = open_configured(path)?;
         if !quick_check(&conn)? {
             return Err(StoreError::Damaged(store));
         }
