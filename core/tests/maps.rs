@@ -10,6 +10,7 @@ use std::process::Command;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use mapeo_core::maps::{Bounds, MapError, MapFormat, MapStore, fallback_style};
+use mapeo_core::{Manager, RootKey};
 use rusqlite::{Connection, params};
 use serde_json::{Value, json};
 use zip::ZipWriter;
@@ -525,6 +526,25 @@ fn fallback_style_has_a_background_and_an_observations_source() {
     let layers = style["layers"].as_array().expect("layers");
     assert_eq!(layers[0]["type"], "background");
     assert!(layers.iter().any(|l| l["source"] == "observations"));
+}
+
+#[test]
+fn manager_keeps_maps_in_the_device_folder() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let manager = Manager::open(tmp.path(), &RootKey::from_bytes([5; 16])).expect("manager");
+    let info = manager
+        .maps()
+        .expect("maps")
+        .import(Cursor::new(generated_smp().bytes))
+        .expect("import");
+    let listed = manager.maps().expect("maps again").list().expect("list");
+    assert_eq!(listed, vec![info.clone()]);
+    assert!(
+        tmp.path()
+            .join("maps")
+            .join(format!("{}.smp", info.id))
+            .exists()
+    );
 }
 
 /// Imports `bytes` into a store that already holds one map, and checks the typed error and
