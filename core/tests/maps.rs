@@ -709,3 +709,29 @@ fn files_that_are_not_maps_are_refused() {
         matches!(e, MapError::NotAMap)
     });
 }
+
+#[test]
+fn zip_declaring_a_billion_entries_is_refused_before_its_directory_is_read() {
+    // A local header, then a zip64 end record claiming 10^9 entries, its locator, and the
+    // classic end record pointing to zip64.
+    let mut bytes = b"PK\x03\x04".to_vec();
+    bytes.extend_from_slice(&[0u8; 26]);
+    let zip64_at = bytes.len() as u64;
+    bytes.extend_from_slice(b"PK\x06\x06");
+    bytes.extend_from_slice(&44u64.to_le_bytes()); // size of the rest of the record
+    bytes.extend_from_slice(&[45, 0, 45, 0]); // made by, needed
+    bytes.extend_from_slice(&[0u8; 8]); // disk numbers
+    bytes.extend_from_slice(&1_000_000_000u64.to_le_bytes()); // entries on this disk
+    bytes.extend_from_slice(&1_000_000_000u64.to_le_bytes()); // entries in all
+    bytes.extend_from_slice(&[0u8; 16]); // directory size and offset
+    bytes.extend_from_slice(b"PK\x06\x07");
+    bytes.extend_from_slice(&0u32.to_le_bytes());
+    bytes.extend_from_slice(&zip64_at.to_le_bytes());
+    bytes.extend_from_slice(&1u32.to_le_bytes());
+    bytes.extend_from_slice(b"PK\x05\x06");
+    bytes.extend_from_slice(&[0u8; 4]);
+    bytes.extend_from_slice(&[0xff; 4]); // entries: see zip64
+    bytes.extend_from_slice(&[0xff; 8]); // directory size and offset: see zip64
+    bytes.extend_from_slice(&[0u8; 2]); // no comment
+    assert_refused(bytes, |e| matches!(e, MapError::TooManyEntries));
+}

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, Read, Seek, SeekFrom};
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -40,7 +40,12 @@ struct PackageStyle {
 /// Checks a whole package: every entry's name, size, compression ratio and checksum, the style,
 /// and that every tile it holds is within range.
 pub(super) fn check(path: &Path) -> Result<Checked, MapError> {
-    let mut zip = ZipArchive::new(File::open(path)?).map_err(|_| MapError::Damaged)?;
+    let mut file = File::open(path)?;
+    // The zip reader loads the whole central directory: count its entries before it does.
+    if declared_entries(&mut file)? > MAX_ENTRIES as u64 {
+        return Err(MapError::TooManyEntries);
+    }
+    let mut zip = ZipArchive::new(file).map_err(|_| MapError::Damaged)?;
     if zip.len() > MAX_ENTRIES {
         return Err(MapError::TooManyEntries);
     }
@@ -90,6 +95,51 @@ pub(super) fn check(path: &Path) -> Result<Checked, MapError> {
         min_zoom: parsed.min_zoom,
         max_zoom: parsed.max_zoom,
     })
+}
+
+const EOCD_SIGNATURE: [u8; 4] = [0x50, 0x4b, 0x05, 0x06];
+const ZIP64_LOCATOR_SIGNATURE: [u8; 4] = [0x50, 0x4b, 0x06, 0x07];
+const ZIP64_EOCD_SIGNATURE: [u8; 4] = [0x50, 0x4b, 0x06, 0x06];
+/// The end-of-central-directory record is 22 bytes plus a comment of at most 65535.
+const EOCD_SEARCH: u64 = 22 + 65_535;
+
+/// The number of entries the zip's end-of-central-directory record declares (its zip64 record
+/// when there is one), read from the file's tail only.
+fn declared_entries(file: &mut File) -> Result<u64, MapError> {
+    let len = file.seek(SeekFrom::End(0))?;
+    let tail_len = len.min(EOCD_SEARCH);
+    file.seek(SeekFrom::Start(len - tail_len))?;
+    let mut tail = vec![0u8; tail_len as usize];
+    file.read_exact(&mut tail)?;
+    let at = tail
+        .windows(4)
+        .rposition(|w| w == EOCD_SIGNATURE)
+        .filter(|at| at + 22 <= tail.len())
+        .ok_or(MapError::Damaged)?;
+    let entries = u64::from(u16::from_le_bytes([tail[at + 10], tail[at + 11]]));
+    if entries != 0xffff {
+        return Ok(entries);
+    }
+    // Zip64: a 20-byte locator just before the record gives the zip64 record's offset.
+    let locator = at.checked_sub(20).ok_or(MapError::Damaged)?;
+    if tail[locator..locator + 4] != ZIP64_LOCATOR_SIGNATURE {
+        return Err(MapError::Damaged);
+    }
+    let mut offset = [0u8; 8];
+    offset.copy_from_slice(&tail[locator + 8..locator + 16]);
+    let offset = u64::from_le_bytes(offset);
+    if offset.checked_add(56).is_none_or(|end| end > len) {
+        return Err(MapError::Damaged);
+    }
+    let mut record = [0u8; 56];
+    file.seek(SeekFrom::Start(offset))?;
+    file.read_exact(&mut record)?;
+    if record[..4] != ZIP64_EOCD_SIGNATURE {
+        return Err(MapError::Damaged);
+    }
+    let mut total = [0u8; 8];
+    total.copy_from_slice(&record[32..40]);
+    Ok(u64::from_le_bytes(total))
 }
 
 fn check_ratio(size: u64, compressed: u64) -> Result<(), MapError> {
