@@ -441,6 +441,11 @@ fn generated_vector_mbtiles_gets_a_style_from_its_vector_layers() {
         &[("name", "Rivers"), ("format", "pbf"), ("json", layers)],
         &[(1, 0, 1, mvt.clone())],
     );
+    // Some tools leave their MBTiles in WAL mode; the store still reads it without a WAL file.
+    Connection::open(&file)
+        .unwrap()
+        .query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
+        .unwrap();
     let info = store.import_file(&file).expect("import");
     assert_eq!(
         info.bounds,
@@ -471,6 +476,10 @@ fn generated_vector_mbtiles_gets_a_style_from_its_vector_layers() {
     ] {
         assert!(ids.contains(&id), "layer {id} in {ids:?}");
     }
+    assert_eq!(
+        folder_listing(&tmp.path().join("maps")),
+        vec![format!("{}.mbtiles", info.id), "index.json".to_owned()]
+    );
 }
 
 #[test]
