@@ -233,7 +233,7 @@ impl Manager {
     }
 
     /// The device's map store, in `<data dir>/maps/` (maps belong to the device, not a project).
-    pub fn maps(&self) -> std::result::Result<crate::maps::MapStore, crate::maps::MapError> {
+    pub fn maps(&self) -> std::result::Result<Arc<crate::maps::MapStore>, crate::maps::MapError> {
         crate::maps::MapStore::open(&self.data_dir.join("maps"))
     }
 

@@ -12,7 +12,7 @@ use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use serde::{Deserialize, Serialize};
 
@@ -298,9 +298,29 @@ pub struct MapStore {
 }
 
 impl MapStore {
-    /// Opens the store in `dir` (created if missing) and removes imports a crash interrupted.
-    pub fn open(dir: &Path) -> Result<Self, MapError> {
+    /// Opens the store in `dir` (created if missing). Every opener of the same folder in this
+    /// process shares one store, so that imports, removals and the default are serialized on
+    /// one index and no opener sweeps away another's import in progress. The first opener
+    /// removes imports that a crash interrupted.
+    pub fn open(dir: &Path) -> Result<Arc<Self>, MapError> {
+        static OPEN: Mutex<Vec<(PathBuf, Weak<MapStore>)>> = Mutex::new(Vec::new());
         fs::create_dir_all(dir)?;
+        let dir = dir.canonicalize()?;
+        let mut open = lock(&OPEN);
+        open.retain(|(_, store)| store.strong_count() > 0);
+        if let Some(store) = open
+            .iter()
+            .find(|(d, _)| *d == dir)
+            .and_then(|(_, s)| s.upgrade())
+        {
+            return Ok(store);
+        }
+        let store = Arc::new(Self::open_alone(&dir)?);
+        open.push((dir, Arc::downgrade(&store)));
+        Ok(store)
+    }
+
+    fn open_alone(dir: &Path) -> Result<Self, MapError> {
         for entry in fs::read_dir(dir)? {
             let entry = entry?;
             let name = entry.file_name();

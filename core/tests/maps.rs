@@ -6,6 +6,7 @@
 use std::io::{Cursor, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 
 use flate2::Compression;
 use flate2::write::GzEncoder;
@@ -194,7 +195,7 @@ fn folder_listing(dir: &Path) -> Vec<String> {
     names
 }
 
-fn store_in(dir: &Path) -> (MapStore, PathBuf) {
+fn store_in(dir: &Path) -> (Arc<MapStore>, PathBuf) {
     let maps = dir.join("maps");
     (MapStore::open(&maps).expect("open store"), maps)
 }
@@ -743,4 +744,37 @@ fn zip_declaring_a_billion_entries_is_refused_before_its_directory_is_read() {
     bytes.extend_from_slice(&[0xff; 8]); // directory size and offset: see zip64
     bytes.extend_from_slice(&[0u8; 2]); // no comment
     assert_refused(bytes, |e| matches!(e, MapError::TooManyEntries));
+}
+
+#[test]
+fn openers_of_one_folder_share_the_store_and_an_interrupted_import_is_swept() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let maps_dir = tmp.path().join("maps");
+    std::fs::create_dir_all(&maps_dir).expect("folder");
+    // What a crash mid-import leaves behind.
+    std::fs::write(
+        maps_dir.join(".import-0123456789abcdef.part"),
+        b"PK\x03\x04half",
+    )
+    .expect("w");
+    let first = MapStore::open(&maps_dir).expect("open");
+    assert!(
+        folder_listing(&maps_dir).is_empty(),
+        "the leftover is swept"
+    );
+
+    let second = MapStore::open(&maps_dir).expect("open again");
+    assert!(Arc::ptr_eq(&first, &second), "one store per folder");
+    let file = tmp.path().join("a.mbtiles");
+    mbtiles_file(&file, &[("format", "png")], &[(0, 0, 0, png_tile(7))]);
+    let smp = generated_smp().bytes;
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| first.import(Cursor::new(&smp)).expect("import smp"));
+        let b = s.spawn(|| second.import_file(&file).expect("import mbtiles"));
+        (a.join().expect("thread"), b.join().expect("thread"))
+    });
+    let listed = first.list().expect("list");
+    assert_eq!(listed.len(), 2, "neither import lost the other's entry");
+    assert!(listed.contains(&a) && listed.contains(&b));
+    assert_eq!(second.list().expect("list"), listed);
 }
