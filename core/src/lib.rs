@@ -34,6 +34,7 @@ pub mod ids;
 pub mod index;
 pub mod invites;
 pub mod manager;
+pub mod maps;
 pub mod net;
 pub mod project;
 pub mod roles;

@@ -268,6 +268,11 @@ impl Manager {
         Ok(())
     }
 
+    /// The device's map store, in `<data dir>/maps/` (maps belong to the device, not a project).
+    pub fn maps(&self) -> std::result::Result<Arc<crate::maps::MapStore>, crate::maps::MapError> {
+        crate::maps::MapStore::open(&self.data_dir.join("maps"))
+    }
+
     fn project_path(&self, id: &ProjectId) -> PathBuf {
         self.data_dir
             .join(PROJECTS_DIR)

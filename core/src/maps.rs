@@ -1,0 +1,666 @@
+//! The device's map store: imports, lists, removes and reads offline map packages (SMP and
+//! MBTiles) kept in one folder, and chooses the default map. Maps belong to the device, not to
+//! a project; this module knows nothing of projects, sync or the local server above it.
+
+mod mbtiles;
+mod smp;
+mod style;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::Timestamp;
+
+pub use style::fallback_style;
+
+/// Largest map package accepted for import (bytes on disk).
+pub const MAX_PACKAGE_SIZE: u64 = 8 * 1024 * 1024 * 1024;
+/// Most entries an SMP may hold; the zip's directory is kept in memory, so this bounds memory.
+pub const MAX_ENTRIES: usize = 500_000;
+/// Largest single entry of an SMP, or single tile of an MBTiles, once uncompressed.
+pub const MAX_ENTRY_SIZE: u64 = 64 * 1024 * 1024;
+/// Largest total uncompressed size of an SMP's entries.
+pub const MAX_UNPACKED_SIZE: u64 = 16 * 1024 * 1024 * 1024;
+/// Largest ratio of uncompressed to compressed size of an SMP entry: past it is a zip bomb.
+pub const MAX_COMPRESSION_RATIO: u64 = 100;
+/// Entries smaller than this are not held to the compression ratio: tiny files of repeated
+/// bytes legitimately compress far, and they cannot blow anything up.
+pub const COMPRESSION_RATIO_FLOOR: u64 = 64 * 1024;
+/// Largest `style.json` (or MBTiles metadata value); the style is parsed in memory.
+pub const MAX_STYLE_SIZE: u64 = 32 * 1024 * 1024;
+/// Longest entry name in an SMP, as the SMP specification allows.
+pub const MAX_ENTRY_NAME: usize = 255;
+/// Highest zoom level a map may have (zoom levels are `0..=MAX_ZOOM`).
+pub const MAX_ZOOM: u8 = 22;
+
+const INDEX_FILE: &str = "index.json";
+const INDEX_TMP: &str = "index.json.tmp";
+/// Files being imported carry this suffix until they are verified and renamed.
+const PART_SUFFIX: &str = ".part";
+const COPY_BUFFER: usize = 64 * 1024;
+
+/// Why a map operation failed. Bad packages each get their own variant and leave the store
+/// unchanged.
+#[derive(Debug, thiserror::Error)]
+pub enum MapError {
+    /// The file is neither an SMP (zip) nor an MBTiles (SQLite).
+    #[error("the file is not a map package")]
+    NotAMap,
+    /// The package is truncated or its contents do not match their checksums.
+    #[error("the map package is damaged or truncated")]
+    Damaged,
+    /// The package, or its contents once uncompressed, exceed the size limits.
+    #[error("the map package is too large")]
+    TooLarge,
+    /// The SMP has more entries than [`MAX_ENTRIES`].
+    #[error("the map package has too many entries")]
+    TooManyEntries,
+    /// An entry or tile is larger than [`MAX_ENTRY_SIZE`].
+    #[error("a file in the map package is too large")]
+    EntryTooLarge,
+    /// An entry expands beyond [`MAX_COMPRESSION_RATIO`]: a zip bomb.
+    #[error("a file in the map package is compressed beyond the allowed ratio")]
+    CompressionRatio,
+    /// An entry or a style URL names a path outside the package.
+    #[error("the map package names a path outside itself")]
+    UnsafePath,
+    /// The SMP has no `style.json`.
+    #[error("the map package has no style")]
+    MissingStyle,
+    /// The style is larger than [`MAX_STYLE_SIZE`].
+    #[error("the map style is too large")]
+    StyleTooLarge,
+    /// The style is not valid JSON or lacks what a MapLibre style needs.
+    #[error("the map style is invalid: {0}")]
+    InvalidStyle(&'static str),
+    /// The style is not MapLibre style version 8.
+    #[error("the map style is not MapLibre style version 8")]
+    StyleVersion,
+    /// The SMP declares a format version this device does not read.
+    #[error("the map package format version is not supported")]
+    UnsupportedVersion,
+    /// A tile's zoom, column or row is outside the valid range.
+    #[error("a tile in the map package is out of range")]
+    TileOutOfRange,
+    /// Bounds or zoom levels of the map are invalid.
+    #[error("the map's bounds or zoom levels are invalid")]
+    InvalidMetadata,
+    /// The MBTiles tile format is not one this device displays.
+    #[error("the map's tile format is not supported")]
+    UnsupportedTileFormat,
+    /// The MBTiles holds no tiles.
+    #[error("the map package holds no tiles")]
+    NoTiles,
+    /// No map with this id is in the store.
+    #[error("no such map")]
+    UnknownMap,
+    /// The store's index file is damaged.
+    #[error("the map index is damaged")]
+    DamagedIndex,
+    /// Reading or writing the store's folder failed (full disk, permissions).
+    #[error("map storage failed: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// The id of an imported map: the first 16 bytes of the blake3 hash of the package, in hex.
+/// Importing the same package twice yields the same map.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct MapId(String);
+
+impl MapId {
+    fn from_hash(hash: &blake3::Hash) -> Self {
+        MapId(hex::encode(&hash.as_bytes()[..16]))
+    }
+}
+
+impl fmt::Display for MapId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl FromStr for MapId {
+    type Err = MapError;
+    /// Only 32 lowercase hex digits: an id is also a file name, so nothing else may pass.
+    fn from_str(s: &str) -> Result<Self, MapError> {
+        if s.len() == 32
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            Ok(MapId(s.to_owned()))
+        } else {
+            Err(MapError::UnknownMap)
+        }
+    }
+}
+
+impl TryFrom<String> for MapId {
+    type Error = MapError;
+    fn try_from(s: String) -> Result<Self, MapError> {
+        s.parse()
+    }
+}
+
+impl From<MapId> for String {
+    fn from(id: MapId) -> String {
+        id.0
+    }
+}
+
+/// The kind of package a map was imported from.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub enum MapFormat {
+    /// A Styled Map Package: a zip with a MapLibre style and its resources.
+    Smp,
+    /// An MBTiles SQLite file of raster or vector tiles; it gets a generated style.
+    MbTiles,
+}
+
+impl MapFormat {
+    fn extension(self) -> &'static str {
+        match self {
+            MapFormat::Smp => "smp",
+            MapFormat::MbTiles => "mbtiles",
+        }
+    }
+}
+
+/// The area a map covers, in WGS 84 degrees. `west > east` crosses the antimeridian.
+#[derive(Clone, Copy, PartialEq, Debug, Serialize, Deserialize)]
+pub struct Bounds {
+    /// Western longitude.
+    pub west: f64,
+    /// Southern latitude.
+    pub south: f64,
+    /// Eastern longitude.
+    pub east: f64,
+    /// Northern latitude.
+    pub north: f64,
+}
+
+impl Bounds {
+    /// The whole Web Mercator world.
+    pub const WORLD: Bounds = Bounds {
+        west: -180.0,
+        south: -85.051_129,
+        east: 180.0,
+        north: 85.051_129,
+    };
+
+    fn from_slice(v: &[f64]) -> Result<Bounds, MapError> {
+        let [west, south, east, north] = v else {
+            return Err(MapError::InvalidMetadata);
+        };
+        let b = Bounds {
+            west: *west,
+            south: *south,
+            east: *east,
+            north: *north,
+        };
+        let lon = -180.0..=180.0;
+        let lat = -90.0..=90.0;
+        if lon.contains(&b.west)
+            && lon.contains(&b.east)
+            && lat.contains(&b.south)
+            && lat.contains(&b.north)
+            && b.south <= b.north
+        {
+            Ok(b)
+        } else {
+            Err(MapError::InvalidMetadata)
+        }
+    }
+}
+
+/// One imported map, as listed.
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+pub struct MapInfo {
+    /// Its id in the store.
+    pub id: MapId,
+    /// Its name, from the style or the MBTiles metadata.
+    pub name: String,
+    /// The area it covers.
+    pub bounds: Bounds,
+    /// Lowest zoom level with data.
+    pub min_zoom: u8,
+    /// Highest zoom level with data.
+    pub max_zoom: u8,
+    /// Size of the package on disk, in bytes.
+    pub size: u64,
+    /// The kind of package.
+    pub format: MapFormat,
+    /// When it was imported on this device.
+    pub created: Timestamp,
+}
+
+/// A tile, glyph range or sprite file read from a map, ready to be served as is.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct MapResource {
+    /// The bytes exactly as stored in the package.
+    pub bytes: Vec<u8>,
+    /// Its media type (`image/png`, `application/x-protobuf`…).
+    pub content_type: &'static str,
+    /// `Some("gzip")` when the bytes are gzip-compressed (vector tiles, glyphs).
+    pub content_encoding: Option<&'static str>,
+}
+
+impl MapResource {
+    fn sniff(bytes: Vec<u8>, fallback_type: &'static str) -> Self {
+        let gzip = bytes.starts_with(&[0x1f, 0x8b]);
+        let content_type = if gzip {
+            "application/x-protobuf"
+        } else {
+            style::image_type(&bytes).unwrap_or(fallback_type)
+        };
+        MapResource {
+            bytes,
+            content_type,
+            content_encoding: gzip.then_some("gzip"),
+        }
+    }
+}
+
+/// What a package check learns about a map besides its id and size.
+struct Checked {
+    name: String,
+    bounds: Bounds,
+    min_zoom: u8,
+    max_zoom: u8,
+}
+
+#[derive(Default, Serialize, Deserialize)]
+struct Index {
+    default: Option<MapId>,
+    maps: Vec<MapInfo>,
+}
+
+enum Reader {
+    Smp(smp::Reader),
+    MbTiles(mbtiles::Reader),
+}
+
+/// The device's map store, over one folder (`<data dir>/maps/`): each map is a verified file
+/// named by its id, listed in `index.json` (written atomically).
+pub struct MapStore {
+    dir: PathBuf,
+    /// Serializes changes to the index (import, remove, default).
+    index_lock: Mutex<()>,
+    /// Open packages, so that reading many tiles does not reopen or re-parse them.
+    readers: Mutex<HashMap<MapId, Arc<Reader>>>,
+}
+
+impl MapStore {
+    /// Opens the store in `dir` (created if missing). Every opener of the same folder in this
+    /// process shares one store, so that imports, removals and the default are serialized on
+    /// one index and no opener sweeps away another's import in progress. The first opener
+    /// removes imports that a crash interrupted.
+    pub fn open(dir: &Path) -> Result<Arc<Self>, MapError> {
+        static OPEN: Mutex<Vec<(PathBuf, Weak<MapStore>)>> = Mutex::new(Vec::new());
+        fs::create_dir_all(dir)?;
+        let dir = dir.canonicalize()?;
+        let mut open = lock(&OPEN);
+        open.retain(|(_, store)| store.strong_count() > 0);
+        if let Some(store) = open
+            .iter()
+            .find(|(d, _)| *d == dir)
+            .and_then(|(_, s)| s.upgrade())
+        {
+            return Ok(store);
+        }
+        let store = Arc::new(Self::open_alone(&dir)?);
+        open.push((dir, Arc::downgrade(&store)));
+        Ok(store)
+    }
+
+    fn open_alone(dir: &Path) -> Result<Self, MapError> {
+        for entry in fs::read_dir(dir)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.ends_with(PART_SUFFIX) || name == INDEX_TMP {
+                fs::remove_file(entry.path())?;
+            }
+        }
+        let store = MapStore {
+            dir: dir.to_owned(),
+            index_lock: Mutex::new(()),
+            readers: Mutex::new(HashMap::new()),
+        };
+        store.load_index()?;
+        Ok(store)
+    }
+
+    /// Imports the package at `path` (SMP or MBTiles, told apart by content).
+    pub fn import_file(&self, path: &Path) -> Result<MapInfo, MapError> {
+        self.import(File::open(path)?)
+    }
+
+    /// Imports a package read from `source`: copied while hashed into a temporary file in the
+    /// store's folder, checked there, then renamed. Any failure removes the temporary file.
+    /// Importing a package already in the store returns the map already there.
+    pub fn import(&self, mut source: impl Read) -> Result<MapInfo, MapError> {
+        let part = PartFile::create(&self.dir)?;
+        let mut hasher = blake3::Hasher::new();
+        let mut size: u64 = 0;
+        let mut head = Vec::with_capacity(16);
+        {
+            let mut out = io::BufWriter::new(&part.file);
+            let mut buf = vec![0u8; COPY_BUFFER];
+            loop {
+                let n = match source.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e.into()),
+                };
+                size += n as u64;
+                if size > MAX_PACKAGE_SIZE {
+                    return Err(MapError::TooLarge);
+                }
+                if head.len() < 16 {
+                    let take = (16 - head.len()).min(n);
+                    head.extend_from_slice(&buf[..take]);
+                }
+                hasher.update(&buf[..n]);
+                out.write_all(&buf[..n])?;
+            }
+            out.flush()?;
+        }
+        part.file.sync_all()?;
+        let format = sniff_format(&head).ok_or(MapError::NotAMap)?;
+        let checked = match format {
+            MapFormat::Smp => smp::check(&part.path)?,
+            MapFormat::MbTiles => mbtiles::check(&part.path)?,
+        };
+        let id = MapId::from_hash(&hasher.finalize());
+
+        let _guard = lock(&self.index_lock);
+        let mut index = self.load_index()?;
+        if let Some(existing) = index.maps.iter().find(|m| m.id == id) {
+            return Ok(existing.clone());
+        }
+        let info = MapInfo {
+            id: id.clone(),
+            name: checked.name,
+            bounds: checked.bounds,
+            min_zoom: checked.min_zoom,
+            max_zoom: checked.max_zoom,
+            size,
+            format,
+            created: Timestamp::now(),
+        };
+        let final_path = self.map_path(&id, format);
+        part.persist(&final_path)?;
+        index.maps.push(info.clone());
+        if let Err(e) = self.save_index(&index) {
+            // The index is the record: a file it does not list must not stay behind.
+            let _ = fs::remove_file(&final_path);
+            return Err(e);
+        }
+        Ok(info)
+    }
+
+    /// The imported maps, oldest first.
+    pub fn list(&self) -> Result<Vec<MapInfo>, MapError> {
+        Ok(self.load_index()?.maps)
+    }
+
+    /// One imported map.
+    pub fn get(&self, id: &MapId) -> Result<MapInfo, MapError> {
+        self.load_index()?
+            .maps
+            .into_iter()
+            .find(|m| &m.id == id)
+            .ok_or(MapError::UnknownMap)
+    }
+
+    /// Removes a map and its file; if it was the default, there is no default afterwards.
+    pub fn remove(&self, id: &MapId) -> Result<(), MapError> {
+        let _guard = lock(&self.index_lock);
+        let mut index = self.load_index()?;
+        let pos = index
+            .maps
+            .iter()
+            .position(|m| &m.id == id)
+            .ok_or(MapError::UnknownMap)?;
+        let info = index.maps.remove(pos);
+        if index.default.as_ref() == Some(id) {
+            index.default = None;
+        }
+        self.save_index(&index)?;
+        lock(&self.readers).remove(id);
+        match fs::remove_file(self.map_path(id, info.format)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Chooses the map shown by default, or none (`None`: the fallback style).
+    pub fn set_default(&self, id: Option<&MapId>) -> Result<(), MapError> {
+        let _guard = lock(&self.index_lock);
+        let mut index = self.load_index()?;
+        if let Some(id) = id
+            && !index.maps.iter().any(|m| &m.id == id)
+        {
+            return Err(MapError::UnknownMap);
+        }
+        index.default = id.cloned();
+        self.save_index(&index)
+    }
+
+    /// The default map, if one is chosen.
+    pub fn default_map(&self) -> Result<Option<MapId>, MapError> {
+        Ok(self.load_index()?.default)
+    }
+
+    /// The style to show: the default map's, or the built-in fallback when there is none.
+    pub fn default_style(&self) -> Result<serde_json::Value, MapError> {
+        match self.default_map()? {
+            Some(id) => self.style(&id),
+            None => Ok(fallback_style()),
+        }
+    }
+
+    /// A map's MapLibre style, with resource URLs still in package form (`smp://maps.v1/…`):
+    /// whoever serves the map rewrites them. An MBTiles gets a generated style whose one
+    /// source is named [`MBTILES_SOURCE`].
+    pub fn style(&self, id: &MapId) -> Result<serde_json::Value, MapError> {
+        match &*self.reader(id)? {
+            Reader::Smp(r) => r.style(),
+            Reader::MbTiles(r) => Ok(r.style()),
+        }
+    }
+
+    /// A tile of `source` at XYZ coordinates; `None` when the map has no such tile or the
+    /// coordinates are out of range.
+    pub fn tile(
+        &self,
+        id: &MapId,
+        source: &str,
+        z: u8,
+        x: u32,
+        y: u32,
+    ) -> Result<Option<MapResource>, MapError> {
+        if !tile_in_range(i64::from(z), i64::from(x), i64::from(y)) {
+            return Ok(None);
+        }
+        match &*self.reader(id)? {
+            Reader::Smp(r) => r.tile(source, z, x, y),
+            Reader::MbTiles(r) => r.tile(source, z, x, y),
+        }
+    }
+
+    /// A glyph range (`0-255`, `256-511`…) of a font stack; `None` when the map has none.
+    pub fn glyphs(
+        &self,
+        id: &MapId,
+        fontstack: &str,
+        range: &str,
+    ) -> Result<Option<MapResource>, MapError> {
+        match &*self.reader(id)? {
+            Reader::Smp(r) => r.glyphs(fontstack, range),
+            Reader::MbTiles(_) => Ok(None),
+        }
+    }
+
+    /// A sprite file: `sprite_id` is `default` for a style whose `sprite` is one URL, else the
+    /// id in its sprite array; `suffix` is `.json`, `.png`, `@2x.json` or `@2x.png`.
+    pub fn sprite(
+        &self,
+        id: &MapId,
+        sprite_id: &str,
+        suffix: &str,
+    ) -> Result<Option<MapResource>, MapError> {
+        match &*self.reader(id)? {
+            Reader::Smp(r) => r.sprite(sprite_id, suffix),
+            Reader::MbTiles(_) => Ok(None),
+        }
+    }
+
+    fn reader(&self, id: &MapId) -> Result<Arc<Reader>, MapError> {
+        if let Some(r) = lock(&self.readers).get(id) {
+            return Ok(r.clone());
+        }
+        let info = self.get(id)?;
+        let path = self.map_path(id, info.format);
+        let reader = Arc::new(match info.format {
+            MapFormat::Smp => Reader::Smp(smp::Reader::open(&path)?),
+            MapFormat::MbTiles => Reader::MbTiles(mbtiles::Reader::open(&path)?),
+        });
+        lock(&self.readers).insert(id.clone(), reader.clone());
+        Ok(reader)
+    }
+
+    fn map_path(&self, id: &MapId, format: MapFormat) -> PathBuf {
+        self.dir.join(format!("{id}.{}", format.extension()))
+    }
+
+    fn load_index(&self) -> Result<Index, MapError> {
+        match fs::read(self.dir.join(INDEX_FILE)) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|_| MapError::DamagedIndex),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Index::default()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn save_index(&self, index: &Index) -> Result<(), MapError> {
+        let tmp = self.dir.join(INDEX_TMP);
+        let bytes = serde_json::to_vec_pretty(index).map_err(|_| MapError::DamagedIndex)?;
+        let result = (|| {
+            let mut f = File::create(&tmp)?;
+            f.write_all(&bytes)?;
+            f.sync_all()?;
+            fs::rename(&tmp, self.dir.join(INDEX_FILE))?;
+            sync_dir(&self.dir)
+        })();
+        if result.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        Ok(result?)
+    }
+}
+
+/// The source name of the generated style of an MBTiles map.
+pub const MBTILES_SOURCE: &str = "mbtiles";
+
+/// A file being imported; removed on drop unless persisted.
+struct PartFile {
+    path: PathBuf,
+    file: File,
+    kept: bool,
+}
+
+impl PartFile {
+    fn create(dir: &Path) -> Result<Self, MapError> {
+        let mut rand = [0u8; 8];
+        getrandom::fill(&mut rand).map_err(|_| io::Error::other("no randomness"))?;
+        let path = dir.join(format!(".import-{}{PART_SUFFIX}", hex::encode(rand)));
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
+        Ok(PartFile {
+            path,
+            file,
+            kept: false,
+        })
+    }
+
+    fn persist(mut self, to: &Path) -> Result<(), MapError> {
+        fs::rename(&self.path, to)?;
+        self.kept = true;
+        if let Some(dir) = to.parent() {
+            sync_dir(dir)?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for PartFile {
+    fn drop(&mut self) {
+        if !self.kept {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    // A rename is durable only once its folder is; some platforms cannot open a folder.
+    match File::open(dir) {
+        Ok(d) => d.sync_all().or(Ok(())),
+        Err(_) => Ok(()),
+    }
+}
+
+fn sniff_format(head: &[u8]) -> Option<MapFormat> {
+    if head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06") {
+        Some(MapFormat::Smp)
+    } else if head.starts_with(b"SQLite format 3\0") {
+        Some(MapFormat::MbTiles)
+    } else {
+        None
+    }
+}
+
+/// Whether z/x/y name a tile of the XYZ (or TMS) grid within `0..=MAX_ZOOM`.
+fn tile_in_range(z: i64, x: i64, y: i64) -> bool {
+    (0..=i64::from(MAX_ZOOM)).contains(&z)
+        && (0..1i64 << z).contains(&x)
+        && (0..1i64 << z).contains(&y)
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic elsewhere cannot leave these maps or the unit guard half-changed.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn map_id_accepts_only_its_own_form() {
+        assert!("0123456789abcdef0123456789abcdef".parse::<MapId>().is_ok());
+        assert!("../../etc/passwd".parse::<MapId>().is_err());
+        assert!("0123456789ABCDEF0123456789ABCDEF".parse::<MapId>().is_err());
+    }
+
+    #[test]
+    fn tile_range_follows_the_zoom() {
+        assert!(tile_in_range(0, 0, 0));
+        assert!(!tile_in_range(0, 1, 0));
+        assert!(tile_in_range(3, 7, 7));
+        assert!(!tile_in_range(3, 8, 0));
+        assert!(!tile_in_range(23, 0, 0));
+        assert!(!tile_in_range(-1, 0, 0));
+    }
+}
