@@ -9,7 +9,8 @@
 //! categories  invites
 //! sync   net   discovery        replication over any message stream; TCP + Noise; mDNS
 //! index  roles                  views derived from feeds; who may write what
-//! feed   blobs                  signed encrypted logs (the truth); content-addressed files
+//! feed   blobs   maps           signed encrypted logs (the truth); content-addressed files;
+//!                               the device's offline map packages (a map server goes above)
 //! db     schema                 SQLite open, migrations, damage; document types and checks
 //! ids  crypto  backup_code  connection_code
 //! ```
@@ -18,7 +19,7 @@
 //! dials through `manager::network`; invite messages ride `sync`'s session while `invites` uses
 //! `sync`'s replica trait; `project` and `attachments` call each other; `error` wraps the
 //! errors of `sync`, `attachments` and `discovery`, which return it in places. New errors live
-//! in their own module (`CategoriesError`, `StoreError::Damaged`).
+//! in their own module (`CategoriesError`, `MapError`, `StoreError::Damaged`).
 
 pub mod attachments;
 pub mod backup_code;
