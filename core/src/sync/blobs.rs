@@ -24,11 +24,11 @@ pub const BLOB_RETRY_MAX: Duration = Duration::from_secs(600);
 /// Most blob requests from one peer queued at once; beyond it, requests are answered as
 /// missing (the peer asks again later).
 pub const MAX_QUEUED_BLOB_REQUESTS: usize = 100_000;
-/// Chunks of one download received but not yet written to the disk. The session hands
-/// chunks to the download's writer and reads on; it waits only when this many are queued,
-/// which bounds the memory a download holds (at most this many chunks of
-/// `MAX_BLOB_CHUNK_BYTES`).
-pub const CHUNKS_QUEUED_PER_DOWNLOAD: usize = 16;
+/// Chunks received from one peer but not yet written to the disk, across all downloads.
+/// The session hands chunks to each download's writer and reads on; it waits only when
+/// this many are queued, which bounds the memory a session holds (at most this many chunks
+/// of `MAX_BLOB_CHUNK_BYTES`) while the previous blobs are still being written and synced.
+pub const CHUNKS_IN_FLIGHT_PER_SESSION: usize = 16;
 
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, SyncError> + Send + 'static,
@@ -63,6 +63,8 @@ struct Chunk {
     offset: u64,
     size: u64,
     data: bytes::Bytes,
+    /// The chunk's place in the session's window, given back once it is written.
+    _slot: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 /// A blob the peer asked for.
@@ -136,6 +138,8 @@ pub(crate) struct BlobLink {
     finishing: HashSet<BlobHash>,
     /// The id of the next download.
     next_id: u64,
+    /// Places for chunks received and not yet written ([`CHUNKS_IN_FLIGHT_PER_SESSION`]).
+    in_flight: Arc<tokio::sync::Semaphore>,
     finished_tx: tokio::sync::mpsc::UnboundedSender<Finished>,
     finished_rx: tokio::sync::mpsc::UnboundedReceiver<Finished>,
 }
@@ -160,6 +164,7 @@ impl Default for BlobLink {
             timer_at: None,
             finishing: HashSet::new(),
             next_id: 0,
+            in_flight: Arc::new(tokio::sync::Semaphore::new(CHUNKS_IN_FLIGHT_PER_SESSION)),
             finished_tx,
             finished_rx,
         }
@@ -406,8 +411,8 @@ impl BlobLink {
         }
     }
 
-    /// Hands a chunk from the peer to its download's writer, and waits only if that writer
-    /// is [`CHUNKS_QUEUED_PER_DOWNLOAD`] chunks behind. A chunk that is not for a download in
+    /// Hands a chunk from the peer to its download's writer, and waits only if the writers
+    /// of this session are [`CHUNKS_IN_FLIGHT_PER_SESSION`] chunks behind. A chunk that is not for a download in
     /// progress (one cancelled, say) is ignored. Bytes that do not fit or, once complete, do
     /// not verify discard the download and mark the peer as failed for that blob; a local
     /// failure (a full disk) keeps what was written and retries later. Failures are
@@ -420,13 +425,22 @@ impl BlobLink {
         data: bytes::Bytes,
         wake: Wake,
     ) -> Result<(), SyncError> {
+        if !self.fetching.contains_key(&hash) {
+            return Ok(());
+        }
+        let slot = self
+            .in_flight
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| SyncError::Store(e.to_string()))?;
         let Some(fetch) = self.fetching.get_mut(&hash) else {
             return Ok(());
         };
         let len = data.len() as u64;
         self.bytes_received += len;
         if let Writer::Idle(_) = fetch.writer {
-            let (tx, rx) = tokio::sync::mpsc::channel(CHUNKS_QUEUED_PER_DOWNLOAD);
+            let (tx, rx) = tokio::sync::mpsc::channel(CHUNKS_IN_FLIGHT_PER_SESSION);
             let Writer::Idle(partial) = std::mem::replace(&mut fetch.writer, Writer::Busy(tx))
             else {
                 return Ok(());
@@ -442,7 +456,14 @@ impl BlobLink {
             return Ok(());
         };
         let last = size == fetch.size && offset.saturating_add(len) >= size;
-        let sent = tx.send(Chunk { offset, size, data }).await;
+        let sent = tx
+            .send(Chunk {
+                offset,
+                size,
+                data,
+                _slot: Some(slot),
+            })
+            .await;
         if sent.is_err() {
             // The writer stopped on a failure it has reported.
             self.fetching.remove(&hash);
@@ -599,6 +620,7 @@ mod tests {
                 offset: start as u64,
                 size: data.len() as u64,
                 data: bytes::Bytes::copy_from_slice(&data[start..end]),
+                _slot: None,
             })
             .unwrap();
         }
@@ -676,6 +698,7 @@ mod tests {
                 offset,
                 size: data.len() as u64,
                 data: bytes::Bytes::copy_from_slice(&data[start..start + 4096]),
+                _slot: None,
             })
             .unwrap();
         }
@@ -700,6 +723,65 @@ mod tests {
         assert!(matches!(reports[0].2, Err(BlobError::HashMismatch)));
         assert!(store.path(&h).is_none());
         assert_eq!(store.partial_len(&h), 0);
+    }
+
+    /// Claims `data` as a download of `link`, as `fetch` does once the peer is asked.
+    fn claim(link: &mut BlobLink, store: &BlobStore, data: &[u8]) -> BlobHash {
+        let h = hash_of(data);
+        let p = store.receive(&h, data.len() as u64).unwrap().unwrap();
+        link.next_id += 1;
+        link.fetching.insert(
+            h,
+            Fetch {
+                id: link.next_id,
+                writer: Writer::Idle(Box::new(p)),
+                size: data.len() as u64,
+                offset: 0,
+            },
+        );
+        h
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn many_photos_stream_through_the_session_window_and_all_become_visible() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(&dir.path().join(BLOBS_DIR), watch_sender()).unwrap();
+        let mut link = BlobLink::default();
+        // More chunks than the window holds, over several downloads, one after another as
+        // a peer sends them: the session never waits for a previous blob's sync.
+        let photos: Vec<Vec<u8>> = (0..6u8)
+            .map(|n| (0..40_000u32).map(|i| (i % 241) as u8 ^ n).collect())
+            .collect();
+        let wake: Wake = Arc::new(|| {});
+        let mut hashes = Vec::new();
+        for photo in &photos {
+            let h = claim(&mut link, &store, photo);
+            hashes.push(h);
+            for start in (0..photo.len()).step_by(1000) {
+                let end = (start + 1000).min(photo.len());
+                let chunk = bytes::Bytes::copy_from_slice(&photo[start..end]);
+                link.on_chunk(h, start as u64, photo.len() as u64, chunk, wake.clone())
+                    .await
+                    .unwrap();
+            }
+        }
+        assert!(link.fetching.is_empty(), "every last chunk was handed on");
+        assert_eq!(link.bytes_received, 6 * 40_000);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !link.finishing.is_empty() {
+            assert!(Instant::now() < deadline, "writers did not finish in time");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            link.reap();
+        }
+        assert!(link.failed.is_empty());
+        for (h, photo) in hashes.iter().zip(&photos) {
+            assert_eq!(std::fs::read(store.path(h).unwrap()).unwrap(), *photo);
+        }
+        assert_eq!(
+            link.in_flight.available_permits(),
+            CHUNKS_IN_FLIGHT_PER_SESSION,
+            "every place in the window is given back once written"
+        );
     }
 
     fn watch_sender() -> tokio::sync::watch::Sender<u64> {
