@@ -24,6 +24,11 @@ pub const BLOB_RETRY_MAX: Duration = Duration::from_secs(600);
 /// Most blob requests from one peer queued at once; beyond it, requests are answered as
 /// missing (the peer asks again later).
 pub const MAX_QUEUED_BLOB_REQUESTS: usize = 100_000;
+/// Chunks received from one peer but not yet written to the disk, across all downloads.
+/// The session hands chunks to each download's writer and reads on; it waits only when
+/// this many are queued, which bounds the memory a session holds (at most this many chunks
+/// of `MAX_BLOB_CHUNK_BYTES`) while the previous blobs are still being written and synced.
+pub const CHUNKS_IN_FLIGHT_PER_SESSION: usize = 16;
 
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, SyncError> + Send + 'static,
@@ -35,11 +40,31 @@ async fn blocking<T: Send + 'static>(
 
 /// A download from this peer: claimed (no other session fetches it) and asked for.
 struct Fetch {
-    /// `None` while a write runs on the blocking pool.
-    partial: Option<PartialBlob>,
+    /// Tells this download's reports from those of an earlier download of the same blob.
+    id: u64,
+    writer: Writer,
     size: u64,
     /// Bytes that have arrived (or had arrived before this session).
     offset: u64,
+}
+
+/// Who writes a download's bytes.
+enum Writer {
+    /// No chunk arrived yet: the claim waits here, holding no file and no thread.
+    Idle(Box<PartialBlob>),
+    /// A worker on the blocking pool writes the queued chunks in order, then verifies, syncs
+    /// and renames the blob. Dropping the sender ends it once the queue is written; what it
+    /// wrote stays for a later resume.
+    Busy(tokio::sync::mpsc::Sender<Chunk>),
+}
+
+/// A chunk handed to a download's writer.
+struct Chunk {
+    offset: u64,
+    size: u64,
+    data: bytes::Bytes,
+    /// The chunk's place in the session's window, given back once it is written.
+    _slot: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 /// A blob the peer asked for.
@@ -73,8 +98,9 @@ pub(crate) struct BlobFlow {
 /// What wakes the session when a download has been verified (it then collects the result).
 pub(crate) type Wake = Arc<dyn Fn() + Send + Sync>;
 
-/// A verified (or refused) download, reported by the blocking task that finished it.
-type Finished = (BlobHash, Result<(), BlobError>);
+/// A verified (or refused) download, reported by the writer that finished it: the blob,
+/// the download's id and how it ended.
+type Finished = (BlobHash, u64, Result<(), BlobError>);
 
 /// The blob side of one shared project with one peer.
 pub(crate) struct BlobLink {
@@ -106,9 +132,14 @@ pub(crate) struct BlobLink {
     bytes_sent: u64,
     /// When the retry timer the session runs for this link fires.
     timer_at: Option<Instant>,
-    /// Downloads complete and being verified, synced and renamed on the blocking pool,
-    /// while the next ones arrive. Each reports on `finished` and wakes the session.
+    /// Downloads whose last chunk arrived, being written, verified, synced and renamed on
+    /// the blocking pool while the next ones arrive. Each writer reports on `finished` (also
+    /// when it fails earlier) and wakes the session.
     finishing: HashSet<BlobHash>,
+    /// The id of the next download.
+    next_id: u64,
+    /// Places for chunks received and not yet written ([`CHUNKS_IN_FLIGHT_PER_SESSION`]).
+    in_flight: Arc<tokio::sync::Semaphore>,
     finished_tx: tokio::sync::mpsc::UnboundedSender<Finished>,
     finished_rx: tokio::sync::mpsc::UnboundedReceiver<Finished>,
 }
@@ -132,6 +163,8 @@ impl Default for BlobLink {
             bytes_sent: 0,
             timer_at: None,
             finishing: HashSet::new(),
+            next_id: 0,
+            in_flight: Arc::new(tokio::sync::Semaphore::new(CHUNKS_IN_FLIGHT_PER_SESSION)),
             finished_tx,
             finished_rx,
         }
@@ -306,10 +339,12 @@ impl BlobLink {
         for p in claimed {
             let (hash, size, offset) = (p.hash(), p.size(), p.offset());
             asks.push(BlobAt { hash, offset });
+            self.next_id += 1;
             self.fetching.insert(
                 hash,
                 Fetch {
-                    partial: Some(p),
+                    id: self.next_id,
+                    writer: Writer::Idle(Box::new(p)),
                     size,
                     offset,
                 },
@@ -376,10 +411,12 @@ impl BlobLink {
         }
     }
 
-    /// Writes a chunk from the peer. A chunk that is not for a download in progress (one
-    /// cancelled, say) is ignored. Bytes that do not fit or, once complete, do not verify
-    /// discard the download and mark the peer as failed for that blob; a local failure (a
-    /// full disk) keeps what arrived and retries later.
+    /// Hands a chunk from the peer to its download's writer, and waits only if the writers
+    /// of this session are [`CHUNKS_IN_FLIGHT_PER_SESSION`] chunks behind. A chunk that is not for a download in
+    /// progress (one cancelled, say) is ignored. Bytes that do not fit or, once complete, do
+    /// not verify discard the download and mark the peer as failed for that blob; a local
+    /// failure (a full disk) keeps what was written and retries later. Failures are
+    /// reported by the writer and collected by the next refresh.
     pub(crate) async fn on_chunk(
         &mut self,
         hash: BlobHash,
@@ -388,60 +425,67 @@ impl BlobLink {
         data: bytes::Bytes,
         wake: Wake,
     ) -> Result<(), SyncError> {
+        if !self.fetching.contains_key(&hash) {
+            return Ok(());
+        }
+        let slot = self
+            .in_flight
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| SyncError::Store(e.to_string()))?;
         let Some(fetch) = self.fetching.get_mut(&hash) else {
             return Ok(());
         };
-        let Some(mut partial) = fetch.partial.take() else {
+        let len = data.len() as u64;
+        self.bytes_received += len;
+        if let Writer::Idle(_) = fetch.writer {
+            let (tx, rx) = tokio::sync::mpsc::channel(CHUNKS_IN_FLIGHT_PER_SESSION);
+            let Writer::Idle(partial) = std::mem::replace(&mut fetch.writer, Writer::Busy(tx))
+            else {
+                return Ok(());
+            };
+            let (id, done) = (fetch.id, self.finished_tx.clone());
+            // Runs to its end even if this session ends first: the queue is written, then
+            // the claim is released.
+            drop(tokio::task::spawn_blocking(move || {
+                write_download(*partial, rx, id, &done, &wake);
+            }));
+        }
+        let Writer::Busy(tx) = &fetch.writer else {
             return Ok(());
         };
-        let expected = fetch.size;
-        self.bytes_received += data.len() as u64;
-        let written = blocking(move || {
-            let r = if size != expected {
-                Err(BlobError::OutOfPlace)
-            } else {
-                partial.write(offset, &data)
-            };
-            Ok(match r {
-                Ok(()) => Ok(partial),
-                Err(e) => Err((e, partial)),
+        let last = size == fetch.size && offset.saturating_add(len) >= size;
+        let sent = tx
+            .send(Chunk {
+                offset,
+                size,
+                data,
+                _slot: Some(slot),
             })
-        })
-        .await?;
-        match written {
-            Ok(partial) if partial.is_complete() => {
-                // Verify, sync and rename apart, so the next blob's bytes keep coming; the
-                // task runs to its end even if this session ends first.
-                self.fetching.remove(&hash);
-                self.finishing.insert(hash);
-                let tx = self.finished_tx.clone();
-                drop(tokio::task::spawn_blocking(move || {
-                    let _ = tx.send((hash, partial.finish()));
-                    wake();
-                }));
-            }
-            Ok(partial) => {
-                if let Some(f) = self.fetching.get_mut(&hash) {
-                    f.offset = partial.offset();
-                    f.partial = Some(partial);
-                }
-            }
-            Err((e, partial)) => {
-                if e.is_bad_data() {
-                    partial.discard();
-                }
-                self.fetching.remove(&hash);
-                self.failed_once(hash, &e);
-            }
+            .await;
+        if sent.is_err() {
+            // The writer stopped on a failure it has reported.
+            self.fetching.remove(&hash);
+            return Ok(());
+        }
+        fetch.offset = fetch.offset.max(offset.saturating_add(len).min(fetch.size));
+        if last {
+            // Dropping the sender lets the writer finish the blob once the queue is written.
+            self.fetching.remove(&hash);
+            self.finishing.insert(hash);
         }
         Ok(())
     }
 
-    /// Collects the downloads whose verification ended: a blob that did not verify marks
-    /// this peer as failed for it.
+    /// Collects the downloads whose writer ended: a blob that did not verify, or bytes that
+    /// did not fit, mark this peer as failed for it.
     fn reap(&mut self) {
-        while let Ok((hash, result)) = self.finished_rx.try_recv() {
+        while let Ok((hash, id, result)) = self.finished_rx.try_recv() {
             self.finishing.remove(&hash);
+            if self.fetching.get(&hash).is_some_and(|f| f.id == id) {
+                self.fetching.remove(&hash);
+            }
             match result {
                 Ok(()) => {
                     self.failed.remove(&hash);
@@ -507,5 +551,240 @@ impl BlobLink {
             size: serve.size,
             data: data.into(),
         }))
+    }
+}
+
+/// Writes a download's chunks in order as they are queued, on the blocking pool. Once every
+/// byte is written, verifies, syncs and renames the blob; reports how it ended (unless the
+/// queue was closed first: cancelled or disconnected, what was written stays for a resume).
+fn write_download(
+    mut partial: PartialBlob,
+    mut queue: tokio::sync::mpsc::Receiver<Chunk>,
+    id: u64,
+    done: &tokio::sync::mpsc::UnboundedSender<Finished>,
+    wake: &Wake,
+) {
+    let hash = partial.hash();
+    let result = loop {
+        let Some(chunk) = queue.blocking_recv() else {
+            return;
+        };
+        let written = if chunk.size != partial.size() {
+            Err(BlobError::OutOfPlace)
+        } else {
+            partial.write(chunk.offset, &chunk.data)
+        };
+        match written {
+            Ok(()) if partial.is_complete() => break partial.finish(),
+            Ok(()) => {}
+            Err(e) => {
+                if e.is_bad_data() {
+                    partial.discard();
+                }
+                break Err(e);
+            }
+        }
+    };
+    // Reported before the queue closes, so a session that finds it closed finds this too.
+    let _ = done.send((hash, id, result));
+    drop(queue);
+    wake();
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // In tests a panic is the failure report.
+mod tests {
+    use super::*;
+    use crate::blobs::{BLOBS_DIR, BlobStore};
+
+    fn data() -> Vec<u8> {
+        (0..50_000u32).map(|i| (i % 251) as u8).collect()
+    }
+
+    fn hash_of(b: &[u8]) -> BlobHash {
+        BlobHash::from_bytes(*blake3::hash(b).as_bytes())
+    }
+
+    /// Queues `data[from..to]` in chunks of `step` bytes, as a session hands them on.
+    fn queue(
+        data: &[u8],
+        from: usize,
+        to: usize,
+        step: usize,
+    ) -> tokio::sync::mpsc::Receiver<Chunk> {
+        let n = (to - from).div_ceil(step);
+        let (tx, rx) = tokio::sync::mpsc::channel(n.max(1));
+        for start in (from..to).step_by(step) {
+            let end = (start + step).min(to);
+            tx.try_send(Chunk {
+                offset: start as u64,
+                size: data.len() as u64,
+                data: bytes::Bytes::copy_from_slice(&data[start..end]),
+                _slot: None,
+            })
+            .unwrap();
+        }
+        rx
+    }
+
+    fn run(partial: PartialBlob, rx: tokio::sync::mpsc::Receiver<Chunk>) -> (Vec<Finished>, usize) {
+        let (done, mut reports) = tokio::sync::mpsc::unbounded_channel();
+        let woken = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let w = woken.clone();
+        let wake: Wake = Arc::new(move || {
+            w.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        });
+        write_download(partial, rx, 7, &done, &wake);
+        let mut out = Vec::new();
+        while let Ok(r) = reports.try_recv() {
+            out.push(r);
+        }
+        (out, woken.load(std::sync::atomic::Ordering::SeqCst))
+    }
+
+    #[test]
+    fn chunks_queued_ahead_are_written_in_order_and_the_blob_appears_once_verified() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(&dir.path().join(BLOBS_DIR), watch_sender()).unwrap();
+        let data = data();
+        let h = hash_of(&data);
+        let partial = store.receive(&h, data.len() as u64).unwrap().unwrap();
+        let (reports, woken) = run(partial, queue(&data, 0, data.len(), 4096));
+        assert_eq!(reports.len(), 1);
+        assert_eq!((reports[0].0, reports[0].1), (h, 7));
+        assert!(reports[0].2.is_ok());
+        assert_eq!(woken, 1, "the session is woken to collect it");
+        assert_eq!(std::fs::read(store.path(&h).unwrap()).unwrap(), data);
+    }
+
+    #[test]
+    fn a_disconnect_with_chunks_queued_resumes_after_the_last_written_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(&dir.path().join(BLOBS_DIR), watch_sender()).unwrap();
+        let data = data();
+        let h = hash_of(&data);
+        let partial = store.receive(&h, data.len() as u64).unwrap().unwrap();
+        // The session ends with 30 000 bytes queued: the queue closes, the writer drains it.
+        let (reports, woken) = run(partial, queue(&data, 0, 30_000, 4096));
+        assert!(
+            reports.is_empty(),
+            "nothing to report: the download was cut"
+        );
+        assert_eq!(woken, 0);
+        assert!(store.path(&h).is_none(), "no partial blob is ever visible");
+        assert_eq!(store.partial_len(&h), 30_000);
+        let partial = store.receive(&h, data.len() as u64).unwrap().unwrap();
+        assert_eq!(
+            partial.offset(),
+            30_000,
+            "the claim was released, at its length"
+        );
+        let (reports, _) = run(partial, queue(&data, 30_000, data.len(), 4096));
+        assert!(reports[0].2.is_ok());
+        assert_eq!(std::fs::read(store.path(&h).unwrap()).unwrap(), data);
+    }
+
+    #[test]
+    fn bytes_out_of_place_in_the_queue_discard_the_download_and_are_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(&dir.path().join(BLOBS_DIR), watch_sender()).unwrap();
+        let data = data();
+        let h = hash_of(&data);
+        let partial = store.receive(&h, data.len() as u64).unwrap().unwrap();
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        for offset in [0u64, 4096, 4096] {
+            let start = offset as usize;
+            tx.try_send(Chunk {
+                offset,
+                size: data.len() as u64,
+                data: bytes::Bytes::copy_from_slice(&data[start..start + 4096]),
+                _slot: None,
+            })
+            .unwrap();
+        }
+        drop(tx);
+        let (reports, woken) = run(partial, rx);
+        assert!(matches!(reports[0].2, Err(BlobError::OutOfPlace)));
+        assert_eq!(woken, 1);
+        assert!(store.path(&h).is_none());
+        assert_eq!(store.partial_len(&h), 0, "bad bytes are thrown away");
+    }
+
+    #[test]
+    fn bytes_that_do_not_match_the_hash_never_become_the_blob() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(&dir.path().join(BLOBS_DIR), watch_sender()).unwrap();
+        let data = data();
+        let mut forged = data.clone();
+        forged[40_000] ^= 1;
+        let h = hash_of(&data);
+        let partial = store.receive(&h, data.len() as u64).unwrap().unwrap();
+        let (reports, _) = run(partial, queue(&forged, 0, forged.len(), 4096));
+        assert!(matches!(reports[0].2, Err(BlobError::HashMismatch)));
+        assert!(store.path(&h).is_none());
+        assert_eq!(store.partial_len(&h), 0);
+    }
+
+    /// Claims `data` as a download of `link`, as `fetch` does once the peer is asked.
+    fn claim(link: &mut BlobLink, store: &BlobStore, data: &[u8]) -> BlobHash {
+        let h = hash_of(data);
+        let p = store.receive(&h, data.len() as u64).unwrap().unwrap();
+        link.next_id += 1;
+        link.fetching.insert(
+            h,
+            Fetch {
+                id: link.next_id,
+                writer: Writer::Idle(Box::new(p)),
+                size: data.len() as u64,
+                offset: 0,
+            },
+        );
+        h
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn many_photos_stream_through_the_session_window_and_all_become_visible() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(&dir.path().join(BLOBS_DIR), watch_sender()).unwrap();
+        let mut link = BlobLink::default();
+        // More chunks than the window holds, over several downloads, one after another as
+        // a peer sends them: the session never waits for a previous blob's sync.
+        let photos: Vec<Vec<u8>> = (0..6u8)
+            .map(|n| (0..40_000u32).map(|i| (i % 241) as u8 ^ n).collect())
+            .collect();
+        let wake: Wake = Arc::new(|| {});
+        let mut hashes = Vec::new();
+        for photo in &photos {
+            let h = claim(&mut link, &store, photo);
+            hashes.push(h);
+            for start in (0..photo.len()).step_by(1000) {
+                let end = (start + 1000).min(photo.len());
+                let chunk = bytes::Bytes::copy_from_slice(&photo[start..end]);
+                link.on_chunk(h, start as u64, photo.len() as u64, chunk, wake.clone())
+                    .await
+                    .unwrap();
+            }
+        }
+        assert!(link.fetching.is_empty(), "every last chunk was handed on");
+        assert_eq!(link.bytes_received, 6 * 40_000);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !link.finishing.is_empty() {
+            assert!(Instant::now() < deadline, "writers did not finish in time");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            link.reap();
+        }
+        assert!(link.failed.is_empty());
+        for (h, photo) in hashes.iter().zip(&photos) {
+            assert_eq!(std::fs::read(store.path(h).unwrap()).unwrap(), *photo);
+        }
+        assert_eq!(
+            link.in_flight.available_permits(),
+            CHUNKS_IN_FLIGHT_PER_SESSION,
+            "every place in the window is given back once written"
+        );
+    }
+
+    fn watch_sender() -> tokio::sync::watch::Sender<u64> {
+        tokio::sync::watch::Sender::new(0)
     }
 }
