@@ -94,6 +94,10 @@ pub trait TransportReader: Send + 'static {
     fn recv(&mut self) -> impl Future<Output = Result<Vec<u8>, SyncError>> + Send;
 }
 
+/// How often a wait for a peer that is connected but not yet on the sync board looks again
+/// (see [`SyncBoard::wait_while_connected`]).
+pub const REACHABLE_RECHECK: Duration = Duration::from_millis(50);
+
 /// Whether `ns` flows now: auth and config always (initial sync); data and blob index only
 /// while both sides have data sync on.
 pub fn flows(ns: Namespace, local_data_on: bool, remote_data_on: bool) -> bool {
@@ -413,17 +417,24 @@ impl SyncBoard {
             .is_ok_and(|done| done.contains(project))
     }
 
-    /// Waits until every connected peer of `project` (at least one) is synced for `phase`,
-    /// and returns true; returns false at once when no connected peer has the project (no
-    /// one can give what is missing). Fails with [`SyncError::Stalled`] if the board shows
-    /// no change for `inactivity`.
+    /// Waits until every connected peer of `project` (at least one) is synced for `phase`
+    /// (for [`SyncPhase::Initial`], by a state computed since the last
+    /// [`forget_initial_sync`](Self::forget_initial_sync)), and returns true; returns false
+    /// once no connected peer has the project and
+    /// `reachable()` says none is about to (no one can give what is missing). `reachable` covers
+    /// the moment between a peer connecting, or a project being added to a live session, and
+    /// its first state on the board: while it says true the wait goes on, rechecking every
+    /// [`REACHABLE_RECHECK`]. Fails with [`SyncError::Stalled`] if the board shows no change
+    /// for `inactivity`.
     pub async fn wait_while_connected(
         &self,
         project: &ProjectId,
         phase: SyncPhase,
         inactivity: Duration,
+        reachable: impl Fn() -> bool,
     ) -> Result<bool, SyncError> {
         let mut rx = self.subscribe();
+        let mut quiet_since = tokio::time::Instant::now();
         loop {
             let (any, all) = {
                 let m = rx.borrow_and_update();
@@ -434,15 +445,29 @@ impl SyncBoard {
                 let any = peers.peek().is_some();
                 (any, peers.all(|(_, s)| s.is_synced(phase)))
             };
-            if !any {
-                return Ok(false);
-            }
-            if all {
+            // For the initial phase only a state computed since the last
+            // `forget_initial_sync` counts: an older one was reached with less to exchange
+            // (before a role record widened what flows).
+            let fresh = phase != SyncPhase::Initial || self.initial_sync_done(project);
+            if any && all && fresh {
                 return Ok(true);
             }
-            match tokio::time::timeout(inactivity, rx.changed()).await {
-                Ok(Ok(())) => {}
-                Ok(Err(_)) | Err(_) => return Err(SyncError::Stalled),
+            let step = if any {
+                inactivity
+            } else if reachable() {
+                REACHABLE_RECHECK
+            } else {
+                return Ok(false);
+            };
+            let left = inactivity.saturating_sub(quiet_since.elapsed());
+            if left.is_zero() {
+                return Err(SyncError::Stalled);
+            }
+            match tokio::time::timeout(step.min(left), rx.changed()).await {
+                Ok(Ok(())) => quiet_since = tokio::time::Instant::now(),
+                Ok(Err(_)) => return Err(SyncError::Stalled),
+                // Only a recheck of `reachable` was due.
+                Err(_) => {}
             }
         }
     }

@@ -336,7 +336,11 @@ impl Manager {
         match self
             .network
             .board()
-            .wait_while_connected(&project_id, SyncPhase::Initial, INVITE_STEP_TIMEOUT)
+            .wait_while_connected(&project_id, SyncPhase::Initial, INVITE_STEP_TIMEOUT, || {
+                // The inviter has the project: while it is connected, its session's state for
+                // the project is on its way to the board.
+                self.network.is_connected(&from)
+            })
             .await
         {
             Ok(true) => {}
