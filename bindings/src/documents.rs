@@ -7,7 +7,7 @@ mod convert;
 
 use std::collections::HashMap;
 
-pub(crate) use convert::{convert_all, doc_id, version_ids};
+pub(crate) use convert::{convert_all, doc_id, tags_in, version_ids};
 
 /// One value a tag list may hold, and a select option's value.
 #[derive(Debug, Clone, PartialEq, uniffi::Enum)]

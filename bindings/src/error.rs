@@ -122,6 +122,13 @@ pub enum MapeoError {
         /// What was refused.
         reason: String,
     },
+    /// A patrol recording could not go on: one is under way already, it was saved already, it
+    /// is too short to save, a position is not valid, or its file could not be written.
+    #[error("patrol: {reason}")]
+    Patrol {
+        /// What happened (a fixed core text, naming a field but never a value or a path).
+        reason: String,
+    },
     /// A listener implemented in the app threw. Only listeners see this; the core logs it
     /// and keeps going.
     #[error("listener failed: {reason}")]
@@ -256,6 +263,18 @@ impl From<mapeo_core::categories::CategoriesError> for MapeoError {
             // The file the app gave: what went wrong in it, naming the file inside the
             // archive and the category or field id, never a path.
             other => reason(variant!(InvalidInput), other),
+        }
+    }
+}
+
+impl From<mapeo_core::project::PatrolError> for MapeoError {
+    fn from(e: mapeo_core::project::PatrolError) -> Self {
+        use mapeo_core::project::PatrolError as E;
+        match e {
+            E::Project(core) => core.into(),
+            E::InvalidPosition(_) => reason(variant!(InvalidInput), e),
+            // Fixed texts: the OS error behind `Io` is only its source, never in the text.
+            other => reason(variant!(Patrol), other),
         }
     }
 }

@@ -9,7 +9,7 @@
 //!
 //! Each feature area adds exported `impl Mapeo` / `impl Project` blocks in a file of its own:
 //! `device.rs`, `network.rs`, `invites.rs` (members too), `attachments.rs` (and the blob
-//! policy), `documents.rs`.
+//! policy), `documents.rs`, `map_points.rs` (the map's points), `tracks.rs` (patrols).
 
 uniffi::setup_scaffolding!();
 
@@ -22,11 +22,13 @@ mod documents;
 mod error;
 mod invites;
 mod listen;
+mod map_points;
 mod network;
 mod project;
 mod records;
 mod repair;
 mod runtime;
+mod tracks;
 
 pub use attachments::{
     AttachmentFile, AttachmentVariant, BlobPolicy, archive_blob_policy, previews_only_blob_policy,
@@ -44,6 +46,7 @@ pub use invites::{InviteOutcome, InviteRole, InviteState, Member, ReceivedInvite
 pub use listen::{
     InviteListener, LISTENER_MIN_INTERVAL, PeerListener, RoleListener, SyncListener, TaskHandle,
 };
+pub use map_points::{MapPoints, ProjectChangeListener, map_points_limit};
 pub use project::Project;
 pub use records::{
     AssignableRole, DeviceInfo, DeviceType, DiscoveryOptions, PeerInfo, PeerSyncState,
@@ -51,3 +54,7 @@ pub use records::{
 };
 pub use repair::RepairReport;
 pub use runtime::{RunningTasks, running_tasks};
+pub use tracks::{
+    PatrolFilter, PatrolRecording, PatrolSummary, PositionOutcome, patrol_filter,
+    track_distance_metres, track_duration_ms,
+};

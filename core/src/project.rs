@@ -1031,7 +1031,11 @@ impl Project {
 
 mod answers;
 mod batch;
+mod map_points;
+pub mod patrol;
 pub use batch::Batch;
+pub use map_points::{DEFAULT_POINT_COLOR, MAP_POINTS_LIMIT, MapPoints};
+pub use patrol::{Patrol, PatrolError, PatrolSummary, PositionOutcome};
 /// Typed writes for callers that name the document type they mean (the bindings' per-type
 /// methods): a document of another type is refused with the store unchanged.
 impl Project {

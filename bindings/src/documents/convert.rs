@@ -80,7 +80,7 @@ fn tags_out(t: schema::Tags) -> HashMap<String, TagValue> {
     t.into_iter().map(|(k, v)| (k, v.into())).collect()
 }
 
-fn tags_in(t: HashMap<String, TagValue>) -> schema::Tags {
+pub(crate) fn tags_in(t: HashMap<String, TagValue>) -> schema::Tags {
     t.into_iter()
         .map(|(k, v)| (k, v.into()))
         .collect::<BTreeMap<_, _>>()
