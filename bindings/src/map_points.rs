@@ -18,8 +18,8 @@ use crate::project::Project;
 pub struct MapPoints {
     /// A GeoJSON FeatureCollection of points, newest first. Each feature's `id` is the
     /// observation's doc id; its properties are `docId`, `categoryId`, `categoryName`,
-    /// `color` (`#RRGGBB` or `#RRGGBBAA`, never empty), `iconId`, `iconName` (null when
-    /// there is none) and `createdAt` (ms since the epoch).
+    /// `color` (always `#RRGGBB`), `opacity` (0 to 1), `iconId`, `iconName` (null when there
+    /// is none) and `createdAt` (ms since the epoch).
     pub geojson: String,
     /// How many points it holds.
     pub count: u32,

@@ -96,6 +96,7 @@ fn points_carry_their_category_name_colour_and_icon_from_the_real_categories_fil
     assert_eq!(props["categoryId"], preset.doc_id().to_string());
     assert_eq!(props["categoryName"], "Airstrip");
     assert_eq!(props["color"], color.as_str());
+    assert_eq!(props["opacity"], 1.0);
     assert_eq!(props["iconId"], icon_ref.doc_id.to_string());
     assert_eq!(props["iconName"], icon.name.as_str());
     assert_eq!(props["createdAt"], styled.doc.created_at.0);
@@ -104,6 +105,34 @@ fn points_carry_their_category_name_colour_and_icon_from_the_real_categories_fil
     assert_eq!(f["properties"]["color"], DEFAULT_POINT_COLOR);
     assert!(f["properties"]["categoryId"].is_null());
     assert!(f["properties"]["iconId"].is_null());
+}
+
+#[test]
+fn a_category_colour_with_alpha_comes_as_a_plain_colour_and_an_opacity() {
+    let dev = Device::new(1);
+    let p = dev.manager.create_project(Default::default()).unwrap();
+    let preset = p
+        .create(DocValue::Preset(mapeo_core::schema::Preset {
+            name: "Logging".into(),
+            geometry: vec![mapeo_core::schema::Geometry::Point],
+            color: Some("#E4572E80".into()),
+            ..Default::default()
+        }))
+        .unwrap();
+    let DocValue::Observation(mut o) = observation(1.0, 1.0, "felled trees") else {
+        unreachable!()
+    };
+    o.preset_ref = Some(DocRef {
+        doc_id: preset.doc_id().clone(),
+        version_id: preset.version_id,
+    });
+    p.create(DocValue::Observation(o)).unwrap();
+    let (json, _) = points(&p, WORLD, 10);
+    let props = &json["features"][0]["properties"];
+    assert_eq!(props["color"], "#E4572E");
+    assert_eq!(props["opacity"], 0.502);
+    assert_eq!(props["categoryName"], "Logging");
+    assert!(props["iconId"].is_null());
 }
 
 #[test]

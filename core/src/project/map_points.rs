@@ -27,9 +27,10 @@ pub const DEFAULT_POINT_COLOR: &str = "#B209B2";
 pub struct MapPoints {
     /// A GeoJSON FeatureCollection of points (`[lon, lat]`), newest first. Each feature's
     /// `id` is the observation's doc id; its properties are `docId`, `categoryId`,
-    /// `categoryName`, `color` (`#RRGGBB` or `#RRGGBBAA`, never empty), `iconId`,
-    /// `iconName` (null when there is none) and `createdAt` (ms since the epoch). The
-    /// collection also says `"truncated": true|false`.
+    /// `categoryName`, `color` (always `#RRGGBB`: the form every map renderer reads),
+    /// `opacity` (0 to 1, from a category colour's alpha), `iconId`, `iconName` (null when
+    /// there is none) and `createdAt` (ms since the epoch). The collection also says
+    /// `"truncated": true|false`.
     pub geojson: String,
     /// How many features it holds.
     pub count: u32,
@@ -133,6 +134,20 @@ impl Project {
     }
 }
 
+/// `#RRGGBB` and the opacity of a category colour (`#RRGGBB` or `#RRGGBBAA`, as the schema
+/// allows): MapLibre Native reads no eight-digit colours, so the alpha travels apart.
+fn split_alpha(color: &str) -> Option<(&str, f64)> {
+    let rgb = color.get(..7)?;
+    match color.get(7..) {
+        Some("") => Some((rgb, 1.0)),
+        Some(aa) if aa.len() == 2 => {
+            let alpha = u8::from_str_radix(aa, 16).ok()?;
+            Some((rgb, (f64::from(alpha) / 255.0 * 1000.0).round() / 1000.0))
+        }
+        _ => None,
+    }
+}
+
 fn category_of(o: &Observation) -> Option<&DocId> {
     o.preset_ref.as_ref().map(|r| &r.doc_id)
 }
@@ -145,9 +160,10 @@ fn feature(
     icon_name: Option<String>,
 ) -> Value {
     let id = doc.doc_id().to_string();
-    let color = style
-        .and_then(|s| s.color.clone())
-        .unwrap_or_else(|| DEFAULT_POINT_COLOR.to_owned());
+    let (color, opacity) = style
+        .and_then(|s| s.color.as_deref())
+        .and_then(split_alpha)
+        .unwrap_or((DEFAULT_POINT_COLOR, 1.0));
     json!({
         "type": "Feature",
         "id": id,
@@ -158,6 +174,7 @@ fn feature(
             "categoryId": category.map(ToString::to_string),
             "categoryName": style.map(|s| s.name.clone()),
             "color": color,
+            "opacity": opacity,
             "iconId": style.and_then(|s| s.icon_id.as_ref().map(ToString::to_string)),
             "iconName": icon_name,
             "createdAt": doc.doc.created_at.0,
