@@ -54,6 +54,8 @@ data class ObservationDraft(
     val answers: Map<String, Answer> = emptyMap(),
     val notes: String = "",
     val fix: LocationFix? = null,
+    /** A point the user placed on the map (latitude, longitude): wins over [fix]. */
+    val placed: Pair<Double, Double>? = null,
     /** Set when the user saves without a location on purpose. */
     val withoutLocation: Boolean = false,
     val attachments: List<Attachment> = emptyList(),
@@ -77,7 +79,7 @@ data class ObservationDraft(
     fun validate(): List<FormError> {
         val errors = mutableListOf<FormError>()
         if (preset == null) errors += FormError(null, "Choose a category")
-        if (fix == null && !withoutLocation && editing?.value?.lat == null) {
+        if (fix == null && placed == null && !withoutLocation && editing?.value?.lat == null) {
             errors += FormError(null, "Waiting for a GPS fix (or save without a location)")
         }
         if (notes.length > MAX_ANSWER_CHARS) errors += FormError(NOTES_TAG, "Notes are too long")
@@ -112,20 +114,28 @@ data class ObservationDraft(
             tags[field.value.tagKey] = v
         }
         if (notes.isBlank()) tags.remove(NOTES_TAG) else tags[NOTES_TAG] = TagValue.Text(notes.trim())
-        // A new fix wins; an edit keeps its place unless saved without a location.
-        val keepOld = fix == null && !withoutLocation
+        // A placed point wins, then a new fix; an edit keeps its place unless saved without one.
+        val keepOld = fix == null && placed == null && !withoutLocation
         return Result.success(
             Observation(
-                lat = fix?.latitude ?: if (keepOld) old?.lat else null,
-                lon = fix?.longitude ?: if (keepOld) old?.lon else null,
+                lat = placed?.first ?: fix?.latitude ?: if (keepOld) old?.lat else null,
+                lon = placed?.second ?: fix?.longitude ?: if (keepOld) old?.lon else null,
                 attachments = attachments,
                 tags = tags,
-                metadata = fix?.toMetadata() ?: if (keepOld) old?.metadata else null,
+                metadata = placed?.let { placedMetadata(fix) } ?: fix?.toMetadata() ?: if (keepOld) old?.metadata else null,
                 presetRef = DocRef(p.meta.docId, p.meta.versionId),
             ),
         )
     }
 }
+
+/**
+ * The metadata of an observation placed by hand: `manualLocation`, with the phone's own fix
+ * (if it had one) kept as the position reading, so a reviewer sees where the phone was.
+ */
+fun placedMetadata(fix: LocationFix?): uniffi.mapeo_ffi.ObservationMetadata =
+    fix?.toMetadata()?.copy(manualLocation = true)
+        ?: uniffi.mapeo_ffi.ObservationMetadata(manualLocation = true, position = null, positionProvider = null)
 
 /** A blank form with a category chosen. */
 fun newDraft(project: Project, preset: PresetDoc?): ObservationDraft =

@@ -1,0 +1,62 @@
+// What the map screen decides without a device: the area asked of the core, the camera for a
+// project's observations (across the antimeridian too), the style without a map server,
+// category icons through the server seam, and the texts of a patrol.
+package org.mapeo.app.logic
+
+import org.junit.jupiter.api.Assertions.assertEquals
+import org.junit.jupiter.api.Assertions.assertTrue
+import org.junit.jupiter.api.Test
+import uniffi.mapeo_ffi.BoundingBox
+
+class MapLogicTest {
+    @Test
+    fun `the visible area is clamped and wrapped into what the core accepts`() {
+        assertEquals(BoundingBox(-90.0, -180.0, 90.0, 180.0), visibleBox(-95.0, -400.0, 95.0, 400.0))
+        assertEquals(BoundingBox(-18.0, 170.0, -16.0, -170.0), visibleBox(-18.0, 170.0, -16.0, 190.0))
+        assertEquals(BoundingBox(1.0, -60.0, 2.0, -59.0), visibleBox(1.0, 300.0, 2.0, 301.0))
+        assertEquals(180.0, wrapLongitude(180.0))
+        assertEquals(-179.0, wrapLongitude(181.0))
+    }
+
+    @Test
+    fun `the camera fits every observation and crosses the antimeridian when that is smaller`() {
+        assertEquals(CameraTarget.Nothing, cameraFor(emptyList()))
+        assertEquals(CameraTarget.Point(-3.0, -60.0, SINGLE_POINT_ZOOM), cameraFor(listOf(-3.0 to -60.0, -3.0 to -60.0)))
+        assertEquals(
+            CameraTarget.Box(BoundingBox(-4.0, -62.0, -3.0, -60.0)),
+            cameraFor(listOf(-3.0 to -60.0, -4.0 to -62.0, -3.5 to -61.0)),
+        )
+        // Fiji: both sides of 180°.
+        assertEquals(
+            CameraTarget.Box(BoundingBox(-18.0, 178.0, -16.0, -179.5)),
+            cameraFor(listOf(-16.0 to 178.0, -18.0 to -179.5, -17.0 to 179.0)),
+        )
+        // Two points a metre apart still get a box a street wide.
+        val close = cameraFor(listOf(0.0 to 0.0, 0.00001 to 0.00001)) as CameraTarget.Box
+        assertTrue(close.box.north - close.box.south >= MIN_CAMERA_SPAN_DEG - 1e-12)
+        assertTrue(close.box.east - close.box.west >= MIN_CAMERA_SPAN_DEG - 1e-12)
+    }
+
+    @Test
+    fun `without a map server the fallback style shows and no icons are asked for`() {
+        val style = mapStyle(null) as MapStyle.Json
+        assertTrue(style.json.contains("\"version\":8"))
+        assertEquals(emptyList<CategoryIcon>(), categoryIcons(emptyList(), null))
+        val server = object : MapServer {
+            override fun styleUrl(mapId: String?) = "http://127.0.0.1:1234/secret/maps/default/style.json"
+            override fun iconUrl(categoryId: String, sizePx: Int) = "http://127.0.0.1:1234/secret/icons/$categoryId/$sizePx"
+        }
+        assertEquals(MapStyle.Url("http://127.0.0.1:1234/secret/maps/default/style.json"), mapStyle(server))
+    }
+
+    @Test
+    fun `durations and distances read as a patrol goes`() {
+        assertEquals("0:00", formatDuration(-5))
+        assertEquals("4:50", formatDuration(290_000))
+        assertEquals("1:02:03", formatDuration(3_723_000))
+        assertEquals("850 m", formatDistance(850.2))
+        assertEquals("2.4 km", formatDistance(2_449.0))
+        assertEquals("{\"type\":\"FeatureCollection\",\"features\":[]}", lineGeoJson(listOf(1.0 to 2.0)))
+        assertTrue(lineGeoJson(listOf(1.0 to 2.0, 1.5 to 2.5)).contains("[[2.0,1.0],[2.5,1.5]]"))
+    }
+}
