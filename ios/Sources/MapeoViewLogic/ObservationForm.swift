@@ -36,6 +36,17 @@ public struct LocationFix: Equatable, Sendable {
     }
 }
 
+/// A point placed by hand on the map, degrees.
+public struct PlacedPoint: Equatable, Sendable {
+    public var latitude: Double
+    public var longitude: Double
+
+    public init(latitude: Double, longitude: Double) {
+        self.latitude = latitude
+        self.longitude = longitude
+    }
+}
+
 /// Text for the GPS line of the form.
 public enum AccuracyText {
     /// Accuracy worse than this (metres) is shown as poor, and warned about on save.
@@ -134,6 +145,8 @@ public struct ObservationForm: Equatable, Sendable {
     public var notes = ""
     /// The latest GPS fix.
     public var fix: LocationFix?
+    /// A point the user placed on the map (`manualLocation`): wins over the fix.
+    public var placed: PlacedPoint?
     /// Photos added (from `Project.addAttachmentFromPath`).
     public var attachments: [Attachment] = []
 
@@ -186,8 +199,11 @@ public struct ObservationForm: Equatable, Sendable {
             }
             let age = nowMs - fix.timestampMs
             if age > AccuracyText.staleFixMs { out.append(.staleFix(minutes: age / 60_000)) }
-        } else {
+        } else if placed == nil {
             out.append(.noLocation)
+        }
+        if let placed, !(-90...90).contains(placed.latitude) || !(-180...180).contains(placed.longitude) {
+            out.append(.badCoordinates)
         }
         if missingFieldCount > 0 { out.append(.missingFields(count: missingFieldCount)) }
         return out.filter(\.isBlocking) + out.filter { !$0.isBlocking }
@@ -234,12 +250,14 @@ public struct ObservationForm: Equatable, Sendable {
                 altitudeAccuracy: fix.altitudeAccuracy, heading: fix.heading, speed: fix.speed,
                 accuracy: fix.accuracy)
             metadata = ObservationMetadata(
-                manualLocation: false,
+                manualLocation: placed != nil,
                 position: Position(timestamp: fix.timestampMs, mocked: fix.mocked, coords: coords),
                 positionProvider: nil)
+        } else if placed != nil {
+            metadata = ObservationMetadata(manualLocation: true, position: nil, positionProvider: nil)
         }
         return Observation(
-            lat: fix?.latitude, lon: fix?.longitude, attachments: attachments, tags: tags,
+            lat: placed?.latitude ?? fix?.latitude, lon: placed?.longitude ?? fix?.longitude, attachments: attachments, tags: tags,
             metadata: metadata,
             presetRef: preset.map { DocRef(docId: $0.meta.docId, versionId: $0.meta.versionId) })
     }

@@ -101,7 +101,7 @@ struct ProjectsView: View {
     }
 }
 
-/// A project: its observations, with the way to Exchange and Members.
+/// A project: its map of observations, with the way to the list, Exchange and Members.
 struct ProjectHome: View {
     @EnvironmentObject var model: AppModel
     let projectId: String
@@ -110,11 +110,10 @@ struct ProjectHome: View {
     var body: some View {
         Group {
             if let project = model.project(projectId) {
-                ObservationListView(project: project)
+                // The map is the project's home; the list, Exchange and Members are one tap away.
+                ProjectMapScreen(project: project, projectId: projectId)
                     .toolbar {
-                        ToolbarItemGroup(placement: .bottomBar) {
-                            NavigationLink("Exchange", destination: ExchangeView(projectId: projectId))
-                            Spacer()
+                        ToolbarItem(placement: .navigationBarTrailing) {
                             NavigationLink("Members", destination: MembersView(project: project))
                         }
                     }

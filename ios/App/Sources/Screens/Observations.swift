@@ -64,6 +64,8 @@ struct NewObservationView: View {
     @EnvironmentObject var model: AppModel
     @Environment(\.dismiss) private var dismiss
     let project: Project
+    /// A point placed on the map (`manualLocation`), if the map opened this form with one.
+    var placed: PlacedPoint? = nil
     @StateObject private var location = LocationReader()
     @State private var form = ObservationForm(projectHasPresets: false)
     @State private var presets: [PresetDoc] = []
@@ -131,6 +133,7 @@ struct NewObservationView: View {
         }
         .onDisappear { location.stop() }
         .onReceive(location.$fix) { fix in if let fix { form.fix = fix } }
+        .onAppear { form.placed = placed }
         .onReceive(clock) { _ in now = Int64(Date().timeIntervalSince1970 * 1000) }
     }
 }
