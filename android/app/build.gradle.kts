@@ -62,4 +62,7 @@ dependencies {
     }
     implementation("net.java.dev.jna:jna:5.19.1@aar")
     implementation("org.jetbrains.kotlinx:kotlinx-coroutines-core:1.11.0")
+    // The map (MapLibre Native, OpenGL ES renderer). The same version is compiled against in
+    // tests/android-jvm/app/pom.xml (maplibre.version).
+    implementation("org.maplibre.gl:android-sdk:13.7.1")
 }

@@ -96,7 +96,7 @@ class ObservationEditActivity : Screen() {
         }) { r ->
             val (all, d, _) = r.getOrElse { toast(message(it)); finish(); return@work }
             presets = all
-            draft = d
+            draft = placedPoint()?.let { d.copy(placed = it) } ?: d
             notes.setText(d.notes)
             showPhotos()
             showFields(d.fields)
@@ -169,9 +169,21 @@ class ObservationEditActivity : Screen() {
     @Suppress("DEPRECATION")
     private fun isMockBefore31(location: Location): Boolean = location.isFromMockProvider
 
+    /** The point placed on the map, when the map opened this screen with one. */
+    private fun placedPoint(): Pair<Double, Double>? =
+        if (intent.hasExtra(EXTRA_PLACED_LAT) && intent.hasExtra(EXTRA_PLACED_LON)) {
+            intent.getDoubleExtra(EXTRA_PLACED_LAT, 0.0) to intent.getDoubleExtra(EXTRA_PLACED_LON, 0.0)
+        } else {
+            null
+        }
+
     private fun showFix() {
         val lm = getSystemService(LOCATION_SERVICE) as LocationManager
         val fix = tracker.best
+        draft.placed?.let { (lat, lon) ->
+            gpsText.text = "Placed on the map at " + formatCoordinates(lat, lon)
+            return
+        }
         val where = fix?.let { formatCoordinates(it.latitude, it.longitude) + "\n" }
             ?: draft.editing?.value?.let { o -> if (o.lat != null && o.lon != null) "Saved at " + formatCoordinates(o.lat!!, o.lon!!) + "\n" else null }
             ?: ""

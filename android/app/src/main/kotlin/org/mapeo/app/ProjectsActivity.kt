@@ -69,7 +69,7 @@ class ProjectsActivity : Screen() {
                     if (p.damaged) {
                         repair(p.projectId)
                     } else {
-                        startActivity(Intent(this, ObservationsActivity::class.java).putExtra(EXTRA_PROJECT, p.projectId))
+                        startActivity(Intent(this, MapActivity::class.java).putExtra(EXTRA_PROJECT, p.projectId))
                     }
                 }
             }

@@ -48,6 +48,13 @@ const val EXTRA_PROJECT = "org.mapeo.app.PROJECT"
 /** Intent extra: the observation a screen is about. */
 const val EXTRA_OBSERVATION = "org.mapeo.app.OBSERVATION"
 
+/** Intent extras: a point placed on the map for a new observation (`manualLocation`). */
+const val EXTRA_PLACED_LAT = "org.mapeo.app.PLACED_LAT"
+const val EXTRA_PLACED_LON = "org.mapeo.app.PLACED_LON"
+
+/** Intent extra: the track a screen is about. */
+const val EXTRA_TRACK = "org.mapeo.app.TRACK"
+
 abstract class Screen : Activity() {
     val app: MapeoApp get() = application as MapeoApp
 
