@@ -167,3 +167,22 @@ private final class Shown: @unchecked Sendable {
     func add(_ p: MapPoints) { lock.withLock { all.append(p) } }
     var last: MapPoints? { lock.withLock { all.last } }
 }
+
+final class MapsScreenTests: XCTestCase {
+    func testMapsListTheDefaultFirstThenByNameAndOffersShowProgress() {
+        let s = MapsScreen(
+            maps: [
+                MapPackage(mapId: "b", name: "river basin", isDefault: false, sizeBytes: 12_345_678, minZoom: 0, maxZoom: 14),
+                MapPackage(mapId: "a", name: "Aldea", isDefault: false, sizeBytes: 850_000, minZoom: 5, maxZoom: 16),
+                MapPackage(mapId: "c", name: "Territory", isDefault: true, sizeBytes: 1_200_000_000, minZoom: 0, maxZoom: 12),
+            ],
+            offers: [MapShareOffer(shareId: "s1", mapName: "Territory 2025", senderName: "Ana", sizeBytes: 2_000_000, receivedBytes: 500_000)])
+        XCTAssertEqual(s.maps.map(\.title), ["Territory (default)", "Aldea", "river basin"])
+        XCTAssertEqual(s.maps[0].detail, "1.2 GB · zoom 0–12")
+        XCTAssertEqual(s.offers[0].title, "Territory 2025 from Ana")
+        XCTAssertEqual(s.offers[0].progress, "500 kB of 2.0 MB")
+        XCTAssertEqual(s.offers[0].fraction, 0.25)
+        XCTAssertNil(s.empty)
+        XCTAssertNotNil(MapsScreen(maps: [], offers: []).empty)
+    }
+}

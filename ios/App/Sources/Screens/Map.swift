@@ -14,6 +14,69 @@ import SwiftUI
 /// bindings are wired. Until then the fallback style shows and categories have no icons.
 enum MapServers {
     static var current: MapServer?
+    /// The device's maps and map sharing (`maps`, `importMap`…, `shareMap`…), once wired.
+    static var library: MapLibrary?
+    static var shares: MapShares?
+}
+
+/// The device's maps (import from Files, default, remove) and map-share offers to accept or
+/// decline, over the `MapLibrary` / `MapShares` seams.
+struct MapsView: View {
+    @EnvironmentObject var model: AppModel
+    @State private var screen = MapsScreen(maps: [], offers: [])
+    @State private var importing = false
+    private let clock = Timer.publish(every: 1, on: .main, in: .common).autoconnect()
+
+    var body: some View {
+        List {
+            if MapServers.library == nil {
+                Text("Offline maps need the map server, which this build does not have yet.")
+            }
+            if let empty = screen.empty, MapServers.library != nil { Text(empty).foregroundColor(.secondary) }
+            ForEach(screen.offers) { o in
+                VStack(alignment: .leading) {
+                    Text(o.title).font(.headline)
+                    ProgressView(value: o.fraction) { Text(o.progress).font(.caption) }
+                    HStack {
+                        Button("Accept") { act { try MapServers.shares?.accept(shareId: o.id) } }
+                        Button("Decline", role: .destructive) { act { try MapServers.shares?.decline(shareId: o.id) } }
+                    }.buttonStyle(.borderless)
+                }
+            }
+            ForEach(screen.maps) { m in
+                VStack(alignment: .leading) {
+                    Text(m.title).font(.headline)
+                    Text(m.detail).font(.caption).foregroundColor(.secondary)
+                }
+                .swipeActions {
+                    Button("Remove", role: .destructive) { act { try MapServers.library?.removeMap(mapId: m.id) } }
+                    if !m.isDefault { Button("Default") { act { try MapServers.library?.setDefaultMap(mapId: m.id) } } }
+                }
+            }
+        }
+        .navigationTitle("Maps")
+        .toolbar { Button("Import") { importing = true } }
+        .fileImporter(isPresented: $importing, allowedContentTypes: [.data]) { result in
+            guard case .success(let url) = result else { return }
+            act {
+                let scoped = url.startAccessingSecurityScopedResource()
+                defer { if scoped { url.stopAccessingSecurityScopedResource() } }
+                _ = try MapServers.library?.importMap(path: url.path)
+            }
+        }
+        .onAppear(perform: load)
+        .onReceive(clock) { _ in load() }
+    }
+
+    private func load() {
+        guard let library = MapServers.library else { return }
+        screen = model.run { MapsScreen(maps: try library.maps(), offers: try MapServers.shares?.offers() ?? []) } ?? screen
+    }
+
+    private func act(_ body: () throws -> Void) {
+        _ = model.run(body)
+        load()
+    }
 }
 
 struct ProjectMapScreen: View {
@@ -56,6 +119,9 @@ struct ProjectMapScreen: View {
                 }
                 Spacer()
                 NavigationLink("Exchange", destination: ExchangeView(projectId: projectId))
+            }
+            ToolbarItem(placement: .navigationBarLeading) {
+                NavigationLink("Maps", destination: MapsView())
             }
         }
         .sheet(isPresented: $adding) { NewObservationView(project: project, placed: placed) }
