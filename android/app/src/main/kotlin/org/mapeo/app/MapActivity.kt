@@ -94,11 +94,8 @@ class MapActivity : Screen() {
     private var me: Location? = null
     private var locationOk = false
 
-    /**
-     * The local map/media server (`mapStyleUrl`, `iconUrl`), once the app wires it over the
-     * bindings; until then the map shows the fallback style and categories without icons.
-     */
-    var server: MapServer? = null
+    /** The local map/media server, once wired ([MapeoApp.mapServer]); else the fallback. */
+    private val server: MapServer? get() = app.mapServer
 
     private val gps = object : LocationListener {
         override fun onLocationChanged(location: Location) = showMe(location)
@@ -133,6 +130,7 @@ class MapActivity : Screen() {
         patrolButton = bar.button("Patrol") { togglePatrol() }
         root.addView(bar, FrameLayout.LayoutParams(ViewGroup.LayoutParams.MATCH_PARENT, ViewGroup.LayoutParams.WRAP_CONTENT, Gravity.BOTTOM))
         val top = row().apply { setPadding(dp(8), dp(8), dp(8), dp(8)); gravity = Gravity.END }
+        top.button("Maps") { startActivity(Intent(this, MapsActivity::class.java)) }
         top.button("Exchange") { startActivity(Intent(this, ExchangeActivity::class.java)) }
         top.button("Members") {
             startActivity(Intent(this, MembersActivity::class.java).putExtra(EXTRA_PROJECT, projectId))

@@ -18,6 +18,9 @@ import kotlinx.coroutines.asCoroutineDispatcher
 import kotlinx.coroutines.launch
 import org.mapeo.app.logic.ExchangeController
 import org.mapeo.app.logic.ExchangeViewState
+import org.mapeo.app.logic.MapLibrary
+import org.mapeo.app.logic.MapServer
+import org.mapeo.app.logic.MapShares
 import org.mapeo.app.logic.NetworkAction
 import org.mapeo.app.logic.NetworkLifecycle
 import uniffi.mapeo_ffi.Mapeo
@@ -37,6 +40,21 @@ class MapeoApp : Application() {
     @Volatile
     var exchange: ExchangeController? = null
         private set
+
+    /**
+     * The local map/media server, the device's maps and map sharing, as the app implements
+     * them over the bindings (`mapStyleUrl` / `iconUrl`, `maps` / `importMap` / `removeMap` /
+     * `setDefaultMap`, `shareMap` / `acceptMapShare` / `declineMapShare` / `mapShares`): null
+     * until wired, and the map then shows the fallback style and the maps screen says so.
+     */
+    @Volatile
+    var mapServer: MapServer? = null
+
+    @Volatile
+    var mapLibrary: MapLibrary? = null
+
+    @Volatile
+    var mapShares: MapShares? = null
 
     private val stateListeners = mutableSetOf<(ExchangeViewState) -> Unit>()
     private val lifecycle = NetworkLifecycle()

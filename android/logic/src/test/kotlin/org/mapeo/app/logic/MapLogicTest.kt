@@ -60,3 +60,25 @@ class MapLogicTest {
         assertTrue(lineGeoJson(listOf(1.0 to 2.0, 1.5 to 2.5)).contains("[[2.0,1.0],[2.5,1.5]]"))
     }
 }
+
+class MapsScreenTest {
+    @Test
+    fun `maps list the default first then by name and offers show their progress`() {
+        val s = mapsScreen(
+            listOf(
+                MapPackage("b", "river basin", false, 12_345_678, 0, 14),
+                MapPackage("a", "Aldea", false, 850_000, 5, 16),
+                MapPackage("c", "Territory", true, 1_200_000_000, 0, 12),
+            ),
+            listOf(MapShareOffer("s1", "Territory 2025", "Ana", 2_000_000, 500_000)),
+        )
+        assertEquals(listOf("Territory (default)", "Aldea", "river basin"), s.maps.map { it.title })
+        assertEquals("1.2 GB · zoom 0–12", s.maps[0].detail)
+        assertEquals("850.0 KB · zoom 5–16", s.maps[1].detail)
+        assertEquals("Territory 2025 from Ana", s.offers.single().title)
+        assertEquals("500.0 KB of 2.0 MB", s.offers.single().progress)
+        assertEquals(0.25f, s.offers.single().fraction)
+        assertEquals(null, s.empty)
+        assertTrue(mapsScreen(emptyList(), emptyList()).empty!!.startsWith("No maps"))
+    }
+}
