@@ -89,6 +89,17 @@ struct MembersView: View {
                                 reload()
                             }
                         }
+                        // Offer this phone's default map to the member's connected device
+                        // (MapShares, once the map-sharing bindings are wired).
+                        if row.canRemove, let shares = MapServers.shares, let library = MapServers.library {
+                            Button("Share map") {
+                                model.run {
+                                    guard let map = try library.maps().first(where: \.isDefault) else { return }
+                                    _ = try shares.share(mapId: map.mapId, deviceId: row.id)
+                                    model.notice = "Map offered to \(row.name)"
+                                }
+                            }
+                        }
                     }
                 }
             }

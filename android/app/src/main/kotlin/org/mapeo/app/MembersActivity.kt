@@ -1,5 +1,6 @@
 // Members: who is in the project and with which role; a coordinator invites a nearby device
-// (connected through Exchange) with a role, changes roles and removes members.
+// (connected through Exchange) with a role, changes roles and removes members, and offers a
+// map to a member's connected device (through the MapShares seam, once wired).
 package org.mapeo.app
 
 import android.app.AlertDialog
@@ -33,6 +34,24 @@ class MembersActivity : Screen() {
         }) { r -> r.onSuccess(::render).onFailure { toast(message(it)) } }
     }
 
+    /** Offers one of this phone's maps to [deviceId] (it must be connected, through Exchange). */
+    private fun shareMap(deviceId: String, name: String) {
+        val library = app.mapLibrary ?: return
+        val shares = app.mapShares ?: return
+        work({ library.maps() }) { r ->
+            val maps = r.getOrElse { toast(message(it)); return@work }
+            if (maps.isEmpty()) {
+                toast("No map on this phone to share")
+                return@work
+            }
+            AlertDialog.Builder(this).setTitle("Share a map with $name").setItems(maps.map { it.name }.toTypedArray()) { _, i ->
+                work({ shares.share(maps[i].mapId, deviceId) }) { sent ->
+                    sent.onSuccess { toast("Map offered to $name") }.onFailure { toast(message(it)) }
+                }
+            }.show()
+        }
+    }
+
     private fun render(s: MembersViewState) {
         box.removeAllViews()
         box.label("Members", 22f, bold = true)
@@ -47,6 +66,9 @@ class MembersActivity : Screen() {
                     val role = if (which == 0) AssignableRole.COORDINATOR else AssignableRole.MEMBER
                     work({ project().assignRole(m.deviceId, role) }) { r -> r.onSuccess { refresh() }.onFailure { toast(message(it)) } }
                 }.show()
+            }
+            if (!m.isMe && app.mapShares != null && app.mapLibrary != null) {
+                actions.button("Share a map") { shareMap(m.deviceId, m.name) }
             }
             actions.button("Remove") {
                 confirm("Remove ${m.name}?", "It will receive nothing more from this project, and what it writes from now on is ignored.", "Remove") {
