@@ -93,6 +93,7 @@ class MapActivity : Screen() {
     private var feed: MapPointsFeed? = null
     private var me: Location? = null
     private var locationOk = false
+    private var truncatedShown = false
 
     /** The local map/media server, once wired ([MapeoApp.mapServer]); else the fallback. */
     private val server: MapServer? get() = app.mapServer
@@ -257,7 +258,9 @@ class MapActivity : Screen() {
 
     private fun showPoints(points: MapPoints) {
         (style?.getSource(POINTS_SOURCE) as? GeoJsonSource)?.setGeoJson(points.geojson)
-        if (points.truncated) toast("Zoom in to see every observation here")
+        // Said once when the view starts being cut, not at every refresh.
+        if (points.truncated && !truncatedShown) toast("Zoom in to see every observation here")
+        truncatedShown = points.truncated
     }
 
     private fun tapped(m: MapLibreMap, at: LatLng): Boolean {
