@@ -9,7 +9,7 @@
 //!
 //! Each feature area adds exported `impl Mapeo` / `impl Project` blocks in a file of its own:
 //! `device.rs`, `network.rs`, `invites.rs` (members too), `attachments.rs` (and the blob
-//! policy), `documents.rs`.
+//! policy), `documents.rs`, `maps.rs` (offline maps and the local server's URLs).
 
 uniffi::setup_scaffolding!();
 
@@ -22,6 +22,7 @@ mod documents;
 mod error;
 mod invites;
 mod listen;
+mod maps;
 mod network;
 mod project;
 mod records;
@@ -44,6 +45,7 @@ pub use invites::{InviteOutcome, InviteRole, InviteState, Member, ReceivedInvite
 pub use listen::{
     InviteListener, LISTENER_MIN_INTERVAL, PeerListener, RoleListener, SyncListener, TaskHandle,
 };
+pub use maps::{IconSize, MapBounds, MapFormat, MapInfo};
 pub use project::Project;
 pub use records::{
     AssignableRole, DeviceInfo, DeviceType, DiscoveryOptions, PeerInfo, PeerSyncState,

@@ -31,7 +31,7 @@ use tokio::task::JoinSet;
 use crate::ids::{BlobHash, DocId, ProjectId};
 use crate::maps::{MapError, MapId, MapStore};
 use crate::project::Project;
-use crate::schema::{IconSize, Variant};
+use crate::schema::{DocValue, IconSize, Variant};
 
 pub use respond::{Body, STREAM_CHUNK};
 
@@ -63,6 +63,12 @@ pub enum ServerError {
     /// Opening the map store failed.
     #[error(transparent)]
     Map(#[from] MapError),
+    /// No preset with that id in the project (for an icon URL).
+    #[error("no such preset")]
+    UnknownPreset,
+    /// The project's store could not be read (for an icon URL).
+    #[error("the project could not be read")]
+    ProjectUnreadable,
 }
 
 /// The projects whose media the server may serve. Implemented where projects are owned (the
@@ -195,6 +201,27 @@ impl LocalServer {
             None => size.to_owned(),
         };
         format!("{}/icons/{icon}/{file}", self.media_base_url(project))
+    }
+
+    /// The URL of a preset's icon at a size (see [`LocalServer::icon_url`]); `None` when the
+    /// preset has no icon.
+    pub fn preset_icon_url(
+        &self,
+        project: &Project,
+        preset: &DocId,
+        size: IconSize,
+        pixel_density: Option<u8>,
+    ) -> Result<Option<String>, ServerError> {
+        let doc = project.get(preset).map_err(|e| match e {
+            crate::Error::NotFound { .. } => ServerError::UnknownPreset,
+            _ => ServerError::ProjectUnreadable,
+        })?;
+        match doc.doc.value {
+            DocValue::Preset(p) => Ok(p
+                .icon_ref
+                .map(|r| self.icon_url(&project.id(), &r.doc_id, size, pixel_density))),
+            _ => Err(ServerError::UnknownPreset),
+        }
     }
 }
 
