@@ -177,6 +177,8 @@ pub(super) enum ReadError {
     Map(#[from] MapError),
     #[error("a project could not be read")]
     Project,
+    #[error("a style could not be written")]
+    Style,
     #[error("a media file could not be opened")]
     Io(#[from] std::io::Error),
 }
@@ -226,7 +228,7 @@ pub(super) fn resolve(
                     Err(e) => return unknown_is_none(e),
                 },
             };
-            let bytes = serde_json::to_vec(&style).map_err(|_| ReadError::Project)?;
+            let bytes = serde_json::to_vec(&style).map_err(|_| ReadError::Style)?;
             let etag = etag_of(&[&bytes]);
             Ok(Some(Resource {
                 content: Content::Bytes(Bytes::from(bytes)),
