@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every benchmark (core/benches: store, sync, blobs) and prints their figures. Figures are
+# Runs every benchmark (core/benches: store, sync, blobs, tiles) and prints their figures. Figures are
 # printed, never asserted; a benchmark step that fails (a panic, a peer that does not sync)
 # fails the script.
 #
@@ -12,7 +12,8 @@
 #                             figures show every step works, not how fast (unoptimized code).
 #
 # Sizes can be picked one by one in either mode: MAPEO_BENCH_N (store), MAPEO_BENCH_SYNC_NS
-# (sync, e.g. 1000,10000), MAPEO_BENCH_VIDEO_MB and MAPEO_BENCH_ROUNDS (blobs).
+# (sync, e.g. 1000,10000), MAPEO_BENCH_VIDEO_MB and MAPEO_BENCH_ROUNDS (blobs),
+# MAPEO_BENCH_TILES_MB and MAPEO_BENCH_TILE_READS (tiles).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # The full run builds mapeo-core's benchmarks alone; the quick one with `--workspace`, so that
@@ -30,6 +31,6 @@ case "${1:-}" in
     exit 2
     ;;
 esac
-for bench in store sync blobs; do
+for bench in store sync blobs tiles; do
     cargo bench --bench "$bench" --locked "${build[@]}"
 done

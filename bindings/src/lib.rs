@@ -9,7 +9,8 @@
 //!
 //! Each feature area adds exported `impl Mapeo` / `impl Project` blocks in a file of its own:
 //! `device.rs`, `network.rs`, `invites.rs` (members too), `attachments.rs` (and the blob
-//! policy), `documents.rs`, `map_points.rs` (the map's points), `tracks.rs` (patrols).
+//! policy), `documents.rs`, `maps.rs` (offline maps and the local server's URLs),
+//! `map_points.rs` (the map's points), `tracks.rs` (patrols).
 
 uniffi::setup_scaffolding!();
 
@@ -23,6 +24,7 @@ mod error;
 mod invites;
 mod listen;
 mod map_points;
+mod maps;
 mod network;
 mod project;
 mod records;
@@ -47,6 +49,7 @@ pub use listen::{
     InviteListener, LISTENER_MIN_INTERVAL, PeerListener, RoleListener, SyncListener, TaskHandle,
 };
 pub use map_points::{MapPoints, ProjectChangeListener, map_points_limit};
+pub use maps::{IconSize, MapBounds, MapFormat, MapInfo};
 pub use project::Project;
 pub use records::{
     AssignableRole, DeviceInfo, DeviceType, DiscoveryOptions, PeerInfo, PeerSyncState,

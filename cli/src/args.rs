@@ -11,6 +11,8 @@ use crate::select::InviterPrefix;
 /// The port `mapeo serve` listens on by default (and the one a connection code names when no
 /// serve is running).
 pub const DEFAULT_PORT: u16 = 47_380;
+/// The address `mapeo serve --http` serves maps and media on when none is given.
+pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:47381";
 /// How long `mapeo sync` waits for every shared project to finish, by default, in seconds.
 pub const DEFAULT_SYNC_TIMEOUT_SECS: u64 = 60;
 /// How long `mapeo demo` waits for each step that involves the network, by default, in
@@ -33,6 +35,7 @@ Examples:
   mapeo members invite 5c1f… --role member    invite a peer connected to the running serve
   mapeo invites accept 3fa9                   accept an invite the running serve received
   mapeo export geojson --out report.geojson
+  mapeo maps import territory.smp             an offline map (SMP or MBTiles) for this device
 
 Every command takes --json for output a script can read. Errors go to stderr; the exit code
 is 0 on success, 1 on an error, 2 on a usage error, 3 when a sync could not finish.";
@@ -93,6 +96,9 @@ pub enum Command {
     /// Export a project's data: GeoJSON, CSV, or a zip with media.
     #[command(subcommand)]
     Export(ExportCommand),
+    /// Offline maps of this device (SMP, MBTiles): import, list, remove, choose the default.
+    #[command(subcommand)]
+    Maps(MapsCommand),
     /// Listen, advertise, discover and sync every project until stopped (Ctrl-C).
     Serve(ServeArgs),
     /// Connect to peers and sync every shared project until done or a timeout.
@@ -493,6 +499,7 @@ pub struct ExportArgs {
   mapeo serve --connect MP1-…                  also dial a peer by its connection code
   mapeo serve --accept-invites-from 9d3e41a7    join when that device invites (unattended)
   mapeo serve --previews-only                  fetch photo previews only, like a phone
+  mapeo serve --http                           also serve maps and media on 127.0.0.1:47381
 
 Discovery uses mDNS on every interface unless --interface names some; it is off when
 listening on a loopback address (peers elsewhere could not reach it) unless --interface is
@@ -522,9 +529,51 @@ pub struct ServeArgs {
     /// of every original photo and recording (the archive, the default).
     #[arg(long)]
     pub previews_only: bool,
+    /// Also serve maps (styles, tiles, glyphs, sprites) and project media read-only over
+    /// HTTP on this address (default 127.0.0.1:47381, loopback); every URL holds a secret
+    /// made at start, printed with the URLs.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = DEFAULT_HTTP_ADDR)]
+    pub http: Option<std::net::SocketAddr>,
     /// Stop when standard input closes (for a parent process that runs serve).
     #[arg(long, hide = true)]
     pub stop_on_stdin_close: bool,
+}
+
+/// `mapeo maps`.
+#[derive(Debug, Subcommand)]
+pub enum MapsCommand {
+    /// Import a map package: a Styled Map Package (`.smp`) or an MBTiles file. It is checked
+    /// whole before it is kept: a bad package leaves nothing behind.
+    #[command(after_help = "Examples:
+  mapeo maps import territory.smp
+  mapeo maps import satellite.mbtiles --json
+
+Maps belong to this device, not to a project. Importing the same package twice keeps one.")]
+    Import {
+        /// The package file.
+        file: PathBuf,
+    },
+    /// List the imported maps: name, area, zoom levels, size, format, and which is the default.
+    List,
+    /// Remove a map (and its file).
+    #[command(after_help = "Example:\n  mapeo maps remove Territory")]
+    Remove {
+        /// The map: its id, a unique prefix of it, or a unique prefix of its name.
+        map: String,
+    },
+    /// Show the default map, choose one, or go back to the built-in fallback (--clear).
+    #[command(after_help = "Examples:
+  mapeo maps default                show it
+  mapeo maps default 3fa9           choose one
+  mapeo maps default --clear        none: the fallback style")]
+    Default {
+        /// The map: its id, a unique prefix of it, or a unique prefix of its name.
+        #[arg(conflicts_with = "clear")]
+        map: Option<String>,
+        /// Choose no map: apps show the built-in fallback style.
+        #[arg(long)]
+        clear: bool,
+    },
 }
 
 /// `mapeo sync`.

@@ -5,12 +5,14 @@
 //!
 //! ```text
 //! manager                       the device: opens stores, owns projects, network, invites, repair
+//! server                        the local map and media server (HTTP on loopback, per-start
+//!                               secret); given the map store and the projects it may serve
 //! project  attachments          a project's documents, members, media; categories files above it
 //! categories  invites
 //! sync   net   discovery        replication over any message stream; TCP + Noise; mDNS
 //! index  roles                  views derived from feeds; who may write what
 //! feed   blobs   maps           signed encrypted logs (the truth); content-addressed files;
-//!                               the device's offline map packages (a map server goes above)
+//!                               the device's offline map packages (the server reads them)
 //! db     schema                 SQLite open, migrations, damage; document types and checks
 //! ids  crypto  backup_code  connection_code
 //! ```
@@ -40,6 +42,7 @@ pub mod net;
 pub mod project;
 pub mod roles;
 pub mod schema;
+pub mod server;
 pub mod sync;
 
 pub use attachments::BlobPolicy;

@@ -3,6 +3,7 @@
 //! Project keys are kept sealed under a key derived from the root key.
 
 mod invites;
+mod local_server;
 pub(crate) mod network;
 mod repair;
 
@@ -93,6 +94,8 @@ pub struct Manager {
     /// Declared before `network` so that dropping the manager stops discovery first.
     discovery: Mutex<Option<crate::discovery::Discovery>>,
     network: Arc<network::Network>,
+    /// The local map and media server, once started ([`Manager::local_server`]).
+    local_server: tokio::sync::Mutex<Option<Arc<crate::server::LocalServer>>>,
 }
 
 impl std::fmt::Debug for Manager {
@@ -195,6 +198,7 @@ impl Manager {
             clock,
             discovery: Mutex::new(None),
             network,
+            local_server: tokio::sync::Mutex::new(None),
         };
         if let Some(info) = manager.device_info()? {
             manager.network.set_name(info.name, info.device_type);
@@ -705,6 +709,7 @@ impl Manager {
     pub async fn close(&self) {
         self.stop_discovery().await;
         self.network.close().await;
+        self.stop_local_server().await;
     }
 
     /// Resumes networking after [`Manager::pause`].

@@ -535,6 +535,15 @@ async fn serve_async(
             ),
         ),
     }
+    // Lives as long as the serve: dropping it stops the map and media server.
+    let _http = match args.http {
+        Some(addr) => {
+            let (server, info, text) = super::maps::serve_http(manager, addr).await?;
+            out.event("http", info, text);
+            Some(server)
+        }
+        None => None,
+    };
     if !accept_from.is_empty() {
         out.event(
             "accepting",
