@@ -6,6 +6,7 @@
 
 pub mod blobs;
 mod group;
+pub mod map_share;
 pub mod memory;
 pub mod message;
 pub mod session;
@@ -155,6 +156,13 @@ pub trait Replica: Send + Sync + 'static {
 /// Stops a listener when dropped.
 #[derive(Debug)]
 pub struct ListenerHandle(tokio::task::JoinHandle<()>);
+
+impl ListenerHandle {
+    /// A handle that stops `task` when dropped.
+    pub(crate) fn new(task: tokio::task::JoinHandle<()>) -> Self {
+        ListenerHandle(task)
+    }
+}
 
 impl Drop for ListenerHandle {
     fn drop(&mut self) {
