@@ -93,6 +93,9 @@ pub enum Command {
     /// Export a project's data: GeoJSON, CSV, or a zip with media.
     #[command(subcommand)]
     Export(ExportCommand),
+    /// Offline maps: share one with a connected device, list shares, accept or decline.
+    #[command(subcommand)]
+    Maps(MapsCommand),
     /// Listen, advertise, discover and sync every project until stopped (Ctrl-C).
     Serve(ServeArgs),
     /// Connect to peers and sync every shared project until done or a timeout.
@@ -451,6 +454,42 @@ pub enum InvitesCommand {
     Reject {
         /// The invite's id or a unique prefix.
         invite: String,
+    },
+}
+
+/// `mapeo maps`.
+#[derive(Debug, Subcommand)]
+pub enum MapsCommand {
+    /// Offer a map to a connected device that shares a project with this one, and follow
+    /// it until installed there (a progress bar on a terminal). Goes through the running
+    /// `mapeo serve`, which holds the connection; stopping the command cancels the share.
+    #[command(after_help = "Example:\n  mapeo maps share \"Río Negro\" 3fa9c2d1")]
+    Share {
+        /// The map: its id, a unique prefix of it, or its name.
+        map: String,
+        /// The device: its id, or a unique prefix of a connected peer's id.
+        device: String,
+        /// Seconds to wait for the answer and the transfer before cancelling.
+        #[arg(long, default_value_t = 3600)]
+        timeout: u64,
+    },
+    /// Map shares offered to this device (with their state) and sent by it, with bytes.
+    #[command(after_help = "Example:\n  mapeo maps shares --json")]
+    Shares,
+    /// Accept a map offered by a peer, and follow it until it is verified and installed.
+    #[command(after_help = "Example:\n  mapeo maps accept 7c01")]
+    Accept {
+        /// The share's id or a unique prefix.
+        share: String,
+        /// Seconds to wait for the transfer before giving up on it.
+        #[arg(long, default_value_t = 3600)]
+        timeout: u64,
+    },
+    /// Decline a map offered by a peer (or stop receiving one accepted): nothing is kept.
+    #[command(after_help = "Example:\n  mapeo maps decline 7c01")]
+    Decline {
+        /// The share's id or a unique prefix.
+        share: String,
     },
 }
 
