@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every benchmark (core/benches: store, sync, blobs) and prints their figures. Figures are
+# Runs every benchmark (core/benches: store, sync, blobs, map_share) and prints their figures. Figures are
 # printed, never asserted; a benchmark step that fails (a panic, a peer that does not sync)
 # fails the script.
 #
@@ -30,6 +30,6 @@ case "${1:-}" in
     exit 2
     ;;
 esac
-for bench in store sync blobs; do
+for bench in store sync blobs map_share; do
     cargo bench --bench "$bench" --locked "${build[@]}"
 done

@@ -22,6 +22,7 @@ mod documents;
 mod error;
 mod invites;
 mod listen;
+mod map_share;
 mod network;
 mod project;
 mod records;
@@ -44,6 +45,7 @@ pub use invites::{InviteOutcome, InviteRole, InviteState, Member, ReceivedInvite
 pub use listen::{
     InviteListener, LISTENER_MIN_INTERVAL, PeerListener, RoleListener, SyncListener, TaskHandle,
 };
+pub use map_share::{MapShare, MapShareDirection, MapShareListener, MapShareState};
 pub use project::Project;
 pub use records::{
     AssignableRole, DeviceInfo, DeviceType, DiscoveryOptions, PeerInfo, PeerSyncState,

@@ -27,7 +27,7 @@ use crate::sync::{CloseReason, Replica, SyncBoard, SyncPhase};
 pub use invites::{InviteFault, InviteOutcome, SentInvite};
 pub use map_share::{
     MAP_CHUNKS_IN_FLIGHT, MAX_PENDING_MAP_OFFERS, MapShare, MapShareDirection, MapShareError,
-    MapShareState, MapShares, RESUME_WAIT,
+    MapShareState, RESUME_WAIT,
 };
 pub use network::{
     ACCEPT_RETRY_DELAY, AUTO_STOP_CHECK, DISCONNECT_WAIT, MAX_CONNECTIONS,
@@ -349,11 +349,6 @@ impl Manager {
     /// Changes to the map shares.
     pub fn subscribe_map_shares(&self) -> tokio::sync::watch::Receiver<Vec<MapShare>> {
         self.map_shares.subscribe()
-    }
-
-    /// The device's map shares (to listen to them, throttled, from the bindings).
-    pub fn map_share_list(&self) -> Arc<MapShares> {
-        self.map_shares.clone()
     }
 
     fn project_path(&self, id: &ProjectId) -> PathBuf {

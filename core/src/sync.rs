@@ -157,13 +157,6 @@ pub trait Replica: Send + Sync + 'static {
 #[derive(Debug)]
 pub struct ListenerHandle(tokio::task::JoinHandle<()>);
 
-impl ListenerHandle {
-    /// A handle that stops `task` when dropped.
-    pub(crate) fn new(task: tokio::task::JoinHandle<()>) -> Self {
-        ListenerHandle(task)
-    }
-}
-
 impl Drop for ListenerHandle {
     fn drop(&mut self) {
         self.0.abort();

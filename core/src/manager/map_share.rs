@@ -20,7 +20,6 @@ use tokio::task::JoinHandle;
 use crate::blobs::{BlobError, BlobStore, PartialBlob};
 use crate::ids::{BlobHash, DeviceId};
 use crate::maps::{Bounds, MapError, MapFormat, MapId, MapStore};
-use crate::sync::ListenerHandle;
 use crate::sync::map_share::{
     MAX_SHARED_MAP_BYTES, MapOffer, MapShareId, MapShareIncoming, MapShareMessage,
 };
@@ -198,7 +197,7 @@ struct Accepted {
 }
 
 /// The map shares of a device.
-pub struct MapShares {
+pub(crate) struct MapShares {
     this: Weak<MapShares>,
     dir: PathBuf,
     maps_dir: PathBuf,
@@ -314,31 +313,6 @@ impl MapShares {
     /// Changes to the shares (state and bytes).
     pub fn subscribe(&self) -> watch::Receiver<Vec<MapShare>> {
         self.state.subscribe()
-    }
-
-    /// Calls `listener` with every share at once, then after changes, at most once per
-    /// `min_interval`. Stops when the returned handle is dropped. Must be called within a
-    /// tokio runtime.
-    pub fn listen(
-        &self,
-        min_interval: Duration,
-        listener: impl Fn(&[MapShare]) + Send + 'static,
-    ) -> ListenerHandle {
-        let mut rx = self.subscribe();
-        ListenerHandle::new(tokio::spawn(async move {
-            loop {
-                let snapshot = rx.borrow_and_update().clone();
-                let delivered =
-                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| listener(&snapshot)));
-                if delivered.is_err() {
-                    tracing::warn!("a map share listener panicked; it was skipped");
-                }
-                tokio::time::sleep(min_interval).await;
-                if rx.changed().await.is_err() {
-                    return;
-                }
-            }
-        }))
     }
 
     fn outbox(&self, peer: &DeviceId) -> Option<mpsc::Sender<Message>> {
