@@ -26,8 +26,8 @@ use crate::sync::{CloseReason, Replica, SyncBoard, SyncPhase};
 
 pub use invites::{InviteFault, InviteOutcome, SentInvite};
 pub use map_share::{
-    MAP_CHUNKS_IN_FLIGHT, MAX_PENDING_MAP_OFFERS, MapShare, MapShareDirection, MapShareError,
-    MapShareState, RESUME_WAIT,
+    MAP_CHUNKS_IN_FLIGHT, MAX_LISTED_MAP_SHARES, MAX_PENDING_MAP_OFFERS, MapShare,
+    MapShareDirection, MapShareError, MapShareState, RESUME_WAIT,
 };
 pub use network::{
     ACCEPT_RETRY_DELAY, AUTO_STOP_CHECK, DISCONNECT_WAIT, MAX_CONNECTIONS,

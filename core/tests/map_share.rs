@@ -532,3 +532,29 @@ async fn an_offer_from_a_device_sharing_no_project_is_declined_by_the_session_un
     .await;
     drain.abort();
 }
+
+/// The bytes that arrive must hash to what was offered: a package changed on the sender's
+/// disk after the offer fails on both sides, with nothing installed and no partial file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bytes_that_do_not_match_the_offered_hash_fail_and_install_nothing() {
+    let (a, b) = pair(90).await;
+    let map = big_map(&a, 7);
+    let id = a
+        .manager
+        .share_map(&map, &b.manager.device_id())
+        .await
+        .unwrap();
+    let (path, _) = a.manager.maps().unwrap().package(&map).unwrap();
+    let mut bytes = std::fs::read(&path).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&path, &bytes).unwrap();
+    accept_next(&b).await;
+    wait_state(&b, id, MapShareState::Failed).await;
+    wait_state(&a, id, MapShareState::Failed).await;
+    assert!(b.manager.maps().unwrap().list().unwrap().is_empty());
+    eventually("no partial file is left", WAIT, || {
+        share_leftovers(&b).is_empty()
+    })
+    .await;
+}

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
@@ -21,12 +21,19 @@ use crate::blobs::{BlobError, BlobStore, PartialBlob};
 use crate::ids::{BlobHash, DeviceId};
 use crate::maps::{Bounds, MapError, MapFormat, MapId, MapStore};
 use crate::sync::map_share::{
-    MAX_SHARED_MAP_BYTES, MapOffer, MapShareId, MapShareIncoming, MapShareMessage,
+    MAX_MAP_NAME_CHARS, MAX_SHARED_MAP_BYTES, MapOffer, MapShareId, MapShareIncoming,
+    MapShareMessage,
 };
-use crate::sync::message::{BLOB_CHUNK_BYTES, Message};
+use crate::sync::message::Message;
+
+mod transfer;
+
+use transfer::{WriterCmd, hash_file, write_share};
 
 /// Most offers from peers waiting for an answer at once; more are declined unseen.
 pub const MAX_PENDING_MAP_OFFERS: usize = 32;
+/// Most shares listed; past it, shares that are over are forgotten to make room.
+pub const MAX_LISTED_MAP_SHARES: usize = 200;
 /// Chunks received and not yet written for one share before the session waits.
 pub const MAP_CHUNKS_IN_FLIGHT: usize = 8;
 /// How long a resume waits for the previous writer of a share to let go of its partial file.
@@ -149,17 +156,6 @@ pub(crate) trait SharePeers: Send + Sync {
     fn peer_name(&self, peer: &DeviceId) -> Option<String>;
 }
 
-/// What a receiving share's writer is told.
-enum WriterCmd {
-    Chunk {
-        offset: u64,
-        size: u64,
-        data: bytes::Bytes,
-    },
-    /// Throw away what arrived and stop.
-    Discard,
-}
-
 struct Entry {
     share: MapShare,
     hash: BlobHash,
@@ -205,6 +201,8 @@ pub(crate) struct MapShares {
     entries: Mutex<BTreeMap<MapShareId, Entry>>,
     state: watch::Sender<Vec<MapShare>>,
     peers: Mutex<Option<Weak<dyn SharePeers>>>,
+    /// One writer of the accepted-shares file at a time.
+    saving: Mutex<()>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -228,6 +226,7 @@ impl MapShares {
             entries: Mutex::new(BTreeMap::new()),
             state: watch::Sender::new(Vec::new()),
             peers: Mutex::new(None),
+            saving: Mutex::new(()),
         });
         if let Err(e) = shares.load_accepted() {
             tracing::warn!("accepted map shares could not be loaded: {e}");
@@ -251,12 +250,23 @@ impl MapShares {
     }
 
     fn load_accepted(&self) -> Result<(), MapShareError> {
+        if !self.dir.exists() {
+            return Ok(());
+        }
         let list: Vec<Accepted> = match fs::read(self.dir.join(ACCEPTED_FILE)) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(storage)?,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(e.into()),
         };
         let incoming = self.incoming()?;
+        // Partial files of shares no longer accepted (a crash between ending a share and
+        // removing its file) go: the accepted ones are claimed first, so they stay.
+        let claims: Vec<PartialBlob> = list
+            .iter()
+            .filter_map(|a| incoming.receive(&a.offer.hash, a.offer.size).ok().flatten())
+            .collect();
+        incoming.retain(|_| false)?;
+        drop(claims);
         let mut entries = lock(&self.entries);
         for a in list {
             let bytes = incoming.partial_len(&a.offer.hash).min(a.offer.size);
@@ -268,6 +278,7 @@ impl MapShares {
     }
 
     fn save_accepted(&self) -> Result<(), MapShareError> {
+        let _one = lock(&self.saving);
         let list: Vec<Accepted> = lock(&self.entries)
             .values()
             .filter(|e| {
@@ -357,7 +368,7 @@ impl MapShares {
         let offer = MapOffer {
             id,
             map_id: info.id.clone(),
-            name: info.name.clone(),
+            name: info.name.chars().take(MAX_MAP_NAME_CHARS).collect(),
             bounds: info.bounds,
             min_zoom: info.min_zoom,
             max_zoom: info.max_zoom,
@@ -560,55 +571,6 @@ impl MapShares {
         self.send(&peer, MapShareMessage::Failed { id });
     }
 
-    /// What follows a received share's last write: records how it ended and tells the
-    /// sender.
-    fn written(
-        &self,
-        id: MapShareId,
-        result: Result<MapId, MapShareError>,
-        handle: &tokio::runtime::Handle,
-    ) {
-        let (peer, expected) = {
-            let entries = lock(&self.entries);
-            let Some(e) = entries.get(&id) else { return };
-            (e.share.peer, e.share.map_id.clone())
-        };
-        let (state, step) = match result {
-            Ok(installed) if installed == expected => {
-                (MapShareState::Installed, MapShareMessage::Installed { id })
-            }
-            other => {
-                if let Err(e) = other {
-                    tracing::warn!("a received map could not be installed: {e}");
-                }
-                (MapShareState::Failed, MapShareMessage::Failed { id })
-            }
-        };
-        self.update(&id, |e| {
-            e.writer = None;
-            e.share.state = state;
-        });
-        if let Err(e) = self.save_accepted() {
-            tracing::warn!("accepted map shares could not be saved: {e}");
-        }
-        if let Some(tx) = self.outbox(&peer) {
-            handle.spawn(async move {
-                let _ = tx.send(Message::MapShare(step)).await;
-            });
-        }
-    }
-
-    /// Imports a verified package into the map store, then drops it from the share store.
-    fn install(&self, hash: BlobHash) -> Result<MapId, MapShareError> {
-        let incoming = self.incoming()?;
-        let path = incoming
-            .path(&hash)
-            .ok_or(MapShareError::Storage("received package vanished".into()))?;
-        let result = MapStore::open(&self.maps_dir).and_then(|m| m.import_file(&path));
-        incoming.remove_added(&hash);
-        Ok(result?.id)
-    }
-
     /// The peer's session is up: receiving shares from it resume.
     pub(crate) fn peer_connected(&self, peer: DeviceId) {
         let ids: Vec<MapShareId> = lock(&self.entries)
@@ -734,126 +696,20 @@ impl MapShares {
         let name = self.peer_name(&from);
         let mut entry = received(&offer, from, name, 0);
         entry.share.state = MapShareState::Offered;
-        lock(&self.entries).insert(offer.id, entry);
-        self.publish();
-    }
-
-    /// Streams the package to the receiver from `offset`, replacing any earlier stream.
-    fn start_stream(&self, id: MapShareId, peer: DeviceId, offset: u64) {
-        let Some(this) = self.this.upgrade() else {
-            return;
-        };
         let mut entries = lock(&self.entries);
-        let Some(e) = entries.get_mut(&id) else {
-            return;
-        };
-        let (Some(path), size) = (e.path.clone(), e.share.size) else {
-            return;
-        };
-        if offset > size {
-            return;
+        let over = (entries.len() + 1).saturating_sub(MAX_LISTED_MAP_SHARES);
+        let gone: Vec<MapShareId> = entries
+            .iter()
+            .filter(|(_, e)| e.share.state.is_over())
+            .map(|(id, _)| *id)
+            .take(over)
+            .collect();
+        for id in gone {
+            entries.remove(&id);
         }
-        if let Some(t) = e.stream.take() {
-            t.abort();
-        }
-        e.share.state = MapShareState::Transferring;
-        e.share.bytes = offset;
-        e.stream = Some(tokio::spawn(async move {
-            if let Err(e) = this.stream(id, peer, path, offset, size).await {
-                tracing::warn!("sending a map stopped: {e}");
-            }
-        }));
+        entries.insert(offer.id, entry);
         drop(entries);
         self.publish();
-    }
-
-    async fn stream(
-        &self,
-        id: MapShareId,
-        peer: DeviceId,
-        path: PathBuf,
-        mut offset: u64,
-        size: u64,
-    ) -> Result<(), MapShareError> {
-        let Some(tx) = self.outbox(&peer) else {
-            return Ok(());
-        };
-        let mut file = Some(File::open(&path)?);
-        while offset < size {
-            let f = file.take().ok_or(MapShareError::WrongState)?;
-            let (f, data) = tokio::task::spawn_blocking(move || read_chunk(f, offset, size))
-                .await
-                .map_err(storage)??;
-            file = Some(f);
-            let len = data.len() as u64;
-            if len == 0 {
-                return Err(MapError::Damaged.into());
-            }
-            let chunk = Message::MapChunk {
-                share: id,
-                offset,
-                size,
-                data: data.into(),
-            };
-            if tx.send(chunk).await.is_err() {
-                // Disconnected: the receiver asks again from where it stands.
-                return Ok(());
-            }
-            offset += len;
-            self.update(&id, |e| e.share.bytes = offset);
-        }
-        Ok(())
-    }
-}
-
-/// Writes a received share's chunks in order (on the blocking pool); once every byte is
-/// there, verifies them against the hash and installs the map. Holds the shares only while
-/// it works on a chunk, so that a device closed meanwhile is not kept alive by it.
-fn write_share(
-    this: &Weak<MapShares>,
-    id: MapShareId,
-    mut partial: PartialBlob,
-    mut rx: mpsc::Receiver<WriterCmd>,
-    handle: &tokio::runtime::Handle,
-) {
-    let result = loop {
-        let Some(cmd) = rx.blocking_recv() else {
-            // Disconnected: what was written stays for the resume.
-            return;
-        };
-        let (offset, size, data) = match cmd {
-            WriterCmd::Discard => return partial.discard(),
-            WriterCmd::Chunk { offset, size, data } => (offset, size, data),
-        };
-        // Bytes already held (a chunk of an earlier session that arrived late) are skipped;
-        // a gap or another size is refused.
-        let at = partial.offset();
-        let end = offset.saturating_add(data.len() as u64);
-        let written = if size != partial.size() || offset > at {
-            Err(BlobError::OutOfPlace)
-        } else if end <= at {
-            continue;
-        } else {
-            let skip = usize::try_from(at - offset).unwrap_or(usize::MAX);
-            partial.write(at, data.get(skip..).unwrap_or_default())
-        };
-        if let Err(e) = written {
-            partial.discard();
-            break Err(MapShareError::from(e));
-        }
-        let Some(shares) = this.upgrade() else { return };
-        let at = partial.offset();
-        shares.update(&id, |e| e.share.bytes = at);
-        if partial.is_complete() {
-            let hash = partial.hash();
-            break partial
-                .finish()
-                .map_err(MapShareError::from)
-                .and_then(|()| shares.install(hash));
-        }
-    };
-    if let Some(shares) = this.upgrade() {
-        shares.written(id, result, handle);
     }
 }
 
@@ -880,30 +736,4 @@ fn received(offer: &MapOffer, peer: DeviceId, peer_name: String, bytes: u64) -> 
         stream: None,
         writer: None,
     }
-}
-
-/// Reads up to one chunk of the package at `offset`.
-fn read_chunk(mut f: File, offset: u64, size: u64) -> Result<(File, Vec<u8>), MapShareError> {
-    let want = size.saturating_sub(offset).min(BLOB_CHUNK_BYTES as u64);
-    let mut buf = Vec::with_capacity(usize::try_from(want).unwrap_or(BLOB_CHUNK_BYTES));
-    f.seek(SeekFrom::Start(offset))?;
-    (&mut f).take(want).read_to_end(&mut buf)?;
-    Ok((f, buf))
-}
-
-fn hash_file(path: &Path) -> Result<BlobHash, MapShareError> {
-    let mut hasher = blake3::Hasher::new();
-    let mut f = File::open(path)?;
-    let mut buf = vec![0u8; crate::blobs::COPY_BUFFER_BYTES];
-    loop {
-        match f.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => {
-                hasher.update(&buf[..n]);
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(BlobHash::from_bytes(*hasher.finalize().as_bytes()))
 }
