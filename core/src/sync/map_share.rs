@@ -278,4 +278,22 @@ mod tests {
         o.bounds.north = 91.0;
         assert!(!o.is_valid());
     }
+
+    proptest::proptest! {
+        #[test]
+        fn mutated_map_share_messages_never_panic(
+            flips in proptest::collection::vec((proptest::prelude::any::<proptest::sample::Index>(), proptest::prelude::any::<u8>()), 1..8)
+        ) {
+            let mut bytes = Message::MapShare(MapShareMessage::Offer { offer: offer() })
+                .encode()
+                .unwrap();
+            for (i, b) in flips {
+                let at = i.index(bytes.len());
+                bytes[at] = b;
+            }
+            if let Ok(Message::MapShare(MapShareMessage::Offer { offer })) = Message::decode(&bytes) {
+                let _ = offer.is_valid();
+            }
+        }
+    }
 }

@@ -99,7 +99,11 @@ impl MapShares {
         e.share.bytes = offset;
         e.stream = Some(tokio::spawn(async move {
             if let Err(e) = this.stream(id, peer, path, offset, size).await {
-                tracing::warn!("sending a map stopped: {e}");
+                // The package cannot be read here any more: the receiver must not wait for
+                // bytes that will not come.
+                tracing::warn!("sending a map failed: {e}");
+                this.end_sent(&id, MapShareState::Failed);
+                this.send(&peer, MapShareMessage::Failed { id });
             }
         }));
         drop(entries);
