@@ -558,3 +558,32 @@ async fn bytes_that_do_not_match_the_offered_hash_fail_and_install_nothing() {
     })
     .await;
 }
+
+/// A second connection between the two devices midway replaces the first (the device with
+/// the smaller id dials, so the new one is kept): the share goes on over the new session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_replaced_midway_carries_the_share_on() {
+    let (a, b) = pair(100).await;
+    let map = big_map(&a, 8);
+    let id = a
+        .manager
+        .share_map(&map, &b.manager.device_id())
+        .await
+        .unwrap();
+    accept_next(&b).await;
+    wait_bytes(&b, id, 1).await;
+    let (dialer, other) = if a.manager.device_id() < b.manager.device_id() {
+        (&a, &b)
+    } else {
+        (&b, &a)
+    };
+    let addr = match other.manager.listening_on() {
+        Some(addr) => addr,
+        None => other.manager.start_listening(loopback()).await.unwrap(),
+    };
+    dialer.manager.connect(addr).await.unwrap();
+    wait_state(&b, id, MapShareState::Installed).await;
+    wait_state(&a, id, MapShareState::Installed).await;
+    assert_eq!(package_bytes(&b, &map), package_bytes(&a, &map));
+    assert!(share_leftovers(&b).is_empty(), "{:?}", share_leftovers(&b));
+}

@@ -573,14 +573,20 @@ impl MapShares {
 
     /// The peer's session is up: receiving shares from it resume.
     pub(crate) fn peer_connected(&self, peer: DeviceId) {
+        // A new session replaces any earlier one with the peer, whose stream of chunks ends
+        // with it: writers still waiting on it stop (keeping what they wrote), and every
+        // share asks again from where its partial file ends.
         let ids: Vec<MapShareId> = lock(&self.entries)
-            .values()
+            .values_mut()
             .filter(|e| {
                 e.share.peer == peer
                     && e.share.direction == MapShareDirection::Receiving
                     && e.share.state == MapShareState::Transferring
             })
-            .map(|e| e.share.id)
+            .map(|e| {
+                e.writer = None;
+                e.share.id
+            })
             .collect();
         let Some(this) = self.this.upgrade() else {
             return;
