@@ -4,7 +4,8 @@
 //! Layers, each using only the ones below it (bottom first):
 //!
 //! ```text
-//! manager                       the device: opens stores, owns projects, network, invites, repair
+//! manager                       the device: opens stores, owns projects, network, invites, map
+//!                               shares, repair
 //! project  attachments          a project's documents, members, media; categories files above it
 //! categories  invites
 //! sync   net   discovery        replication over any message stream; TCP + Noise; mDNS
