@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Runs every benchmark (core/benches: store, sync, blobs, tiles) and prints their figures. Figures are
-# printed, never asserted; a benchmark step that fails (a panic, a peer that does not sync)
-# fails the script.
+# Runs every benchmark (core/benches: store, sync, blobs, tiles, map_share) and prints their
+# figures. Figures are printed, never asserted; a benchmark step that fails (a panic, a peer
+# that does not sync) fails the script.
 #
 #   scripts/bench.sh          full sizes, optimized build (`cargo bench`: the first run builds
 #                             every dependency optimized, about 8 CPU-minutes)
@@ -31,6 +31,6 @@ case "${1:-}" in
     exit 2
     ;;
 esac
-for bench in store sync blobs tiles; do
+for bench in store sync blobs tiles map_share; do
     cargo bench --bench "$bench" --locked "${build[@]}"
 done

@@ -24,6 +24,7 @@ mod error;
 mod invites;
 mod listen;
 mod map_points;
+mod map_share;
 mod maps;
 mod network;
 mod project;
@@ -49,6 +50,7 @@ pub use listen::{
     InviteListener, LISTENER_MIN_INTERVAL, PeerListener, RoleListener, SyncListener, TaskHandle,
 };
 pub use map_points::{MapPoints, ProjectChangeListener, map_points_limit};
+pub use map_share::{MapShare, MapShareDirection, MapShareListener, MapShareState};
 pub use maps::{IconSize, MapBounds, MapFormat, MapInfo};
 pub use project::Project;
 pub use records::{

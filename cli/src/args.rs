@@ -96,7 +96,8 @@ pub enum Command {
     /// Export a project's data: GeoJSON, CSV, or a zip with media.
     #[command(subcommand)]
     Export(ExportCommand),
-    /// Offline maps of this device (SMP, MBTiles): import, list, remove, choose the default.
+    /// Offline maps of this device (SMP, MBTiles): import, list, remove, choose the default,
+    /// share one with a connected device, list shares, accept or decline.
     #[command(subcommand)]
     Maps(MapsCommand),
     /// Listen, advertise, discover and sync every project until stopped (Ctrl-C).
@@ -460,6 +461,42 @@ pub enum InvitesCommand {
     },
 }
 
+/// `mapeo maps share|shares|accept|decline`: sharing maps with connected devices.
+#[derive(Debug, Subcommand)]
+pub enum MapShareCommand {
+    /// Offer a map to a connected device that shares a project with this one, and follow
+    /// it until installed there (a progress bar on a terminal). Goes through the running
+    /// `mapeo serve`, which holds the connection; stopping the command cancels the share.
+    #[command(after_help = "Example:\n  mapeo maps share \"Río Negro\" 3fa9c2d1")]
+    Share {
+        /// The map: its id, a unique prefix of it, or its name.
+        map: String,
+        /// The device: its id, or a unique prefix of a connected peer's id.
+        device: String,
+        /// Seconds to wait for the answer and the transfer before cancelling.
+        #[arg(long, default_value_t = 3600)]
+        timeout: u64,
+    },
+    /// Map shares offered to this device (with their state) and sent by it, with bytes.
+    #[command(after_help = "Example:\n  mapeo maps shares --json")]
+    Shares,
+    /// Accept a map offered by a peer, and follow it until it is verified and installed.
+    #[command(after_help = "Example:\n  mapeo maps accept 7c01")]
+    Accept {
+        /// The share's id or a unique prefix.
+        share: String,
+        /// Seconds to wait for the transfer before giving up on it.
+        #[arg(long, default_value_t = 3600)]
+        timeout: u64,
+    },
+    /// Decline a map offered by a peer (or stop receiving one accepted): nothing is kept.
+    #[command(after_help = "Example:\n  mapeo maps decline 7c01")]
+    Decline {
+        /// The share's id or a unique prefix.
+        share: String,
+    },
+}
+
 /// `mapeo export`.
 #[derive(Debug, Subcommand)]
 pub enum ExportCommand {
@@ -574,6 +611,9 @@ Maps belong to this device, not to a project. Importing the same package twice k
         #[arg(long)]
         clear: bool,
     },
+    /// Sharing maps with connected devices.
+    #[command(flatten)]
+    Sharing(MapShareCommand),
 }
 
 /// `mapeo sync`.

@@ -91,6 +91,29 @@ pub enum Request {
         /// The invite's id or a unique prefix of it.
         invite: String,
     },
+    /// Offer a map to a connected device and follow the share to its end.
+    MapsShare {
+        /// The map: id, unique id prefix or name.
+        map: String,
+        /// The device: id or unique prefix of a connected peer's id.
+        device: String,
+        /// How long to wait for the answer and the transfer, in seconds.
+        timeout_secs: u64,
+    },
+    /// Map shares sent and received.
+    MapsShares {},
+    /// Accept a received map and follow it until installed.
+    MapsAccept {
+        /// The share's id or a unique prefix of it.
+        share: String,
+        /// How long to wait for the transfer, in seconds.
+        timeout_secs: u64,
+    },
+    /// Decline a received map.
+    MapsDecline {
+        /// The share's id or a unique prefix of it.
+        share: String,
+    },
 }
 
 /// Where the control socket of the data folder `dir` is.

@@ -4,7 +4,8 @@
 //! Layers, each using only the ones below it (bottom first):
 //!
 //! ```text
-//! manager                       the device: opens stores, owns projects, network, invites, repair
+//! manager                       the device: opens stores, owns projects, network, invites, map
+//!                               shares, repair
 //! server                        the local map and media server (HTTP on loopback, per-start
 //!                               secret); given the map store and the projects it may serve
 //! project  attachments          a project's documents, members, media; categories files above it

@@ -4,6 +4,7 @@
 
 mod invites;
 mod local_server;
+mod map_share;
 pub(crate) mod network;
 mod repair;
 
@@ -25,6 +26,10 @@ use crate::schema::{DeviceInfo, DeviceType, ProjectSettings};
 use crate::sync::{CloseReason, Replica, SyncBoard, SyncPhase};
 
 pub use invites::{InviteFault, InviteOutcome, SentInvite};
+pub use map_share::{
+    MAP_CHUNKS_IN_FLIGHT, MAX_LISTED_MAP_SHARES, MAX_PENDING_MAP_OFFERS, MapShare,
+    MapShareDirection, MapShareError, MapShareState, RESUME_WAIT,
+};
 pub use network::{
     ACCEPT_RETRY_DELAY, AUTO_STOP_CHECK, DISCONNECT_WAIT, MAX_CONNECTIONS,
     MAX_PENDING_HANDSHAKES_PER_IP, PeerStatus, SessionTiming,
@@ -40,6 +45,10 @@ pub const DEFAULT_DEVICE_NAME: &str = "Mapeo device";
 
 /// File name of the device database inside the data folder.
 const DEVICE_DB: &str = "device.db";
+/// Folder inside the data folder that holds the map store.
+const MAPS_DIR: &str = "maps";
+/// Folder inside the data folder that holds maps being received from peers.
+const MAP_SHARES_DIR: &str = "map-shares";
 /// Folder inside the data folder that holds one folder per project.
 const PROJECTS_DIR: &str = "projects";
 /// File name of a project's database inside its folder.
@@ -96,6 +105,7 @@ pub struct Manager {
     network: Arc<network::Network>,
     /// The local map and media server, once started ([`Manager::local_server`]).
     local_server: tokio::sync::Mutex<Option<Arc<crate::server::LocalServer>>>,
+    map_shares: Arc<map_share::MapShares>,
 }
 
 impl std::fmt::Debug for Manager {
@@ -178,12 +188,18 @@ impl Manager {
                 conn.execute(INSERT_DEVICE, [device.device_id().as_bytes()])?;
             }
         }
-        let identity =
+        let mut identity =
             crate::net::LocalIdentity::new(root_key, DEFAULT_DEVICE_NAME, DeviceType::Mobile);
+        identity
+            .features
+            .push(crate::sync::map_share::MAP_SHARE_FEATURE.into());
         let db = Arc::new(Mutex::new(conn));
         let invites = Arc::new(crate::invites::InviteBox::open(db.clone(), clock.clone())?);
         let network = network::Network::new(identity, timing);
         network.attach_invites(invites.clone());
+        let map_shares =
+            map_share::MapShares::open(&data_dir.join(MAP_SHARES_DIR), &data_dir.join(MAPS_DIR));
+        network.attach_map_shares(map_shares.clone());
         let manager = Manager {
             data_dir: data_dir.to_owned(),
             storage: root_key.storage_key(),
@@ -199,6 +215,7 @@ impl Manager {
             discovery: Mutex::new(None),
             network,
             local_server: tokio::sync::Mutex::new(None),
+            map_shares,
         };
         if let Some(info) = manager.device_info()? {
             manager.network.set_name(info.name, info.device_type);
@@ -274,7 +291,68 @@ impl Manager {
 
     /// The device's map store, in `<data dir>/maps/` (maps belong to the device, not a project).
     pub fn maps(&self) -> std::result::Result<Arc<crate::maps::MapStore>, crate::maps::MapError> {
-        crate::maps::MapStore::open(&self.data_dir.join("maps"))
+        crate::maps::MapStore::open(&self.data_dir.join(MAPS_DIR))
+    }
+
+    /// Offers a map to a connected device that shares a project with this one; it travels
+    /// once the device accepts. Progress shows in [`Manager::map_shares`].
+    pub async fn share_map(
+        &self,
+        map: &crate::maps::MapId,
+        device: &DeviceId,
+    ) -> std::result::Result<crate::sync::map_share::MapShareId, MapShareError> {
+        if !self.network.is_connected(device) {
+            return Err(MapShareError::NotConnected);
+        }
+        if !self.network.takes_map_shares(device) {
+            return Err(MapShareError::PeerCannotReceive);
+        }
+        // A project is shared once the session has matched it with the peer.
+        let shared = self
+            .network
+            .board()
+            .snapshot()
+            .iter()
+            .any(|((_, peer), s)| peer == device && s.connected);
+        if !shared {
+            return Err(MapShareError::NoSharedProject);
+        }
+        let maps = self.maps()?;
+        self.map_shares.offer(&maps, map, *device).await
+    }
+
+    /// Cancels a map share this device sent (for one it received: declines it).
+    pub async fn cancel_map_share(
+        &self,
+        id: &crate::sync::map_share::MapShareId,
+    ) -> std::result::Result<(), MapShareError> {
+        self.map_shares.cancel(id).await
+    }
+
+    /// Accepts a map offered by a peer: it travels, is verified, then installed.
+    pub async fn accept_map_share(
+        &self,
+        id: &crate::sync::map_share::MapShareId,
+    ) -> std::result::Result<(), MapShareError> {
+        self.map_shares.accept(id).await
+    }
+
+    /// Declines a map offered by a peer (or stops receiving one accepted).
+    pub async fn decline_map_share(
+        &self,
+        id: &crate::sync::map_share::MapShareId,
+    ) -> std::result::Result<(), MapShareError> {
+        self.map_shares.decline(id).await
+    }
+
+    /// Every map share, sent and received, with its state and bytes.
+    pub fn map_shares(&self) -> Vec<MapShare> {
+        self.map_shares.list()
+    }
+
+    /// Changes to the map shares.
+    pub fn subscribe_map_shares(&self) -> tokio::sync::watch::Receiver<Vec<MapShare>> {
+        self.map_shares.subscribe()
     }
 
     fn project_path(&self, id: &ProjectId) -> PathBuf {

@@ -422,6 +422,12 @@ impl MapStore {
             .ok_or(MapError::UnknownMap)
     }
 
+    /// A map's package file as imported (to send it to another device), with its listing.
+    pub fn package(&self, id: &MapId) -> Result<(PathBuf, MapInfo), MapError> {
+        let info = self.get(id)?;
+        Ok((self.map_path(id, info.format), info))
+    }
+
     /// Removes a map and its file; if it was the default, there is no default afterwards.
     pub fn remove(&self, id: &MapId) -> Result<(), MapError> {
         let _guard = lock(&self.index_lock);

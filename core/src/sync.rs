@@ -6,6 +6,7 @@
 
 pub mod blobs;
 mod group;
+pub mod map_share;
 pub mod memory;
 pub mod message;
 pub mod session;

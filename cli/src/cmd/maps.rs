@@ -20,8 +20,9 @@ use crate::home::{Access, Home};
 use crate::out::{Output, iso, table};
 
 /// Runs a maps command.
-pub fn run(dir: &Path, cmd: MapsCommand) -> CliResult<Output> {
+pub fn run(dir: &Path, cmd: MapsCommand, json: bool) -> CliResult<Output> {
     match cmd {
+        MapsCommand::Sharing(share) => super::map_share::run(dir, share, json),
         MapsCommand::Import { file } => {
             let home = Home::open(dir, Access::Write)?;
             let maps = store(&home.manager)?;

@@ -6,6 +6,7 @@ mod demo;
 mod export;
 mod identity;
 mod invites;
+mod map_share;
 mod maps;
 mod media;
 mod members;
@@ -47,7 +48,7 @@ pub fn run(cli: Cli) -> CliResult<Option<Output>> {
         Command::Members(c) => members::run(&dir, project, c, json).map(Some),
         Command::Invites(c) => invites::run(&dir, c).map(Some),
         Command::Export(c) => export::run(&dir, project, c).map(Some),
-        Command::Maps(c) => maps::run(&dir, c).map(Some),
+        Command::Maps(c) => maps::run(&dir, c, json).map(Some),
         Command::Serve(a) => net::serve(&dir, a, json).map(|()| None),
         Command::Sync(a) => sync::run(&dir, a, json).map(Some),
         Command::ConnectionCode(a) => net::connection_code(&dir, a).map(Some),

@@ -637,6 +637,12 @@ async fn serve_async(
         .iter()
         .map(|(id, i)| (*id, i.state))
         .collect();
+    let mut map_shares_rx = manager.subscribe_map_shares();
+    let mut map_share_states: BTreeMap<_, _> = map_shares_rx
+        .borrow_and_update()
+        .iter()
+        .map(|s| (s.id, s.state))
+        .collect();
     let mut syncing: std::collections::BTreeSet<ProjectId> =
         projects.iter().map(|(id, _)| *id).collect();
     let mut project_tick = tokio::time::interval(PROJECT_CHECK_INTERVAL);
@@ -668,6 +674,18 @@ async fn serve_async(
                             };
                             ctx.event(event);
                         });
+                    }
+                }
+            }
+            r = map_shares_rx.changed() => {
+                if r.is_err() { break; }
+                // Offers as they arrive, and how each share ends (progress shows in the
+                // command that follows it).
+                let now = map_shares_rx.borrow_and_update().clone();
+                for s in &now {
+                    if map_share_states.insert(s.id, s.state) != Some(s.state) {
+                        let (v, text) = super::map_share::share_event(s);
+                        out.event("map-share", v, text);
                     }
                 }
             }

@@ -87,7 +87,7 @@ impl Ctx {
 /// Carries out one request in the serve.
 #[cfg(unix)]
 async fn handle(ctx: &Ctx, request: Request, conn: &mut control::Conn) -> CliResult<Output> {
-    use super::{invites, members};
+    use super::{invites, map_share, members};
     let manager = &*ctx.manager;
     match request {
         Request::MembersInvite {
@@ -127,6 +127,17 @@ async fn handle(ctx: &Ctx, request: Request, conn: &mut control::Conn) -> CliRes
             out
         }
         Request::InvitesReject { invite } => invites::reject(manager, &invite),
+        Request::MapsShare {
+            map,
+            device,
+            timeout_secs,
+        } => map_share::share_live(ctx, conn, &map, &device, timeout_secs).await,
+        Request::MapsShares {} => Ok(map_share::list(manager, true)),
+        Request::MapsAccept {
+            share,
+            timeout_secs,
+        } => map_share::accept_live(ctx, conn, &share, timeout_secs).await,
+        Request::MapsDecline { share } => map_share::decline(manager, &share).await,
     }
 }
 

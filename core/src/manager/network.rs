@@ -57,6 +57,8 @@ struct Conn {
     shutdown: watch::Sender<Option<CloseReason>>,
     task: JoinHandle<()>,
     outbox: mpsc::Sender<InviteMessage>,
+    /// Map-share messages for the peer, if it takes part in map shares.
+    maps: Option<mpsc::Sender<crate::sync::Message>>,
 }
 
 /// Invite messages queued for one peer before its session stops taking more.
@@ -105,6 +107,7 @@ pub struct Network {
     timing: SessionTiming,
     auto_stop: Mutex<HashMap<ProjectId, JoinHandle<()>>>,
     invites: Mutex<Option<Arc<InviteBox>>>,
+    map_shares: Mutex<Option<Arc<super::map_share::MapShares>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -180,7 +183,22 @@ impl Network {
             timing,
             auto_stop: Mutex::new(HashMap::new()),
             invites: Mutex::new(None),
+            map_shares: Mutex::new(None),
         })
+    }
+
+    /// Lets sessions carry map shares with peers that announce the feature.
+    pub(crate) fn attach_map_shares(self: &Arc<Self>, shares: Arc<super::map_share::MapShares>) {
+        let peers: std::sync::Weak<dyn super::map_share::SharePeers> = Arc::downgrade(self) as _;
+        shares.attach(peers);
+        *lock(&self.map_shares) = Some(shares);
+    }
+
+    /// Whether `peer` is connected and takes part in map shares.
+    pub fn takes_map_shares(&self, peer: &DeviceId) -> bool {
+        lock(&self.conns)
+            .get(peer)
+            .is_some_and(|c| c.maps.is_some())
     }
 
     /// Lets sessions carry invites: what peers send goes to `invites`, which sends through
@@ -465,12 +483,32 @@ impl Network {
             let _ = existing.shutdown.send(Some(CloseReason::Duplicate));
         }
         let (outbox, outbox_rx) = mpsc::channel(MAX_QUEUED_DEVICE_MESSAGES);
+        let shares = lock(&self.map_shares).clone().filter(|_| {
+            info.features
+                .iter()
+                .any(|f| f == crate::sync::map_share::MAP_SHARE_FEATURE)
+        });
+        let (map_outbox, map_link) = match shares.clone() {
+            Some(shares) => {
+                let (tx, rx) = mpsc::channel(crate::sync::map_share::MAP_OUTBOX_DEPTH);
+                let link = crate::sync::map_share::MapShareLink {
+                    outbox: rx,
+                    inbox: Arc::new(move |from, msg| {
+                        let shares = shares.clone();
+                        Box::pin(async move { shares.deliver(from, msg).await })
+                    }),
+                };
+                (Some(tx), Some(link))
+            }
+            None => (None, None),
+        };
         let device = lock(&self.invites).clone().map(|invites| {
             let inbox: Arc<dyn Fn(DeviceId, InviteMessage) + Send + Sync> =
                 Arc::new(move |from, msg| invites.handle(from, msg));
             crate::sync::session::DeviceLink {
                 outbox: outbox_rx,
                 inbox,
+                maps: map_link,
             }
         });
         let params = SessionParams {
@@ -495,6 +533,10 @@ impl Network {
                     if let Some(invites) = invites {
                         invites.peer_gone(peer);
                     }
+                    let shares = lock(&net.map_shares).clone();
+                    if let Some(shares) = shares {
+                        shares.peer_gone(peer);
+                    }
                 }
             }
         });
@@ -506,9 +548,13 @@ impl Network {
                 shutdown,
                 task,
                 outbox,
+                maps: map_outbox,
             },
         );
         drop(conns);
+        if let Some(shares) = shares {
+            shares.peer_connected(peer);
+        }
         self.peers.send_modify(|m| {
             m.insert(
                 peer,
@@ -580,6 +626,16 @@ impl Network {
             }
         });
         lock(&self.auto_stop).insert(id, task);
+    }
+}
+
+impl super::map_share::SharePeers for Network {
+    fn map_outbox(&self, peer: &DeviceId) -> Option<mpsc::Sender<crate::sync::Message>> {
+        lock(&self.conns).get(peer).and_then(|c| c.maps.clone())
+    }
+
+    fn peer_name(&self, peer: &DeviceId) -> Option<String> {
+        self.peers.borrow().get(peer).map(|p| p.name.clone())
     }
 }
 

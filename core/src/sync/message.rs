@@ -215,6 +215,22 @@ pub enum Message {
         /// Their hashes.
         hashes: Vec<BlobHash>,
     },
+    /// A step of a map share between the two devices (`sync/map_share.rs`); sent only to
+    /// peers that announce [`super::map_share::MAP_SHARE_FEATURE`].
+    MapShare(
+        #[serde(deserialize_with = "super::map_share::tolerant")] super::map_share::MapShareMessage,
+    ),
+    /// Bytes of a shared map package, encoded like a `BlobChunk` (see [`MAP_CHUNK_MARKER`]).
+    MapChunk {
+        /// The share.
+        share: super::map_share::MapShareId,
+        /// Where these bytes start in the package.
+        offset: u64,
+        /// The whole package's size.
+        size: u64,
+        /// The bytes.
+        data: Bytes,
+    },
 }
 
 /// A blob asked for, from an offset.
@@ -232,6 +248,56 @@ pub struct BlobAt {
 pub const BLOB_CHUNK_MARKER: u8 = 0x00;
 /// Length of a `BlobChunk`'s fixed header: marker, project tag, hash, offset, size.
 const CHUNK_HEADER_BYTES: usize = 1 + 32 + 32 + 8 + 8;
+/// First byte of a `MapChunk` on the wire (a CBOR message never starts with it either: it
+/// would be the integer 1). Then the share id, offset and size, and the bytes.
+pub const MAP_CHUNK_MARKER: u8 = 0x01;
+/// Length of a `MapChunk`'s fixed header: marker, share id, offset, size.
+const MAP_CHUNK_HEADER_BYTES: usize = 1 + 16 + 8 + 8;
+
+/// A `MapChunk`'s header; its bytes follow.
+fn map_chunk_header(
+    share: &super::map_share::MapShareId,
+    offset: u64,
+    size: u64,
+    data: &[u8],
+) -> Result<Vec<u8>, MessageError> {
+    if data.len() > MAX_BLOB_CHUNK_BYTES {
+        return Err(MessageError::TooLarge);
+    }
+    let mut out = Vec::with_capacity(MAP_CHUNK_HEADER_BYTES);
+    out.push(MAP_CHUNK_MARKER);
+    out.extend_from_slice(&share.0);
+    out.extend_from_slice(&offset.to_be_bytes());
+    out.extend_from_slice(&size.to_be_bytes());
+    Ok(out)
+}
+
+/// Reads a `MapChunk` from `bytes`; its data is a view of `bytes`, not a copy.
+fn decode_map_chunk(bytes: Bytes) -> Result<Message, MessageError> {
+    let header = bytes
+        .get(..MAP_CHUNK_HEADER_BYTES)
+        .ok_or(MessageError::Malformed)?;
+    if bytes.len() - MAP_CHUNK_HEADER_BYTES > MAX_BLOB_CHUNK_BYTES {
+        return Err(MessageError::TooLarge);
+    }
+    let take8 = |at: usize| -> Result<u64, MessageError> {
+        header
+            .get(at..at + 8)
+            .and_then(|s| s.try_into().ok())
+            .map(u64::from_be_bytes)
+            .ok_or(MessageError::Malformed)
+    };
+    let share = header
+        .get(1..17)
+        .and_then(|s| s.try_into().ok())
+        .ok_or(MessageError::Malformed)?;
+    Ok(Message::MapChunk {
+        share: super::map_share::MapShareId(share),
+        offset: take8(17)?,
+        size: take8(25)?,
+        data: bytes.slice(MAP_CHUNK_HEADER_BYTES..),
+    })
+}
 
 /// A `BlobChunk`'s header: marker, tag, hash, offset and size (big-endian); its bytes follow.
 fn chunk_header(
@@ -335,6 +401,18 @@ impl Message {
                 body: data.clone(),
             });
         }
+        if let Message::MapChunk {
+            share,
+            offset,
+            size,
+            data,
+        } = self
+        {
+            return Ok(Wire {
+                head: map_chunk_header(share, *offset, *size, data)?,
+                body: data.clone(),
+            });
+        }
         let mut out = Vec::new();
         ciborium::into_writer(self, &mut out).map_err(|_| MessageError::Malformed)?;
         if out.len() > MAX_MESSAGE_BYTES {
@@ -354,6 +432,9 @@ impl Message {
         if bytes.first() == Some(&BLOB_CHUNK_MARKER) {
             return decode_chunk(Bytes::copy_from_slice(bytes));
         }
+        if bytes.first() == Some(&MAP_CHUNK_MARKER) {
+            return decode_map_chunk(Bytes::copy_from_slice(bytes));
+        }
         Self::decode_cbor(bytes)
     }
 
@@ -364,6 +445,9 @@ impl Message {
         }
         if bytes.first() == Some(&BLOB_CHUNK_MARKER) {
             return decode_chunk(Bytes::from(bytes));
+        }
+        if bytes.first() == Some(&MAP_CHUNK_MARKER) {
+            return decode_map_chunk(Bytes::from(bytes));
         }
         Self::decode_cbor(&bytes)
     }
@@ -387,7 +471,9 @@ impl Message {
             | Message::BlobCancel { hashes, .. }
             | Message::BlobMissing { hashes, .. } => hashes.len() <= MAX_BLOBS_PER_MESSAGE,
             Message::BlobRequest { blobs, .. } => blobs.len() <= MAX_BLOBS_PER_MESSAGE,
-            Message::BlobChunk { data, .. } => data.len() <= MAX_BLOB_CHUNK_BYTES,
+            Message::BlobChunk { data, .. } | Message::MapChunk { data, .. } => {
+                data.len() <= MAX_BLOB_CHUNK_BYTES
+            }
             _ => true,
         };
         if within {
@@ -615,6 +701,12 @@ mod tests {
                 project: tag,
                 hashes: vec![hash],
             },
+            Message::MapChunk {
+                share: super::super::map_share::MapShareId([3; 16]),
+                offset: 11,
+                size: 20,
+                data: Bytes::from_static(&[9, 8, 7]),
+            },
         ]
     }
 
@@ -667,6 +759,20 @@ mod tests {
     }
 
     #[test]
+    fn map_chunks_short_or_over_the_limit_are_refused() {
+        for short in 0..MAP_CHUNK_HEADER_BYTES {
+            let mut b = vec![7u8; short];
+            if let Some(first) = b.first_mut() {
+                *first = MAP_CHUNK_MARKER;
+            }
+            assert!(Message::decode(&b).is_err(), "{short} bytes");
+        }
+        let mut wire = vec![MAP_CHUNK_MARKER; MAP_CHUNK_HEADER_BYTES];
+        wire.extend(vec![0; MAX_BLOB_CHUNK_BYTES + 1]);
+        assert_eq!(Message::decode(&wire), Err(MessageError::TooLarge));
+    }
+
+    #[test]
     fn a_chunk_is_sent_and_received_without_copying_its_bytes() {
         let data = Bytes::from(vec![0xab; 4096]);
         let chunk = Message::BlobChunk {
@@ -704,7 +810,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn mutated_blob_messages_never_panic(which in 0usize..5, flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8)) {
+        fn mutated_blob_messages_never_panic(which in 0usize..6, flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8)) {
             let mut bytes = blob_samples()[which].encode().unwrap();
             for (i, b) in flips {
                 let at = i.index(bytes.len());

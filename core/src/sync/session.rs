@@ -24,6 +24,13 @@ use super::{
 use crate::feed::Entry;
 use crate::ids::{DeviceId, Namespace, ProjectId};
 
+/// Where a session hands the map-share messages of its peer.
+type MapInbox = Arc<
+    dyn Fn(DeviceId, super::map_share::MapShareIncoming) -> super::map_share::Delivery
+        + Send
+        + Sync,
+>;
+
 /// Messages decoded ahead of the session loop.
 const INCOMING_DEPTH: usize = 4;
 
@@ -73,6 +80,8 @@ pub struct DeviceLink {
     pub outbox: mpsc::Receiver<crate::invites::InviteMessage>,
     /// Called with each invite message the peer sends.
     pub inbox: Arc<dyn Fn(DeviceId, crate::invites::InviteMessage) + Send + Sync>,
+    /// Map shares with the peer, if it takes part in them.
+    pub maps: Option<super::map_share::MapShareLink>,
 }
 
 /// One shared project on this session.
@@ -236,6 +245,8 @@ struct Session {
     notify: Arc<Notify>,
     tasks: JoinSet<()>,
     inbox: Option<Arc<dyn Fn(DeviceId, crate::invites::InviteMessage) + Send + Sync>>,
+    /// Where map-share messages from the peer go.
+    map_inbox: Option<MapInbox>,
     /// The holdings resets as last seen (new links start from them).
     resets_seen: HoldingsResets,
 }
@@ -255,8 +266,26 @@ pub async fn run_session<T: Transport>(
     let (data_tx, mut data_rx) = mpsc::channel::<Message>(1);
     let (in_tx, mut in_rx) = mpsc::channel::<Result<Message, SyncError>>(INCOMING_DEPTH);
     let mut tasks = JoinSet::new();
+    let mut map_inbox = None;
     let inbox = match params.device.take() {
-        Some(DeviceLink { mut outbox, inbox }) => {
+        Some(DeviceLink {
+            mut outbox,
+            inbox,
+            maps,
+        }) => {
+            if let Some(maps) = maps {
+                // Map-share messages share the data lane: a package streams beside entries
+                // and blobs, one message at a time, and never delays acks or pings.
+                let (mut map_outbox, data) = (maps.outbox, data_tx.clone());
+                tasks.spawn(async move {
+                    while let Some(m) = map_outbox.recv().await {
+                        if data.send(m).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+                map_inbox = Some(maps.inbox);
+            }
             let control = control_tx.clone();
             tasks.spawn(async move {
                 while let Some(m) = outbox.recv().await {
@@ -308,6 +337,7 @@ pub async fn run_session<T: Transport>(
         notify: Arc::new(Notify::new()),
         tasks,
         inbox,
+        map_inbox,
         resets_seen: params.holdings_resets.borrow_and_update().clone(),
     };
     let result = s.run(&mut params, &mut in_rx, &data_tx).await;
@@ -556,8 +586,52 @@ impl Session {
             | Message::BlobCancel { .. }
             | Message::BlobChunk { .. }
             | Message::BlobMissing { .. }) => self.on_blob_message(m).await?,
+            Message::MapShare(step) => self.on_map_step(step).await?,
+            Message::MapChunk {
+                share,
+                offset,
+                size,
+                data,
+            } => {
+                if let Some(inbox) = &self.map_inbox {
+                    let chunk = super::map_share::MapShareIncoming::Chunk {
+                        id: share,
+                        offset,
+                        size,
+                        data,
+                    };
+                    inbox(self.peer, chunk).await;
+                }
+            }
         }
         Ok(None)
+    }
+
+    /// Hands a map-share step to the device. An offer from a peer that shares no project
+    /// with this device (or only ones it was blocked from or left) is declined unseen:
+    /// strangers cannot push maps.
+    async fn on_map_step(
+        &mut self,
+        step: super::map_share::MapShareMessage,
+    ) -> Result<(), SyncError> {
+        use super::map_share::{MapShareIncoming, MapShareMessage};
+        let Some(inbox) = &self.map_inbox else {
+            return Ok(());
+        };
+        if let MapShareMessage::Offer { offer } = &step {
+            let member = self
+                .links
+                .values()
+                .any(|l| !matches!(l.peer_role, PeerRole::Blocked | PeerRole::Left));
+            if !member {
+                tracing::info!(peer = %self.peer.short(), "map offer from a device sharing no project refused");
+                return self
+                    .send_control(Message::MapShare(MapShareMessage::Decline { id: offer.id }))
+                    .await;
+            }
+        }
+        inbox(self.peer, MapShareIncoming::Step(step)).await;
+        Ok(())
     }
 }
 

@@ -2,7 +2,8 @@
 //! raster (PNG) and gzipped vector tiles generated here, the real `@comapeo/fallback-smp@1.0.0`
 //! and the MapLibre style validator (`@maplibre/maplibre-gl-style-spec`) fetched with npm at
 //! test time into a cache in the system's temp folder (never committed), and a small HTTP
-//! client over hyper. Shared by the core's and the CLI's tests.
+//! client over hyper; and, for map shares, an MBTiles of incompressible tiles of a chosen size.
+//! Shared by the core's and the CLI's tests and benchmarks.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)] // test code: a failed step should panic
 
@@ -374,4 +375,62 @@ fn run(cmd: &mut Command, what: &str) {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+/// A PNG tile of noise (it does not compress, so the package is as big as asked).
+fn noise_png(seed: u64, side: u32) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let img = image::RgbImage::from_fn(side, side, |_, _| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let b = state.to_le_bytes();
+        image::Rgb([b[0], b[1], b[2]])
+    });
+    let mut out = Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png)
+        .expect("encode png");
+    out.into_inner()
+}
+
+/// Writes at `path` a raster MBTiles named `name` of at least `bytes` bytes: noise PNG tiles
+/// from zoom 0 down, as many as it takes. Returns the path.
+pub fn big_mbtiles(path: &Path, name: &str, bytes: u64, seed: u64) -> PathBuf {
+    let conn = rusqlite::Connection::open(path).expect("create mbtiles");
+    conn.execute_batch(
+        "CREATE TABLE metadata (name TEXT, value TEXT);
+         CREATE TABLE tiles (zoom_level INTEGER, tile_column INTEGER, tile_row INTEGER, tile_data BLOB);
+         CREATE UNIQUE INDEX tile_index ON tiles (zoom_level, tile_column, tile_row);",
+    )
+    .expect("schema");
+    for (k, v) in [
+        ("name", name),
+        ("format", "png"),
+        ("bounds", "-70.5,-12.5,-69.5,-11.5"),
+    ] {
+        conn.execute("INSERT INTO metadata VALUES (?1, ?2)", [k, v])
+            .expect("metadata");
+    }
+    let tx = conn.unchecked_transaction().expect("begin");
+    let mut written = 0u64;
+    let mut n = 0u64;
+    'zooms: for z in 0..=10u32 {
+        for x in 0..(1u32 << z) {
+            for y in 0..(1u32 << z) {
+                let tile = noise_png(seed ^ n, 256);
+                written += tile.len() as u64;
+                n += 1;
+                tx.execute(
+                    "INSERT INTO tiles VALUES (?1, ?2, ?3, ?4)",
+                    rusqlite::params![z, x, y, tile],
+                )
+                .expect("tile");
+                if written >= bytes {
+                    break 'zooms;
+                }
+            }
+        }
+    }
+    tx.commit().expect("commit");
+    drop(conn);
+    path.to_owned()
 }
