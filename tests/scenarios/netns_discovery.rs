@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use mapeo_scenarios::test_root_key;
 
 /// How long each peer may take to print a line it owes.
-const LINE_WAIT: Duration = Duration::from_secs(60);
+const LINE_WAIT: Duration = Duration::from_secs(110);
 /// Observations the creator writes.
 const WRITES: usize = 50;
 /// How long the control test watches for a sync that must not happen.
