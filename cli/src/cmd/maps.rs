@@ -241,25 +241,32 @@ pub async fn serve_http(
         .map_err(|e| CliError::Network(format!("cannot serve maps on {addr}: {e}")))?;
     let maps = store(manager)?.list().map_err(|e| error(e, ""))?;
     let projects = manager.list_projects()?;
-    let mut text = format!(
-        "Maps and media on {} (read-only; the URLs hold this start's secret):\n  default style   {}\n  fallback style  {}",
-        server.address(),
-        server.style_url(None),
-        server.fallback_style_url()
+    let mut rows = vec![
+        ("default style".to_owned(), server.style_url(None)),
+        ("fallback style".to_owned(), server.fallback_style_url()),
+    ];
+    rows.extend(
+        maps.iter()
+            .map(|m| (format!("map {}", m.name), server.style_url(Some(&m.id)))),
     );
-    for m in &maps {
-        text.push_str(&format!(
-            "\n  {} style  {}",
-            m.name,
-            server.style_url(Some(&m.id))
-        ));
-    }
-    for p in &projects {
-        text.push_str(&format!(
-            "\n  media of {}  {}",
-            p.settings.name.as_deref().unwrap_or("(unnamed)"),
-            server.media_base_url(&p.project_id)
-        ));
+    rows.extend(projects.iter().map(|p| {
+        let name = p.settings.name.as_deref().unwrap_or("(unnamed)");
+        (
+            format!("media of {name}"),
+            server.media_base_url(&p.project_id),
+        )
+    }));
+    let width = rows
+        .iter()
+        .map(|(label, _)| label.chars().count())
+        .max()
+        .unwrap_or(0);
+    let mut text = format!(
+        "Maps and media on {} (read-only; the URLs hold this start's secret):",
+        server.address()
+    );
+    for (label, url) in &rows {
+        text.push_str(&format!("\n  {label:<width$}  {url}"));
     }
     let json = json!({
         "address": server.address().to_string(),
