@@ -53,13 +53,28 @@ img.putdata([(x % 256, y % 256, (x + y) % 256) for y in range(h) for x in range(
 img.save(sys.argv[1], "JPEG", quality=85)
 PY
 
+# The map of the maps tests: the real fallback SMP (@comapeo/fallback-smp@1.0.0) from npm, in
+# the temp-folder cache the Rust, Python and Kotlin tests share.
+smp=.cache/ios-test/fallback.smp
+smp_cache=${TMPDIR:-/tmp}/mapeo-tests-fallback-smp-1.0.0/comapeo-fallback-map.smp
+if [[ ! -f $smp_cache ]]; then
+    command -v npm >/dev/null || { echo "swift-test: npm is needed to fetch @comapeo/fallback-smp" >&2; exit 1; }
+    fetch_dir=$(mktemp -d)
+    (cd "$fetch_dir" && npm pack @comapeo/fallback-smp@1.0.0 --silent >/dev/null &&
+        tar xzf comapeo-fallback-smp-1.0.0.tgz package/dist/comapeo-fallback-map.smp)
+    mkdir -p "$(dirname "$smp_cache")"
+    mv "$fetch_dir/package/dist/comapeo-fallback-map.smp" "$smp_cache"
+    rm -rf "$fetch_dir"
+fi
+cp "$smp_cache" "$smp"
+
 echo "== Swift root (scripts/swift-env.sh ensure)"
 scripts/swift-env.sh ensure
 
 echo "== swift test ios/ (in the root, against $lib_dir/libmapeo_ffi.so)"
 # -L: where the linker finds -lmapeo_ffi (named in Package.swift); -rpath: where the test
 # binary finds the .so when it runs. XCTest only: Swift Testing would end with "0 tests".
-scripts/swift-env.sh run -- env MAPEO_TEST_JPEG="/repo/$fixture" \
+scripts/swift-env.sh run -- env MAPEO_TEST_JPEG="/repo/$fixture" MAPEO_TEST_SMP="/repo/$smp" \
     swift test --package-path /repo/ios --scratch-path "$scratch" --disable-swift-testing \
     -Xlinker -L"$lib_dir" -Xlinker -rpath -Xlinker "$lib_dir" "$@"
 echo "swift-test: done in $((SECONDS - start)) s"

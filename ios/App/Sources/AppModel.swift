@@ -63,6 +63,10 @@ final class AppModel: ObservableObject {
 
     private func ready(_ m: Mapeo) {
         mapeo = m
+        // The map seams over this device (MapeoViewLogic's DeviceMaps.swift).
+        MapServers.current = LocalMapServer(m)
+        MapServers.library = DeviceMapLibrary(m)
+        MapServers.shares = DeviceMapShares(m)
         // Phones keep previews and thumbnails unless set otherwise in Settings.
         phase = .ready
         do {
@@ -215,6 +219,15 @@ final class AppModel: ObservableObject {
         } catch {
             notice = Self.describe(error)
             return nil
+        }
+    }
+
+    /// Runs an async core call, showing its error instead of throwing.
+    func attempt(_ body: () async throws -> Void) async {
+        do {
+            try await body()
+        } catch {
+            notice = Self.describe(error)
         }
     }
 

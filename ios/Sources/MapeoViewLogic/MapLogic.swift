@@ -6,13 +6,18 @@
 import Foundation
 import MapeoKit
 
-/// What the map needs from the device's local server (`mapStyleUrl`, `iconUrl`); the app
-/// implements it over the bindings once they exist. Until then the fallback style shows.
+/// What the map needs from the device's local server on 127.0.0.1 (`mapStyleUrl`, `iconUrl`);
+/// `LocalMapServer` (DeviceMaps.swift) implements it over the bindings. Async: the server
+/// starts on first use.
 public protocol MapServer: AnyObject {
-    /// The style URL of map `mapId` (the default map when nil), or nil if none is served.
-    func styleUrl(mapId: String?) -> URL?
-    /// A category's icon at `sizePx` pixels, or nil.
-    func iconUrl(categoryId: String, sizePx: Int) -> URL?
+    /// The style URL of map `mapId`, or of the default map when nil (the core's own fallback
+    /// style when no default is chosen).
+    func styleUrl(mapId: String?) async throws -> URL
+    /// The icon of category `categoryId` (a preset's doc id) of project `projectId` at `size`:
+    /// its PNG for `pixelDensity` (1–3; the server answers 404 when the categories file has
+    /// none), or with no density as the file has it (SVG first, else its smallest PNG); nil
+    /// when the category has no icon.
+    func iconUrl(projectId: String, categoryId: String, size: IconSize, pixelDensity: Int?) async throws -> URL?
 }
 
 /// How the map view loads its style.
@@ -36,8 +41,8 @@ public enum MapLayers {
     public static let iconIdProperty = "iconId"
     /// Radius of a point, points: big enough for a thumb.
     public static let pointRadius = 9.0
-    /// Icon size asked of the server, px.
-    public static let iconPx = 48
+    /// Icon size asked of the server.
+    public static let iconSize = IconSize.medium
     /// Zoom for a single observation.
     public static let singlePointZoom = 15.0
     /// Smallest span (degrees) of a camera box.
@@ -51,24 +56,32 @@ public enum MapLayers {
     public static let fallbackStyleJSON =
         ##"{"version":8,"name":"Mapeo (no map)","sources":{},"layers":[{"id":"background","type":"background","paint":{"background-color":"#EFE9DC"}}]}"##
 
-    /// The server's default map, else the fallback.
-    public static func style(server: MapServer?) -> MapStyle {
-        if let url = server?.styleUrl(mapId: nil) { return .url(url) }
+    /// The server's default map (or the core's fallback style) if the server answers, else
+    /// the inline fallback, so the observations still show.
+    public static func style(server: MapServer?) async -> MapStyle {
+        if let server, let url = try? await server.styleUrl(mapId: nil) { return .url(url) }
         return .json(fallbackStyleJSON)
     }
 
     /// The image name a category icon is registered under in the style.
     public static func iconImageName(iconId: String) -> String { "mapeo-icon-\(iconId)" }
 
-    /// The icons of `presets` the server has: (image name, URL).
-    public static func categoryIcons(_ presets: [PresetDoc], server: MapServer?) -> [(name: String, url: URL)] {
+    /// The icons of project `projectId`'s `presets`, as PNGs at the screen's `pixelDensity`
+    /// or as the categories file has them when nil: (category id, image name, URL).
+    public static func categoryIcons(projectId: String, _ presets: [PresetDoc], server: MapServer?, pixelDensity: Int?)
+        async -> [(categoryId: String, name: String, url: URL)]
+    {
         guard let server else { return [] }
-        return presets.filter { !$0.meta.deleted }.compactMap { p in
+        var icons: [(categoryId: String, name: String, url: URL)] = []
+        for p in presets where !p.meta.deleted {
+            // `try?` flattens: nil for no icon and for a server that failed alike.
             guard let icon = p.value.iconRef?.docId,
-                let url = server.iconUrl(categoryId: p.meta.docId, sizePx: iconPx)
-            else { return nil }
-            return (iconImageName(iconId: icon), url)
+                let url = try? await server.iconUrl(
+                    projectId: projectId, categoryId: p.meta.docId, size: iconSize, pixelDensity: pixelDensity)
+            else { continue }
+            icons.append((p.meta.docId, iconImageName(iconId: icon), url))
         }
+        return icons
     }
 }
 

@@ -1,8 +1,9 @@
 // The maps screen (the same as Android's MapsScreen.kt): the device's map packages, the
 // default first, with size and zoom range, and map-share offers with their progress, over
-// the `MapLibrary` and `MapShares` seams the app implements once the map store and map
-// sharing bindings are wired.
+// the `MapLibrary` and `MapShares` seams (DeviceMaps.swift implements them over the bindings;
+// offers are pushed by the core as they change).
 import Foundation
+import MapeoKit
 
 /// A map package on this device.
 public struct MapPackage: Equatable, Sendable {
@@ -23,20 +24,26 @@ public struct MapPackage: Equatable, Sendable {
     }
 }
 
-/// A map offered by a coordinator.
+/// A map offered to this device: waiting for an answer, or accepted and arriving.
 public struct MapShareOffer: Equatable, Sendable {
     public var shareId: String
     public var mapName: String
     public var senderName: String?
     public var sizeBytes: Int64
     public var receivedBytes: Int64
+    /// Accepted: the package is arriving (progress in `receivedBytes`).
+    public var accepted: Bool
 
-    public init(shareId: String, mapName: String, senderName: String?, sizeBytes: Int64, receivedBytes: Int64) {
+    public init(
+        shareId: String, mapName: String, senderName: String?, sizeBytes: Int64, receivedBytes: Int64,
+        accepted: Bool = false
+    ) {
         self.shareId = shareId
         self.mapName = mapName
         self.senderName = senderName
         self.sizeBytes = sizeBytes
         self.receivedBytes = receivedBytes
+        self.accepted = accepted
     }
 }
 
@@ -50,10 +57,18 @@ public protocol MapLibrary: AnyObject {
 
 /// Map offers to this device, and offering a map to a connected device.
 public protocol MapShares: AnyObject {
+    /// The offers now.
     func offers() throws -> [MapShareOffer]
-    func accept(shareId: String) throws
-    func decline(shareId: String) throws
-    func share(mapId: String, deviceId: String) throws -> String
+    /// Calls `onChange` with the offers now, then whenever a share changes (an offer arrives,
+    /// bytes move, a map is installed, a share ends), on a core thread, until the returned
+    /// handle is cancelled.
+    func watch(_ onChange: @escaping @Sendable ([MapShareOffer]) -> Void) throws -> TaskHandle
+    /// Accepts an offer: the map arrives, is checked, then appears in the device's maps.
+    func accept(shareId: String) async throws
+    /// Declines an offer, or stops one that is arriving: nothing of it is kept.
+    func decline(shareId: String) async throws
+    /// Offers map `mapId` to connected device `deviceId`; returns the share's id.
+    func share(mapId: String, deviceId: String) async throws -> String
 }
 
 public struct MapsScreen: Equatable {
@@ -69,6 +84,8 @@ public struct MapsScreen: Equatable {
         public var title: String
         public var progress: String
         public var fraction: Double
+        /// Arriving: the screen offers to stop it rather than to accept it.
+        public var accepted: Bool
     }
 
     public var maps: [MapRow]
@@ -98,7 +115,8 @@ public struct MapsScreen: Equatable {
             OfferRow(
                 id: o.shareId, title: "\(o.mapName) from \(o.senderName ?? "a coordinator")",
                 progress: o.receivedBytes > 0 ? "\(Self.bytes(o.receivedBytes)) of \(Self.bytes(o.sizeBytes))" : Self.bytes(o.sizeBytes),
-                fraction: o.sizeBytes > 0 ? min(max(Double(o.receivedBytes) / Double(o.sizeBytes), 0), 1) : 0)
+                fraction: o.sizeBytes > 0 ? min(max(Double(o.receivedBytes) / Double(o.sizeBytes), 0), 1) : 0,
+                accepted: o.accepted)
         }
         empty = self.maps.isEmpty && self.offers.isEmpty
             ? "No maps on this phone: import a map file, or ask a coordinator to share one." : nil

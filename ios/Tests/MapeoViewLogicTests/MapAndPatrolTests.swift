@@ -32,10 +32,21 @@ final class MapLogicTests: XCTestCase {
             .box(BoundingBox(south: -18, west: 178, north: -16, east: -179.5)))
     }
 
-    func testWithoutAServerTheFallbackStyleShows() {
-        guard case .json(let json) = MapLayers.style(server: nil) else { return XCTFail("expected the fallback") }
+    /// A server that cannot start, as on a phone with no free port.
+    final class FailingServer: MapServer {
+        func styleUrl(mapId: String?) async throws -> URL { throw MapeoError.Network(reason: "no server") }
+        func iconUrl(projectId: String, categoryId: String, size: IconSize, pixelDensity: Int?) async throws -> URL? {
+            nil
+        }
+    }
+
+    func testWithoutAServerOrWhenItFailsTheFallbackStyleShows() async {
+        guard case .json(let json) = await MapLayers.style(server: nil) else { return XCTFail("expected the fallback") }
         XCTAssertTrue(json.contains(#""version":8"#))
-        XCTAssertTrue(MapLayers.categoryIcons([], server: nil).isEmpty)
+        let icons = await MapLayers.categoryIcons(projectId: "p", [], server: nil, pixelDensity: 2)
+        XCTAssertTrue(icons.isEmpty)
+        let failing = await MapLayers.style(server: FailingServer())
+        XCTAssertEqual(failing, .json(MapLayers.fallbackStyleJSON))
     }
 
     func testPatrolTexts() {

@@ -89,14 +89,18 @@ struct MembersView: View {
                                 reload()
                             }
                         }
-                        // Offer this phone's default map to the member's connected device
-                        // (MapShares, once the map-sharing bindings are wired).
+                        // Offer this phone's default map to the member's connected device.
                         if row.canRemove, let shares = MapServers.shares, let library = MapServers.library {
                             Button("Share map") {
-                                model.run {
-                                    guard let map = try library.maps().first(where: \.isDefault) else { return }
-                                    _ = try shares.share(mapId: map.mapId, deviceId: row.id)
-                                    model.notice = "Map offered to \(row.name)"
+                                Task {
+                                    await model.attempt {
+                                        guard let map = try library.maps().first(where: \.isDefault) else {
+                                            model.notice = "Choose a default map to share first"
+                                            return
+                                        }
+                                        _ = try await shares.share(mapId: map.mapId, deviceId: row.id)
+                                        model.notice = "Map offered to \(row.name)"
+                                    }
                                 }
                             }
                         }

@@ -10,11 +10,10 @@ import MapeoKit
 import MapeoViewLogic
 import SwiftUI
 
-/// Where the map/media server plugs in (`mapStyleUrl`, `iconUrl`): set by the app once those
-/// bindings are wired. Until then the fallback style shows and categories have no icons.
+/// The map seams over the open device (DeviceMaps.swift), set by AppModel when the device
+/// opens: the local server (`mapStyleUrl`, `iconUrl`), the device's maps and map sharing.
 enum MapServers {
     static var current: MapServer?
-    /// The device's maps and map sharing (`maps`, `importMap`…, `shareMap`…), once wired.
     static var library: MapLibrary?
     static var shares: MapShares?
 }
@@ -25,21 +24,24 @@ struct MapsView: View {
     @EnvironmentObject var model: AppModel
     @State private var screen = MapsScreen(maps: [], offers: [])
     @State private var importing = false
-    private let clock = Timer.publish(every: 1, on: .main, in: .common).autoconnect()
+    /// The offers as last pushed by the core, and the subscription while the screen shows.
+    @State private var offers: [MapShareOffer] = []
+    @State private var watching: TaskHandle?
 
     var body: some View {
         List {
-            if MapServers.library == nil {
-                Text("Offline maps need the map server, which this build does not have yet.")
-            }
             if let empty = screen.empty, MapServers.library != nil { Text(empty).foregroundColor(.secondary) }
             ForEach(screen.offers) { o in
                 VStack(alignment: .leading) {
                     Text(o.title).font(.headline)
                     ProgressView(value: o.fraction) { Text(o.progress).font(.caption) }
                     HStack {
-                        Button("Accept") { act { try MapServers.shares?.accept(shareId: o.id) } }
-                        Button("Decline", role: .destructive) { act { try MapServers.shares?.decline(shareId: o.id) } }
+                        if o.accepted {
+                            Button("Stop", role: .destructive) { share { try await $0.decline(shareId: o.id) } }
+                        } else {
+                            Button("Accept") { share { try await $0.accept(shareId: o.id) } }
+                            Button("Decline", role: .destructive) { share { try await $0.decline(shareId: o.id) } }
+                        }
                     }.buttonStyle(.borderless)
                 }
             }
@@ -64,13 +66,31 @@ struct MapsView: View {
                 _ = try MapServers.library?.importMap(path: url.path)
             }
         }
-        .onAppear(perform: load)
-        .onReceive(clock) { _ in load() }
+        .onAppear {
+            // Each push (an offer, progress, a map installed, a share ended) reloads the list:
+            // the core throttles them, and the maps read is a small local query.
+            watching = model.run {
+                try MapServers.shares?.watch { now in DispatchQueue.main.async { offers = now; load() } }
+            } ?? nil
+            load()
+        }
+        .onDisappear {
+            watching?.cancel()
+            watching = nil
+        }
     }
 
     private func load() {
         guard let library = MapServers.library else { return }
-        screen = model.run { MapsScreen(maps: try library.maps(), offers: try MapServers.shares?.offers() ?? []) } ?? screen
+        screen = model.run { MapsScreen(maps: try library.maps(), offers: offers) } ?? screen
+    }
+
+    private func share(_ body: @escaping (MapShares) async throws -> Void) {
+        guard let shares = MapServers.shares else { return }
+        Task {
+            await model.attempt { try await body(shares) }
+            load()
+        }
     }
 
     private func act(_ body: () throws -> Void) {
@@ -159,7 +179,9 @@ struct ProjectMapView: UIViewRepresentable {
     func makeCoordinator() -> Coordinator { Coordinator(self) }
 
     func makeUIView(context: Context) -> MLNMapView {
-        let view = MLNMapView(frame: .zero, styleURL: Self.styleURL())
+        let view = MLNMapView(frame: .zero, styleURL: Self.fallbackStyleURL())
+        // The style URL comes from the local server, which may be starting: asked off the view.
+        Task { @MainActor in view.styleURL = await Self.styleURL() }
         view.delegate = context.coordinator
         view.showsUserLocation = true
         view.addGestureRecognizer(UITapGestureRecognizer(target: context.coordinator, action: #selector(Coordinator.tap(_:))))
@@ -178,14 +200,18 @@ struct ProjectMapView: UIViewRepresentable {
 
     /// The server's default map, or the fallback style written to a file (MLNMapView loads
     /// styles by URL).
-    static func styleURL() -> URL? {
-        switch MapLayers.style(server: MapServers.current) {
+    static func styleURL() async -> URL? {
+        switch await MapLayers.style(server: MapServers.current) {
         case .url(let url): return url
-        case .json(let json):
-            let file = FileManager.default.temporaryDirectory.appendingPathComponent("mapeo-fallback-style.json")
-            try? Data(json.utf8).write(to: file)
-            return file
+        case .json: return fallbackStyleURL()
         }
+    }
+
+    /// The inline fallback style as a file, shown until the server's style URL is known.
+    static func fallbackStyleURL() -> URL? {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("mapeo-fallback-style.json")
+        try? Data(MapLayers.fallbackStyleJSON.utf8).write(to: file)
+        return file
     }
 
     final class Coordinator: NSObject, MLNMapViewDelegate {
@@ -227,9 +253,13 @@ struct ProjectMapView: UIViewRepresentable {
             style.addLayer(icons)
 
             let project = parent.project
-            DispatchQueue.global(qos: .userInitiated).async {
+            let density = Int(UIScreen.main.scale.rounded())
+            Task.detached(priority: .userInitiated) {
                 let presets = (try? project.listPresets(query: Query())) ?? []
-                let images = MapLayers.categoryIcons(presets, server: MapServers.current).compactMap { icon in
+                let icons = await MapLayers.categoryIcons(
+                    projectId: project.projectId(), presets, server: MapServers.current, pixelDensity: density)
+                // UIImage reads PNG; a categories file with SVG icons only shows colours.
+                let images = icons.compactMap { icon in
                     (try? Data(contentsOf: icon.url)).flatMap(UIImage.init(data:)).map { (icon.name, $0) }
                 }
                 let tracks = Tracks.geoJSON((try? project.listTracks(query: Query())) ?? [])

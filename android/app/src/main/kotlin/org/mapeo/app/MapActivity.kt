@@ -20,6 +20,7 @@ import android.view.ViewGroup
 import android.widget.FrameLayout
 import java.net.HttpURLConnection
 import java.net.URL
+import kotlin.math.roundToInt
 import org.maplibre.android.MapLibre
 import org.maplibre.android.camera.CameraUpdateFactory
 import org.maplibre.android.geometry.LatLng
@@ -35,7 +36,9 @@ import org.maplibre.android.style.layers.SymbolLayer
 import org.maplibre.android.style.sources.GeoJsonSource
 import org.mapeo.app.logic.CameraTarget
 import org.mapeo.app.logic.CategoryIcon
+import org.mapeo.app.logic.FALLBACK_STYLE_JSON
 import org.mapeo.app.logic.Feature
+import org.mapeo.app.logic.ICON_DENSITIES
 import org.mapeo.app.logic.MapPointsFeed
 import org.mapeo.app.logic.MapServer
 import org.mapeo.app.logic.MapStyle
@@ -95,7 +98,7 @@ class MapActivity : Screen() {
     private var locationOk = false
     private var truncatedShown = false
 
-    /** The local map/media server, once wired ([MapeoApp.mapServer]); else the fallback. */
+    /** The local map/media server ([MapeoApp.mapServer]); without it, the fallback style. */
     private val server: MapServer? get() = app.mapServer
 
     private val gps = object : LocationListener {
@@ -141,11 +144,14 @@ class MapActivity : Screen() {
 
         mapView.getMapAsync { m ->
             map = m
-            val builder = when (val s = mapStyle(server)) {
-                is MapStyle.Url -> Style.Builder().fromUri(s.url)
-                is MapStyle.Json -> Style.Builder().fromJson(s.json)
+            // The style URL comes from the local server, which may be starting: off the main thread.
+            work({ mapStyle(server) }) { r ->
+                val builder = when (val s = r.getOrElse { MapStyle.Json(FALLBACK_STYLE_JSON) }) {
+                    is MapStyle.Url -> Style.Builder().fromUri(s.url)
+                    is MapStyle.Json -> Style.Builder().fromJson(s.json)
+                }
+                m.setStyle(builder) { loaded -> styleLoaded(m, loaded) }
             }
-            m.setStyle(builder) { loaded -> styleLoaded(m, loaded) }
         }
         withPermission(Feature.LOCATION) { ok ->
             locationOk = ok
@@ -221,7 +227,7 @@ class MapActivity : Screen() {
     private fun loadProject(m: MapLibreMap, s: Style) {
         work({
             val p = project()
-            val icons = categoryIcons(pointPresets(p), server).mapNotNull { icon -> fetchIcon(icon)?.let { icon to it } }
+            val icons = categoryIcons(projectId, pointPresets(p), server, iconDensity()).mapNotNull { icon -> fetchIcon(icon)?.let { icon to it } }
             Triple(icons, tracksGeoJson(p.listTracks(Query())), cameraFor(places(p.listObservations(Query()))))
         }) { r ->
             val (icons, tracks, camera) = r.getOrElse { toast(message(it)); return@work }
@@ -379,7 +385,10 @@ class MapActivity : Screen() {
         }
     }
 
-    /** A category icon from the local server (off the main thread), or null. */
+    /** The screen's density as the categories' PNGs come (1x–3x). */
+    private fun iconDensity(): Int = resources.displayMetrics.density.roundToInt().coerceIn(ICON_DENSITIES)
+
+    /** A category icon from the local server (off the main thread), or null (also for an SVG-only icon). */
     private fun fetchIcon(icon: CategoryIcon): Bitmap? = runCatching {
         val c = URL(icon.url).openConnection() as HttpURLConnection
         c.connectTimeout = ICON_TIMEOUT_MS

@@ -16,8 +16,11 @@ import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.SupervisorJob
 import kotlinx.coroutines.asCoroutineDispatcher
 import kotlinx.coroutines.launch
+import org.mapeo.app.logic.DeviceMapLibrary
+import org.mapeo.app.logic.DeviceMapShares
 import org.mapeo.app.logic.ExchangeController
 import org.mapeo.app.logic.ExchangeViewState
+import org.mapeo.app.logic.LocalMapServer
 import org.mapeo.app.logic.MapLibrary
 import org.mapeo.app.logic.MapServer
 import org.mapeo.app.logic.MapShares
@@ -42,19 +45,20 @@ class MapeoApp : Application() {
         private set
 
     /**
-     * The local map/media server, the device's maps and map sharing, as the app implements
-     * them over the bindings (`mapStyleUrl` / `iconUrl`, `maps` / `importMap` / `removeMap` /
-     * `setDefaultMap`, `shareMap` / `acceptMapShare` / `declineMapShare` / `mapShares`): null
-     * until wired, and the map then shows the fallback style and the maps screen says so.
+     * The local map/media server, the device's maps and map sharing, over the bindings
+     * (DeviceMaps.kt): null until the device is open.
      */
     @Volatile
     var mapServer: MapServer? = null
+        private set
 
     @Volatile
     var mapLibrary: MapLibrary? = null
+        private set
 
     @Volatile
     var mapShares: MapShares? = null
+        private set
 
     private val stateListeners = mutableSetOf<(ExchangeViewState) -> Unit>()
     private val lifecycle = NetworkLifecycle()
@@ -83,6 +87,9 @@ class MapeoApp : Application() {
     fun openDevice(rootKey: ByteArray): Mapeo {
         device?.let { return it }
         val d = Mapeo.open(mapeoDir.path, rootKey)
+        mapServer = LocalMapServer(d)
+        mapLibrary = DeviceMapLibrary(d)
+        mapShares = DeviceMapShares(d)
         device = d
         exchange = ExchangeController(d) { state ->
             val listeners = synchronized(stateListeners) { stateListeners.toList() }

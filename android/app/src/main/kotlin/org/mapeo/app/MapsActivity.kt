@@ -1,7 +1,8 @@
 // The device's maps: import a map package from the phone's storage, set the default, remove;
 // and map-share offers from a coordinator with their progress, to accept or decline. Works
-// over the MapLibrary and MapShares seams (MapeoApp), which the app implements over the
-// bindings of the map store and map sharing.
+// over the MapLibrary and MapShares seams (MapeoApp, over the bindings): the core pushes
+// offers and their progress while the screen is visible, and an installed map appears in
+// the list without polling.
 package org.mapeo.app
 
 import android.content.Intent
@@ -9,21 +10,16 @@ import android.net.Uri
 import android.os.Bundle
 import android.widget.LinearLayout
 import java.io.File
+import org.mapeo.app.logic.MapShareOffer
 import org.mapeo.app.logic.MapsScreenState
 import org.mapeo.app.logic.mapsScreen
-
-/** How often offers in progress are read again, ms. */
-private const val OFFERS_REFRESH_MS = 1_000L
 
 class MapsActivity : Screen() {
     private lateinit var box: LinearLayout
 
-    private val refresh = object : Runnable {
-        override fun run() {
-            load()
-            MapeoApp.mainHandler.postDelayed(this, OFFERS_REFRESH_MS)
-        }
-    }
+    /** The offers as last pushed by the core (main thread only). */
+    private var offers: List<MapShareOffer> = emptyList()
+    private var watching: AutoCloseable? = null
 
     override fun create(state: Bundle?) {
         val c = column()
@@ -38,23 +34,27 @@ class MapsActivity : Screen() {
 
     override fun onStart() {
         super.onStart()
-        MapeoApp.mainHandler.post(refresh)
+        // Each push (an offer, progress, a map installed, a share ended) reloads the list:
+        // the core throttles them, and the maps read is a small local query.
+        watching = app.mapShares?.watch { now -> MapeoApp.mainHandler.post { offers = now; load() } }
+        load()
     }
 
     override fun onStop() {
-        MapeoApp.mainHandler.removeCallbacks(refresh)
+        watching?.close()
+        watching = null
         super.onStop()
     }
 
     private fun load() {
         val library = app.mapLibrary
-        val shares = app.mapShares
         if (library == null) {
             box.removeAllViews()
-            box.label("Offline maps need the map server, which this build does not have yet.")
+            box.label("Offline maps open once this phone has a device.")
             return
         }
-        work({ mapsScreen(library.maps(), shares?.offers().orEmpty()) }) { r ->
+        val shown = offers
+        work({ mapsScreen(library.maps(), shown) }) { r ->
             r.onSuccess(::showState).onFailure { toast(message(it)) }
         }
     }
@@ -66,8 +66,12 @@ class MapsActivity : Screen() {
             box.label(offer.title, bold = true)
             box.label(offer.progress, 14f)
             val actions = row().also { box.addView(it) }
-            actions.button("Accept") { act { app.mapShares?.accept(offer.shareId) } }
-            actions.button("Decline") { act { app.mapShares?.decline(offer.shareId) } }
+            if (offer.accepted) {
+                actions.button("Stop") { act { app.mapShares?.decline(offer.shareId) } }
+            } else {
+                actions.button("Accept") { act { app.mapShares?.accept(offer.shareId) } }
+                actions.button("Decline") { act { app.mapShares?.decline(offer.shareId) } }
+            }
         }
         for (map in s.maps) {
             box.label(map.title, bold = true)
@@ -80,7 +84,7 @@ class MapsActivity : Screen() {
         }
     }
 
-    private fun act(block: () -> Unit) {
+    private fun act(block: suspend () -> Unit) {
         work({ block() }) { r -> r.exceptionOrNull()?.let { toast(message(it)) }; load() }
     }
 

@@ -5,6 +5,7 @@ package org.mapeo.app.logic
 
 import java.util.concurrent.atomic.AtomicReference
 import uniffi.mapeo_ffi.BoundingBox
+import uniffi.mapeo_ffi.IconSize
 import uniffi.mapeo_ffi.MapPoints
 import uniffi.mapeo_ffi.ObservationDoc
 import uniffi.mapeo_ffi.PresetDoc
@@ -27,8 +28,8 @@ const val PROP_CATEGORY_ID = "categoryId"
 /** Radius of a point, in dp: big enough to tap with a thumb. */
 const val POINT_RADIUS_DP = 9f
 
-/** Icon size asked of the server, in px, for a point of [POINT_RADIUS_DP] on a 3x screen. */
-const val POINT_ICON_PX = 48
+/** Icon size asked of the server for a point of [POINT_RADIUS_DP]. */
+val POINT_ICON_SIZE: IconSize = IconSize.MEDIUM
 
 /** Zoom used to show a single observation. */
 const val SINGLE_POINT_ZOOM = 15.0
@@ -45,12 +46,16 @@ fun iconImageId(iconId: String): String = "mapeo-icon-$iconId"
 /** A category's icon to load into the style: its image id and where it comes from. */
 data class CategoryIcon(val categoryId: String, val imageId: String, val url: String)
 
-/** The icons of [presets] that the server has, to add to the style before drawing points. */
-fun categoryIcons(presets: List<PresetDoc>, server: MapServer?, sizePx: Int = POINT_ICON_PX): List<CategoryIcon> {
+/**
+ * The icons of project [projectId]'s [presets], to add to the style before drawing points: as
+ * PNGs at the screen's [pixelDensity], or as the categories file has them when null (see
+ * [MapServer.iconUrl]).
+ */
+suspend fun categoryIcons(projectId: String, presets: List<PresetDoc>, server: MapServer?, pixelDensity: Int?): List<CategoryIcon> {
     if (server == null) return emptyList()
     return presets.filter { !it.meta.deleted }.mapNotNull { p ->
         val iconId = p.value.iconRef?.docId ?: return@mapNotNull null
-        val url = server.iconUrl(p.meta.docId, sizePx) ?: return@mapNotNull null
+        val url = server.iconUrl(projectId, p.meta.docId, POINT_ICON_SIZE, pixelDensity) ?: return@mapNotNull null
         CategoryIcon(p.meta.docId, iconImageId(iconId), url)
     }
 }

@@ -1,18 +1,29 @@
-// What the map screen needs from the local map/media server and the map store, as small
-// interfaces the app implements over the bindings (`mapStyleUrl`, `iconUrl`, `maps`,
+// What the map screen and the maps screen need from the device's local map/media server, its
+// map store and map sharing, as small interfaces: the screens depend on these, and
+// DeviceMaps.kt implements them over the bindings (`mapStyleUrl`, `iconUrl`, `maps`,
 // `importMap`, `removeMap`, `setDefaultMap`, `shareMap`, `acceptMapShare`, `declineMapShare`,
-// `mapShares` + `MapShareListener`). Those bindings arrive with the server and map-share work;
-// until they are wired, the map falls back to a style with no base map (the observations still
-// show on top) and category colours without icons.
+// `mapShares` + `MapShareListener`). The calls that reach the server or a peer suspend: the
+// server starts on first use and a share waits for the other device.
 package org.mapeo.app.logic
 
-/** The style and icons the map loads, from the device's local server. */
-interface MapServer {
-    /** The style URL of map [mapId], or of the default map when null; null if none is served. */
-    fun styleUrl(mapId: String? = null): String?
+import uniffi.mapeo_ffi.IconSize
+import uniffi.mapeo_ffi.MapeoException
 
-    /** The URL of a category's icon at [sizePx] device pixels, or null if it has none. */
-    fun iconUrl(categoryId: String, sizePx: Int): String?
+/** The style and icons the map loads, from the device's local server on 127.0.0.1. */
+interface MapServer {
+    /**
+     * The style URL of map [mapId], or of the default map when null (the core's own fallback
+     * style when no default is chosen); null if the server cannot be reached.
+     */
+    suspend fun styleUrl(mapId: String? = null): String?
+
+    /**
+     * The URL of the icon of category [categoryId] (a preset's doc id) of project [projectId]
+     * at [size]: its PNG for [pixelDensity] (1–3; the server answers 404 when the categories
+     * file has none), or with no density as the file has it (SVG first, else its smallest
+     * PNG); null if the category has no icon.
+     */
+    suspend fun iconUrl(projectId: String, categoryId: String, size: IconSize, pixelDensity: Int?): String?
 }
 
 /** A map package on this device, as the maps screen lists it. */
@@ -25,7 +36,7 @@ data class MapPackage(
     val maxZoom: Int,
 )
 
-/** The device's maps: list, import from a file, set the default, remove. */
+/** The device's maps: list, import from a file, set the default, remove (blocking: off the main thread). */
 interface MapLibrary {
     fun maps(): List<MapPackage>
     fun importMap(path: String): MapPackage
@@ -33,21 +44,36 @@ interface MapLibrary {
     fun removeMap(mapId: String)
 }
 
-/** A map offered by a coordinator, as the maps screen shows it. */
+/** A map offered to this device, as the maps screen shows it: waiting for an answer, or accepted and arriving. */
 data class MapShareOffer(
     val shareId: String,
     val mapName: String,
     val senderName: String?,
     val sizeBytes: Long,
     val receivedBytes: Long,
+    /** Accepted: the package is arriving (progress in [receivedBytes]). */
+    val accepted: Boolean = false,
 )
 
 /** Map offers to this device, and offering a map to a connected device. */
 interface MapShares {
+    /** The offers now. */
     fun offers(): List<MapShareOffer>
-    fun accept(shareId: String)
-    fun decline(shareId: String)
-    fun share(mapId: String, deviceId: String): String
+
+    /**
+     * Calls [onChange] with the offers now, then whenever a share changes (an offer arrives,
+     * bytes move, a map is installed, a share ends), on a core thread, until closed.
+     */
+    fun watch(onChange: (List<MapShareOffer>) -> Unit): AutoCloseable
+
+    /** Accepts an offer: the map arrives, is checked, then appears in the device's maps. */
+    suspend fun accept(shareId: String)
+
+    /** Declines an offer, or stops one that is arriving: nothing of it is kept. */
+    suspend fun decline(shareId: String)
+
+    /** Offers map [mapId] to connected device [deviceId]; returns the share's id. */
+    suspend fun share(mapId: String, deviceId: String): String
 }
 
 /** How the map view loads its style. */
@@ -66,6 +92,15 @@ const val FALLBACK_BACKGROUND = "#EFE9DC"
 val FALLBACK_STYLE_JSON: String =
     """{"version":8,"name":"Mapeo (no map)","sources":{},"layers":[{"id":"background","type":"background","paint":{"background-color":"$FALLBACK_BACKGROUND"}}]}"""
 
-/** The style to load: the server's default map if there is one, else the fallback. */
-fun mapStyle(server: MapServer?): MapStyle =
-    server?.styleUrl()?.let { MapStyle.Url(it) } ?: MapStyle.Json(FALLBACK_STYLE_JSON)
+/**
+ * The style to load: the server's default map (or the core's fallback style) if the server
+ * answers, else the inline fallback so the observations still show.
+ */
+suspend fun mapStyle(server: MapServer?): MapStyle {
+    val url = try {
+        server?.styleUrl()
+    } catch (e: MapeoException) {
+        null
+    }
+    return url?.let { MapStyle.Url(it) } ?: MapStyle.Json(FALLBACK_STYLE_JSON)
+}

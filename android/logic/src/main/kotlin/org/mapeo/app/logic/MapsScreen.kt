@@ -1,13 +1,13 @@
 // The maps screen's state: the device's map packages (the default first, then by name) with
 // their size and zoom range, and map-share offers with their progress, from the `MapLibrary`
-// and `MapShares` seams (MapSeams.kt). Sizes read as elsewhere in the app (`formatBytes`).
+// and `MapShares` seams (MapSeams.kt; offers pushed by the core as they change). Sizes read as elsewhere in the app (`formatBytes`).
 package org.mapeo.app.logic
 
 /** One map in the list. */
 data class MapRow(val mapId: String, val title: String, val detail: String, val isDefault: Boolean)
 
-/** One offer in the list. */
-data class OfferRow(val shareId: String, val title: String, val progress: String, val fraction: Float)
+/** One offer in the list; [accepted]: arriving (the screen offers to stop it, not to accept it). */
+data class OfferRow(val shareId: String, val title: String, val progress: String, val fraction: Float, val accepted: Boolean = false)
 
 /** What the maps screen shows. */
 data class MapsScreenState(val maps: List<MapRow>, val offers: List<OfferRow>, val empty: String?)
@@ -29,6 +29,7 @@ fun mapsScreen(maps: List<MapPackage>, offers: List<MapShareOffer>): MapsScreenS
             title = "${o.mapName} from ${o.senderName ?: "a coordinator"}",
             progress = if (o.receivedBytes > 0) "${formatBytes(o.receivedBytes)} of ${formatBytes(o.sizeBytes)}" else formatBytes(o.sizeBytes),
             fraction = fraction,
+            accepted = o.accepted,
         )
     }
     val empty = if (rows.isEmpty() && offerRows.isEmpty()) "No maps on this phone: import a map file, or ask a coordinator to share one." else null

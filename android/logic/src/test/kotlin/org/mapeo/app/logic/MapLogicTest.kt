@@ -5,8 +5,11 @@ package org.mapeo.app.logic
 
 import org.junit.jupiter.api.Assertions.assertEquals
 import org.junit.jupiter.api.Assertions.assertTrue
+import kotlinx.coroutines.runBlocking
 import org.junit.jupiter.api.Test
 import uniffi.mapeo_ffi.BoundingBox
+import uniffi.mapeo_ffi.IconSize
+import uniffi.mapeo_ffi.MapeoException
 
 class MapLogicTest {
     @Test
@@ -38,15 +41,15 @@ class MapLogicTest {
     }
 
     @Test
-    fun `without a map server the fallback style shows and no icons are asked for`() {
+    fun `without a map server, or when it fails, the fallback style shows and no icons are asked for`() = runBlocking {
         val style = mapStyle(null) as MapStyle.Json
         assertTrue(style.json.contains("\"version\":8"))
-        assertEquals(emptyList<CategoryIcon>(), categoryIcons(emptyList(), null))
-        val server = object : MapServer {
-            override fun styleUrl(mapId: String?) = "http://127.0.0.1:1234/secret/maps/default/style.json"
-            override fun iconUrl(categoryId: String, sizePx: Int) = "http://127.0.0.1:1234/secret/icons/$categoryId/$sizePx"
+        assertEquals(emptyList<CategoryIcon>(), categoryIcons("p", emptyList(), null, 2))
+        val failing = object : MapServer {
+            override suspend fun styleUrl(mapId: String?): String? = throw MapeoException.Network("the local server could not start")
+            override suspend fun iconUrl(projectId: String, categoryId: String, size: IconSize, pixelDensity: Int?): String? = null
         }
-        assertEquals(MapStyle.Url("http://127.0.0.1:1234/secret/maps/default/style.json"), mapStyle(server))
+        assertEquals(MapStyle.Json(FALLBACK_STYLE_JSON), mapStyle(failing))
     }
 
     @Test
