@@ -42,14 +42,19 @@ fn maps_are_imported_listed_chosen_and_removed_with_json() {
         serde_json::json!([-60.0, -10.0, -50.0, 0.0])
     );
     assert_eq!(smp_map["size"], std::fs::metadata(&smp).unwrap().len());
-    assert_eq!(smp_map["default"], false);
+    assert_eq!(
+        smp_map["default"], true,
+        "the first map becomes the default"
+    );
     let raster_map = peer.json(&["maps", "import", raster.to_str().unwrap()])["imported"].clone();
     assert_eq!(raster_map["format"], "mbtiles");
     assert_eq!(raster_map["name"], "Raster");
 
     let list = peer.json(&["maps", "list"]);
     assert_eq!(list["count"], 2);
-    assert_eq!(list["default"], Value::Null);
+    assert_eq!(list["default"], smp_map["id"]);
+    let cleared = peer.json(&["maps", "default", "--clear"]);
+    assert_eq!(cleared["default"], Value::Null);
     let text = String::from_utf8(peer.run(&["maps", "list"]).stdout).unwrap();
     assert!(
         text.contains("Territory") && text.contains("Raster"),

@@ -345,7 +345,9 @@ impl MapStore {
 
     /// Imports a package read from `source`: copied while hashed into a temporary file in the
     /// store's folder, checked there, then renamed. Any failure removes the temporary file.
-    /// Importing a package already in the store returns the map already there.
+    /// Importing a package already in the store returns the map already there. When no map is
+    /// the default, the imported one becomes it: a team that imports (or is sent) a map
+    /// expects to see it, not the blank fallback, without a second step.
     pub fn import(&self, mut source: impl Read) -> Result<MapInfo, MapError> {
         let part = PartFile::create(&self.dir)?;
         let mut hasher = blake3::Hasher::new();
@@ -400,6 +402,9 @@ impl MapStore {
         let final_path = self.map_path(&id, format);
         part.persist(&final_path)?;
         index.maps.push(info.clone());
+        if index.default.is_none() {
+            index.default = Some(id);
+        }
         if let Err(e) = self.save_index(&index) {
             // The index is the record: a file it does not list must not stay behind.
             let _ = fs::remove_file(&final_path);

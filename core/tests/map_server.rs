@@ -106,6 +106,8 @@ async fn every_served_style_passes_the_maplibre_validator_and_every_url_in_it_re
     if let Some(path) = &real {
         maps.push(("@comapeo/fallback-smp", import_path(&d, path)));
     }
+    // The first import became the default; clear it to serve the style shown with none.
+    d.manager.maps().unwrap().set_default(None).unwrap();
     let server = d.manager.local_server().await.unwrap();
     let mut styles = vec![(
         "fallback".to_owned(),

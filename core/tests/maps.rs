@@ -493,9 +493,21 @@ fn maps_are_listed_chosen_as_default_and_removed() {
     let smp = store
         .import(Cursor::new(generated_smp().bytes))
         .expect("import smp");
+    assert_eq!(
+        store.default_map().expect("default"),
+        Some(smp.id.clone()),
+        "with no default, the first map imported becomes it"
+    );
     let file = tmp.path().join("a.mbtiles");
     mbtiles_file(&file, &[("format", "png")], &[(0, 0, 0, png_tile(7))]);
     let mbt = store.import_file(&file).expect("import mbtiles");
+    assert_eq!(
+        store.default_map().expect("default"),
+        Some(smp.id.clone()),
+        "a later import leaves the chosen default alone"
+    );
+    store.set_default(None).expect("no default");
+    store.set_default(Some(&mbt.id)).expect("default");
     let again = store
         .import(Cursor::new(generated_smp().bytes))
         .expect("import the same smp again");

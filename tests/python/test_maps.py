@@ -93,8 +93,11 @@ def test_an_imported_map_is_listed_chosen_served_and_removed(device, tmp_path):
     assert (info.min_zoom, info.max_zoom) == (0, 1)
     assert (info.bounds.west, info.bounds.north) == (-61.0, -2.0)
     assert info.size == path.stat().st_size
-    assert not info.is_default
+    assert info.is_default, "with no default, an imported map becomes it"
     assert [x.id for x in device.maps()] == [info.id]
+
+    device.set_default_map(None)
+    assert not device.maps()[0].is_default
 
     fallback = json.loads(fetch(asyncio.run(device.map_style_url(None)))[2])
     assert fallback["name"] == "Mapeo fallback", "no default map: the fallback style"

@@ -102,14 +102,18 @@ fn import(maps: &MapStore, path: &Path) -> CliResult<Output> {
     Ok(Output::new(
         json!({ "imported": map_json(&info, default) }),
         format!(
-            "Imported {} ({}): {}, zoom {}–{}, {}. Choose it with `mapeo maps default {}`.",
+            "Imported {} ({}): {}, zoom {}–{}, {}. {}",
             info.name,
             short(&info.id),
             format_name(info.format),
             info.min_zoom,
             info.max_zoom,
             HumanBytes(info.size),
-            short(&info.id)
+            if default {
+                "It is the default map.".to_owned()
+            } else {
+                format!("Choose it with `mapeo maps default {}`.", short(&info.id))
+            }
         ),
     ))
 }

@@ -65,14 +65,16 @@ final class MapsTests: XCTestCase {
         let library = DeviceMapLibrary(a)
         let server = LocalMapServer(a)
 
+        // No map yet: the core's own fallback style, still from the server.
+        guard case .url(let before) = await MapLayers.style(server: server) else { return XCTFail("no style URL") }
+        let fallback = try await fetch(before).body
+        XCTAssertTrue(String(decoding: fallback, as: UTF8.self).contains("Mapeo fallback"))
+
         let imported = try library.importMap(path: smp.path)
         XCTAssertEqual(imported.name, "Blank")
         XCTAssertEqual(imported.sizeBytes, size)
-        XCTAssertFalse(imported.isDefault)
+        XCTAssertTrue(imported.isDefault, "with no default, an imported map becomes it")
         XCTAssertEqual(try library.maps(), [imported])
-        guard case .url(let before) = await MapLayers.style(server: server) else { return XCTFail("no style URL") }
-        let fallback = try await fetch(before).body
-        XCTAssertFalse(String(decoding: fallback, as: UTF8.self).contains("\"name\":\"Blank\""))
 
         try library.setDefaultMap(mapId: imported.mapId)
         XCTAssertEqual(MapsScreen(maps: try library.maps(), offers: []).maps.map(\.title), ["Blank (default)"])

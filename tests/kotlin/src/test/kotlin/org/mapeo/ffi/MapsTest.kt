@@ -103,7 +103,9 @@ class MapsTest {
         assertEquals(MapFormat.SMP, info.format)
         assertEquals(Files.size(file).toULong(), info.size)
         assertEquals(listOf(info.id), mapeo.maps().map { it.id })
-        assertFalse(info.isDefault)
+        assertTrue(info.isDefault, "with no default, an imported map becomes it")
+        mapeo.setDefaultMap(null)
+        assertFalse(mapeo.maps().single().isDefault)
 
         val fallback = String(fetch(mapeo.mapStyleUrl(null)).body())
         assertTrue(fallback.contains("Mapeo fallback"), fallback)

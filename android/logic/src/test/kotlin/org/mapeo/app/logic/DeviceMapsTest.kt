@@ -24,7 +24,6 @@ import kotlinx.coroutines.async
 import kotlinx.coroutines.runBlocking
 import org.junit.jupiter.api.Assertions.assertArrayEquals
 import org.junit.jupiter.api.Assertions.assertEquals
-import org.junit.jupiter.api.Assertions.assertFalse
 import org.junit.jupiter.api.Assertions.assertTrue
 import org.junit.jupiter.api.Test
 import org.junit.jupiter.api.assertThrows
@@ -83,14 +82,15 @@ class DeviceMapsTest {
             val file = dir.resolve("territorio.smp")
             smpWithTile(file, tile)
 
+            // No map yet: the core's own fallback style, still from the server.
+            val before = mapStyle(server) as MapStyle.Url
+            assertTrue(String(fetch(before.url).body()).contains("Mapeo fallback"))
+
             val imported = library.importMap(file.toString())
             assertEquals("Territorio", imported.name)
-            assertFalse(imported.isDefault)
+            assertTrue(imported.isDefault, "with no default, an imported map becomes it")
             assertEquals(Files.size(file), imported.sizeBytes)
             assertEquals(listOf(imported), library.maps())
-            // No default yet: the core's own fallback style, still from the server.
-            val before = mapStyle(server) as MapStyle.Url
-            assertFalse(String(fetch(before.url).body()).contains("Territorio"))
 
             library.setDefaultMap(imported.mapId)
             assertEquals(listOf("Territorio (default)"), mapsScreen(library.maps(), emptyList()).maps.map { it.title })
