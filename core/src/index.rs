@@ -104,23 +104,31 @@ const SELECT_HEADS: &str = "SELECT v.entry_id, v.updated_at FROM versions v \
      WHERE v.doc_id = ?1 AND NOT EXISTS \
      (SELECT 1 FROM links l WHERE l.doc_id = ?1 AND l.target = v.entry_id)";
 const SELECT_DOC_STATE: &str = "SELECT rowid, version, doc FROM docs WHERE doc_id = ?1";
-const UPSERT_DOC: &str = "INSERT INTO docs \
+// A new document and a changed one are written by separate statements rather than one
+// upsert: `ON CONFLICT … DO UPDATE … RETURNING` makes SQLite keep a statement journal and a
+// temporary table for every row, which cost more than the row itself.
+const INSERT_DOC: &str = "INSERT INTO docs \
      (doc_id, schema, version, created_at, updated_at, deleted, created_by, preset_doc_id, forks, doc) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
-     ON CONFLICT (doc_id) DO UPDATE SET schema = excluded.schema, version = excluded.version, \
-     created_at = excluded.created_at, updated_at = excluded.updated_at, \
-     deleted = excluded.deleted, created_by = excluded.created_by, \
-     preset_doc_id = excluded.preset_doc_id, forks = excluded.forks, doc = excluded.doc \
-     RETURNING rowid";
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+const UPDATE_DOC: &str = "UPDATE docs SET schema = ?2, version = ?3, created_at = ?4, \
+     updated_at = ?5, deleted = ?6, created_by = ?7, preset_doc_id = ?8, forks = ?9, doc = ?10 \
+     WHERE rowid = ?1";
 const QUEUE_SEARCH: &str = "INSERT OR IGNORE INTO search_pending (rowid) VALUES (?1)";
 const SEARCH_BACKLOG: &str = "SELECT (SELECT max_rowid FROM search_mark), \
      (SELECT coalesce(max(rowid), 0) FROM docs), (SELECT count(*) FROM search_pending)";
+// Rows of the backlog not staged by this connection (written before it opened, or by
+// another one): their text and location are decoded from the stored document.
 const SELECT_SEARCH_ROWS: &str = "SELECT rowid, doc FROM docs \
-     WHERE rowid > ?1 OR rowid IN (SELECT rowid FROM search_pending)";
-const STAGE_SEARCH: &str = "CREATE TEMP TABLE IF NOT EXISTS search_stage \
-     (rowid INTEGER PRIMARY KEY, text TEXT, lat REAL, lon REAL); DELETE FROM temp.search_stage;";
+     WHERE (rowid > ?1 OR rowid IN (SELECT rowid FROM search_pending)) \
+     AND rowid NOT IN (SELECT rowid FROM temp.search_stage)";
+/// The writer's staging table: the text and location of every document row written since
+/// the last batch, taken from the document as it is indexed, so that a batch need not read
+/// and decode the documents again. A temporary table, so it rolls back with a refused
+/// batch and is empty after a restart (the rows then come from `docs`).
+const CREATE_STAGE: &str = "CREATE TEMP TABLE IF NOT EXISTS search_stage \
+     (rowid INTEGER PRIMARY KEY, text TEXT, lat REAL, lon REAL)";
 const INSERT_STAGE: &str =
-    "INSERT INTO temp.search_stage (rowid, text, lat, lon) VALUES (?1, ?2, ?3, ?4)";
+    "INSERT OR REPLACE INTO temp.search_stage (rowid, text, lat, lon) VALUES (?1, ?2, ?3, ?4)";
 const APPLY_STAGE: &str = "\
      DELETE FROM obs_text WHERE rowid IN (SELECT rowid FROM search_pending); \
      DELETE FROM obs_location WHERE id IN (SELECT rowid FROM search_pending); \
@@ -137,7 +145,7 @@ const SELECT_DOC_COLUMNS: &str = "SELECT d.doc, d.version, d.created_by, d.forks
 const SELECT_VERSION_EXISTS: &str = "SELECT 1 FROM versions WHERE doc_id = ?1 AND entry_id = ?2";
 const CLEAR_INDEX: &str = "DELETE FROM versions; DELETE FROM links; DELETE FROM docs; \
      DELETE FROM obs_location; DELETE FROM obs_text; DELETE FROM search_pending; \
-     UPDATE search_mark SET max_rowid = 0 WHERE id = 1;";
+     DELETE FROM temp.search_stage; UPDATE search_mark SET max_rowid = 0 WHERE id = 1;";
 
 fn bytes_to_device(b: Vec<u8>) -> Result<DeviceId, StoreError> {
     let arr: [u8; 32] = b
@@ -254,41 +262,89 @@ fn refresh_doc(
     };
     let mut forks: Vec<VersionId> = heads.into_iter().map(|h| h.version).collect();
     forks.sort();
-    let (doc, bytes): (Doc, Vec<u8>) = match &current {
-        _ if incoming_id == winner.entry_id => (incoming_doc.clone(), incoming_bytes.to_vec()),
-        Some((_, version, bytes)) if *version == winner.entry_id => (
-            Doc::decode(bytes).map_err(|_| StoreError::Corrupt("indexed document"))?,
-            bytes.clone(),
-        ),
-        _ => load_version(tx, keys, winner.entry_id)?,
+    let loaded: (Doc, Vec<u8>);
+    let (doc, bytes): (&Doc, &[u8]) = match &current {
+        _ if incoming_id == winner.entry_id => (incoming_doc, incoming_bytes),
+        Some((_, version, bytes)) if *version == winner.entry_id => {
+            let doc = Doc::decode(bytes).map_err(|_| StoreError::Corrupt("indexed document"))?;
+            loaded = (doc, bytes.clone());
+            (&loaded.0, &loaded.1)
+        }
+        _ => {
+            loaded = load_version(tx, keys, winner.entry_id)?;
+            (&loaded.0, &loaded.1)
+        }
     };
     let created_by = doc
         .original_version_id
         .map_or(winner.version.author, |v| v.author);
     let schema = doc.doc_type().schema_name();
-    let rowid: i64 = tx.prepare_cached(UPSERT_DOC)?.query_row(
-        params![
-            doc_id.as_str(),
-            schema,
-            winner.entry_id,
-            doc.created_at.0,
-            doc.updated_at.0,
-            doc.deleted,
-            created_by.as_bytes(),
-            doc.preset_doc_id().map(DocId::as_str),
-            encode_forks(&forks)?,
-            bytes
-        ],
-        |r| r.get(0),
-    )?;
-    // A new row is above the search mark and will be picked up by the next batch; a changed
-    // one is listed.
-    if current.is_some() {
-        tx.prepare_cached(QUEUE_SEARCH)?.execute([rowid])?;
+    let forks_bytes = encode_forks(&forks)?;
+    let preset = doc.preset_doc_id().map(DocId::as_str);
+    match &current {
+        None => {
+            tx.prepare_cached(INSERT_DOC)?.execute(params![
+                doc_id.as_str(),
+                schema,
+                winner.entry_id,
+                doc.created_at.0,
+                doc.updated_at.0,
+                doc.deleted,
+                created_by.as_bytes(),
+                preset,
+                forks_bytes,
+                bytes
+            ])?;
+            // A new row is above the search mark and will be picked up by the next batch.
+            stage_search(tx, tx.last_insert_rowid(), doc)?;
+        }
+        Some((rowid, _, _)) => {
+            tx.prepare_cached(UPDATE_DOC)?.execute(params![
+                rowid,
+                schema,
+                winner.entry_id,
+                doc.created_at.0,
+                doc.updated_at.0,
+                doc.deleted,
+                created_by.as_bytes(),
+                preset,
+                forks_bytes,
+                bytes
+            ])?;
+            // A changed one is listed.
+            tx.prepare_cached(QUEUE_SEARCH)?.execute([rowid])?;
+            stage_search(tx, *rowid, doc)?;
+        }
     }
     forks.push(winner.version);
     forks.sort();
     Ok(forks)
+}
+
+/// Creates the writer connection's staging table (see [`CREATE_STAGE`]); index writes on
+/// that connection need it.
+pub fn prepare_writer(conn: &Connection) -> Result<(), StoreError> {
+    conn.execute_batch(CREATE_STAGE)?;
+    Ok(())
+}
+
+/// Stages the text and location a document row holds for the next batch (nothing for a
+/// deleted document or one that is not an observation: the row is staged empty).
+fn stage_search(tx: &Transaction<'_>, rowid: i64, doc: &Doc) -> Result<(), StoreError> {
+    let (text, location) = match (&doc.value, doc.deleted) {
+        (DocValue::Observation(obs), false) => (
+            Some(obs.search_text()).filter(|t| !t.is_empty()),
+            doc.value.location(),
+        ),
+        _ => (None, None),
+    };
+    tx.prepare_cached(INSERT_STAGE)?.execute(params![
+        rowid,
+        text,
+        location.map(|l| l.0),
+        location.map(|l| l.1)
+    ])?;
+    Ok(())
 }
 
 fn search_backlog(conn: &Connection) -> Result<(i64, i64, i64), StoreError> {
@@ -306,25 +362,14 @@ pub fn flush_search(tx: &Transaction<'_>, always: bool) -> Result<(), StoreError
     if backlog == 0 || (!always && backlog < SEARCH_FLUSH_THRESHOLD) {
         return Ok(());
     }
-    tx.execute_batch(STAGE_SEARCH)?;
     {
         let mut rows = tx.prepare_cached(SELECT_SEARCH_ROWS)?;
-        let mut stage = tx.prepare_cached(INSERT_STAGE)?;
         let mut it = rows.query([mark])?;
         while let Some(row) = it.next()? {
             let rowid: i64 = row.get(0)?;
             let bytes: Vec<u8> = row.get(1)?;
             let doc = Doc::decode(&bytes).map_err(|_| StoreError::Corrupt("indexed document"))?;
-            if let (DocValue::Observation(obs), false) = (&doc.value, doc.deleted) {
-                let location = doc.value.location();
-                let text = Some(obs.search_text()).filter(|t| !t.is_empty());
-                stage.execute(params![
-                    rowid,
-                    text,
-                    location.map(|l| l.0),
-                    location.map(|l| l.1)
-                ])?;
-            }
+            stage_search(tx, rowid, &doc)?;
         }
     }
     tx.execute_batch(APPLY_STAGE)?;

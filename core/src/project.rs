@@ -105,6 +105,7 @@ impl Project {
         let store = db::Damaged::Project(join.project_key().project_id());
         let writer = db::open_checked(path, db::PROJECT_MIGRATIONS, store)?;
         let opened = (|| {
+            index::prepare_writer(&writer)?;
             let reader = db::open_reader(path)?;
             let checkpointer = db::Checkpointer::start(path, &writer)?;
             let own_role = roles::load(&reader, join.creator)?.current(&device.device_id());

@@ -333,6 +333,41 @@ fn a_thousand_observations_survive_a_restart() {
 }
 
 #[test]
+fn observations_not_yet_in_the_area_and_text_indexes_at_a_restart_are_found_after_it() {
+    // Fewer changes than a batch: they wait, staged in memory by the process that wrote
+    // them, for the next query. After a restart that staging is gone and they come from
+    // the stored documents instead.
+    let mut dev = Device::new(1);
+    let p = dev.manager.create_project(Default::default()).unwrap();
+    let id = p.id();
+    let moved = p.create(observation(5.0, 5.0, "sacred tree")).unwrap();
+    p.create(observation(1.0, 1.0, "river bend")).unwrap();
+    p.update(&[moved.version_id], observation(-5.0, -5.0, "moved stone"))
+        .unwrap();
+    drop(p);
+    dev.restart();
+    let p = dev.manager.open_project(&id).unwrap();
+    let area = |south: f64, north: f64| {
+        let mut q = Query::all(DocType::Observation);
+        q.bbox = Some(BoundingBox {
+            south,
+            west: south,
+            north,
+            east: north,
+        });
+        p.list(&q).unwrap().iter().map(notes).collect::<Vec<_>>()
+    };
+    assert_eq!(area(-6.0, -4.0), vec!["moved stone".to_owned()]);
+    assert!(area(4.0, 6.0).is_empty());
+    assert_eq!(area(0.0, 2.0), vec!["river bend".to_owned()]);
+    let mut t = Query::all(DocType::Observation);
+    t.text = Some("tree".into());
+    assert!(p.list(&t).unwrap().is_empty());
+    t.text = Some("river".into());
+    assert_eq!(p.list(&t).unwrap().len(), 1);
+}
+
+#[test]
 fn a_typed_delete_refuses_a_document_of_another_type_and_changes_nothing() {
     let dev = Device::new(1);
     let p = dev.manager.create_project(Default::default()).unwrap();

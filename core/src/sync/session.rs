@@ -31,8 +31,11 @@ type MapInbox = Arc<
         + Sync,
 >;
 
-/// Messages decoded ahead of the session loop.
-const INCOMING_DEPTH: usize = 4;
+/// Messages decoded ahead of the session loop. Those waiting when a batch is stored join the
+/// next group commit (`group::gather`): 8 makes groups of up to ~4,500 entries, where 4 made
+/// ~2,000, and each commit then rewrites fewer index pages per entry (100k observations to a
+/// fresh peer in about half the time), for ~3 MB more peak memory.
+const INCOMING_DEPTH: usize = 8;
 
 /// How a session ended without error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
