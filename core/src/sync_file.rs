@@ -472,6 +472,12 @@ impl Project {
                 total,
             });
         }
+        // The trailer, read last, is counted too: a finished stage ends at its total.
+        progress(SyncFileProgress {
+            stage: SyncFileStage::Checking,
+            done: reader.read_bytes(),
+            total,
+        });
 
         let mut reader = FrameReader::open(BufReader::new(File::open(path)?), file_keys(self))?;
         let mut group: Vec<Entry> = Vec::new();
@@ -524,6 +530,11 @@ impl Project {
             });
         }
         summary.entries_added += self.import_group(&mut group)?;
+        progress(SyncFileProgress {
+            stage: SyncFileStage::Importing,
+            done: reader.read_bytes(),
+            total,
+        });
         if let Some(partial) = receiving.take() {
             // The file stopped sending this blob before its end: keep what came for later.
             drop(partial);
