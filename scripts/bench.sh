@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Runs every benchmark (core/benches: store, sync, blobs, tiles, map_share) and prints their
-# figures. Figures are printed, never asserted; a benchmark step that fails (a panic, a peer
-# that does not sync) fails the script.
+# Runs every benchmark (core/benches: store, sync, blobs, tiles, map_share, sync_file) and
+# prints their figures. Figures are printed, never asserted; a benchmark step that fails (a
+# panic, a peer that does not sync) fails the script.
 #
 #   scripts/bench.sh          full sizes, optimized build (`cargo bench`: the first run builds
 #                             every dependency optimized, about 8 CPU-minutes)
@@ -13,7 +13,8 @@
 #
 # Sizes can be picked one by one in either mode: MAPEO_BENCH_N (store), MAPEO_BENCH_SYNC_NS
 # (sync, e.g. 1000,10000), MAPEO_BENCH_VIDEO_MB and MAPEO_BENCH_ROUNDS (blobs),
-# MAPEO_BENCH_TILES_MB and MAPEO_BENCH_TILE_READS (tiles).
+# MAPEO_BENCH_TILES_MB and MAPEO_BENCH_TILE_READS (tiles), MAPEO_BENCH_SYNC_FILE_N and
+# MAPEO_BENCH_SYNC_FILE_PHOTOS (sync_file).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # The full run builds mapeo-core's benchmarks alone; the quick one with `--workspace`, so that
@@ -31,6 +32,6 @@ case "${1:-}" in
     exit 2
     ;;
 esac
-for bench in store sync blobs tiles map_share; do
+for bench in store sync blobs tiles map_share sync_file; do
     cargo bench --bench "$bench" --locked "${build[@]}"
 done

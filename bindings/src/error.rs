@@ -279,6 +279,27 @@ impl From<mapeo_core::project::PatrolError> for MapeoError {
     }
 }
 
+impl From<mapeo_core::sync_file::SyncFileError> for MapeoError {
+    fn from(e: mapeo_core::sync_file::SyncFileError) -> Self {
+        use mapeo_core::sync_file::SyncFileError as E;
+        match e {
+            // The OS's text may name a path: its kind only.
+            E::Io(io) => MapeoError::Storage {
+                reason: format!("sync file i/o failed ({})", io.kind()),
+            },
+            E::Store(core) => (*core).into(),
+            // A file the app gave: what is wrong with it, in fixed words (as for a map
+            // package). A verification failure would name a feed position: left out.
+            E::Refused(_) => MapeoError::InvalidInput {
+                reason: "the sync file holds entries that failed verification".into(),
+            },
+            other => MapeoError::InvalidInput {
+                reason: other.to_string(),
+            },
+        }
+    }
+}
+
 impl From<uniffi::UnexpectedUniFFICallbackError> for MapeoError {
     fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
         MapeoError::ListenerFailed { reason: e.reason }

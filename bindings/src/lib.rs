@@ -10,7 +10,7 @@
 //! Each feature area adds exported `impl Mapeo` / `impl Project` blocks in a file of its own:
 //! `device.rs`, `network.rs`, `invites.rs` (members too), `attachments.rs` (and the blob
 //! policy), `documents.rs`, `maps.rs` (offline maps and the local server's URLs),
-//! `map_points.rs` (the map's points), `tracks.rs` (patrols).
+//! `map_points.rs` (the map's points), `tracks.rs` (patrols), `sync_file.rs` (sync by file).
 
 uniffi::setup_scaffolding!();
 
@@ -31,6 +31,7 @@ mod project;
 mod records;
 mod repair;
 mod runtime;
+mod sync_file;
 mod tracks;
 
 pub use attachments::{
@@ -59,6 +60,10 @@ pub use records::{
 };
 pub use repair::RepairReport;
 pub use runtime::{RunningTasks, running_tasks};
+pub use sync_file::{
+    LeftOutMedia, SyncFileExport, SyncFileImport, SyncFileListener, SyncFileMedia, SyncFileOptions,
+    SyncFileStage,
+};
 pub use tracks::{
     PatrolFilter, PatrolRecording, PatrolSummary, PositionOutcome, patrol_filter,
     track_distance_metres, track_duration_ms,

@@ -100,6 +100,10 @@ pub enum Command {
     /// share one with a connected device, list shares, accept or decline.
     #[command(subcommand)]
     Maps(MapsCommand),
+    /// Sync by file, for devices that never meet: write a file of what the other side lacks
+    /// (to carry on a memory card or send as a file), take one in, or write a have-file.
+    #[command(subcommand)]
+    SyncFile(SyncFileCommand),
     /// Listen, advertise, discover and sync every project until stopped (Ctrl-C).
     Serve(ServeArgs),
     /// Connect to peers and sync every shared project until done or a timeout.
@@ -614,6 +618,63 @@ Maps belong to this device, not to a project. Importing the same package twice k
     /// Sharing maps with connected devices.
     #[command(flatten)]
     Sharing(MapShareCommand),
+}
+
+/// `mapeo sync-file`.
+#[derive(Debug, Subcommand)]
+pub enum SyncFileCommand {
+    /// Write a sync file of the project: its entries (sealed) and media, for another device
+    /// of the project to import. Nothing in it is readable without the project's keys.
+    #[command(after_help = "Examples:
+  mapeo -p 3fa9 sync-file export --out /media/card/rio.mapeosync
+  mapeo sync-file export --out rio.mapeosync --media previews --max-size 500MB
+  mapeo sync-file export --out for-office.mapeosync --for office.have
+
+With --max-size, media are left out, largest first, until the file fits; the ones left out
+are listed. With --for, only what the device that wrote the have-file (or sync file) lacks.")]
+    Export {
+        /// The file to write.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Which media to carry.
+        #[arg(long, value_enum, default_value_t = MediaArg::All)]
+        media: MediaArg,
+        /// The file's largest size: a number of bytes, or with KB, MB, GB (or KiB, MiB, GiB).
+        #[arg(long, value_name = "SIZE")]
+        max_size: Option<String>,
+        /// Only what the device that wrote this have-file (or sync file) lacks.
+        #[arg(long = "for", value_name = "HAVE_FILE")]
+        for_file: Option<PathBuf>,
+    },
+    /// Import a sync file: every entry is verified as in a live sync; a damaged, cut or
+    /// foreign file is refused and changes nothing. Importing a file twice changes nothing.
+    #[command(
+        after_help = "Example:\n  mapeo sync-file import /media/card/rio.mapeosync
+Then answer with `mapeo sync-file export --out reply.mapeosync --for /media/card/rio.mapeosync`."
+    )]
+    Import {
+        /// The sync file.
+        file: PathBuf,
+    },
+    /// Write a have-file: what this device holds of the project, for the other side's
+    /// `sync-file export --for`.
+    #[command(after_help = "Example:\n  mapeo sync-file have --out /media/card/office.have")]
+    Have {
+        /// The file to write.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+}
+
+/// Which media a sync file carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MediaArg {
+    /// Every photo, recording and video, with previews and thumbnails.
+    All,
+    /// Photo previews and thumbnails only.
+    Previews,
+    /// No media.
+    None,
 }
 
 /// `mapeo sync`.

@@ -4,6 +4,7 @@
 //! Layers, each using only the ones below it (bottom first):
 //!
 //! ```text
+//! sync_file                     sync by file: a project's entries and media carried in a file
 //! manager                       the device: opens stores, owns projects, network, invites, map
 //!                               shares, repair
 //! server                        the local map and media server (HTTP on loopback, per-start
@@ -45,6 +46,7 @@ pub mod roles;
 pub mod schema;
 pub mod server;
 pub mod sync;
+pub mod sync_file;
 
 pub use attachments::BlobPolicy;
 pub use backup_code::BackupCode;

@@ -15,6 +15,7 @@ mod observation;
 mod project;
 mod remote;
 mod sync;
+mod sync_file;
 mod track;
 
 use crate::args::{Cli, Command};
@@ -51,6 +52,7 @@ pub fn run(cli: Cli) -> CliResult<Option<Output>> {
         Command::Maps(c) => maps::run(&dir, c, json).map(Some),
         Command::Serve(a) => net::serve(&dir, a, json).map(|()| None),
         Command::Sync(a) => sync::run(&dir, a, json).map(Some),
+        Command::SyncFile(c) => sync_file::run(&dir, project, c).map(Some),
         Command::ConnectionCode(a) => net::connection_code(&dir, a).map(Some),
         Command::Demo(a) => demo::run(a, json).map(Some),
     }
