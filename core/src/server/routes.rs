@@ -353,10 +353,11 @@ pub(super) fn resolve(
             };
             let wants_png =
                 format == Some(IconMimeType::Png) || (format.is_none() && density.is_some());
+            // Only kept when a PNG may need drawing: an SVG can be half a MiB.
             let svgs: Vec<_> = icon
                 .variants
                 .iter()
-                .filter(|v| v.mime_type == IconMimeType::Svg)
+                .filter(|v| wants_png && v.mime_type == IconMimeType::Svg)
                 .map(|v| (v.size != size, v.data.clone()))
                 .collect();
             let mut candidates: Vec<_> = icon
@@ -376,12 +377,12 @@ pub(super) fn resolve(
             let Some(chosen) = candidates.into_iter().next() else {
                 // A PNG asked and none in the categories file: drawn from its SVG, that of
                 // the size asked first (an SVG scales, so another size will do).
-                return match svgs.into_iter().min_by_key(|(other_size, _)| *other_size) {
-                    Some((_, svg)) if wants_png => {
-                        Ok(drawn_png(&from.drawn, &svg, size, density.unwrap_or(1)))
-                    }
-                    _ => Ok(None),
-                };
+                return Ok(svgs
+                    .into_iter()
+                    .min_by_key(|(other_size, _)| *other_size)
+                    .and_then(|(_, svg)| {
+                        drawn_png(&from.drawn, &svg, size, density.unwrap_or(1))
+                    }));
             };
             let etag = etag_of(&[&chosen.data]);
             Ok(Some(Resource {
