@@ -2,14 +2,16 @@
 //! picks (`127.0.0.1`, port 0, on a phone), that native map views and web views load from.
 //! It serves each map's style (its URLs rewritten to the server), tiles, glyphs and sprites
 //! from the map store, and the media of every project it is given — attachment variants and
-//! category icons — read-only. Every URL starts with a secret made at start (32 random bytes,
-//! hex), compared in constant time; a wrong secret gets the same 404 as anything missing, so
-//! other apps on the device cannot read through the port.
+//! category icons, drawn as PNG from their SVG for phones that read no SVG — read-only.
+//! Every URL starts with a secret made at start (32 random bytes, hex), compared in constant
+//! time; a wrong secret gets the same 404 as anything missing, so other apps on the device
+//! cannot read through the port.
 //!
 //! A layer above `maps`, `attachments` and `project`: nothing below knows it exists. It does
 //! not know the manager either: whoever starts it hands it the map store and a
 //! [`ProjectMedia`] that yields the projects whose media may be served.
 
+mod icons;
 mod respond;
 mod routes;
 
@@ -33,6 +35,10 @@ use crate::maps::{MapError, MapId, MapStore};
 use crate::project::Project;
 use crate::schema::{DocValue, IconSize, Variant};
 
+pub use icons::{
+    DRAWN_ICON_CACHE_BYTES, LARGE_ICON_SIDE, MAX_DRAWN_ICON_PIXELS, MAX_DRAWN_SVG_BYTES,
+    MAX_DRAWN_SVG_NODES, MAX_ICON_DENSITY, MEDIUM_ICON_SIDE, SMALL_ICON_SIDE, icon_side,
+};
 pub use respond::{Body, STREAM_CHUNK};
 
 /// Random bytes in the secret that starts every URL.
@@ -131,7 +137,11 @@ impl LocalServer {
         let shared = Arc::new(Shared {
             secret,
             base: (!addr.ip().is_unspecified()).then(|| base.clone()),
-            sources: routes::Sources { maps, media },
+            sources: routes::Sources {
+                maps,
+                media,
+                drawn: Default::default(),
+            },
         });
         let task = tokio::spawn(accept_loop(listener, shared));
         Ok(LocalServer { addr, base, task })
@@ -186,8 +196,9 @@ impl LocalServer {
         )
     }
 
-    /// The URL of an icon at a size: with a pixel density, its PNG at that density; without,
-    /// its SVG if it has one, else its PNG of the lowest density.
+    /// The URL of an icon at a size: with a pixel density, its PNG at that density (drawn
+    /// from its SVG, [`icon_side`] pixels square, when it has no such PNG); without, its SVG
+    /// if it has one, else its PNG of the lowest density.
     pub fn icon_url(
         &self,
         project: &ProjectId,

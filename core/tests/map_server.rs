@@ -6,6 +6,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step should panic
 
 mod common;
+#[path = "support/default_config.rs"]
+mod default_config;
 #[path = "support/http_client.rs"]
 mod http_client;
 #[path = "support/map_packages.rs"]
@@ -18,10 +20,10 @@ use http_client::{Reply, get, get_with, request};
 use map_packages::{fallback_smp, generated_smp, maplibre_errors, raster_mbtiles, vector_mbtiles};
 use mapeo_core::maps::MapId;
 use mapeo_core::schema::{
-    DocValue, Icon, IconMimeType, IconSize, IconVariant, ProjectSettings, Variant,
+    DocType, DocValue, Icon, IconMimeType, IconSize, IconVariant, ProjectSettings, Variant,
 };
 use mapeo_core::server::LocalServer;
-use mapeo_core::{Manager, RootKey};
+use mapeo_core::{Manager, Query, RootKey};
 use serde_json::Value;
 
 struct Device {
@@ -423,7 +425,13 @@ async fn attachment_variants_and_icons_are_served_byte_identical() {
     assert_eq!(r.body, m.icon_svg, "unasked, the SVG");
     assert_eq!(r.header("content-type"), Some("image/svg+xml"));
     assert_eq!(get(&icon(IconSize::Large, None)).await.status, 404);
-    assert_eq!(get(&icon(IconSize::Small, Some(3))).await.status, 404);
+    // No PNG at 3x: drawn from the SVG (another size: an SVG scales), 24 × 3 pixels square.
+    let r = get(&icon(IconSize::Small, Some(3))).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("image/png"));
+    assert_eq!(png_dimensions(&r.body), (72, 72));
+    // Past the densities a phone asks for: nothing drawn.
+    assert_eq!(get(&icon(IconSize::Small, Some(4))).await.status, 404);
     // Another project's id, or an unknown one: nothing.
     let stranger = device(6)
         .manager
@@ -489,6 +497,8 @@ async fn etags_answer_304_when_the_client_has_the_bytes() {
         format!("{}/maps/{id}/tiles/satellite/0/0/0", server.base_url()),
         server.style_url(Some(&id)),
         server.icon_url(&m.project.id(), &m.icon_id, IconSize::Small, Some(1)),
+        // Drawn from the SVG.
+        server.icon_url(&m.project.id(), &m.icon_id, IconSize::Large, Some(2)),
     ];
     for url in &urls {
         let first = get(url).await;
@@ -508,6 +518,128 @@ async fn etags_answer_304_when_the_client_has_the_bytes() {
     let hash = thumb.variant(Variant::Thumbnail).unwrap().hash.to_string();
     let r = get(&urls[0]).await;
     assert_eq!(r.header("etag"), Some(format!("\"{hash}\"").as_str()));
+}
+
+/// The width and height of a PNG, which must decode.
+fn png_dimensions(bytes: &[u8]) -> (u32, u32) {
+    assert_eq!(image::guess_format(bytes).unwrap(), image::ImageFormat::Png);
+    let img = image::load_from_memory_with_format(bytes, image::ImageFormat::Png).unwrap();
+    (img.width(), img.height())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_svg_icon_of_the_real_categories_file_comes_as_a_png_at_each_size_and_density() {
+    let Some(file) = default_config::default_config() else {
+        return;
+    };
+    let d = device(21);
+    let project = d
+        .manager
+        .create_project(ProjectSettings::default())
+        .unwrap();
+    mapeo_core::categories::import_file(&project, &file).unwrap();
+    let icons = project.list(&Query::all(DocType::Icon)).unwrap();
+    assert!(icons.len() > 10, "the default config has its icons");
+    let server = d.manager.local_server().await.unwrap();
+    let sizes = [
+        (IconSize::Small, 24),
+        (IconSize::Medium, 48),
+        (IconSize::Large, 96),
+    ];
+    let (mut first_fetch, mut cached_fetch, mut fetched) =
+        (std::time::Duration::ZERO, std::time::Duration::ZERO, 0u32);
+    for doc in &icons {
+        let DocValue::Icon(icon) = doc.value() else {
+            panic!("an icon listed as one");
+        };
+        assert!(
+            icon.variants
+                .iter()
+                .all(|v| v.mime_type == IconMimeType::Svg),
+            "this file holds SVG icons only"
+        );
+        for (size, side) in sizes {
+            for density in 1..=3u8 {
+                let url = server.icon_url(&project.id(), doc.doc_id(), size, Some(density));
+                let started = std::time::Instant::now();
+                let r = get(&url).await;
+                first_fetch += started.elapsed();
+                let what = format!("{} {size:?} @{density}x", icon.name);
+                assert_eq!(r.status, 200, "{what}");
+                assert_eq!(r.header("content-type"), Some("image/png"), "{what}");
+                let expected = side * u32::from(density);
+                assert_eq!(png_dimensions(&r.body), (expected, expected), "{what}");
+                let img = image::load_from_memory(&r.body).unwrap().to_rgba8();
+                let opaque = img.pixels().filter(|p| p.0[3] > 0).count();
+                assert!(opaque > 0, "{what} is blank");
+
+                let started = std::time::Instant::now();
+                let again = get(&url).await;
+                cached_fetch += started.elapsed();
+                fetched += 1;
+                assert_eq!(again.body, r.body, "{what}: the same PNG from the cache");
+                assert_eq!(again.header("etag"), r.header("etag"), "{what}");
+            }
+        }
+    }
+    // A figure, not a check: timings depend on the machine.
+    println!(
+        "icon PNGs drawn from the real SVGs: {fetched}, first fetch (drawn) {:.2} ms, \
+         cached fetch {:.2} ms on average",
+        first_fetch.as_secs_f64() * 1000.0 / f64::from(fetched),
+        cached_fetch.as_secs_f64() * 1000.0 / f64::from(fetched),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_svg_icon_asked_as_a_png_gets_404_and_the_server_keeps_serving() {
+    let m = media_device(22);
+    let server = m.device.manager.local_server().await.unwrap();
+    let broken = |svg: &[u8]| {
+        m.project
+            .create(DocValue::Icon(Icon {
+                name: "broken".into(),
+                variants: vec![IconVariant {
+                    size: IconSize::Medium,
+                    pixel_density: None,
+                    mime_type: IconMimeType::Svg,
+                    data: svg.to_vec(),
+                }],
+            }))
+            .unwrap()
+            .doc
+            .doc_id
+    };
+    let bad = [
+        broken(br#"<svg xmlns="http://www.w3.org/2000/svg"><rect width="1""#),
+        broken(b"\xff\xfe<svg"),
+        broken(br#"<svg xmlns="http://www.w3.org/2000/svg" width="0" height="0"/>"#),
+        broken(
+            br#"<?xml version="1.0"?><!DOCTYPE s [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;&a;">]><svg xmlns="http://www.w3.org/2000/svg"><text>&b;</text></svg>"#,
+        ),
+        // An image naming a device file is not read.
+        broken(
+            br#"<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="8" height="8"><image xlink:href="/dev/zero" width="8" height="8"/></svg>"#,
+        ),
+    ];
+    for (i, id) in bad.iter().enumerate() {
+        let url = server.icon_url(&m.project.id(), id, IconSize::Medium, Some(2));
+        let r = get(&url).await;
+        if i == bad.len() - 1 {
+            // Drawn, without the image: a transparent square.
+            assert_eq!(r.status, 200);
+            let img = image::load_from_memory(&r.body).unwrap().to_rgba8();
+            assert!(img.pixels().all(|p| p.0[3] == 0));
+        } else {
+            assert_eq!(r.status, 404, "malformed svg {i}");
+            assert_eq!(r.body, b"not found");
+        }
+        // Asked as the file has it, the SVG still comes byte for byte.
+        let svg = get(&server.icon_url(&m.project.id(), id, IconSize::Medium, None)).await;
+        assert_eq!(svg.status, 200);
+    }
+    let good = server.icon_url(&m.project.id(), &m.icon_id, IconSize::Small, Some(1));
+    assert_eq!(get(&good).await.body, m.icon_png);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use serde_json::Value;
 
+use super::icons::{DrawnIcons, drawn_key};
 use super::respond::{CACHE_IMMUTABLE, CACHE_REVALIDATE, Content, Resource};
 use super::{ProjectMedia, percent_decode, percent_encode};
 use crate::attachments::blob_index_doc_id;
@@ -187,6 +188,8 @@ pub(super) enum ReadError {
 pub(super) struct Sources {
     pub(super) maps: Arc<MapStore>,
     pub(super) media: Arc<dyn ProjectMedia>,
+    /// PNGs drawn from SVG icons, for phones.
+    pub(super) drawn: DrawnIcons,
 }
 
 /// Finds what a route names; `Ok(None)` when there is no such thing (404). `base` is the
@@ -348,6 +351,15 @@ pub(super) fn resolve(
                 Err(crate::Error::NotFound { .. }) => return Ok(None),
                 Err(_) => return Err(ReadError::Project),
             };
+            let wants_png =
+                format == Some(IconMimeType::Png) || (format.is_none() && density.is_some());
+            // Only kept when a PNG may need drawing: an SVG can be half a MiB.
+            let svgs: Vec<_> = icon
+                .variants
+                .iter()
+                .filter(|v| wants_png && v.mime_type == IconMimeType::Svg)
+                .map(|v| (v.size != size, v.data.clone()))
+                .collect();
             let mut candidates: Vec<_> = icon
                 .variants
                 .into_iter()
@@ -363,7 +375,14 @@ pub(super) fn resolve(
                 )
             });
             let Some(chosen) = candidates.into_iter().next() else {
-                return Ok(None);
+                // A PNG asked and none in the categories file: drawn from its SVG, that of
+                // the size asked first (an SVG scales, so another size will do).
+                return Ok(svgs
+                    .into_iter()
+                    .min_by_key(|(other_size, _)| *other_size)
+                    .and_then(|(_, svg)| {
+                        drawn_png(&from.drawn, &svg, size, density.unwrap_or(1))
+                    }));
             };
             let etag = etag_of(&[&chosen.data]);
             Ok(Some(Resource {
@@ -373,6 +392,26 @@ pub(super) fn resolve(
                 etag,
                 cache_control: CACHE_REVALIDATE,
             }))
+        }
+    }
+}
+
+/// The PNG of an SVG icon at a size and density, as a resource; `None` (404) when the SVG
+/// cannot be drawn (malformed, past the limits).
+fn drawn_png(drawn: &DrawnIcons, svg: &[u8], size: IconSize, density: u8) -> Option<Resource> {
+    let key = drawn_key(svg, size, density);
+    match drawn.png(key, svg, size, density) {
+        Ok(png) => Some(Resource {
+            content: Content::Bytes(png),
+            content_type: IconMimeType::Png.as_str().to_owned(),
+            content_encoding: None,
+            // Named by what it is drawn from: the same key, the same bytes.
+            etag: etag_of(&[&key.0, b"png", icon_size_name(size).as_bytes(), &[density]]),
+            cache_control: CACHE_REVALIDATE,
+        }),
+        Err(e) => {
+            tracing::debug!("local server: {e}");
+            None
         }
     }
 }

@@ -14,8 +14,8 @@ public protocol MapServer: AnyObject {
     /// style when no default is chosen).
     func styleUrl(mapId: String?) async throws -> URL
     /// The icon of category `categoryId` (a preset's doc id) of project `projectId` at `size`:
-    /// its PNG for `pixelDensity` (1–3; the server answers 404 when the categories file has
-    /// none), or with no density as the file has it (SVG first, else its smallest PNG); nil
+    /// its PNG for `pixelDensity` (1–3; the server draws it from the SVG when the categories
+    /// file has none), or with no density as the file has it (SVG first, else its smallest PNG); nil
     /// when the category has no icon.
     func iconUrl(projectId: String, categoryId: String, size: IconSize, pixelDensity: Int?) async throws -> URL?
 }

@@ -388,7 +388,7 @@ class MapActivity : Screen() {
     /** The screen's density as the categories' PNGs come (1x–3x). */
     private fun iconDensity(): Int = resources.displayMetrics.density.roundToInt().coerceIn(ICON_DENSITIES)
 
-    /** A category icon from the local server (off the main thread), or null (also for an SVG-only icon). */
+    /** A category icon from the local server (off the main thread), or null. */
     private fun fetchIcon(icon: CategoryIcon): Bitmap? = runCatching {
         val c = URL(icon.url).openConnection() as HttpURLConnection
         c.connectTimeout = ICON_TIMEOUT_MS

@@ -19,8 +19,8 @@ interface MapServer {
 
     /**
      * The URL of the icon of category [categoryId] (a preset's doc id) of project [projectId]
-     * at [size]: its PNG for [pixelDensity] (1–3; the server answers 404 when the categories
-     * file has none), or with no density as the file has it (SVG first, else its smallest
+     * at [size]: its PNG for [pixelDensity] (1–3; the server draws it from the SVG when the
+     * categories file has none), or with no density as the file has it (SVG first, else its smallest
      * PNG); null if the category has no icon.
      */
     suspend fun iconUrl(projectId: String, categoryId: String, size: IconSize, pixelDensity: Int?): String?

@@ -1,7 +1,8 @@
 // The map seams as the app wires them (DeviceMaps.kt), against the real library (host build):
 // a map imported, listed, made default and its style fetched over HTTP from the local server
 // with its tile URLs rewritten to it; a category icon of the real categories file
-// (@mapeo/default-config@6.0.0, from npm) fetched by the URL the map asks for; a map shared
+// (@mapeo/default-config@6.0.0, from npm) fetched by the URL the map asks for, as its SVG and
+// as a PNG the server draws at the screen's density; a map shared
 // between two devices over 127.0.0.1, its offer pushed to the receiver's screen, accepted and
 // in the receiver's library, then a second offer declined.
 package org.mapeo.app.logic
@@ -141,10 +142,19 @@ class DeviceMapsTest {
                 zip.getInputStream(present(zip.getEntry("icons/${airstrip.iconName}.svg"), "the airstrip icon")).readBytes()
             }
             assertArrayEquals(expected, response.body())
-            // This file has no PNGs: one asked at a screen density is not there, and the map
-            // (which decodes PNG only) shows the category's colour alone.
+            // This file has no PNGs: one asked at a screen density (the map decodes PNG only)
+            // is drawn by the server from the SVG, medium (48) at 2x: 96 pixels square.
             val png = categoryIcons(project.projectId(), presets, server, 2).single { it.categoryId == airstrip.docId }
-            assertEquals(404, fetch(png.url).statusCode())
+            val drawn = fetch(png.url)
+            assertEquals(200, drawn.statusCode())
+            assertEquals("image/png", drawn.headers().firstValue("content-type").orElse(""))
+            val signature = byteArrayOf(0x89.toByte(), 'P'.code.toByte(), 'N'.code.toByte(), 'G'.code.toByte(), 0x0D, 0x0A, 0x1A, 0x0A)
+            assertArrayEquals(signature, drawn.body().copyOfRange(0, 8))
+            val image = present(ImageIO.read(drawn.body().inputStream()), "a decodable PNG")
+            assertEquals(96, image.width)
+            assertEquals(96, image.height)
+            val opaque = (0 until 96).sumOf { x -> (0 until 96).count { y -> (image.getRGB(x, y) ushr 24) != 0 } }
+            assertTrue(opaque > 0, "the drawn icon is blank")
         } finally {
             closeAll(d)
         }
