@@ -1,5 +1,5 @@
 // Exchange (start/stop, nearby devices with per-device progress, this device's connection
-// code as text and QR code, connecting by code or address), members (roles, invite a nearby
+// code as text and QR code, connecting by code or address, sync by file: SyncFile.swift), members (roles, invite a nearby
 // device, remove) and settings (name, backup code, which photos to keep).
 import MapeoKit
 import MapeoViewLogic
@@ -57,6 +57,9 @@ struct ExchangeView: View {
                     Button("Connect") { Task { await model.connect(connectText) } }
                         .disabled(connectText.isEmpty)
                 }
+            }
+            Section("Sync by file") {
+                NavigationLink("Save or open a sync file") { SyncFileView(projectId: projectId) }
             }
         }
         .navigationTitle("Exchange")

@@ -1,6 +1,7 @@
 // Exchange: start/stop, the devices nearby with each one's progress to a truthful "done",
 // connecting by address or connection code (typed, or scanned from the other screen's QR
-// code with the camera), and showing this phone's own code.
+// code with the camera), showing this phone's own code, and each project's sync by file
+// (SyncFileActivity).
 package org.mapeo.app
 
 import android.content.Intent
@@ -22,6 +23,7 @@ import org.mapeo.app.logic.parseConnectTarget
 import org.mapeo.app.logic.qrMatrix
 import org.mapeo.app.logic.qrPayload
 import org.mapeo.app.logic.qrPixels
+import uniffi.mapeo_ffi.ProjectStatus
 
 /** Pixels per QR module on screen. */
 private const val QR_SCALE = 8
@@ -54,6 +56,18 @@ class ExchangeActivity : Screen() {
         buttons.button("Scan code") { withPermission(Feature.CAMERA) { ok -> if (ok) scan() } }
         buttons.button("Show my code") { showCode() }
         codeBox = column().also { it.setPadding(0, 0, 0, 0); c.addView(it) }
+        c.label("Sync by file", 18f, bold = true)
+        c.label("No way to meet? Save a project to a memory card or share it as a file, and open it on the other device.", 14f)
+        val fileProjects = column().also { c.addView(it) }
+        work({ device.listProjects().filter { it.status == ProjectStatus.JOINED && !it.damaged } }) { r ->
+            r.onSuccess { projects ->
+                for (p in projects) {
+                    fileProjects.button(p.settings.name ?: "Unnamed project") {
+                        startActivity(Intent(this, SyncFileActivity::class.java).putExtra(EXTRA_PROJECT, p.projectId))
+                    }
+                }
+            }.onFailure { fileProjects.label(message(it), 14f) }
+        }
         show(c)
     }
 
