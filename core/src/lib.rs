@@ -23,7 +23,8 @@
 //! dials through `manager::network`; invite messages ride `sync`'s session while `invites` uses
 //! `sync`'s replica trait; `project` and `attachments` call each other; `error` wraps the
 //! errors of `sync`, `attachments` and `discovery`, which return it in places. New errors live
-//! in their own module (`CategoriesError`, `MapError`, `StoreError::Damaged`).
+//! in their own module (`CategoriesError`, `MapError`, `MapShareError`, `ServerError`,
+//! `PatrolError`, `SyncFileError`, `StoreError::Damaged`).
 
 pub mod attachments;
 pub mod backup_code;
