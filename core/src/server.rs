@@ -95,6 +95,9 @@ struct Shared {
     sources: routes::Sources,
 }
 
+/// Longest [`LocalServer::stop`] waits for the listener to close.
+pub const STOP_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// A running server. Dropping it stops it: the listener closes and open connections end.
 pub struct LocalServer {
     addr: SocketAddr,
@@ -116,6 +119,17 @@ impl Drop for LocalServer {
 }
 
 impl LocalServer {
+    /// Stops the server and returns once its listener is closed (dropping it only asks the
+    /// runtime to stop it, which finishes a moment later on a worker thread), waiting at
+    /// most [`STOP_WAIT`].
+    pub async fn stop(&self) {
+        self.task.abort();
+        let until = tokio::time::Instant::now() + STOP_WAIT;
+        while !self.task.is_finished() && tokio::time::Instant::now() < until {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+    }
+
     /// Starts a server on `addr` (port 0: any free port) with a fresh secret, serving the
     /// maps of `maps` and the media of the projects `media` yields. Must be called within a
     /// tokio runtime, where the server then runs.

@@ -54,6 +54,9 @@ impl Manager {
 
     /// Stops the server [`Manager::local_server`] started, if any.
     pub(super) async fn stop_local_server(&self) {
-        self.local_server.lock().await.take();
+        let server = self.local_server.lock().await.take();
+        if let Some(server) = server {
+            server.stop().await;
+        }
     }
 }
