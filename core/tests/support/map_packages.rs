@@ -11,7 +11,12 @@ use std::io::{Cursor, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+
+// Each support module stands alone (test crates include any of them), so each loads npm.rs.
+#[allow(clippy::duplicate_mod)]
+#[path = "npm.rs"]
+mod npm;
+use npm::run;
 
 use flate2::Compression;
 use flate2::write::GzEncoder;
@@ -24,8 +29,6 @@ use zip::write::SimpleFileOptions;
 pub const FALLBACK_SMP: &str = "@comapeo/fallback-smp@1.0.0";
 /// The style validator, pinned.
 pub const STYLE_SPEC: &str = "@maplibre/maplibre-gl-style-spec@26.11.0";
-/// The longest `npm` or `tar` may take.
-pub const FETCH_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// A real PNG tile, distinct for each seed.
 pub fn png_tile(seed: u8) -> Vec<u8> {
@@ -356,26 +359,6 @@ pub fn maplibre_errors(style: &Value) -> Option<Vec<String>> {
     Some(serde_json::from_slice(&out.stdout).unwrap())
 }
 
-/// Runs a command to its end within [`FETCH_TIMEOUT`], failing the test otherwise.
-fn run(cmd: &mut Command, what: &str) {
-    let mut child = cmd
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{what}: {e}"));
-    let deadline = Instant::now() + FETCH_TIMEOUT;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            assert!(status.success(), "{what} failed: {status}");
-            return;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("{what} did not finish within {FETCH_TIMEOUT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 /// A PNG tile of noise (it does not compress, so the package is as big as asked).
 fn noise_png(seed: u64, side: u32) -> Vec<u8> {
     let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
