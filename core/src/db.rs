@@ -157,10 +157,16 @@ pub const DEVICE_MIGRATIONS: &[Migration] = &[Migration {
 }];
 
 /// Each project database's migrations.
-pub const PROJECT_MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    sql: include_str!("db/project/0001_init.sql"),
-}];
+pub const PROJECT_MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        sql: include_str!("db/project/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        sql: include_str!("db/project/0002_versions_by_doc_row.sql"),
+    },
+];
 
 /// Opens (creating if needed) a database read-write, with shared pragmas and migrations.
 pub fn open_writer(path: &Path, migrations: &[Migration]) -> Result<Connection, StoreError> {
@@ -397,7 +403,7 @@ mod tests {
         match open_writer(&path, PROJECT_MIGRATIONS) {
             Err(StoreError::TooNew {
                 found: 99,
-                supported: 1,
+                supported: 2,
             }) => {}
             other => panic!("expected TooNew, got {other:?}"),
         }

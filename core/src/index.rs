@@ -95,14 +95,18 @@ impl Query {
     }
 }
 
+// Versions and links are keyed by the document's row, not its random text id: a new
+// document's row comes after every other, so a large sync appends to these tables instead of
+// rewriting pages all over them in every batch (see migration 0002).
 const INSERT_VERSION: &str =
-    "INSERT OR IGNORE INTO versions (doc_id, entry_id, updated_at) VALUES (?2, ?1, ?3)";
-const INSERT_LINK: &str = "INSERT OR IGNORE INTO links (doc_id, target) VALUES (?1, ?2)";
+    "INSERT OR IGNORE INTO versions (doc_row, entry_id, updated_at) VALUES (?2, ?1, ?3)";
+const INSERT_LINK: &str = "INSERT OR IGNORE INTO links (doc_row, target) VALUES (?1, ?2)";
 // No JOIN here: SQLite re-prepares joined statements on every run when a bound value feeds
 // the plan, which cost more than the query itself.
 const SELECT_HEADS: &str = "SELECT v.entry_id, v.updated_at FROM versions v \
-     WHERE v.doc_id = ?1 AND NOT EXISTS \
-     (SELECT 1 FROM links l WHERE l.doc_id = ?1 AND l.target = v.entry_id)";
+     WHERE v.doc_row = ?1 AND NOT EXISTS \
+     (SELECT 1 FROM links l WHERE l.doc_row = ?1 AND l.target = v.entry_id)";
+const SELECT_DOC_ROW: &str = "SELECT rowid FROM docs WHERE doc_id = ?1";
 const SELECT_DOC_STATE: &str = "SELECT rowid, version, doc FROM docs WHERE doc_id = ?1";
 // A new document and a changed one are written by separate statements rather than one
 // upsert: `ON CONFLICT … DO UPDATE … RETURNING` makes SQLite keep a statement journal and a
@@ -142,7 +146,8 @@ const SET_SEARCH_MARK: &str = "UPDATE search_mark SET max_rowid = ?1 WHERE id = 
 /// spatial and full-text indexes.
 pub const SEARCH_FLUSH_THRESHOLD: i64 = 512;
 const SELECT_DOC_COLUMNS: &str = "SELECT d.doc, d.version, d.created_by, d.forks FROM docs d";
-const SELECT_VERSION_EXISTS: &str = "SELECT 1 FROM versions WHERE doc_id = ?1 AND entry_id = ?2";
+const SELECT_VERSION_EXISTS: &str = "SELECT 1 FROM versions \
+     WHERE doc_row = (SELECT rowid FROM docs WHERE doc_id = ?1) AND entry_id = ?2";
 const CLEAR_INDEX: &str = "DELETE FROM versions; DELETE FROM links; DELETE FROM docs; \
      DELETE FROM obs_location; DELETE FROM obs_text; DELETE FROM search_pending; \
      DELETE FROM temp.search_stage; UPDATE search_mark SET max_rowid = 0 WHERE id = 1;";
@@ -181,24 +186,71 @@ pub fn index_version(
     doc: &Doc,
     plaintext: &[u8],
 ) -> Result<Vec<VersionId>, StoreError> {
-    let doc_id = doc.doc_id.as_str();
-    let inserted =
-        tx.prepare_cached(INSERT_VERSION)?
-            .execute(params![entry_id, doc_id, doc.updated_at.0])?;
-    if inserted == 0 {
-        return Ok(Vec::new());
-    }
-    for link in &doc.links {
-        let target = feed::entry_id_for(tx, link)?;
-        tx.prepare_cached(INSERT_LINK)?
-            .execute(params![doc_id, target])?;
-    }
-    let head = Head {
+    let incoming = Head {
         entry_id,
         version,
         updated_at: doc.updated_at.0,
     };
-    refresh_doc(tx, keys, head, doc, plaintext)
+    let current: Option<(i64, i64, Vec<u8>)> = tx
+        .prepare_cached(SELECT_DOC_STATE)?
+        .query_row([doc.doc_id.as_str()], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .optional()?;
+    let Some((rowid, current_version, current_bytes)) = current else {
+        // No other version of this document is indexed: it is the only head, and its row
+        // comes first, so that its version and links can be keyed by that row.
+        let rowid = write_doc(tx, None, &incoming, doc, plaintext, &[])?;
+        add_version(tx, rowid, entry_id, doc)?;
+        return Ok(vec![version]);
+    };
+    if !add_version(tx, rowid, entry_id, doc)? {
+        return Ok(Vec::new());
+    }
+    let mut heads = heads(tx, rowid)?;
+    heads.sort_by_key(|h| (h.updated_at, h.version));
+    let Some(winner) = heads.pop() else {
+        return Err(StoreError::Corrupt("a document with no heads"));
+    };
+    let mut forks: Vec<VersionId> = heads.into_iter().map(|h| h.version).collect();
+    forks.sort();
+    let loaded: (Doc, Vec<u8>);
+    let (winning_doc, bytes): (&Doc, &[u8]) = if winner.entry_id == entry_id {
+        (doc, plaintext)
+    } else if winner.entry_id == current_version {
+        let d = Doc::decode(&current_bytes).map_err(|_| StoreError::Corrupt("indexed document"))?;
+        loaded = (d, current_bytes);
+        (&loaded.0, &loaded.1)
+    } else {
+        loaded = load_version(tx, keys, winner.entry_id)?;
+        (&loaded.0, &loaded.1)
+    };
+    write_doc(tx, Some(rowid), &winner, winning_doc, bytes, &forks)?;
+    forks.push(winner.version);
+    forks.sort();
+    Ok(forks)
+}
+
+/// Records that `entry_id` is a version of the document at `rowid`, with the versions it
+/// replaces. `false` if it was already indexed.
+fn add_version(
+    tx: &Transaction<'_>,
+    rowid: i64,
+    entry_id: i64,
+    doc: &Doc,
+) -> Result<bool, StoreError> {
+    let inserted =
+        tx.prepare_cached(INSERT_VERSION)?
+            .execute(params![entry_id, rowid, doc.updated_at.0])?;
+    if inserted == 0 {
+        return Ok(false);
+    }
+    for link in &doc.links {
+        let target = feed::entry_id_for(tx, link)?;
+        tx.prepare_cached(INSERT_LINK)?
+            .execute(params![rowid, target])?;
+    }
+    Ok(true)
 }
 
 struct Head {
@@ -207,11 +259,9 @@ struct Head {
     updated_at: i64,
 }
 
-fn heads(conn: &Connection, doc_id: &DocId) -> Result<Vec<Head>, StoreError> {
+fn heads(conn: &Connection, rowid: i64) -> Result<Vec<Head>, StoreError> {
     let mut stmt = conn.prepare_cached(SELECT_HEADS)?;
-    let rows = stmt.query_map([doc_id.as_str()], |r| {
-        Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
-    })?;
+    let rows = stmt.query_map([rowid], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?;
     let mut out = Vec::new();
     for row in rows {
         let (entry_id, updated_at) = row?;
@@ -235,56 +285,27 @@ pub fn load_version(
     Ok((doc, plaintext))
 }
 
-/// Recomputes a document's row from its heads: the winner is the head with the latest
-/// `updatedAt`, ties broken by the greater version id; the other heads are its forks.
-/// Returns every head.
-fn refresh_doc(
+/// Writes a document's row from its winning head (the head with the latest `updatedAt`,
+/// ties broken by the greater version id; the other heads are `forks`): a new row when
+/// `rowid` is `None`, else an update of that row. Returns the row.
+fn write_doc(
     tx: &Transaction<'_>,
-    keys: &FeedKeys,
-    incoming: Head,
-    incoming_doc: &Doc,
-    incoming_bytes: &[u8],
-) -> Result<Vec<VersionId>, StoreError> {
-    let doc_id = &incoming_doc.doc_id;
-    let current: Option<(i64, i64, Vec<u8>)> = tx
-        .prepare_cached(SELECT_DOC_STATE)?
-        .query_row([doc_id.as_str()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .optional()?;
-    let incoming_id = incoming.entry_id;
-    // Without a row, no other version of this document is indexed: it is the only head.
-    let mut heads = match current {
-        None => vec![incoming],
-        Some(_) => heads(tx, doc_id)?,
-    };
-    heads.sort_by_key(|h| (h.updated_at, h.version));
-    let Some(winner) = heads.pop() else {
-        return Err(StoreError::Corrupt("a document with no heads"));
-    };
-    let mut forks: Vec<VersionId> = heads.into_iter().map(|h| h.version).collect();
-    forks.sort();
-    let loaded: (Doc, Vec<u8>);
-    let (doc, bytes): (&Doc, &[u8]) = match &current {
-        _ if incoming_id == winner.entry_id => (incoming_doc, incoming_bytes),
-        Some((_, version, bytes)) if *version == winner.entry_id => {
-            let doc = Doc::decode(bytes).map_err(|_| StoreError::Corrupt("indexed document"))?;
-            loaded = (doc, bytes.clone());
-            (&loaded.0, &loaded.1)
-        }
-        _ => {
-            loaded = load_version(tx, keys, winner.entry_id)?;
-            (&loaded.0, &loaded.1)
-        }
-    };
+    rowid: Option<i64>,
+    winner: &Head,
+    doc: &Doc,
+    bytes: &[u8],
+    forks: &[VersionId],
+) -> Result<i64, StoreError> {
     let created_by = doc
         .original_version_id
         .map_or(winner.version.author, |v| v.author);
     let schema = doc.doc_type().schema_name();
-    let forks_bytes = encode_forks(&forks)?;
+    let forks_bytes = encode_forks(forks)?;
     let preset = doc.preset_doc_id().map(DocId::as_str);
-    match &current {
+    match rowid {
         None => {
             tx.prepare_cached(INSERT_DOC)?.execute(params![
-                doc_id.as_str(),
+                doc.doc_id.as_str(),
                 schema,
                 winner.entry_id,
                 doc.created_at.0,
@@ -295,10 +316,12 @@ fn refresh_doc(
                 forks_bytes,
                 bytes
             ])?;
+            let rowid = tx.last_insert_rowid();
             // A new row is above the search mark and will be picked up by the next batch.
-            stage_search(tx, tx.last_insert_rowid(), doc)?;
+            stage_search(tx, rowid, doc)?;
+            Ok(rowid)
         }
-        Some((rowid, _, _)) => {
+        Some(rowid) => {
             tx.prepare_cached(UPDATE_DOC)?.execute(params![
                 rowid,
                 schema,
@@ -313,12 +336,10 @@ fn refresh_doc(
             ])?;
             // A changed one is listed.
             tx.prepare_cached(QUEUE_SEARCH)?.execute([rowid])?;
-            stage_search(tx, *rowid, doc)?;
+            stage_search(tx, rowid, doc)?;
+            Ok(rowid)
         }
     }
-    forks.push(winner.version);
-    forks.sort();
-    Ok(forks)
 }
 
 /// Creates the writer connection's staging table (see [`CREATE_STAGE`]); index writes on
@@ -449,10 +470,14 @@ pub fn load_indexed_version(
 
 /// The current heads of a document (its winner and forks), as version ids.
 pub fn head_versions(conn: &Connection, doc_id: &DocId) -> Result<Vec<VersionId>, StoreError> {
-    let mut v: Vec<VersionId> = heads(conn, doc_id)?
-        .into_iter()
-        .map(|h| h.version)
-        .collect();
+    let Some(rowid) = conn
+        .prepare_cached(SELECT_DOC_ROW)?
+        .query_row([doc_id.as_str()], |r| r.get::<_, i64>(0))
+        .optional()?
+    else {
+        return Ok(Vec::new());
+    };
+    let mut v: Vec<VersionId> = heads(conn, rowid)?.into_iter().map(|h| h.version).collect();
     v.sort();
     Ok(v)
 }

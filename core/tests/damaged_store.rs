@@ -89,11 +89,21 @@ fn garble_page(path: &Path, page: u64) {
     f.sync_all().unwrap();
 }
 
-/// Garbage in the page in the middle of the file.
-fn garble_middle(path: &Path) {
-    let pages = std::fs::metadata(path).unwrap().len() / PAGE;
-    assert!(pages > 8, "the store should span many pages, has {pages}");
-    garble_page(path, pages / 2);
+/// Garbage in a leaf page from the middle of the feed entries (not the root: the entries
+/// before and after it stay readable), so that some entries are lost and others salvaged.
+fn garble_entries_leaf(path: &Path) {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let leaves: Vec<i64> = conn
+        .prepare("SELECT pageno FROM dbstat WHERE name = 'entries' AND pagetype = 'leaf' ORDER BY pageno")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    drop(conn);
+    assert!(leaves.len() > 4, "the entries should span many pages, have {leaves:?}");
+    // Page numbers count from 1.
+    garble_page(path, u64::try_from(leaves[leaves.len() / 2] - 1).unwrap());
 }
 
 /// Garbage in the root page of the materialised documents (the index, not the feeds): every
@@ -141,7 +151,7 @@ fn damaged_project_refuses_writes_and_leaves_the_device_and_other_projects_worki
     drop((damaged, healthy));
     phone.close();
     let path = phone.db(&damaged_id);
-    garble_middle(&path);
+    garble_entries_leaf(&path);
     let before = file_hash(&path);
 
     phone.reopen();
@@ -302,7 +312,7 @@ async fn repair_then_sync_brings_back_everything_the_peer_had() {
     let entries: u64 = pa.have_vector().unwrap().values().sum();
     drop(pa);
     a.close();
-    garble_middle(&a.db(&id));
+    garble_entries_leaf(&a.db(&id));
     a.reopen();
     assert!(a.m().list_projects().unwrap()[0].damaged);
 
