@@ -98,9 +98,10 @@ fn garble_middle(path: &Path) {
 
 /// Garbage in the root page of the materialised documents (the index, not the feeds): every
 /// listing reads it.
-fn garble_docs_root(path: &Path) {
-    let root: i64 = rusqlite::Connection::open(path)
-        .unwrap()
+fn garble_docs_root(path: &Path, key: &mapeo_core::crypto::DatabaseKey) {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    mapeo_core::db::apply_key(&conn, key).unwrap();
+    let root: i64 = conn
         .query_row(
             "SELECT rootpage FROM sqlite_master WHERE name = 'docs'",
             [],
@@ -218,14 +219,18 @@ fn damage_found_by_a_statement_is_sticky_and_refuses_later_writes() {
     let details_dir = phone.dir.path().to_owned();
     let root = RootKey::from_bytes([2; 16]);
     let join = open(&details_dir, 2).join_details(&id).unwrap();
+    let key = mapeo_core::at_rest::unlock(&details_dir, &root, &[])
+        .unwrap()
+        .project_database_key(&id);
     let project = Project::open(
         &path,
+        &key,
         &join,
         root.device_keys(),
         mapeo_core::project::system_clock(),
     )
     .unwrap();
-    garble_docs_root(&path);
+    garble_docs_root(&path, &key);
     // A listing reaches the garbage and SQLite reports corruption; the project marks
     // itself damaged and refuses everything after, writes included.
     let saw = project.list(&Query::all(DocType::Observation)).unwrap_err();
