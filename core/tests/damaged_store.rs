@@ -363,7 +363,10 @@ async fn repair_salvages_own_entries_no_peer_had_yet() {
     drop(pa);
     a.close();
     // Damage where the index lives, so that the feeds themselves stay readable.
-    garble_docs_root(&a.db(&id));
+    let key = mapeo_core::at_rest::unlock(a.dir.path(), &RootKey::from_bytes([a.seed; 16]), &[])
+        .unwrap()
+        .project_database_key(&id);
+    garble_docs_root(&a.db(&id), &key);
     a.reopen();
     assert!(a.m().list_projects().unwrap()[0].damaged);
 
