@@ -15,7 +15,7 @@ use zeroize::Zeroizing;
 use crate::error::MapeoError;
 use crate::project::Project;
 use crate::records::{DeviceInfo, ProjectSettings, ProjectSummary, project_id};
-use crate::runtime::run_infallible;
+use crate::runtime::{run, run_infallible};
 
 /// File name of the data folder's lock: the same one the desktop peer (`mapeo`) takes, so
 /// an app and a `mapeo serve` never run one folder at once.
@@ -126,6 +126,18 @@ impl Mapeo {
         let m = self.inner.clone();
         run_infallible(async move { m.close().await }).await?;
         // The lock goes last: a new open of the folder finds this one's networking stopped.
+        lock(&self.folder).take();
+        Ok(())
+    }
+
+    /// Emergency wipe: destroys the data folder's keys at once (everything in it becomes
+    /// unreadable, whatever its size), closes the device, and deletes its files in the
+    /// background. Every later call fails (`Closed`). The root key is the app's: forget it
+    /// in the keystore too if the identity must go; its backup code restores it, and the
+    /// other members give its data back at the next sync.
+    pub async fn wipe(&self) -> Result<(), MapeoError> {
+        let m = self.inner.clone();
+        run(async move { m.wipe().await }).await?;
         lock(&self.folder).take();
         Ok(())
     }

@@ -226,6 +226,9 @@ impl From<Core> for MapeoError {
             Core::ProjectLeft => reason(variant!(ProjectLeft), &e),
             Core::AlreadyJoined => reason(variant!(AlreadyJoined), &e),
             Core::WrongRootKey => reason(variant!(WrongRootKey), &e),
+            // Fixed texts: keys destroyed, or an unreadable key file.
+            Core::AtRest(_) => reason(variant!(Storage), &e),
+            Core::Wiped => reason(variant!(Closed), &e),
             Core::WrongDevice => reason(variant!(WrongDevice), &e),
             Core::NotListening => reason(variant!(NotListening), &e),
             Core::Discovery(_) => reason(variant!(Discovery), &e),

@@ -140,6 +140,14 @@ pub enum IdentityCommand {
         #[arg(long = "type", value_enum, default_value_t = DeviceKind::Desktop)]
         kind: DeviceKind,
     },
+    /// Emergency wipe: destroy this folder's keys at once (everything in it becomes
+    /// unreadable), then delete its files. The backup code restores the identity; the data
+    /// comes back from the other members at the next sync.
+    Wipe {
+        /// Confirm: without it nothing is done.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 /// Kinds of device, as the command line names them.

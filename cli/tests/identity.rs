@@ -198,3 +198,35 @@ fn usage_errors_are_json_under_json_and_help_is_not_an_error() {
         assert!(!out.stdout.is_empty(), "{args:?}");
     }
 }
+
+#[test]
+fn wipe_refuses_without_yes_then_destroys_the_keys_and_the_files() {
+    let peer = Peer::new();
+    let code = peer.json(&["identity"])["backupCode"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let project = peer.with_project("Ana", "Sacred site survey");
+    let (exit, err) = peer.fail(&["identity", "wipe"]);
+    assert_eq!(exit, 1);
+    assert_eq!(err["kind"], "bad_input");
+    assert!(err["message"].as_str().unwrap().contains("--yes"));
+    // Refused: nothing changed.
+    assert!(peer.dir().join("at-rest.salt").exists());
+    assert_eq!(
+        peer.json(&["project", "list"])["projects"][0]["projectId"],
+        project.as_str()
+    );
+
+    let wiped = peer.json(&["identity", "wipe", "--yes"]);
+    assert_eq!(wiped["wiped"], true);
+    assert_eq!(wiped["filesDeleted"], true);
+    assert_eq!(std::fs::read_dir(peer.dir()).unwrap().count(), 0);
+    // The backup code restores the identity, without the data (it comes back by sync).
+    let restored = peer.json(&["identity", "restore", &code]);
+    assert_eq!(restored["restored"], true);
+    assert_eq!(
+        peer.json(&["project", "list"])["projects"],
+        serde_json::json!([])
+    );
+}

@@ -407,6 +407,16 @@ fn stored_invite_state(peer: &Peer, id: &str) -> String {
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
     )
     .unwrap();
+    // The database is encrypted under a key derived from the root key the CLI keeps.
+    let hex_key = std::fs::read_to_string(peer.dir().join("root.key")).unwrap();
+    let mut root = [0u8; 16];
+    for (i, b) in root.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&hex_key.trim()[2 * i..2 * i + 2], 16).unwrap();
+    }
+    let key = mapeo_core::at_rest::unlock(&peer.dir(), &mapeo_core::RootKey::from_bytes(root), &[])
+        .unwrap()
+        .device_database_key();
+    mapeo_core::db::apply_key(&db, &key).unwrap();
     db.query_row(
         "SELECT state FROM received_invites WHERE lower(hex(invite_id)) = ?1",
         [id],

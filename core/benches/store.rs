@@ -101,6 +101,11 @@ fn cold_start(dir: &str, spawned: u128) {
     let listed = nanos_since_epoch();
     assert_eq!(page.len(), PAGE as usize);
     let db = rusqlite::Connection::open(p.path()).expect("db");
+    let key =
+        mapeo_core::at_rest::unlock(dir.as_ref(), &RootKey::from_bytes([RECEIVER_SEED; 16]), &[])
+            .expect("folder key")
+            .project_database_key(&p.id());
+    mapeo_core::db::apply_key(&db, &key).expect("key");
     let (check, t) = timed(|| {
         db.query_row("PRAGMA quick_check", [], |r| r.get::<_, String>(0))
             .expect("quick check")
@@ -257,9 +262,13 @@ fn main() {
         "  database bytes per observation: {:.0}",
         common::db_bytes(project.path()) as f64 / target as f64
     );
+    let key = mapeo_core::at_rest::unlock(dir.path(), &RootKey::from_bytes([1; 16]), &[])
+        .expect("folder key")
+        .project_database_key(&project.id());
     let (check, t) = timed(|| {
-        rusqlite::Connection::open(project.path())
-            .and_then(|db| db.query_row("PRAGMA quick_check", [], |r| r.get::<_, String>(0)))
+        let db = rusqlite::Connection::open(project.path()).expect("db");
+        mapeo_core::db::apply_key(&db, &key).expect("key");
+        db.query_row("PRAGMA quick_check", [], |r| r.get::<_, String>(0))
             .expect("quick check")
     });
     assert_eq!(check, "ok");

@@ -24,7 +24,15 @@ mod context {
     pub const NS_CONFIG: &str = "mapeo 2026-11 namespace key config v1";
     pub const NS_DATA: &str = "mapeo 2026-11 namespace key data v1";
     pub const NS_BLOB_INDEX: &str = "mapeo 2026-11 namespace key blobIndex v1";
+    pub const DATA_FOLDER: &str = "mapeo 2026-12 data folder key from root and salt v1";
+    pub const DATA_FOLDER_CHECK: &str = "mapeo 2026-12 data folder key check value v1";
+    pub const DATABASE: &str = "mapeo 2026-12 sqlcipher database key v1";
+    pub const FILE: &str = "mapeo 2026-12 file encryption key v1";
 }
+
+/// Byte length of the random salt kept in a data folder, from which (with the root key) its
+/// [`DataFolderKey`] derives.
+pub const DATA_FOLDER_SALT_LEN: usize = 32;
 
 /// Byte length of the root key.
 pub const ROOT_KEY_LEN: usize = 16;
@@ -101,6 +109,24 @@ secret!(
     32
 );
 secret!(
+    /// The key of one data folder: derived from the root key and a random salt kept in the
+    /// folder, so that destroying the salt (a wipe) makes every key below it underivable,
+    /// even with the root key. Every at-rest key of the folder derives from it.
+    DataFolderKey,
+    32
+);
+secret!(
+    /// The raw SQLCipher key of one database of a data folder.
+    DatabaseKey,
+    32
+);
+secret!(
+    /// A key for encrypting files at rest (media, map packages) in a data folder; see
+    /// [`DataFolderKey::derive_file_key`].
+    FileKey,
+    32
+);
+secret!(
     /// This device's x25519 static key for Noise handshakes.
     NoiseStaticKey,
     32
@@ -137,6 +163,71 @@ impl RootKey {
     /// The key that encrypts project keys stored on this device.
     pub fn storage_key(&self) -> StorageKey {
         StorageKey(blake3::derive_key(context::STORAGE, &self.0))
+    }
+}
+
+impl DataFolderKey {
+    /// The key of the data folder whose salt is `salt`, for this root key.
+    pub fn derive(root: &RootKey, salt: &[u8; DATA_FOLDER_SALT_LEN]) -> Self {
+        let mut input = [0u8; ROOT_KEY_LEN + DATA_FOLDER_SALT_LEN];
+        input[..ROOT_KEY_LEN].copy_from_slice(&root.0);
+        input[ROOT_KEY_LEN..].copy_from_slice(salt);
+        let key = DataFolderKey(blake3::derive_key(context::DATA_FOLDER, &input));
+        input.zeroize();
+        key
+    }
+
+    /// A public value that tells whether a root key derives this folder key: stored beside
+    /// the salt, so that a wrong root key is told apart from a damaged database. One-way:
+    /// it reveals nothing of the key.
+    pub fn check_value(&self) -> [u8; 32] {
+        blake3::derive_key(context::DATA_FOLDER_CHECK, &self.0)
+    }
+
+    /// The SQLCipher key of the device database.
+    pub fn device_database_key(&self) -> DatabaseKey {
+        self.database_key(b"device")
+    }
+
+    /// The SQLCipher key of a project's database (also of its copies set aside by a repair).
+    pub fn project_database_key(&self, project: &ProjectId) -> DatabaseKey {
+        let mut name = Vec::with_capacity(8 + 32);
+        name.extend_from_slice(b"project ");
+        name.extend_from_slice(project.as_bytes());
+        self.database_key(&name)
+    }
+
+    fn database_key(&self, name: &[u8]) -> DatabaseKey {
+        DatabaseKey(self.derive_with(context::DATABASE, name))
+    }
+
+    /// The key that encrypts the files at rest of one `purpose` (e.g. `"blobs"`, `"maps"`):
+    /// distinct purposes get independent keys, and every one of them dies with the folder's
+    /// salt, so a wipe that destroys the salt makes the files unreadable at once whatever
+    /// their size. `purpose` is a fixed name chosen by the code, never user input.
+    pub fn derive_file_key(&self, purpose: &str) -> FileKey {
+        FileKey(self.derive_with(context::FILE, purpose.as_bytes()))
+    }
+
+    /// `blake3::derive_key(ctx, folder key ‖ name)`.
+    fn derive_with(&self, ctx: &str, name: &[u8]) -> [u8; 32] {
+        let mut hasher = blake3::Hasher::new_derive_key(ctx);
+        hasher.update(&self.0);
+        hasher.update(name);
+        *hasher.finalize().as_bytes()
+    }
+}
+
+impl DatabaseKey {
+    /// The key as SQLCipher's raw-key literal `x'<64 hex>'` (no PBKDF2 at open), zeroized
+    /// on drop. Secret: pass it only to `PRAGMA key`.
+    pub fn raw_key_literal(&self) -> zeroize::Zeroizing<String> {
+        let mut s = zeroize::Zeroizing::new(String::with_capacity(67));
+        s.push_str("x'");
+        let hex = zeroize::Zeroizing::new(hex::encode(self.0));
+        s.push_str(&hex);
+        s.push('\'');
+        s
     }
 }
 
@@ -377,6 +468,36 @@ mod tests {
             key.namespace_key(Namespace::Auth).expose_bytes()
         );
         assert_ne!(key.project_id().as_bytes(), key.expose_bytes());
+    }
+
+    #[test]
+    fn data_folder_keys_depend_on_root_salt_and_name() {
+        let a = RootKey::from_bytes([7; 16]);
+        let b = RootKey::from_bytes([8; 16]);
+        let fa = DataFolderKey::derive(&a, &[1; DATA_FOLDER_SALT_LEN]);
+        let fa2 = DataFolderKey::derive(&a, &[2; DATA_FOLDER_SALT_LEN]);
+        let fb = DataFolderKey::derive(&b, &[1; DATA_FOLDER_SALT_LEN]);
+        assert_ne!(fa.check_value(), fa2.check_value());
+        assert_ne!(fa.check_value(), fb.check_value());
+        assert_ne!(fa.check_value(), *fa.expose_bytes());
+        let p1 = ProjectId::from_bytes([1; 32]);
+        let p2 = ProjectId::from_bytes([2; 32]);
+        let keys = [
+            *fa.device_database_key().expose_bytes(),
+            *fa.project_database_key(&p1).expose_bytes(),
+            *fa.project_database_key(&p2).expose_bytes(),
+            *fa2.device_database_key().expose_bytes(),
+            *fa.derive_file_key("blobs").expose_bytes(),
+            *fa.derive_file_key("maps").expose_bytes(),
+        ];
+        for (i, x) in keys.iter().enumerate() {
+            for y in &keys[i + 1..] {
+                assert_ne!(x, y);
+            }
+        }
+        let lit = fa.device_database_key().raw_key_literal();
+        assert_eq!(lit.len(), 67);
+        assert!(lit.starts_with("x'") && lit.ends_with('\''));
     }
 
     #[test]

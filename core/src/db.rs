@@ -8,7 +8,68 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 use thiserror::Error;
 
+use crate::crypto::DatabaseKey;
 use crate::ids::ProjectId;
+
+/// SQLCipher settings applied on every keyed connection, right after `PRAGMA key` and before
+/// the first page is read (they must match for every connection to the file):
+/// - `cipher_memory_security = OFF`: wiping every freed buffer costs a large share of the
+///   throughput, and the keys live in this process's memory anyway.
+/// - `cipher_hmac_algorithm = HMAC_SHA256`: every page keeps its MAC (so a damaged page is
+///   still detected), but SHA-256 is markedly cheaper than the default SHA-512 on phones'
+///   ARM cores with SHA extensions, and 256-bit tags are ample against forgery.
+/// - `cipher_kdf_algorithm = PBKDF2_HMAC_SHA256`: keys are raw (`x'…'`), so PBKDF2 runs only
+///   its 2 fast iterations to derive the page MAC key; SHA-256 matches the MAC.
+/// - `cipher_page_size = 4096`: SQLite's default, the page size of the plaintext stores.
+const CIPHER_SETTINGS: &str = "PRAGMA cipher_memory_security = OFF; \
+     PRAGMA cipher_page_size = 4096; \
+     PRAGMA cipher_hmac_algorithm = HMAC_SHA256; \
+     PRAGMA cipher_kdf_algorithm = PBKDF2_HMAC_SHA256;";
+
+/// Keys a freshly opened connection: must be the first statement on it.
+pub fn apply_key(conn: &Connection, key: &DatabaseKey) -> Result<(), StoreError> {
+    activate_sqlcipher();
+    let literal = key.raw_key_literal();
+    let mut sql = zeroize::Zeroizing::new(String::with_capacity(80));
+    sql.push_str("PRAGMA key = \"");
+    sql.push_str(&literal);
+    sql.push_str("\";");
+    conn.execute_batch(&sql)?;
+    conn.execute_batch(CIPHER_SETTINGS)?;
+    Ok(())
+}
+
+/// Initialises SQLCipher (and its crypto provider) once per process, on one thread, before
+/// any keyed open: first use from several threads at once is what made `PRAGMA key` fail
+/// now and then under load.
+fn activate_sqlcipher() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if let Ok(conn) = Connection::open_in_memory() {
+            let _ = conn.execute_batch(
+                "PRAGMA key = \"x'0000000000000000000000000000000000000000000000000000000000000000'\"; \
+                 PRAGMA cipher_memory_security = OFF; SELECT count(*) FROM sqlite_master;",
+            );
+        }
+    });
+}
+
+/// Opens a connection read-write (creating the file if needed), keyed when `key` is given.
+fn open_raw(
+    path: &Path,
+    key: Option<&DatabaseKey>,
+    create: bool,
+) -> Result<Connection, StoreError> {
+    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    if create {
+        flags |= OpenFlags::SQLITE_OPEN_CREATE;
+    }
+    let conn = Connection::open_with_flags(path, flags)?;
+    if let Some(key) = key {
+        apply_key(&conn, key)?;
+    }
+    Ok(conn)
+}
 
 /// How long a connection waits for another connection's lock before giving up.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -169,20 +230,20 @@ pub const PROJECT_MIGRATIONS: &[Migration] = &[
 ];
 
 /// Opens (creating if needed) a database read-write, with shared pragmas and migrations.
-pub fn open_writer(path: &Path, migrations: &[Migration]) -> Result<Connection, StoreError> {
-    let conn = open_configured(path)?;
+/// `key` is `None` only for plaintext files (tests, and the migration that encrypts them).
+pub fn open_writer(
+    path: &Path,
+    key: Option<&DatabaseKey>,
+    migrations: &[Migration],
+) -> Result<Connection, StoreError> {
+    let conn = open_configured(path, key)?;
     migrate(&conn, migrations)?;
     Ok(conn)
 }
 
 /// Opens (creating if needed) a database read-write with the shared pragmas, migrating nothing.
-fn open_configured(path: &Path) -> Result<Connection, StoreError> {
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
+fn open_configured(path: &Path, key: Option<&DatabaseKey>) -> Result<Connection, StoreError> {
+    let conn = open_raw(path, key, true)?;
     configure(&conn)?;
     Ok(conn)
 }
@@ -193,11 +254,12 @@ fn open_configured(path: &Path) -> Result<Connection, StoreError> {
 /// cannot be written is [`StoreError::ReadOnly`].
 pub fn open_checked(
     path: &Path,
+    key: &DatabaseKey,
     migrations: &[Migration],
     store: Damaged,
 ) -> Result<Connection, StoreError> {
     let opened = (|| {
-        let conn = open_configured(path)?;
+        let conn = open_configured(path, Some(key))?;
         if !quick_check(&conn)? {
             return Err(StoreError::Damaged(store));
         }
@@ -260,11 +322,12 @@ pub fn folder_is_read_only(dir: &Path) -> bool {
 }
 
 /// Opens a reader connection to a database a writer has already opened and migrated.
-pub fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+pub fn open_reader(path: &Path, key: &DatabaseKey) -> Result<Connection, StoreError> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
+    apply_key(&conn, key)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "query_only", true)?;
     Ok(conn)
@@ -300,11 +363,8 @@ pub struct Checkpointer {
 impl Checkpointer {
     /// Starts the checkpointer of the database at `path` and turns `writer`'s auto-checkpoint
     /// off.
-    pub fn start(path: &Path, writer: &Connection) -> Result<Self, StoreError> {
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
+    pub fn start(path: &Path, key: &DatabaseKey, writer: &Connection) -> Result<Self, StoreError> {
+        let conn = open_raw(path, Some(key), false)?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
         writer.pragma_update(None, "wal_autocheckpoint", 0)?;
         let (tx, rx) = std::sync::mpsc::sync_channel::<()>(1);
@@ -396,11 +456,11 @@ mod tests {
     fn a_database_newer_than_the_code_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("p.db");
-        drop(open_writer(&path, PROJECT_MIGRATIONS).unwrap());
+        drop(open_writer(&path, None, PROJECT_MIGRATIONS).unwrap());
         let conn = Connection::open(&path).unwrap();
         conn.pragma_update(None, "user_version", 99).unwrap();
         drop(conn);
-        match open_writer(&path, PROJECT_MIGRATIONS) {
+        match open_writer(&path, None, PROJECT_MIGRATIONS) {
             Err(StoreError::TooNew {
                 found: 99,
                 supported: 2,
@@ -413,8 +473,8 @@ mod tests {
     fn migrations_run_once_and_databases_use_wal() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("d.db");
-        drop(open_writer(&path, DEVICE_MIGRATIONS).unwrap());
-        let conn = open_writer(&path, DEVICE_MIGRATIONS).unwrap();
+        drop(open_writer(&path, None, DEVICE_MIGRATIONS).unwrap());
+        let conn = open_writer(&path, None, DEVICE_MIGRATIONS).unwrap();
         let v: u32 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
@@ -437,12 +497,12 @@ mod tests {
             version: 2,
             sql: "CREATE TABLE b (x INTEGER); NOT SQL;",
         };
-        drop(open_writer(&path, &[good]).unwrap());
+        drop(open_writer(&path, None, &[good]).unwrap());
         let good = Migration {
             version: 1,
             sql: "CREATE TABLE a (x INTEGER);",
         };
-        assert!(open_writer(&path, &[good, bad]).is_err());
+        assert!(open_writer(&path, None, &[good, bad]).is_err());
         let conn = Connection::open(&path).unwrap();
         let v: u32 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))

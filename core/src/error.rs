@@ -60,6 +60,13 @@ pub enum Error {
         /// What was looked for: "document", "version", "project".
         what: &'static str,
     },
+    /// The data folder's keys were destroyed or its key file is unreadable.
+    #[error(transparent)]
+    AtRest(crate::at_rest::AtRestError),
+    /// This device was wiped ([`Manager::wipe`](crate::Manager::wipe)): the handle does
+    /// nothing more.
+    #[error("this device was wiped")]
+    Wiped,
     /// The data folder was created with another root key.
     #[error("this data folder belongs to another identity: the root key does not match")]
     WrongRootKey,

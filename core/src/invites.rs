@@ -636,9 +636,12 @@ mod tests {
 
     fn open() -> (tempfile::TempDir, InviteBox) {
         let dir = tempfile::tempdir().unwrap();
-        let conn =
-            crate::db::open_writer(&dir.path().join("device.db"), crate::db::DEVICE_MIGRATIONS)
-                .unwrap();
+        let conn = crate::db::open_writer(
+            &dir.path().join("device.db"),
+            None,
+            crate::db::DEVICE_MIGRATIONS,
+        )
+        .unwrap();
         let b = InviteBox::open(Arc::new(Mutex::new(conn)), Arc::new(|| Timestamp(1_000))).unwrap();
         (dir, b)
     }
@@ -646,9 +649,12 @@ mod tests {
     #[test]
     fn invites_are_listed_oldest_first_whatever_their_ids() {
         let dir = tempfile::tempdir().unwrap();
-        let conn =
-            crate::db::open_writer(&dir.path().join("device.db"), crate::db::DEVICE_MIGRATIONS)
-                .unwrap();
+        let conn = crate::db::open_writer(
+            &dir.path().join("device.db"),
+            None,
+            crate::db::DEVICE_MIGRATIONS,
+        )
+        .unwrap();
         let now = Arc::new(std::sync::atomic::AtomicI64::new(1_000));
         let clock = now.clone();
         let b = InviteBox::open(
@@ -740,7 +746,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("device.db");
         let open_box = || {
-            let conn = crate::db::open_writer(&path, crate::db::DEVICE_MIGRATIONS).unwrap();
+            let conn = crate::db::open_writer(&path, None, crate::db::DEVICE_MIGRATIONS).unwrap();
             InviteBox::open(Arc::new(Mutex::new(conn)), Arc::new(|| Timestamp(1_000))).unwrap()
         };
         let serving = open_box();

@@ -15,7 +15,8 @@
 //! index  roles                  views derived from feeds; who may write what
 //! feed   blobs   maps           signed encrypted logs (the truth); content-addressed files;
 //!                               the device's offline map packages (the server reads them)
-//! db     schema                 SQLite open, migrations, damage; document types and checks
+//! db  at_rest  schema            SQLite open (SQLCipher keys), migrations, damage; the data
+//!                               folder's salt, in-place encryption; document types, checks
 //! ids  crypto  backup_code  connection_code
 //! ```
 //!
@@ -26,6 +27,7 @@
 //! in their own module (`CategoriesError`, `MapError`, `MapShareError`, `ServerError`,
 //! `PatrolError`, `SyncFileError`, `StoreError::Damaged`).
 
+pub mod at_rest;
 pub mod attachments;
 pub mod backup_code;
 pub mod blobs;
@@ -56,6 +58,6 @@ pub use crypto::{JoinDetails, RootKey};
 pub use error::{Error, Result};
 pub use ids::{BlobHash, DeviceId, DocId, Namespace, ProjectId, Timestamp, VersionId};
 pub use index::{BoundingBox, Document, Query};
-pub use manager::{Manager, ProjectStatus, ProjectSummary, Repaired};
+pub use manager::{Manager, ProjectStatus, ProjectSummary, Repaired, Wipe};
 pub use project::{Member, Project};
 pub use roles::PeerRole;

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::crypto::{DeviceKeys, JoinDetails, RootKey, StorageKey};
+use crate::crypto::{DataFolderKey, DeviceKeys, JoinDetails, RootKey, StorageKey};
 use crate::db::{self, StoreError};
 use crate::discovery::DiscoveryOptions;
 use crate::error::{Error, Result};
@@ -88,6 +88,8 @@ pub struct Manager {
     data_dir: PathBuf,
     device: DeviceKeys,
     storage: StorageKey,
+    /// Every at-rest key of the data folder derives from it.
+    folder_key: DataFolderKey,
     db: Arc<Mutex<Connection>>,
     projects: Mutex<HashMap<ProjectId, Arc<Project>>>,
     /// Projects whose store failed SQLite's check at open: not opened again this session.
@@ -106,6 +108,37 @@ pub struct Manager {
     /// The local map and media server, once started ([`Manager::local_server`]).
     local_server: tokio::sync::Mutex<Option<Arc<crate::server::LocalServer>>>,
     map_shares: Arc<map_share::MapShares>,
+    /// Set by [`Manager::wipe`]: every call answers [`Error::Wiped`] from then on.
+    wiped: std::sync::atomic::AtomicBool,
+}
+
+/// How long [`Wipe::wait`] polls between looks at the deletion.
+const WIPE_POLL: Duration = Duration::from_millis(20);
+
+/// The deletion of a wiped data folder's files, running on a thread of its own. The data
+/// was unreadable before it started (its keys are gone); dropping this lets it run on.
+#[derive(Debug)]
+pub struct Wipe {
+    done: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Wipe {
+    /// Whether every file has been deleted (or deletion gave up on what it could not).
+    pub fn is_done(&self) -> bool {
+        self.done.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Waits at most `limit` for the deletion to finish; returns whether it did.
+    pub fn wait(&self, limit: Duration) -> bool {
+        let until = std::time::Instant::now() + limit;
+        while !self.is_done() {
+            if std::time::Instant::now() >= until {
+                return false;
+            }
+            std::thread::sleep(WIPE_POLL);
+        }
+        true
+    }
 }
 
 impl std::fmt::Debug for Manager {
@@ -136,6 +169,80 @@ const UPSERT_JOINING: &str = "INSERT INTO projects \
 const MARK_JOINED: &str =
     "UPDATE projects SET status = 'joined' WHERE project_id = ?1 AND status = 'joining'";
 const MARK_LEFT: &str = "UPDATE projects SET status = 'left', left_at = ?2 WHERE project_id = ?1";
+
+/// The data folder's key, after encrypting in place any database a version before
+/// encryption wrote (the device's and every project's; crash-safe, finished by the next open
+/// if interrupted).
+fn unlock_and_migrate(data_dir: &Path, root_key: &RootKey) -> Result<DataFolderKey> {
+    let device_db = data_dir.join(DEVICE_DB);
+    let mut projects = Vec::new();
+    match std::fs::read_dir(data_dir.join(PROJECTS_DIR)) {
+        Ok(entries) => {
+            for entry in entries {
+                let entry = entry.map_err(StoreError::Io)?;
+                let name = entry.file_name();
+                let Some(id) = name.to_str().and_then(|n| n.parse::<ProjectId>().ok()) else {
+                    continue;
+                };
+                projects.push((id, entry.path().join(PROJECT_DB)));
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(StoreError::Io(e).into()),
+    }
+    let mut all: Vec<PathBuf> = vec![device_db.clone()];
+    all.extend(projects.iter().map(|(_, p)| p.clone()));
+    let key =
+        crate::at_rest::unlock(data_dir, root_key, &all).map_err(|e| at_rest_error(data_dir, e))?;
+    crate::at_rest::encrypt_in_place(&device_db, &key.device_database_key())
+        .map_err(|e| at_rest_error(data_dir, e))?;
+    for (id, path) in &projects {
+        crate::at_rest::encrypt_in_place(path, &key.project_database_key(id))
+            .map_err(|e| at_rest_error(data_dir, e))?;
+    }
+    Ok(key)
+}
+
+fn at_rest_error(data_dir: &Path, e: crate::at_rest::AtRestError) -> Error {
+    use crate::at_rest::AtRestError;
+    match e {
+        AtRestError::WrongRootKey => Error::WrongRootKey,
+        AtRestError::Store(s) => Error::Store(s),
+        // A read-only folder is named as such (like a database that cannot be opened).
+        AtRestError::Io(io) => Error::Store(db::classify(
+            StoreError::Io(io),
+            &data_dir.join(DEVICE_DB),
+            db::Damaged::Device,
+        )),
+        other => Error::AtRest(other),
+    }
+}
+
+/// Deletes what a data folder holds: the databases first (the bulk of what matters), then
+/// everything else. Best effort: what cannot be deleted stays, unreadable.
+fn delete_folder_contents(dir: &Path) {
+    let projects = dir.join(PROJECTS_DIR);
+    if let Ok(entries) = std::fs::read_dir(&projects) {
+        for e in entries.flatten() {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(e.path().join(format!("{PROJECT_DB}{suffix}")));
+            }
+        }
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(dir.join(format!("{DEVICE_DB}{suffix}")));
+    }
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let path = e.path();
+            let _ = if path.is_dir() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+        }
+    }
+}
 
 /// Whether a failure is a damaged store (see [`StoreError::Damaged`]).
 fn is_damaged(e: &Error) -> bool {
@@ -172,8 +279,10 @@ impl Manager {
         let projects_dir = data_dir.join(PROJECTS_DIR);
         std::fs::create_dir_all(&projects_dir)
             .map_err(|e| db::classify(StoreError::Io(e), &projects_dir, db::Damaged::Device))?;
+        let folder_key = unlock_and_migrate(data_dir, root_key)?;
         let conn = db::open_checked(
             &data_dir.join(DEVICE_DB),
+            &folder_key.device_database_key(),
             db::DEVICE_MIGRATIONS,
             db::Damaged::Device,
         )?;
@@ -203,6 +312,7 @@ impl Manager {
         let manager = Manager {
             data_dir: data_dir.to_owned(),
             storage: root_key.storage_key(),
+            folder_key,
             device,
             db,
             projects: Mutex::new(HashMap::new()),
@@ -216,6 +326,7 @@ impl Manager {
             network,
             local_server: tokio::sync::Mutex::new(None),
             map_shares,
+            wiped: std::sync::atomic::AtomicBool::new(false),
         };
         if let Some(info) = manager.device_info()? {
             manager.network.set_name(info.name, info.device_type);
@@ -244,6 +355,49 @@ impl Manager {
         Ok(())
     }
 
+    /// Fails with [`Error::Wiped`] once the device was wiped.
+    fn live(&self) -> Result<()> {
+        if self.wiped.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(Error::Wiped);
+        }
+        Ok(())
+    }
+
+    /// Emergency wipe: makes everything in the data folder unreadable at once, whatever its
+    /// size, then deletes it in the background. First the folder's salt file is overwritten,
+    /// synced and removed — every database (and every file encrypted under the folder's
+    /// keys) is then undecryptable even with the root key; then networking stops and the
+    /// stores close; then a thread deletes the files (databases first). This handle, and
+    /// every project handle, answers [`Error::Wiped`] or as damaged from then on.
+    ///
+    /// The identity survives in its backup code: a device restored from it into a fresh
+    /// folder gets its data back from the other members at the next sync. The root key
+    /// itself belongs to the app (keystore): forget it there too if the identity must go.
+    pub async fn wipe(&self) -> Result<Wipe> {
+        self.wiped.store(true, std::sync::atomic::Ordering::SeqCst);
+        crate::at_rest::destroy_keys(&self.data_dir).map_err(StoreError::Io)?;
+        self.close().await;
+        let open: Vec<Arc<Project>> = lock(&self.projects).drain().map(|(_, p)| p).collect();
+        for p in open {
+            p.close_store();
+        }
+        if let Ok(blank) = Connection::open_in_memory() {
+            drop(std::mem::replace(&mut *lock(&self.db), blank));
+        }
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let finished = done.clone();
+        let dir = self.data_dir.clone();
+        std::thread::Builder::new()
+            .name("mapeo-wipe".into())
+            .spawn(move || {
+                delete_folder_contents(&dir);
+                finished.store(true, std::sync::atomic::Ordering::SeqCst);
+            })
+            .map_err(StoreError::Io)?;
+        tracing::warn!("device wiped: keys destroyed, files being deleted");
+        Ok(Wipe { done })
+    }
+
     /// This device's public identity.
     pub fn device_id(&self) -> DeviceId {
         self.device.device_id()
@@ -251,6 +405,7 @@ impl Manager {
 
     /// This device's name and type, if set.
     pub fn device_info(&self) -> Result<Option<DeviceInfo>> {
+        self.live()?;
         let (name, kind): (Option<String>, Option<String>) =
             lock(&self.db).query_row(SELECT_DEVICE, [], |r| Ok((r.get(1)?, r.get(2)?)))?;
         match (name, kind) {
@@ -266,6 +421,7 @@ impl Manager {
 
     /// Sets this device's name and type, here and in every joined project.
     pub fn set_device_info(&self, info: DeviceInfo) -> Result<()> {
+        self.live()?;
         crate::schema::DocValue::DeviceInfo(info.clone()).validate()?;
         lock(&self.db).execute(
             UPDATE_DEVICE_INFO,
@@ -397,7 +553,14 @@ impl Manager {
             std::fs::create_dir_all(dir)
                 .map_err(|e| db::classify(StoreError::Io(e), dir, db::Damaged::Project(*id)))?;
         }
-        let project = match Project::open(&path, details, self.device.clone(), self.clock.clone()) {
+        let key = self.folder_key.project_database_key(id);
+        let project = match Project::open(
+            &path,
+            &key,
+            details,
+            self.device.clone(),
+            self.clock.clone(),
+        ) {
             Ok(p) => Arc::new(p),
             Err(e) => {
                 if is_damaged(&e) {
@@ -414,6 +577,7 @@ impl Manager {
 
     /// Creates a project with this device as its creator.
     pub fn create_project(&self, settings: ProjectSettings) -> Result<Arc<Project>> {
+        self.live()?;
         crate::schema::DocValue::ProjectSettings(settings.clone()).validate()?;
         let details = JoinDetails::new_project(self.device_id());
         self.add_project(&details, Some(settings))
@@ -421,6 +585,7 @@ impl Manager {
 
     /// Joins a project from its join details (what an invite delivers).
     pub fn join_project(&self, details: &JoinDetails) -> Result<Arc<Project>> {
+        self.live()?;
         let id = details.project_key().project_id();
         if let Some((_, ProjectStatus::Joined, _)) = self.project_row(&id)? {
             return Err(Error::AlreadyJoined);
@@ -462,6 +627,7 @@ impl Manager {
 
     /// Opens a project this device has joined or left.
     pub fn open_project(&self, id: &ProjectId) -> Result<Arc<Project>> {
+        self.live()?;
         let (sealed, status, _) = self
             .project_row(id)?
             .ok_or(Error::NotFound { what: "project" })?;
@@ -472,6 +638,7 @@ impl Manager {
     /// The join details of a project (for an invite). Secret: send only over an encrypted
     /// channel to a device being invited.
     pub fn join_details(&self, id: &ProjectId) -> Result<JoinDetails> {
+        self.live()?;
         let (sealed, _, _) = self
             .project_row(id)?
             .ok_or(Error::NotFound { what: "project" })?;
@@ -531,6 +698,7 @@ impl Manager {
 
     /// Every project this device has joined, left, or is joining.
     pub fn list_projects(&self) -> Result<Vec<ProjectSummary>> {
+        self.live()?;
         let rows: Vec<(Vec<u8>, String, i64)> = {
             let db = lock(&self.db);
             let mut stmt = db.prepare(SELECT_PROJECTS)?;

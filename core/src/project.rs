@@ -101,13 +101,21 @@ impl Project {
     /// Opens (creating if needed) the project database at `path`.
     /// A damaged database file (SQLite's quick check, run first) is refused with
     /// [`StoreError::Damaged`] before anything is written to it.
-    pub fn open(path: &Path, join: &JoinDetails, device: DeviceKeys, clock: Clock) -> Result<Self> {
+    /// `key` is its SQLCipher key
+    /// ([`DataFolderKey::project_database_key`](crate::crypto::DataFolderKey::project_database_key)).
+    pub fn open(
+        path: &Path,
+        key: &crate::crypto::DatabaseKey,
+        join: &JoinDetails,
+        device: DeviceKeys,
+        clock: Clock,
+    ) -> Result<Self> {
         let store = db::Damaged::Project(join.project_key().project_id());
-        let writer = db::open_checked(path, db::PROJECT_MIGRATIONS, store)?;
+        let writer = db::open_checked(path, key, db::PROJECT_MIGRATIONS, store)?;
         let opened = (|| {
             index::prepare_writer(&writer)?;
-            let reader = db::open_reader(path)?;
-            let checkpointer = db::Checkpointer::start(path, &writer)?;
+            let reader = db::open_reader(path, key)?;
+            let checkpointer = db::Checkpointer::start(path, key, &writer)?;
             let own_role = roles::load(&reader, join.creator)?.current(&device.device_id());
             Ok::<_, Error>((reader, checkpointer, own_role))
         })();

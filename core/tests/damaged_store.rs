@@ -49,6 +49,13 @@ impl Phone {
         self.manager = Some(open(self.dir.path(), self.seed));
     }
 
+    /// The key of the project's store (the manager must be closed, or the file unchanged).
+    fn db_key(&self, id: &ProjectId) -> mapeo_core::crypto::DatabaseKey {
+        mapeo_core::at_rest::unlock(self.dir.path(), &RootKey::from_bytes([self.seed; 16]), &[])
+            .unwrap()
+            .project_database_key(id)
+    }
+
     fn db(&self, id: &ProjectId) -> PathBuf {
         self.dir
             .path()
@@ -91,8 +98,9 @@ fn garble_page(path: &Path, page: u64) {
 
 /// Garbage in a leaf page from the middle of the feed entries (not the root: the entries
 /// before and after it stay readable), so that some entries are lost and others salvaged.
-fn garble_entries_leaf(path: &Path) {
+fn garble_entries_leaf(path: &Path, key: &mapeo_core::crypto::DatabaseKey) {
     let conn = rusqlite::Connection::open(path).unwrap();
+    mapeo_core::db::apply_key(&conn, key).unwrap();
     let leaves: Vec<i64> = conn
         .prepare("SELECT pageno FROM dbstat WHERE name = 'entries' AND pagetype = 'leaf' ORDER BY pageno")
         .unwrap()
@@ -101,16 +109,20 @@ fn garble_entries_leaf(path: &Path) {
         .collect::<Result<_, _>>()
         .unwrap();
     drop(conn);
-    assert!(leaves.len() > 4, "the entries should span many pages, have {leaves:?}");
+    assert!(
+        leaves.len() > 4,
+        "the entries should span many pages, have {leaves:?}"
+    );
     // Page numbers count from 1.
     garble_page(path, u64::try_from(leaves[leaves.len() / 2] - 1).unwrap());
 }
 
 /// Garbage in the root page of the materialised documents (the index, not the feeds): every
 /// listing reads it.
-fn garble_docs_root(path: &Path) {
-    let root: i64 = rusqlite::Connection::open(path)
-        .unwrap()
+fn garble_docs_root(path: &Path, key: &mapeo_core::crypto::DatabaseKey) {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    mapeo_core::db::apply_key(&conn, key).unwrap();
+    let root: i64 = conn
         .query_row(
             "SELECT rootpage FROM sqlite_master WHERE name = 'docs'",
             [],
@@ -151,7 +163,7 @@ fn damaged_project_refuses_writes_and_leaves_the_device_and_other_projects_worki
     drop((damaged, healthy));
     phone.close();
     let path = phone.db(&damaged_id);
-    garble_entries_leaf(&path);
+    garble_entries_leaf(&path, &phone.db_key(&damaged_id));
     let before = file_hash(&path);
 
     phone.reopen();
@@ -228,14 +240,18 @@ fn damage_found_by_a_statement_is_sticky_and_refuses_later_writes() {
     let details_dir = phone.dir.path().to_owned();
     let root = RootKey::from_bytes([2; 16]);
     let join = open(&details_dir, 2).join_details(&id).unwrap();
+    let key = mapeo_core::at_rest::unlock(&details_dir, &root, &[])
+        .unwrap()
+        .project_database_key(&id);
     let project = Project::open(
         &path,
+        &key,
         &join,
         root.device_keys(),
         mapeo_core::project::system_clock(),
     )
     .unwrap();
-    garble_docs_root(&path);
+    garble_docs_root(&path, &key);
     // A listing reaches the garbage and SQLite reports corruption; the project marks
     // itself damaged and refuses everything after, writes included.
     let saw = project.list(&Query::all(DocType::Observation)).unwrap_err();
@@ -312,7 +328,7 @@ async fn repair_then_sync_brings_back_everything_the_peer_had() {
     let entries: u64 = pa.have_vector().unwrap().values().sum();
     drop(pa);
     a.close();
-    garble_entries_leaf(&a.db(&id));
+    garble_entries_leaf(&a.db(&id), &a.db_key(&id));
     a.reopen();
     assert!(a.m().list_projects().unwrap()[0].damaged);
 
@@ -368,7 +384,7 @@ async fn repair_salvages_own_entries_no_peer_had_yet() {
     drop(pa);
     a.close();
     // Damage where the index lives, so that the feeds themselves stay readable.
-    garble_docs_root(&a.db(&id));
+    garble_docs_root(&a.db(&id), &a.db_key(&id));
     a.reopen();
     assert!(a.m().list_projects().unwrap()[0].damaged);
 

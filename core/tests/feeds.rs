@@ -201,7 +201,7 @@ fn an_authentic_entry_that_holds_no_valid_document_is_kept_but_never_shown() {
     let dir = tempfile::tempdir().unwrap();
     let conn_path = dir.path().join("rogue.db");
     let mut conn =
-        mapeo_core::db::open_writer(&conn_path, mapeo_core::db::PROJECT_MIGRATIONS).unwrap();
+        mapeo_core::db::open_writer(&conn_path, None, mapeo_core::db::PROJECT_MIGRATIONS).unwrap();
     let details = s.a.manager.join_details(&s.pa.id()).unwrap();
     let keys = FeedKeys::new(&details.project_key());
     let rogue = mapeo_core::RootKey::from_bytes([7; 16]).device_keys();

@@ -675,6 +675,14 @@ async fn received_invites_are_kept_across_a_restart_and_an_unanswered_one_expire
     // it); the run that starts listening stores the expiry.
     let stored = || -> String {
         let db = rusqlite::Connection::open(b.dir.path().join("device.db")).unwrap();
+        let key = mapeo_core::at_rest::unlock(
+            b.dir.path(),
+            &mapeo_core::RootKey::from_bytes([b.seed; 16]),
+            &[],
+        )
+        .unwrap()
+        .device_database_key();
+        mapeo_core::db::apply_key(&db, &key).unwrap();
         db.query_row(
             "SELECT state FROM received_invites WHERE invite_id = ?1",
             [&id.0[..]],

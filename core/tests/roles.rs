@@ -32,6 +32,7 @@ impl Rogue {
         let dir = tempfile::tempdir().unwrap();
         let conn = mapeo_core::db::open_writer(
             &dir.path().join("rogue.db"),
+            None,
             mapeo_core::db::PROJECT_MIGRATIONS,
         )
         .unwrap();

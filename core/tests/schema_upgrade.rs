@@ -5,7 +5,8 @@
 //! migration 0002 keyed versions and links by document row): device seed 1 coordinates a
 //! project with device seed 2; it holds an observation as created, one edited, one forked
 //! (both devices edited the same head at the same moment), and one deleted by the other
-//! device.
+//! device. It was written before the stores were encrypted, so opening it also encrypts
+//! it in place.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step should panic
 
@@ -58,11 +59,22 @@ fn a_schema_1_project_is_migrated_and_shows_the_same_documents() {
     let projects = m.list_projects().unwrap();
     assert_eq!(projects.len(), 1);
     let p = m.open_project(&projects[0].project_id).unwrap();
-    let version: u32 = rusqlite::Connection::open(p.path())
+    let key = mapeo_core::at_rest::unlock(dir.path(), &RootKey::from_bytes([1; 16]), &[])
         .unwrap()
+        .project_database_key(&projects[0].project_id);
+    let conn = rusqlite::Connection::open(p.path()).unwrap();
+    mapeo_core::db::apply_key(&conn, &key).unwrap();
+    let version: u32 = conn
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
     assert_eq!(version, 2);
+    drop(conn);
+    // Encrypted in place: the plaintext header is gone.
+    assert!(
+        !std::fs::read(p.path())
+            .unwrap()
+            .starts_with(b"SQLite format 3\0")
+    );
 
     let migrated = all(&p);
     let mut live: Vec<String> = migrated

@@ -38,7 +38,31 @@ pub fn run(dir: &Path, action: Option<IdentityCommand>) -> CliResult<Output> {
             })?;
             show(&home, Shown::Renamed { created })
         }
+        IdentityCommand::Wipe { yes } => wipe(dir, yes),
     }
+}
+
+/// How long `identity wipe` waits for the files to be deleted after the keys are gone.
+const WIPE_DELETE_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
+
+fn wipe(dir: &Path, yes: bool) -> CliResult<Output> {
+    if !yes {
+        return Err(CliError::BadInput(
+            "wiping makes this device's data unreadable for good: add --yes to confirm".into(),
+        ));
+    }
+    let home = Home::open(dir, Access::Write)?;
+    let rt = super::net::runtime()?;
+    let wipe = rt.block_on(home.manager.wipe())?;
+    // The keys are gone already; the process must not exit before the files are.
+    let deleted = wipe.wait(WIPE_DELETE_WAIT);
+    let json = json!({ "wiped": true, "filesDeleted": deleted });
+    let text = if deleted {
+        "Wiped: keys destroyed and files deleted. Restore with the backup code (`mapeo identity restore`)."
+    } else {
+        "Wiped: keys destroyed (the data is unreadable); some files are still being deleted."
+    };
+    Ok(Output::new(json, text.to_owned()))
 }
 
 fn device_type(kind: DeviceKind) -> DeviceType {

@@ -76,7 +76,12 @@ impl Manager {
             recovered,
             recovered_own,
             own_counted,
-        } = salvage(&set_aside.join(PROJECT_DB), &fresh, &self.device_id());
+        } = salvage(
+            &set_aside.join(PROJECT_DB),
+            &self.folder_key.project_database_key(id),
+            &fresh,
+            &self.device_id(),
+        );
         let own_unrecovered = own_counted.map(|n| n.saturating_sub(recovered_own));
         self.refresh_network_projects()?;
         tracing::info!(
@@ -131,11 +136,19 @@ struct Salvaged {
 /// Reads every feed of the damaged copy from its start and imports what verifies into
 /// `fresh`, feed by feed, `auth` first (roles decide what counts). Nothing here fails the
 /// repair: what cannot be read is left to sync.
-fn salvage(damaged: &Path, fresh: &Project, me: &DeviceId) -> Salvaged {
-    let conn = match Connection::open_with_flags(
+fn salvage(
+    damaged: &Path,
+    key: &crate::crypto::DatabaseKey,
+    fresh: &Project,
+    me: &DeviceId,
+) -> Salvaged {
+    let opened = Connection::open_with_flags(
         damaged,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    ) {
+    )
+    .map_err(StoreError::from)
+    .and_then(|c| crate::db::apply_key(&c, key).map(|()| c));
+    let conn = match opened {
         Ok(c) => c,
         Err(e) => {
             tracing::warn!("damaged store cannot be opened for salvage: {e}");

@@ -1,0 +1,311 @@
+//! What keeps a data folder unreadable without the root key: its salt file (from which, with
+//! the root key, every at-rest key derives), the in-place encryption of databases written by
+//! versions before encryption, and the destruction of the salt that a wipe starts with.
+//! Opens no store for use (`manager` does) and knows nothing of projects' contents.
+//!
+//! Crash safety of the migration: a database is encrypted into a temporary file beside it,
+//! which is synced and then renamed over the plaintext file, one database at a time. A kill
+//! at any point leaves each database either plaintext (migrated at the next open) or
+//! encrypted, never neither. The salt file is written (synced, renamed) before the first
+//! database is encrypted and is never replaced: a folder whose salt file is missing but which
+//! holds encrypted databases was wiped, and is refused rather than given a new salt.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+
+use crate::crypto::{DATA_FOLDER_SALT_LEN, DataFolderKey, DatabaseKey, RootKey, random_bytes};
+use crate::db::{self, StoreError};
+
+/// File name of the salt file inside the data folder.
+pub const SALT_FILE: &str = "at-rest.salt";
+/// First bytes of the salt file.
+const MAGIC: &[u8; 8] = b"MAPEOSLT";
+/// Version of the salt file's layout.
+const FORMAT: u8 = 1;
+/// Salt file: magic, version, salt, check value.
+const SALT_FILE_LEN: usize = 8 + 1 + DATA_FOLDER_SALT_LEN + 32;
+/// Suffix of the temporary file a database is encrypted into.
+const ENCRYPTING_SUFFIX: &str = ".encrypting";
+/// Header of every plaintext SQLite database file.
+const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
+
+/// Why a data folder's keys could not be had.
+#[derive(Debug, Error)]
+pub enum AtRestError {
+    /// The salt file's check value does not match: another root key made this folder.
+    #[error("this data folder belongs to another identity: the root key does not match")]
+    WrongRootKey,
+    /// The salt file is gone but encrypted databases remain: the folder was wiped (or the
+    /// file deleted); what it holds can never be read again.
+    #[error("this data folder's keys were destroyed (wiped): its data cannot be read")]
+    KeysDestroyed,
+    /// The salt file is not one this version wrote.
+    #[error("the data folder's key file is damaged or unknown")]
+    BadSaltFile,
+    /// A file operation failed.
+    #[error("file system error: {0}")]
+    Io(#[from] std::io::Error),
+    /// Encrypting a database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Whether the file at `path` is a plaintext SQLite database (by its header).
+pub fn is_plaintext_database(path: &Path) -> Result<bool, std::io::Error> {
+    let mut f = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    let mut head = [0u8; 16];
+    let mut got = 0;
+    while got < head.len() {
+        match f.read(&mut head[got..])? {
+            0 => return Ok(false),
+            n => got += n,
+        }
+    }
+    Ok(&head == SQLITE_HEADER)
+}
+
+/// Whether the file exists and is not empty.
+fn has_content(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.len() > 0)
+}
+
+/// The data folder's key for `root`: read from the salt file, or, in a folder that has none
+/// and holds no encrypted database (new, or written before encryption), made with a fresh
+/// salt. `databases` lists the folder's database files.
+pub fn unlock(
+    dir: &Path,
+    root: &RootKey,
+    databases: &[PathBuf],
+) -> Result<DataFolderKey, AtRestError> {
+    let path = dir.join(SALT_FILE);
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            let (salt, check) = parse(&bytes)?;
+            let key = DataFolderKey::derive(root, &salt);
+            if !bool::from(subtle::ConstantTimeEq::ct_eq(
+                &key.check_value()[..],
+                &check[..],
+            )) {
+                return Err(AtRestError::WrongRootKey);
+            }
+            Ok(key)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            for db in databases {
+                if has_content(db) && !is_plaintext_database(db)? {
+                    return Err(AtRestError::KeysDestroyed);
+                }
+            }
+            let salt: [u8; DATA_FOLDER_SALT_LEN] = random_bytes();
+            let key = DataFolderKey::derive(root, &salt);
+            let mut bytes = Vec::with_capacity(SALT_FILE_LEN);
+            bytes.extend_from_slice(MAGIC);
+            bytes.push(FORMAT);
+            bytes.extend_from_slice(&salt);
+            bytes.extend_from_slice(&key.check_value());
+            write_atomically(&path, &bytes)?;
+            Ok(key)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn parse(bytes: &[u8]) -> Result<([u8; DATA_FOLDER_SALT_LEN], [u8; 32]), AtRestError> {
+    if bytes.len() != SALT_FILE_LEN || &bytes[..8] != MAGIC || bytes[8] != FORMAT {
+        return Err(AtRestError::BadSaltFile);
+    }
+    let salt = bytes[9..9 + DATA_FOLDER_SALT_LEN]
+        .try_into()
+        .map_err(|_| AtRestError::BadSaltFile)?;
+    let check = bytes[9 + DATA_FOLDER_SALT_LEN..]
+        .try_into()
+        .map_err(|_| AtRestError::BadSaltFile)?;
+    Ok((salt, check))
+}
+
+/// Writes `bytes` to a temporary file, syncs it, renames it to `path` and syncs the folder.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), std::io::Error> {
+    let tmp = path.with_extension("tmp");
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    sync_dir(path)
+}
+
+fn sync_dir(path: &Path) -> Result<(), std::io::Error> {
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+/// Encrypts the plaintext database at `path` in place under `key` (nothing to do if it is
+/// missing or already encrypted). Crash-safe: see the module's note.
+pub fn encrypt_in_place(path: &Path, key: &DatabaseKey) -> Result<(), AtRestError> {
+    let tmp = with_suffix(path, ENCRYPTING_SUFFIX);
+    if !is_plaintext_database(path)? {
+        // Encrypted already, or absent; a temporary file left by a kill is stale.
+        remove_if_present(&tmp)?;
+        return Ok(());
+    }
+    remove_if_present(&tmp)?;
+    {
+        let conn = rusqlite::Connection::open_with_flags(
+            path,
+            // CREATE: an attached database opens with the main one's flags.
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE
+                | rusqlite::OpenFlags::SQLITE_OPEN_CREATE
+                | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(StoreError::from)?;
+        conn.busy_timeout(db::BUSY_TIMEOUT)
+            .map_err(StoreError::from)?;
+        // Leaving WAL folds the log into the file and deletes it (SQLite's own crash-safe
+        // step): an old plaintext log must never meet the encrypted file.
+        let _: String = conn
+            .query_row("PRAGMA journal_mode = DELETE", [], |r| r.get(0))
+            .map_err(StoreError::from)?;
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(StoreError::from)?;
+        let target = tmp
+            .to_str()
+            .ok_or(StoreError::Corrupt("data folder path is not unicode"))?;
+        let literal = key.raw_key_literal();
+        conn.execute(
+            "ATTACH DATABASE ?1 AS encrypted KEY ?2",
+            [target, literal.as_str()],
+        )
+        .map_err(StoreError::from)?;
+        // Settings before the attached file's first page is written; they match
+        // `db::apply_key`'s.
+        conn.execute_batch(
+            "PRAGMA encrypted.cipher_page_size = 4096; \
+             PRAGMA encrypted.cipher_hmac_algorithm = HMAC_SHA256; \
+             PRAGMA encrypted.cipher_kdf_algorithm = PBKDF2_HMAC_SHA256;",
+        )
+        .map_err(StoreError::from)?;
+        conn.query_row("SELECT sqlcipher_export('encrypted')", [], |_| Ok(()))
+            .map_err(StoreError::from)?;
+        conn.execute_batch(&format!("PRAGMA encrypted.user_version = {version};"))
+            .map_err(StoreError::from)?;
+        conn.execute_batch("DETACH DATABASE encrypted;")
+            .map_err(StoreError::from)?;
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&tmp)?
+        .sync_all()?;
+    for stale in ["-wal", "-journal"] {
+        if with_suffix(path, stale).exists() {
+            // A log still beside the plaintext file: leave it as it is, retry next open.
+            remove_if_present(&tmp)?;
+            return Err(StoreError::Corrupt("a plaintext database kept its log").into());
+        }
+    }
+    remove_if_present(&with_suffix(path, "-shm"))?;
+    std::fs::rename(&tmp, path)?;
+    sync_dir(path)?;
+    Ok(())
+}
+
+fn remove_if_present(path: &Path) -> Result<(), std::io::Error> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Destroys the data folder's keys: overwrites the salt file with random bytes, syncs it,
+/// removes it and syncs the folder. From then on nothing encrypted in the folder can be
+/// read, even with the root key. Nothing to do if there is no salt file.
+pub fn destroy_keys(dir: &Path) -> Result<(), std::io::Error> {
+    let path = dir.join(SALT_FILE);
+    match std::fs::OpenOptions::new().write(true).open(&path) {
+        Ok(mut f) => {
+            let noise: [u8; SALT_FILE_LEN] = random_bytes();
+            f.write_all(&noise)?;
+            f.sync_all()?;
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    }
+    std::fs::remove_file(&path)?;
+    sync_dir(&path)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_wrong_root_key_and_a_destroyed_salt_are_told_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = RootKey::from_bytes([1; 16]);
+        let key = unlock(dir.path(), &root, &[]).unwrap();
+        let again = unlock(dir.path(), &root, &[]).unwrap();
+        assert_eq!(key.check_value(), again.check_value());
+        assert!(matches!(
+            unlock(dir.path(), &RootKey::from_bytes([2; 16]), &[]),
+            Err(AtRestError::WrongRootKey)
+        ));
+        let db_path = dir.path().join("d.db");
+        let conn = db::open_writer(
+            &db_path,
+            Some(&key.device_database_key()),
+            db::DEVICE_MIGRATIONS,
+        )
+        .unwrap();
+        drop(conn);
+        destroy_keys(dir.path()).unwrap();
+        assert!(matches!(
+            unlock(dir.path(), &root, &[db_path]),
+            Err(AtRestError::KeysDestroyed)
+        ));
+    }
+
+    #[test]
+    fn a_plaintext_database_is_encrypted_in_place_with_its_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.db");
+        let conn = db::open_writer(&path, None, db::PROJECT_MIGRATIONS).unwrap();
+        conn.execute_batch("CREATE TABLE secret_notes (t TEXT); INSERT INTO secret_notes VALUES ('oil slick near the river');")
+            .unwrap();
+        drop(conn);
+        let key = unlock(dir.path(), &RootKey::from_bytes([3; 16]), &[]).unwrap();
+        let dbk = key.device_database_key();
+        encrypt_in_place(&path, &dbk).unwrap();
+        assert!(!is_plaintext_database(&path).unwrap());
+        let raw = std::fs::read(&path).unwrap();
+        assert!(!raw.windows(9).any(|w| w == b"oil slick"));
+        let conn = db::open_writer(&path, Some(&dbk), db::PROJECT_MIGRATIONS).unwrap();
+        let t: String = conn
+            .query_row("SELECT t FROM secret_notes", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(t, "oil slick near the river");
+        let v: u32 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(Some(v), db::PROJECT_MIGRATIONS.last().map(|m| m.version));
+        drop(conn);
+        // Idempotent.
+        encrypt_in_place(&path, &dbk).unwrap();
+    }
+}

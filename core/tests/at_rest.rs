@@ -1,0 +1,286 @@
+//! Encrypted at rest: a copied data folder reveals no observation text, project name or
+//! member name; a wrong root key is a typed error; a plaintext folder (as versions before
+//! encryption wrote it) is encrypted in place on open, and a kill (SIGKILL) at any point of
+//! that migration loses nothing; a wipe makes the folder unopenable at once.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step should panic
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::observation;
+use mapeo_core::schema::{DocType, ProjectSettings};
+use mapeo_core::{Error, Manager, Query, RootKey};
+
+const SEED: u8 = 41;
+const PROJECTS: usize = 3;
+const OBSERVATIONS_PER_PROJECT: usize = 1_000;
+const KILLS: u64 = 20;
+/// How long a killed child may take to die and be reaped.
+const CHILD_WAIT: Duration = Duration::from_secs(60);
+/// Env var that turns this test binary into the child that opens (and so migrates) a folder.
+const CHILD_ENV: &str = "MAPEO_AT_REST_CHILD_DIR";
+
+fn root() -> RootKey {
+    RootKey::from_bytes([SEED; 16])
+}
+
+fn named(name: &str) -> ProjectSettings {
+    ProjectSettings {
+        name: Some(name.into()),
+        ..Default::default()
+    }
+}
+
+/// A folder with several projects and thousands of observations; returns the notes written.
+fn fill(dir: &Path) -> Vec<String> {
+    let m = Manager::open(dir, &root()).unwrap();
+    m.set_device_info(mapeo_core::schema::DeviceInfo {
+        name: "Quispe family phone".into(),
+        device_type: mapeo_core::schema::DeviceType::Mobile,
+    })
+    .unwrap();
+    let mut notes = Vec::new();
+    for p in 0..PROJECTS {
+        let project = m
+            .create_project(named(&format!("Secret watershed {p}")))
+            .unwrap();
+        let docs: Vec<_> = (0..OBSERVATIONS_PER_PROJECT)
+            .map(|i| {
+                observation(
+                    1.0 + p as f64,
+                    f64::from(u32::try_from(i % 90).unwrap()),
+                    &format!("mercury tailings p{p} n{i}"),
+                )
+            })
+            .collect();
+        project.create_many(docs).unwrap();
+        notes.push(format!(
+            "mercury tailings p{p} n{}",
+            OBSERVATIONS_PER_PROJECT - 1
+        ));
+        project.checkpoint().unwrap();
+    }
+    notes
+}
+
+/// Every observation of every project, as (project name, count).
+fn census(dir: &Path) -> Vec<(String, usize)> {
+    let m = Manager::open(dir, &root()).unwrap();
+    let mut out: Vec<_> = m
+        .list_projects()
+        .unwrap()
+        .into_iter()
+        .map(|s| {
+            let p = m.open_project(&s.project_id).unwrap();
+            (
+                s.settings.name.unwrap_or_default(),
+                p.list(&Query::all(DocType::Observation)).unwrap().len(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    for f in files(from) {
+        let rel = f.strip_prefix(from).unwrap();
+        let target = to.join(rel);
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        // A file deleted while copying (a wipe running) is simply not copied.
+        let _ = std::fs::copy(&f, &target);
+    }
+}
+
+fn any_file_contains(dir: &Path, needle: &str) -> Option<PathBuf> {
+    files(dir).into_iter().find(|f| {
+        std::fs::read(f)
+            .map(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes()))
+            .unwrap_or(false)
+    })
+}
+
+/// Turns an encrypted folder back into what versions before encryption wrote: plaintext
+/// databases and no salt file.
+fn decrypt_folder(dir: &Path) {
+    let folder = mapeo_core::at_rest::unlock(dir, &root(), &[]).unwrap();
+    let mut dbs = vec![(dir.join("device.db"), folder.device_database_key())];
+    for e in std::fs::read_dir(dir.join("projects")).unwrap().flatten() {
+        let id: mapeo_core::ProjectId = e.file_name().to_str().unwrap().parse().unwrap();
+        dbs.push((
+            e.path().join("project.db"),
+            folder.project_database_key(&id),
+        ));
+    }
+    for (path, key) in dbs {
+        let plain = path.with_extension("plain");
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        mapeo_core::db::apply_key(&conn, &key).unwrap();
+        let v: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        conn.execute(
+            "ATTACH DATABASE ?1 AS plain KEY ''",
+            [plain.to_str().unwrap()],
+        )
+        .unwrap();
+        conn.query_row("SELECT sqlcipher_export('plain')", [], |_| Ok(()))
+            .unwrap();
+        conn.execute_batch(&format!("PRAGMA plain.user_version = {v}; DETACH plain;"))
+            .unwrap();
+        drop(conn);
+        for s in ["-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{s}", path.display()));
+        }
+        std::fs::rename(&plain, &path).unwrap();
+        assert!(mapeo_core::at_rest::is_plaintext_database(&path).unwrap());
+    }
+    std::fs::remove_file(dir.join(mapeo_core::at_rest::SALT_FILE)).unwrap();
+}
+
+#[test]
+fn a_copied_data_folder_reveals_no_text_and_a_wrong_root_key_is_a_typed_error() {
+    common::init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let notes = fill(dir.path());
+    let copy = tempfile::tempdir().unwrap();
+    copy_dir(dir.path(), copy.path());
+    for needle in [
+        notes[0].as_str(),
+        "mercury tailings",
+        "Secret watershed",
+        "Quispe family",
+    ] {
+        assert_eq!(any_file_contains(copy.path(), needle), None, "{needle}");
+    }
+    let err = Manager::open(copy.path(), &RootKey::from_bytes([SEED + 1; 16])).unwrap_err();
+    assert!(matches!(err, Error::WrongRootKey), "{err:?}");
+    // The right key opens the copy with everything in it.
+    let counts = census(copy.path());
+    assert_eq!(counts.len(), PROJECTS);
+    assert!(counts.iter().all(|(_, n)| *n == OBSERVATIONS_PER_PROJECT));
+}
+
+#[test]
+fn a_plaintext_folder_is_encrypted_in_place_on_open() {
+    common::init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    fill(dir.path());
+    let before = census(dir.path());
+    decrypt_folder(dir.path());
+    assert!(any_file_contains(dir.path(), "Secret watershed").is_some());
+    assert_eq!(census(dir.path()), before);
+    assert_eq!(any_file_contains(dir.path(), "Secret watershed"), None);
+    assert_eq!(any_file_contains(dir.path(), "mercury tailings"), None);
+}
+
+/// The child: opens the folder (migrating it) and exits. Runs only when re-executed by
+/// [`a_kill_at_any_point_of_the_migration_loses_nothing`]; otherwise it checks that a plain
+/// open of an empty folder makes the salt file the migration relies on.
+#[test]
+fn child_opens_the_folder() {
+    if let Ok(dir) = std::env::var(CHILD_ENV) {
+        let _ = Manager::open(Path::new(&dir), &root()).unwrap();
+        std::process::exit(0);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    drop(Manager::open(dir.path(), &root()).unwrap());
+    assert!(dir.path().join(mapeo_core::at_rest::SALT_FILE).exists());
+}
+
+#[test]
+fn a_kill_at_any_point_of_the_migration_loses_nothing() {
+    common::init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    fill(dir.path());
+    let before = census(dir.path());
+    let exe = std::env::current_exe().unwrap();
+    let mut finished = 0;
+    for kill in 0..KILLS {
+        decrypt_folder(dir.path());
+        let mut child = std::process::Command::new(&exe)
+            .args(["--exact", "child_opens_the_folder", "--nocapture"])
+            .env(CHILD_ENV, dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // Spread over the migration's length (tens to hundreds of ms here).
+        std::thread::sleep(Duration::from_millis(5 + (kill * 37) % 400));
+        let _ = child.kill();
+        let until = std::time::Instant::now() + CHILD_WAIT;
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                if status.success() {
+                    finished += 1;
+                }
+                break;
+            }
+            assert!(std::time::Instant::now() < until, "child did not die");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // Whatever point it reached, the next open finishes the job and loses nothing.
+        assert_eq!(census(dir.path()), before, "after kill {kill}");
+        assert_eq!(any_file_contains(dir.path(), "Secret watershed"), None);
+    }
+    println!("{KILLS} kills, {finished} children finished before their kill");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wiped_folder_does_not_open_even_from_a_copy() {
+    common::init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    fill(dir.path());
+    // What a thief copied before the wipe, less the salt the wipe destroys first.
+    let early = tempfile::tempdir().unwrap();
+    copy_dir(dir.path(), early.path());
+    std::fs::remove_file(early.path().join(mapeo_core::at_rest::SALT_FILE)).unwrap();
+    let m = Manager::open(dir.path(), &root()).unwrap();
+    let started = std::time::Instant::now();
+    let wipe = m.wipe().await.unwrap();
+    let returned = started.elapsed();
+    // What a thief copies while the deletion runs.
+    let late = tempfile::tempdir().unwrap();
+    copy_dir(dir.path(), late.path());
+    assert!(wipe.wait(CHILD_WAIT));
+    println!(
+        "wipe returned in {:.1} ms, files deleted after {:.1} ms",
+        returned.as_secs_f64() * 1e3,
+        started.elapsed().as_secs_f64() * 1e3
+    );
+    assert!(matches!(m.list_projects(), Err(Error::Wiped)));
+    let err = Manager::open(early.path(), &root()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::AtRest(mapeo_core::at_rest::AtRestError::KeysDestroyed)
+        ),
+        "{err:?}"
+    );
+    // The late copy holds at most encrypted leftovers: nothing of the data comes back.
+    match Manager::open(late.path(), &root()) {
+        Err(Error::AtRest(mapeo_core::at_rest::AtRestError::KeysDestroyed)) => {}
+        Ok(m) => assert!(m.list_projects().unwrap().is_empty()),
+        Err(e) => panic!("{e:?}"),
+    }
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
