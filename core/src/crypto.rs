@@ -28,6 +28,14 @@ mod context {
     pub const DATA_FOLDER_CHECK: &str = "mapeo 2026-12 data folder key check value v1";
     pub const DATABASE: &str = "mapeo 2026-12 sqlcipher database key v1";
     pub const FILE: &str = "mapeo 2026-12 file encryption key v1";
+    pub const EPOCH_ID: &str = "mapeo 2026-12 key epoch id v1";
+    pub const EPOCH_MERGE_ID: &str = "mapeo 2026-12 merge epoch id v1";
+    pub const EPOCH_MERGE_SECRET: &str = "mapeo 2026-12 merge epoch secret v1";
+    pub const EPOCH_CHECK: &str = "mapeo 2026-12 epoch secret commitment v1";
+    pub const EPOCH_NS_CONFIG: &str = "mapeo 2026-12 epoch namespace key config v1";
+    pub const EPOCH_NS_DATA: &str = "mapeo 2026-12 epoch namespace key data v1";
+    pub const EPOCH_NS_BLOB_INDEX: &str = "mapeo 2026-12 epoch namespace key blobIndex v1";
+    pub const SEAL_TO_DEVICE: &str = "mapeo 2026-12 sealed to device x25519 v1";
 }
 
 /// Byte length of the random salt kept in a data folder, from which (with the root key) its
@@ -101,6 +109,12 @@ secret!(
 secret!(
     /// The key that encrypts one namespace's payloads in one project.
     NamespaceKey,
+    32
+);
+secret!(
+    /// The random secret of one key epoch (see [`crate::epochs`]): the payload keys of the
+    /// `config`, `data` and `blob_index` namespaces in that epoch derive from it.
+    EpochSecret,
     32
 );
 secret!(
@@ -264,9 +278,146 @@ impl DeviceKeys {
         self.id
     }
 
+    /// This device's x25519 secret for keys sealed to it: the birational (Montgomery) form
+    /// of its ed25519 identity, as libsodium's `crypto_sign_ed25519_sk_to_curve25519`, so
+    /// the public half follows from the [`DeviceId`] and nothing new has to be published.
+    fn exchange_secret(&self) -> x25519_dalek::StaticSecret {
+        x25519_dalek::StaticSecret::from(self.signing.to_scalar_bytes())
+    }
+
+    /// Opens an epoch secret sealed to this device with [`seal_to_device`] under `aad`.
+    pub fn open_sealed(&self, aad: &[u8], sealed: &[u8]) -> Result<EpochSecret, CryptoError> {
+        let (ephemeral, boxed) = sealed.split_at_checked(32).ok_or(CryptoError::Decrypt)?;
+        let ephemeral: [u8; 32] = ephemeral.try_into().map_err(|_| CryptoError::Decrypt)?;
+        let ephemeral = x25519_dalek::PublicKey::from(ephemeral);
+        let shared = self.exchange_secret().diffie_hellman(&ephemeral);
+        if !shared.was_contributory() {
+            return Err(CryptoError::Decrypt);
+        }
+        let recipient = exchange_public(&self.id).ok_or(CryptoError::Decrypt)?;
+        let key = sealing_key(shared.as_bytes(), ephemeral.as_bytes(), &recipient);
+        let plain = zeroize::Zeroizing::new(open(&key, aad, boxed)?);
+        let bytes: [u8; 32] = plain[..].try_into().map_err(|_| CryptoError::Decrypt)?;
+        Ok(EpochSecret(bytes))
+    }
+
     /// Signs a message with this device's identity key.
     pub fn sign(&self, message: &[u8]) -> [u8; 64] {
         self.signing.sign(message).to_bytes()
+    }
+}
+
+/// A device's public x25519 key for sealing: the Montgomery form of its ed25519 key.
+fn exchange_public(device: &DeviceId) -> Option<[u8; 32]> {
+    Some(device.verifying_key().ok()?.to_montgomery().to_bytes())
+}
+
+fn sealing_key(shared: &[u8; 32], ephemeral: &[u8; 32], recipient: &[u8; 32]) -> [u8; 32] {
+    let mut input = [0u8; 96];
+    input[..32].copy_from_slice(shared);
+    input[32..64].copy_from_slice(ephemeral);
+    input[64..].copy_from_slice(recipient);
+    let key = blake3::derive_key(context::SEAL_TO_DEVICE, &input);
+    input.zeroize();
+    key
+}
+
+/// Length of an epoch secret sealed to a device: ephemeral public key, nonce, secret, tag.
+pub const SEALED_SECRET_LEN: usize = 32 + NONCE_LEN + 32 + TAG_LEN;
+
+/// Seals an epoch secret so that only `device` can open it (an ECIES "sealed box": an
+/// ephemeral x25519 key agreed with the device's key, then XChaCha20-Poly1305), bound to
+/// `aad`. `None` if the device id is not a usable key.
+pub fn seal_to_device(device: &DeviceId, aad: &[u8], secret: &EpochSecret) -> Option<Vec<u8>> {
+    let recipient = exchange_public(device)?;
+    let ephemeral = x25519_dalek::StaticSecret::from(random_bytes::<32>());
+    let ephemeral_public = x25519_dalek::PublicKey::from(&ephemeral);
+    let shared = ephemeral.diffie_hellman(&x25519_dalek::PublicKey::from(recipient));
+    if !shared.was_contributory() {
+        return None;
+    }
+    let key = sealing_key(shared.as_bytes(), ephemeral_public.as_bytes(), &recipient);
+    let mut out = Vec::with_capacity(SEALED_SECRET_LEN);
+    out.extend_from_slice(ephemeral_public.as_bytes());
+    out.extend_from_slice(&seal(&key, aad, &secret.0));
+    Some(out)
+}
+
+/// The id of a key epoch, named by the entries written in it. A started epoch's id is bound
+/// to the position of the record that started it; a merge epoch's id to its parents.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EpochId(pub [u8; 32]);
+
+impl fmt::Debug for EpochId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "EpochId({})", hex::encode(&self.0[..4]))
+    }
+}
+
+impl EpochId {
+    /// The id of the epoch started by the `auth` entry at `seq` of `author`'s feed.
+    pub fn started_at(project: &ProjectId, author: &DeviceId, seq: u64) -> Self {
+        let mut input = [0u8; 72];
+        input[..32].copy_from_slice(project.as_bytes());
+        input[32..64].copy_from_slice(author.as_bytes());
+        input[64..].copy_from_slice(&seq.to_be_bytes());
+        EpochId(blake3::derive_key(context::EPOCH_ID, &input))
+    }
+
+    /// The id of the merge of `parents` (sorted, no repeats); a single parent is itself.
+    pub fn merged(parents: &[EpochId]) -> Self {
+        match parents {
+            [one] => *one,
+            _ => {
+                let mut h = blake3::Hasher::new_derive_key(context::EPOCH_MERGE_ID);
+                for p in parents {
+                    h.update(&p.0);
+                }
+                EpochId(*h.finalize().as_bytes())
+            }
+        }
+    }
+}
+
+impl EpochSecret {
+    /// A fresh random secret for a new epoch.
+    pub fn generate() -> Self {
+        EpochSecret(random_bytes())
+    }
+
+    /// A public commitment to this secret, published in the epoch's record so that a
+    /// sealed copy can be checked before it is used.
+    pub fn commitment(&self) -> [u8; 32] {
+        blake3::derive_key(context::EPOCH_CHECK, &self.0)
+    }
+
+    /// The secret of the merge of several epochs, from all of theirs (sorted by id, no
+    /// repeats): whoever lacks any one of them cannot compute it. One part is itself.
+    pub fn merged(parts: &[(EpochId, &EpochSecret)]) -> Self {
+        match parts {
+            [(_, one)] => (*one).clone(),
+            _ => {
+                let mut h = blake3::Hasher::new_derive_key(context::EPOCH_MERGE_SECRET);
+                for (id, secret) in parts {
+                    h.update(&id.0);
+                    h.update(&secret.0);
+                }
+                EpochSecret(*h.finalize().as_bytes())
+            }
+        }
+    }
+
+    /// The payload key of a namespace in this epoch; `None` for `auth`, which stays under
+    /// the project key (see [`crate::epochs`]).
+    pub fn namespace_key(&self, ns: crate::ids::Namespace) -> Option<NamespaceKey> {
+        use crate::ids::Namespace::*;
+        let ctx = match ns {
+            Auth => return None,
+            Config => context::EPOCH_NS_CONFIG,
+            Data => context::EPOCH_NS_DATA,
+            BlobIndex => context::EPOCH_NS_BLOB_INDEX,
+        };
+        Some(NamespaceKey(blake3::derive_key(ctx, &self.0)))
     }
 }
 

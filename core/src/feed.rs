@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use thiserror::Error;
 
-use crate::crypto::{self, DeviceKeys, NamespaceKey, ProjectKey};
+use crate::crypto::{self, DeviceKeys, EpochId, EpochSecret, NamespaceKey, ProjectKey};
 use crate::db::StoreError;
 use crate::ids::{DeviceId, EntryHash, Namespace, ProjectId, Timestamp, VersionId};
 
@@ -24,6 +24,12 @@ pub const MAX_FEED_LENGTH: u64 = 1 << 40;
 pub const MAX_PAYLOAD_BYTES: usize = 2 * 1024 * 1024;
 /// The most entries accepted in one verify-and-append call.
 pub const MAX_BATCH_ENTRIES: usize = 10_000;
+/// Starts a payload sealed under a key epoch (see [`crate::epochs`]): the marker, the count
+/// of epoch ids, the ids (sorted), then the sealed bytes. A payload without it is of epoch 0
+/// (sealed under the project key's namespace key), as every entry was before epochs.
+const EPOCH_FRAME_MARKER: [u8; 8] = *b"mapeoEp1";
+/// The most epoch ids one entry may name (the heads of a merge epoch).
+pub const MAX_ENTRY_EPOCHS: usize = 64;
 /// Length of the signed message of an entry.
 const SIGNED_LEN: usize = 16 + 32 + 32 + 1 + 8 + 32 + 32;
 
@@ -68,6 +74,9 @@ pub enum FeedError {
     /// An entry or batch over a named limit.
     #[error("entry or batch over the size limit")]
     TooLarge,
+    /// The payload is sealed under a key epoch whose secret this device does not hold (yet).
+    #[error("entry payload is sealed under a key epoch this device does not hold")]
+    EpochNotHeld,
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -164,11 +173,41 @@ fn payload_aad(project: &ProjectId, author: &DeviceId, ns: Namespace, seq: u64) 
     aad
 }
 
+/// The key epochs this device holds and the one it writes in (see [`crate::epochs`]).
+#[derive(Default, Clone)]
+pub struct EpochRing {
+    /// Every epoch whose secret this device holds.
+    pub held: BTreeMap<EpochId, EpochSecret>,
+    /// The epochs whose merge new entries are sealed under (sorted; empty: epoch 0).
+    pub writing: Vec<EpochId>,
+}
+
+impl std::fmt::Debug for EpochRing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EpochRing")
+            .field("held", &self.held.keys().collect::<Vec<_>>())
+            .field("writing", &self.writing)
+            .finish()
+    }
+}
+
+impl EpochRing {
+    /// The secret of the merge of `ids` (sorted, no repeats), if every one is held.
+    fn secret_of(&self, ids: &[EpochId]) -> Option<EpochSecret> {
+        let parts: Option<Vec<(EpochId, &EpochSecret)>> = ids
+            .iter()
+            .map(|id| self.held.get(id).map(|s| (*id, s)))
+            .collect();
+        Some(EpochSecret::merged(&parts?))
+    }
+}
+
 /// A project's identity and payload keys: what reading and writing its feeds needs.
 pub struct FeedKeys {
     project_id: ProjectId,
     namespace_keys: [NamespaceKey; 4],
     sync_tag_key: zeroize::Zeroizing<[u8; 32]>,
+    epochs: std::sync::RwLock<EpochRing>,
 }
 
 impl FeedKeys {
@@ -178,6 +217,7 @@ impl FeedKeys {
             project_id: key.project_id(),
             namespace_keys: Namespace::ALL.map(|ns| key.namespace_key(ns)),
             sync_tag_key: zeroize::Zeroizing::new(key.sync_tag_key()),
+            epochs: std::sync::RwLock::new(EpochRing::default()),
         }
     }
 
@@ -196,13 +236,109 @@ impl FeedKeys {
         &self.namespace_keys[usize::from(ns.code())]
     }
 
-    /// Decrypts an entry's payload.
+    fn ring(&self) -> std::sync::RwLockReadGuard<'_, EpochRing> {
+        // The ring is replaced whole, never left half-written: a poisoned lock holds a whole one.
+        self.epochs
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Replaces the epochs held and the one written in; returns whether a secret was added
+    /// (entries stored without their key may now be readable).
+    pub fn set_epochs(&self, ring: EpochRing) -> bool {
+        let mut current = self
+            .epochs
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let grew = ring.held.keys().any(|id| !current.held.contains_key(id));
+        *current = ring;
+        grew
+    }
+
+    /// A copy of the epochs held and the one written in.
+    pub fn epochs(&self) -> EpochRing {
+        self.ring().clone()
+    }
+
+    /// Seals a new payload of ours: `auth` and, before any epoch, everything under the
+    /// project key (epoch 0); otherwise under the epochs we write in, named in the frame.
+    fn seal_payload(&self, ns: Namespace, aad: &[u8; 73], plaintext: &[u8]) -> Vec<u8> {
+        let ring = self.ring();
+        let epoch_key = (ns != Namespace::Auth && !ring.writing.is_empty())
+            .then(|| ring.secret_of(&ring.writing))
+            .flatten()
+            .and_then(|s| s.namespace_key(ns));
+        let Some(key) = epoch_key else {
+            return self.ns_key(ns).seal(aad, plaintext);
+        };
+        let header = epoch_header(&ring.writing);
+        let mut framed_aad = aad.to_vec();
+        framed_aad.extend_from_slice(&header);
+        let mut out = header;
+        out.extend_from_slice(&key.seal(&framed_aad, plaintext));
+        out
+    }
+
+    /// Decrypts an entry's payload. [`FeedError::EpochNotHeld`] if it names a key epoch
+    /// whose secret this device lacks.
     pub fn open_payload(&self, entry: &Entry) -> Result<Vec<u8>, FeedError> {
         let aad = payload_aad(&self.project_id, &entry.author, entry.namespace, entry.seq);
-        self.ns_key(entry.namespace)
-            .open(&aad, &entry.payload)
+        let epoch0 = || {
+            self.ns_key(entry.namespace)
+                .open(&aad, &entry.payload)
+                .map_err(|_| FeedError::Undecryptable)
+        };
+        // An epoch-0 payload starts with a random nonce, which may (2^-64) look like a frame:
+        // a frame that does not open is tried as epoch 0 before it is judged.
+        let Some((ids, header_len)) = parse_epoch_header(&entry.payload) else {
+            return epoch0();
+        };
+        if entry.namespace == Namespace::Auth {
+            return epoch0();
+        }
+        let secret = self.ring().secret_of(&ids);
+        let Some(key) = secret.and_then(|s| s.namespace_key(entry.namespace)) else {
+            return epoch0().map_err(|_| FeedError::EpochNotHeld);
+        };
+        let (header, sealed) = entry.payload.split_at(header_len);
+        let mut framed_aad = aad.to_vec();
+        framed_aad.extend_from_slice(header);
+        key.open(&framed_aad, sealed)
+            .or_else(|_| epoch0().map_err(|_| crypto::CryptoError::Decrypt))
             .map_err(|_| FeedError::Undecryptable)
     }
+}
+
+/// The frame that names the epochs a payload is sealed under.
+fn epoch_header(ids: &[EpochId]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(9 + 32 * ids.len());
+    out.extend_from_slice(&EPOCH_FRAME_MARKER);
+    out.push(u8::try_from(ids.len()).unwrap_or(u8::MAX));
+    for id in ids {
+        out.extend_from_slice(&id.0);
+    }
+    out
+}
+
+/// The epoch ids a payload names and the frame's length, if it has a well-formed frame
+/// (marker, 1..=[`MAX_ENTRY_EPOCHS`] ids in strictly increasing order).
+pub fn parse_epoch_header(payload: &[u8]) -> Option<(Vec<EpochId>, usize)> {
+    let rest = payload.strip_prefix(&EPOCH_FRAME_MARKER[..])?;
+    let (&n, rest) = rest.split_first()?;
+    let n = usize::from(n);
+    if n == 0 || n > MAX_ENTRY_EPOCHS {
+        return None;
+    }
+    let ids: Vec<EpochId> = rest
+        .get(..32 * n)?
+        .chunks_exact(32)
+        .map(|c| c.try_into().map(EpochId))
+        .collect::<Result<_, _>>()
+        .ok()?;
+    if ids.windows(2).any(|w| w[0] >= w[1]) {
+        return None;
+    }
+    Some((ids, EPOCH_FRAME_MARKER.len() + 1 + 32 * n))
 }
 
 /// A feed's storage row id and its state.
@@ -401,7 +537,7 @@ pub fn append_local(
         namespace: ns,
         seq,
         prev_hash: feed.head.unwrap_or(EntryHash::GENESIS),
-        payload: keys.ns_key(ns).seal(&aad, plaintext),
+        payload: keys.seal_payload(ns, &aad, plaintext),
         signature: [0; 64],
     };
     if entry.payload.len() > MAX_PAYLOAD_BYTES {
@@ -418,8 +554,9 @@ pub struct Appended {
     pub entry_id: i64,
     /// Its version id.
     pub version: VersionId,
-    /// The decrypted payload.
-    pub plaintext: Vec<u8>,
+    /// The decrypted payload; `None` if it is sealed under a key epoch this device does not
+    /// hold yet (the entry is kept, and read once the epoch's secret arrives).
+    pub plaintext: Option<Vec<u8>>,
 }
 
 /// Verifies entries written by others and appends the new ones. Entries may mix feeds; within
@@ -468,7 +605,11 @@ pub fn verify_and_append(
             if e.prev_hash != feed.head.unwrap_or(EntryHash::GENESIS) {
                 return Err(FeedError::BrokenChain);
             }
-            let plaintext = keys.open_payload(e)?;
+            let plaintext = match keys.open_payload(e) {
+                Ok(p) => Some(p),
+                Err(FeedError::EpochNotHeld) => None,
+                Err(other) => return Err(other),
+            };
             let hash = e.hash(project);
             let entry_id = store_entry(tx, &feed, e)?;
             feed.length = e.seq + 1;
@@ -580,6 +721,21 @@ pub fn read_plaintext(
         .open_payload(&entry)
         .map_err(|_| StoreError::Corrupt("stored entry does not decrypt"))?;
     Ok((entry, plaintext))
+}
+
+/// Like [`read_plaintext`], but `None` for an entry sealed under a key epoch this device
+/// does not hold (yet).
+pub fn read_held_plaintext(
+    conn: &Connection,
+    keys: &FeedKeys,
+    entry_id: i64,
+) -> Result<Option<(Entry, Vec<u8>)>, StoreError> {
+    let entry = read_entry(conn, entry_id)?;
+    match keys.open_payload(&entry) {
+        Ok(p) => Ok(Some((entry, p))),
+        Err(FeedError::EpochNotHeld) => Ok(None),
+        Err(_) => Err(StoreError::Corrupt("stored entry does not decrypt")),
+    }
 }
 
 /// Reads entries `start..end` of one feed (fewer if the feed is shorter).

@@ -457,7 +457,9 @@ pub fn load_indexed_version(
     keys: &FeedKeys,
     entry_id: i64,
 ) -> Result<Option<Doc>, StoreError> {
-    let (_, plaintext) = feed::read_plaintext(conn, keys, entry_id)?;
+    let Some((_, plaintext)) = feed::read_held_plaintext(conn, keys, entry_id)? else {
+        return Ok(None);
+    };
     let Ok(doc) = Doc::decode(&plaintext) else {
         return Ok(None);
     };

@@ -12,6 +12,7 @@
 //! project  attachments          a project's documents, members, media; categories files above it
 //! categories  invites
 //! sync   net   discovery        replication over any message stream; TCP + Noise; mDNS
+//! epochs                        key epochs: removal that locks out (records in auth)
 //! index  roles                  views derived from feeds; who may write what
 //! feed   blobs   maps           signed encrypted logs (the truth); content-addressed files;
 //!                               the device's offline map packages (the server reads them)
@@ -36,6 +37,7 @@ pub mod connection_code;
 pub mod crypto;
 pub mod db;
 pub mod discovery;
+pub mod epochs;
 pub mod error;
 pub mod feed;
 pub mod ids;

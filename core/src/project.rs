@@ -116,10 +116,13 @@ impl Project {
             index::prepare_writer(&writer)?;
             let reader = db::open_reader(path, key)?;
             let checkpointer = db::Checkpointer::start(path, key, &writer)?;
-            let own_role = roles::load(&reader, join.creator)?.current(&device.device_id());
-            Ok::<_, Error>((reader, checkpointer, own_role))
+            let book = roles::load(&reader, join.creator)?;
+            let own_role = book.current(&device.device_id());
+            let keys = FeedKeys::new(&join.project_key());
+            keys.set_epochs(crate::epochs::load(&reader, &keys, &book, &device)?.ring);
+            Ok::<_, Error>((reader, checkpointer, own_role, keys))
         })();
-        let (reader, checkpointer, own_role) = match opened {
+        let (reader, checkpointer, own_role, keys) = match opened {
             Ok(o) => o,
             Err(e) if db::chain_has_damage(&e) => return Err(StoreError::Damaged(store).into()),
             Err(e) => return Err(e),
@@ -131,7 +134,7 @@ impl Project {
             .join(crate::blobs::BLOBS_DIR);
         let blobs = crate::blobs::BlobStore::open(&blob_dir, changes.clone())?;
         Ok(Project {
-            keys: FeedKeys::new(&join.project_key()),
+            keys,
             creator: join.creator,
             device,
             writer: Mutex::new(writer),
@@ -605,9 +608,58 @@ impl Project {
         if *device == self.creator {
             return Err(Error::NotAllowed("the creator's role cannot be changed"));
         }
-        self.write(|tx| {
+        let written = self.write(|tx| {
             let from = self.positions_of(tx, device)?;
-            self.put_role_in(tx, device, role, from, reason)
+            let doc = self.put_role_in(tx, device, role, from, reason)?;
+            // Blocking locks the device out of what is written from now on: a new key epoch.
+            // A (re)admitted device gets the epoch secrets we hold.
+            let book = roles::load(tx, self.creator)?;
+            let wrote = match role {
+                PeerRole::Blocked => {
+                    crate::epochs::start(tx, &self.keys, &self.device, &book)?;
+                    true
+                }
+                _ => crate::epochs::grant(tx, &self.keys, &self.device, &book, *device)?,
+            };
+            if wrote {
+                self.refresh_epochs(tx, &book)?;
+            }
+            Ok(doc)
+        });
+        if written.is_err() {
+            // The ring may have been set inside the rolled-back transaction.
+            self.reload_epochs();
+        }
+        written
+    }
+
+    /// Recomputes the epochs held and written in from the store; returns whether a secret
+    /// was added (the caller then rebuilds the index: stored entries may now open).
+    fn refresh_epochs(&self, conn: &Connection, book: &RoleBook) -> Result<bool> {
+        let state = crate::epochs::load(conn, &self.keys, book, &self.device)?;
+        Ok(self.keys.set_epochs(state.ring))
+    }
+
+    /// Recomputes the epochs from committed state after a failed write (best effort: a
+    /// failure here leaves the ring as it was, and the next write recomputes it).
+    fn reload_epochs(&self) {
+        let reloaded = self.read(|c| {
+            let book = roles::load(c, self.creator)?;
+            Ok(crate::epochs::load(c, &self.keys, &book, &self.device)?)
+        });
+        if let Ok(state) = reloaded {
+            self.keys.set_epochs(state.ring);
+        }
+    }
+
+    /// The project's current key epoch (`None` before any removal) and whether this device
+    /// holds its secret, i.e. can read what is written in it.
+    pub fn current_epoch(&self) -> Result<(Option<crate::crypto::EpochId>, bool)> {
+        self.read(|c| {
+            let book = roles::load(c, self.creator)?;
+            let state = crate::epochs::load(c, &self.keys, &book, &self.device)?;
+            let holds = state.heads.is_empty() || state.current_secret().is_some();
+            Ok((state.current(), holds))
         })
     }
 
@@ -745,11 +797,17 @@ impl Project {
             // indexed rather than all at once: a batch of thousands of entries then holds one
             // decoded document at a time.
             let mut new_records = false;
+            let mut new_auth = false;
             for a in appended
                 .iter()
                 .filter(|a| a.version.namespace == Namespace::Auth)
             {
-                if let Some(doc) = decode_valid(&a.plaintext, a.version.namespace) {
+                new_auth = true;
+                if let Some(doc) = a
+                    .plaintext
+                    .as_deref()
+                    .and_then(|p| decode_valid(p, a.version.namespace))
+                {
                     new_records |= roles::record(tx, a.entry_id, a.version, &doc)?;
                 }
             }
@@ -758,20 +816,26 @@ impl Project {
             } else {
                 before.clone()
             };
-            let same_book = book == before;
+            // New epoch records or roles may give us secrets: entries stored without their
+            // key (from this batch or earlier) then open, so the index is rebuilt.
+            let new_secret = new_auth && self.refresh_epochs(tx, &book)?;
+            // A member that an epoch was not sealed to (its writer did not know of it yet)
+            // gets the secrets from a coordinator that holds them.
+            if new_auth && crate::epochs::heal(tx, &self.keys, &self.device, &book)? {
+                self.refresh_epochs(tx, &book)?;
+            }
+            let same_book = book == before && !new_secret;
             for a in &appended {
-                if let Some(doc) = decode_valid(&a.plaintext, a.version.namespace)
+                let Some(plaintext) = a.plaintext.as_deref() else {
+                    continue;
+                };
+                if let Some(doc) = decode_valid(plaintext, a.version.namespace)
                     .filter(|d| book.counts(a.entry_id, &a.version, d))
                 {
                     summary.indexed += 1;
                     if same_book {
                         index::index_version(
-                            tx,
-                            &self.keys,
-                            a.entry_id,
-                            a.version,
-                            &doc,
-                            &a.plaintext,
+                            tx, &self.keys, a.entry_id, a.version, &doc, plaintext,
                         )?;
                     }
                 }
@@ -782,6 +846,9 @@ impl Project {
             }
             Ok(summary)
         });
+        if result.is_err() {
+            self.reload_epochs();
+        }
         if let Err(Error::Feed(FeedError::ForkedFeed {
             author,
             namespace,
@@ -863,7 +930,9 @@ impl Project {
         // Role records first: what counts depends on all of them.
         roles::clear(tx)?;
         for id in feed::all_entry_ids(tx)? {
-            let (entry, plaintext) = feed::read_plaintext(tx, &self.keys, id)?;
+            let Some((entry, plaintext)) = feed::read_held_plaintext(tx, &self.keys, id)? else {
+                continue;
+            };
             if entry.namespace != Namespace::Auth {
                 continue;
             }
@@ -872,6 +941,7 @@ impl Project {
             }
         }
         let book = roles::load(tx, self.creator)?;
+        self.refresh_epochs(tx, &book)?;
         self.rebuild_index(tx, &book)
     }
 
@@ -882,7 +952,11 @@ impl Project {
         let ids = feed::all_entry_ids(tx)?;
         for chunk in ids.chunks(REINDEX_CHUNK) {
             for &id in chunk {
-                let (entry, plaintext) = feed::read_plaintext(tx, &self.keys, id)?;
+                // Entries sealed under an epoch we do not hold wait, unindexed, for its secret.
+                let Some((entry, plaintext)) = feed::read_held_plaintext(tx, &self.keys, id)?
+                else {
+                    continue;
+                };
                 let version = entry.version_id();
                 if let Some(doc) = decode_valid(&plaintext, entry.namespace)
                     .filter(|d| book.counts(id, &version, d))

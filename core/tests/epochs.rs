@@ -1,0 +1,158 @@
+//! Removal that locks out: key epochs across devices, through `Project::import` (the path
+//! both live sync and sync files use).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step should panic
+
+mod common;
+
+use common::{Device, copy_missing, observation};
+use mapeo_core::feed::FeedKeys;
+use mapeo_core::{PeerRole, Query};
+
+fn notes(p: &mapeo_core::Project) -> Vec<String> {
+    let mut out: Vec<String> = p
+        .list(&Query::all(mapeo_core::schema::DocType::Observation))
+        .unwrap()
+        .into_iter()
+        .map(|d| format!("{:?}", d.doc.value))
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn a_removed_member_cannot_read_what_is_written_after_its_removal() {
+    let (a, b, x) = (Device::new(1), Device::new(2), Device::new(3));
+    let pa = a.manager.create_project(Default::default()).unwrap();
+    let details = a.manager.join_details(&pa.id()).unwrap();
+    let pb = b.manager.join_project(&details).unwrap();
+    let px = x.manager.join_project(&details).unwrap();
+    for d in [&b, &x] {
+        pa.assign_role(&d.manager.device_id(), PeerRole::Member, None)
+            .unwrap();
+    }
+    pa.create(observation(1.0, 1.0, "before")).unwrap();
+    copy_missing(&pa, &pb);
+    copy_missing(&pa, &px);
+    assert_eq!(pa.current_epoch().unwrap(), (None, true));
+
+    pa.remove_member(&x.manager.device_id(), None).unwrap();
+    let (epoch, held) = pa.current_epoch().unwrap();
+    assert!(epoch.is_some() && held);
+    pa.create(observation(2.0, 2.0, "after")).unwrap();
+
+    // The remaining member gets everything, old and new.
+    copy_missing(&pa, &pb);
+    assert_eq!(pb.current_epoch().unwrap(), (epoch, true));
+    assert_eq!(notes(&pb), notes(&pa));
+    assert_eq!(notes(&pb).len(), 2);
+
+    // The removed member takes every raw entry from a remaining member's store and tries the
+    // old (project) keys: what was written after the removal does not open.
+    let old_keys = FeedKeys::new(&details.project_key());
+    let mut opened_after = 0;
+    let mut sealed_after = 0;
+    for ((author, ns), len) in pb.have_vector().unwrap() {
+        for e in pb.read_entries(&author, ns, 0, len).unwrap() {
+            if mapeo_core::feed::parse_epoch_header(&e.payload).is_some() {
+                sealed_after += 1;
+                if old_keys.open_payload(&e).is_ok() {
+                    opened_after += 1;
+                }
+            }
+        }
+    }
+    assert!(sealed_after >= 1);
+    assert_eq!(opened_after, 0);
+    // Nor does its own project, given the entries: they are kept but never shown.
+    copy_missing(&pb, &px);
+    assert_eq!(px.current_epoch().unwrap(), (epoch, false));
+    assert!(!format!("{:?}", notes(&px)).contains("after"));
+}
+
+#[test]
+fn an_offline_member_catches_up_and_a_reinvited_device_reads_new_data() {
+    let (a, b, x) = (Device::new(11), Device::new(12), Device::new(13));
+    let pa = a.manager.create_project(Default::default()).unwrap();
+    let details = a.manager.join_details(&pa.id()).unwrap();
+    let pb = b.manager.join_project(&details).unwrap();
+    let px = x.manager.join_project(&details).unwrap();
+    for d in [&b, &x] {
+        pa.assign_role(&d.manager.device_id(), PeerRole::Member, None)
+            .unwrap();
+    }
+    copy_missing(&pa, &pb);
+    copy_missing(&pa, &px);
+    // b is offline while x is removed and data is written.
+    pa.remove_member(&x.manager.device_id(), None).unwrap();
+    pa.create(observation(3.0, 3.0, "while b was away"))
+        .unwrap();
+    // Data first, auth later (as a sync file might deliver it): nothing is lost.
+    let mut entries = Vec::new();
+    for ((author, ns), len) in pa.have_vector().unwrap() {
+        entries.extend(pa.read_entries(&author, ns, 0, len).unwrap());
+    }
+    entries.sort_by_key(|e| e.namespace == mapeo_core::Namespace::Auth);
+    let data: Vec<_> = entries
+        .iter()
+        .filter(|e| e.namespace != mapeo_core::Namespace::Auth)
+        .cloned()
+        .collect();
+    pb.import(&data).unwrap();
+    copy_missing(&pa, &pb);
+    assert_eq!(notes(&pb), notes(&pa));
+    assert!(pb.current_epoch().unwrap().1);
+
+    // x is invited again: it gets the current epoch's secret and reads the new data.
+    pa.assign_role(&x.manager.device_id(), PeerRole::Member, None)
+        .unwrap();
+    copy_missing(&pa, &px);
+    assert_eq!(
+        px.current_epoch().unwrap(),
+        (pa.current_epoch().unwrap().0, true)
+    );
+    assert_eq!(notes(&px), notes(&pa));
+}
+
+#[test]
+fn concurrent_removals_by_two_coordinators_converge() {
+    let devices: Vec<Device> = (21..25).map(Device::new).collect();
+    let pa = devices[0]
+        .manager
+        .create_project(Default::default())
+        .unwrap();
+    let details = devices[0].manager.join_details(&pa.id()).unwrap();
+    let ps: Vec<_> = devices[1..]
+        .iter()
+        .map(|d| d.manager.join_project(&details).unwrap())
+        .collect();
+    let (pc, pm1, pm2) = (&ps[0], &ps[1], &ps[2]);
+    pa.assign_role(&devices[1].manager.device_id(), PeerRole::Coordinator, None)
+        .unwrap();
+    for d in &devices[2..] {
+        pa.assign_role(&d.manager.device_id(), PeerRole::Member, None)
+            .unwrap();
+    }
+    for p in &ps {
+        copy_missing(&pa, p);
+    }
+    // Each coordinator removes a different member without hearing of the other's removal.
+    pa.remove_member(&devices[2].manager.device_id(), None)
+        .unwrap();
+    pc.remove_member(&devices[3].manager.device_id(), None)
+        .unwrap();
+    copy_missing(&pa, pc);
+    copy_missing(pc, &pa);
+    let (epoch, held) = pa.current_epoch().unwrap();
+    assert!(held);
+    assert_eq!(pc.current_epoch().unwrap(), (epoch, true));
+    pa.create(observation(4.0, 4.0, "merged")).unwrap();
+    // The removed ones, given everything, cannot compute the merged epoch.
+    for p in [pm1, pm2] {
+        copy_missing(&pa, p);
+        assert_eq!(p.current_epoch().unwrap(), (epoch, false));
+        assert!(!format!("{:?}", notes(p)).contains("merged"));
+    }
+    copy_missing(&pa, pc);
+    assert_eq!(notes(pc), notes(&pa));
+}
