@@ -156,3 +156,52 @@ fn concurrent_removals_by_two_coordinators_converge() {
     copy_missing(&pa, pc);
     assert_eq!(notes(pc), notes(&pa));
 }
+
+#[test]
+fn a_member_added_while_another_coordinator_removes_someone_gets_the_epoch_by_healing() {
+    let (a, c, x, m) = (
+        Device::new(1),
+        Device::new(2),
+        Device::new(3),
+        Device::new(4),
+    );
+    let pa = a.manager.create_project(Default::default()).unwrap();
+    let details = a.manager.join_details(&pa.id()).unwrap();
+    let pc = c.manager.join_project(&details).unwrap();
+    let pm = m.manager.join_project(&details).unwrap();
+    pa.assign_role(&c.manager.device_id(), PeerRole::Coordinator, None)
+        .unwrap();
+    pa.assign_role(&x.manager.device_id(), PeerRole::Member, None)
+        .unwrap();
+    copy_missing(&pa, &pc);
+    // Offline from each other: the creator adds m; the coordinator, not knowing of m,
+    // removes x and writes in the new epoch, which is therefore not sealed to m.
+    pa.assign_role(&m.manager.device_id(), PeerRole::Member, None)
+        .unwrap();
+    pc.remove_member(&x.manager.device_id(), None).unwrap();
+    pc.create(observation(3.0, 3.0, "after removal")).unwrap();
+    let (epoch, _) = pc.current_epoch().unwrap();
+    assert!(epoch.is_some());
+
+    // m meets only the coordinator, and gets the creator's record of its role with it
+    // later: before any healing it cannot read the coordinator's observation.
+    copy_missing(&pa, &pm);
+    copy_missing(&pc, &pm);
+    assert_eq!(pm.current_epoch().unwrap(), (epoch, false));
+    assert!(notes(&pm).is_empty());
+
+    // The coordinator learns of m (a sync with the creator) and heals: m reads it all.
+    copy_missing(&pa, &pc);
+    copy_missing(&pc, &pm);
+    assert_eq!(pm.current_epoch().unwrap(), (epoch, true));
+    assert_eq!(notes(&pm), notes(&pc));
+    assert_eq!(notes(&pm).len(), 1);
+    // Healing stops once every member holds the secret: another exchange writes nothing.
+    let before = pc.have_vector().unwrap();
+    copy_missing(&pa, &pc);
+    copy_missing(&pm, &pc);
+    assert_eq!(pc.have_vector().unwrap(), before);
+    // Nor does the creator grant again what the coordinator's healing gave.
+    copy_missing(&pc, &pa);
+    assert_eq!(pa.have_vector().unwrap(), before);
+}
