@@ -101,6 +101,12 @@ secret!(
     32
 );
 secret!(
+    /// The key that seals files at rest (media blobs, map packages) for one purpose; see
+    /// [`crate::sealed_file`]. Made by the device from its keys; never leaves it.
+    FileKey,
+    32
+);
+secret!(
     /// This device's x25519 static key for Noise handshakes.
     NoiseStaticKey,
     32
@@ -137,6 +143,13 @@ impl RootKey {
     /// The key that encrypts project keys stored on this device.
     pub fn storage_key(&self) -> StorageKey {
         StorageKey(blake3::derive_key(context::STORAGE, &self.0))
+    }
+}
+
+impl FileKey {
+    /// A file key from its 32 bytes, as derived by the device.
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        FileKey(bytes)
     }
 }
 

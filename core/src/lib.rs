@@ -16,7 +16,7 @@
 //! feed   blobs   maps           signed encrypted logs (the truth); content-addressed files;
 //!                               the device's offline map packages (the server reads them)
 //! db     schema                 SQLite open, migrations, damage; document types and checks
-//! ids  crypto  backup_code  connection_code
+//! ids  crypto  backup_code  connection_code  sealed_file (files sealed at rest, by chunk)
 //! ```
 //!
 //! Edges that still go the wrong way, to cut when a change passes through them: `discovery`
@@ -45,6 +45,7 @@ pub mod net;
 pub mod project;
 pub mod roles;
 pub mod schema;
+pub mod sealed_file;
 pub mod server;
 pub mod sync;
 pub mod sync_file;
