@@ -136,7 +136,7 @@ secret!(
 );
 secret!(
     /// A key for encrypting files at rest (media, map packages) in a data folder; see
-    /// [`DataFolderKey::derive_file_key`].
+    /// [`DataFolderKey::derive_file_key`]; used by [`crate::sealed_file`]. Never leaves the device.
     FileKey,
     32
 );
@@ -242,6 +242,13 @@ impl DatabaseKey {
         s.push_str(&hex);
         s.push('\'');
         s
+    }
+}
+
+impl FileKey {
+    /// A file key from its 32 bytes, as derived by the device.
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        FileKey(bytes)
     }
 }
 

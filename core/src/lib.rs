@@ -18,7 +18,7 @@
 //!                               the device's offline map packages (the server reads them)
 //! db  at_rest  schema            SQLite open (SQLCipher keys), migrations, damage; the data
 //!                               folder's salt, in-place encryption; document types, checks
-//! ids  crypto  backup_code  connection_code
+//! ids  crypto  backup_code  connection_code  sealed_file (files sealed at rest, by chunk)
 //! ```
 //!
 //! Edges that still go the wrong way, to cut when a change passes through them: `discovery`
@@ -49,6 +49,7 @@ pub mod net;
 pub mod project;
 pub mod roles;
 pub mod schema;
+pub mod sealed_file;
 pub mod server;
 pub mod sync;
 pub mod sync_file;
