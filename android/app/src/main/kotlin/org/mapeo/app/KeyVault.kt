@@ -12,13 +12,20 @@ import javax.crypto.KeyGenerator
 import javax.crypto.SecretKey
 import javax.crypto.spec.GCMParameterSpec
 import org.mapeo.app.logic.GCM_TAG_BYTES
+import org.mapeo.app.logic.RootKeyKeeper
 import org.mapeo.app.logic.WrappedKey
 
-class KeyVault(context: Context) {
+class KeyVault(context: Context) : RootKeyKeeper {
     private val prefs = context.getSharedPreferences(PREFS, Context.MODE_PRIVATE)
 
     /** Whether a root key is stored (the first run is over). */
-    fun hasKey(): Boolean = prefs.contains(ENTRY)
+    override fun hasKey(): Boolean = prefs.contains(ENTRY)
+
+    /** Forgets the root key (the emergency wipe): the wrapped bytes, then the keystore key. */
+    override fun delete() {
+        check(prefs.edit().remove(ENTRY).commit()) { "could not remove the key" }
+        KeyStore.getInstance(KEYSTORE).apply { load(null) }.deleteEntry(ALIAS)
+    }
 
     /** The stored root key; fails if it was damaged or the keystore key is gone. */
     fun load(): ByteArray? {
