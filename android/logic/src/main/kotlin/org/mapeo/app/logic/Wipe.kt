@@ -151,8 +151,8 @@ class DeviceWipe(
     private val appFiles: List<File>,
     private val forgetSettings: () -> Unit,
 ) {
-    /** Runs every step in order; a failed step does not stop the next (blocking: off the main thread). */
-    fun run(): WipeOutcome {
+    /** Runs every step in order; a failed step does not stop the next. Call it off the main thread. */
+    suspend fun run(): WipeOutcome {
         val failed = mutableListOf<WipeStep>()
         val coreWiped = runCatching { checkNotNull(device()) { "no device" }.wipe() }.isSuccess
         if (!coreWiped) {

@@ -1,6 +1,7 @@
 package org.mapeo.app.logic
 
 import java.nio.file.Path
+import kotlinx.coroutines.runBlocking
 import org.junit.jupiter.api.Assertions.assertEquals
 import org.junit.jupiter.api.Assertions.assertFalse
 import org.junit.jupiter.api.Assertions.assertTrue
@@ -60,7 +61,7 @@ class WipeTest {
     }
 
     @Test
-    fun `the steps run in order and a failed one does not stop the others`() {
+    fun `the steps run in order and a failed one does not stop the others`() = runBlocking<Unit> {
         val order = mutableListOf<String>()
         val keys = object : RootKeyKeeper {
             var kept = true
@@ -87,12 +88,9 @@ class WipeTest {
         assertFalse(keys.hasKey())
     }
 
-    /**
-     * Through the real library: needs the core's `wipe()` (issue 17); with the temporary stub
-     * on this branch it fails at the first assertion.
-     */
+    /** Through the real library and the core's `wipe()`. */
     @Test
-    fun `the app's wipe leaves no key, no cache and no readable data, and the app at first run`() {
+    fun `the app's wipe leaves no key, no cache and no readable data, and the app at first run`() = runBlocking<Unit> {
         val data = dir.resolve("mapeo").toFile()
         val rootKey = generateRootKey()
         val keys = MemoryKeys(rootKey.copyOf())
