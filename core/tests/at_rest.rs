@@ -1,7 +1,8 @@
 //! Encrypted at rest: a copied data folder reveals no observation text, project name or
 //! member name; a wrong root key is a typed error; a plaintext folder (as versions before
 //! encryption wrote it) is encrypted in place on open, and a kill (SIGKILL) at any point of
-//! that migration loses nothing; a wipe makes the folder unopenable at once.
+//! that migration loses nothing; a wipe makes the folder unopenable at once, and the identity
+//! restored from its backup code gets its data back from a member at the next sync.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step should panic
 
@@ -283,4 +284,76 @@ async fn a_wiped_folder_does_not_open_even_from_a_copy() {
         Err(e) => panic!("{e:?}"),
     }
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+/// The notes of every observation in `p`, sorted.
+fn notes_of(p: &mapeo_core::Project) -> Vec<String> {
+    let mut out: Vec<String> = p
+        .list(&Query::all(DocType::Observation))
+        .unwrap()
+        .into_iter()
+        .map(|d| format!("{:?}", d.doc.value))
+        .collect();
+    out.sort();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wiped_device_restored_from_its_backup_code_gets_its_data_back_from_a_member() {
+    common::init_logs();
+    let key = RootKey::generate();
+    let code = mapeo_core::BackupCode::from_root_key(&key)
+        .expose()
+        .to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let phone = Manager::open(dir.path(), &key).unwrap();
+    let project = phone.create_project(named("Río Verde")).unwrap();
+    let office = common::Device::new(7);
+    let details = phone.join_details(&project.id()).unwrap();
+    let at_office = office.manager.join_project(&details).unwrap();
+    project
+        .assign_role(
+            &office.manager.device_id(),
+            mapeo_core::PeerRole::Member,
+            None,
+        )
+        .unwrap();
+    for i in 0..5 {
+        project
+            .create(observation(1.0 + f64::from(i), 2.0, &format!("camp {i}")))
+            .unwrap();
+    }
+    common::copy_missing(&project, &at_office);
+    let before = notes_of(&project);
+    assert_eq!(notes_of(&at_office), before);
+
+    // The phone is wiped; later the same person restores the identity from the backup code
+    // on a phone with an empty data folder, and is given the project again.
+    drop(project);
+    assert!(phone.wipe().await.unwrap().wait(CHILD_WAIT));
+    let restored_key = mapeo_core::BackupCode::parse(&code).unwrap();
+    let fresh = tempfile::tempdir().unwrap();
+    let restored = Manager::open(fresh.path(), &restored_key).unwrap();
+    assert_eq!(restored.device_id(), phone.device_id());
+    assert!(restored.list_projects().unwrap().is_empty());
+    let again = restored
+        .join_project(&office.manager.join_details(&at_office.id()).unwrap())
+        .unwrap();
+    assert!(notes_of(&again).is_empty());
+
+    // The next sync with the member brings all of it back, and it is its own again: the
+    // device is the creator, and what it writes next continues its feeds (no fork).
+    common::copy_missing(&at_office, &again);
+    assert_eq!(notes_of(&again), before);
+    assert_eq!(again.settings().unwrap().name.as_deref(), Some("Río Verde"));
+    assert_eq!(
+        again.role(&restored.device_id()).unwrap(),
+        mapeo_core::PeerRole::Creator
+    );
+    again
+        .create(observation(9.0, 9.0, "after the restore"))
+        .unwrap();
+    common::copy_missing(&again, &at_office);
+    assert_eq!(at_office.conflict_count().unwrap(), 0);
+    assert_eq!(notes_of(&at_office).len(), before.len() + 1);
 }
