@@ -571,6 +571,12 @@ impl Manager {
         };
         project.set_writable(status != ProjectStatus::Left);
         project.set_blob_policy(self.blob_policy()?);
+        if project.is_awaiting_own_entries()
+            && let Some(info) = self.device_info()?
+        {
+            // Kept, to be written once this device's earlier entries are back.
+            let _ = project.set_device_info(info);
+        }
         cache.insert(*id, project.clone());
         Ok(project)
     }
@@ -600,11 +606,20 @@ impl Manager {
     ) -> Result<Arc<Project>> {
         let id = details.project_key().project_id();
         let project = self.load(&id, details, ProjectStatus::Joined)?;
-        if let Some(s) = settings {
-            project.set_settings(s)?;
+        match settings {
+            Some(s) => {
+                project.set_settings(s)?;
+            }
+            // Joined: the other members may hold entries this identity wrote before (a
+            // restored phone); nothing is appended until they come back.
+            None => project.await_own_entries()?,
         }
         if let Some(info) = self.device_info()? {
-            project.set_device_info(info)?;
+            match project.set_device_info(info) {
+                // Kept until this device's earlier entries are back.
+                Ok(_) | Err(Error::NotAllowed(_)) => {}
+                Err(e) => return Err(e),
+            }
         }
         let sealed = self.seal_details(&id, details);
         lock(&self.db).execute(

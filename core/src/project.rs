@@ -83,6 +83,8 @@ pub struct Project {
     pub(crate) blob_policy: watch::Sender<crate::attachments::BlobPolicy>,
     /// What the policy wants of the blob index, kept while neither changes (`attachments`).
     pub(crate) wanted_cache: Mutex<Option<crate::attachments::WantedCache>>,
+    /// Whether local writes wait for this device's earlier entries (`own_entries`).
+    own_entries: own_entries::OwnEntries,
 }
 
 impl std::fmt::Debug for Project {
@@ -120,9 +122,10 @@ impl Project {
             let own_role = book.current(&device.device_id());
             let keys = FeedKeys::new(&join.project_key());
             keys.set_epochs(crate::epochs::load(&reader, &keys, &book, &device)?.ring);
-            Ok::<_, Error>((reader, checkpointer, own_role, keys))
+            let own_entries = own_entries::OwnEntries::load(&reader)?;
+            Ok::<_, Error>((reader, checkpointer, own_role, keys, own_entries))
         })();
-        let (reader, checkpointer, own_role, keys) = match opened {
+        let (reader, checkpointer, own_role, keys, own_entries) = match opened {
             Ok(o) => o,
             Err(e) if db::chain_has_damage(&e) => return Err(StoreError::Damaged(store).into()),
             Err(e) => return Err(e),
@@ -151,6 +154,7 @@ impl Project {
             blobs,
             blob_policy: watch::Sender::new(crate::attachments::BlobPolicy::default()),
             wanted_cache: Mutex::new(None),
+            own_entries,
         })
     }
 
@@ -285,6 +289,7 @@ impl Project {
     /// Appends one of our own versions and indexes it, if our role lets it count (otherwise
     /// nothing is written: the transaction rolls back).
     fn append_doc(&self, tx: &Transaction<'_>, doc: &Doc) -> Result<Document> {
+        self.check_own_entries_known()?;
         doc.validate()?;
         self.check_answers(tx, doc)?;
         let bytes = doc.encode()?;
@@ -546,7 +551,13 @@ impl Project {
     }
 
     /// Writes this device's name and type into the project.
+    /// While this device's earlier entries have not come back (see
+    /// [`Project::is_awaiting_own_entries`]) the name is kept, written once they have, and
+    /// `NotAllowed` is returned.
     pub fn set_device_info(&self, info: DeviceInfo) -> Result<Document> {
+        if self.keep_device_info(&info) {
+            return Err(Error::NotAllowed(own_entries::AWAITING));
+        }
         self.put_singleton(
             device_info_doc_id(&self.device_id()),
             DocValue::DeviceInfo(info),
@@ -821,7 +832,10 @@ impl Project {
             let new_secret = new_auth && self.refresh_epochs(tx, &book)?;
             // A member that an epoch was not sealed to (its writer did not know of it yet)
             // gets the secrets from a coordinator that holds them.
-            if new_auth && crate::epochs::heal(tx, &self.keys, &self.device, &book)? {
+            if new_auth
+                && !self.is_awaiting_own_entries()
+                && crate::epochs::heal(tx, &self.keys, &self.device, &book)?
+            {
                 self.refresh_epochs(tx, &book)?;
             }
             let same_book = book == before && !new_secret;
@@ -848,6 +862,9 @@ impl Project {
         });
         if result.is_err() {
             self.reload_epochs();
+        } else if let Err(e) = self.confirm_own_entries() {
+            // The entries are stored; the next import or peer's holdings try again.
+            tracing::warn!(project = %self.id().short(), "could not end the wait for own entries: {e}");
         }
         if let Err(Error::Feed(FeedError::ForkedFeed {
             author,
@@ -1026,6 +1043,14 @@ impl sync::Replica for Project {
             .map_err(sync_err)
     }
 
+    fn awaits_own_entries(&self) -> bool {
+        self.is_awaiting_own_entries()
+    }
+
+    fn note_peer_holdings(&self, feeds: &BTreeMap<sync::FeedKey, u64>) -> Result<(), SyncError> {
+        Project::note_peer_holdings(self, feeds).map_err(sync_err)
+    }
+
     fn role_of(&self, device: &DeviceId) -> PeerRole {
         self.role(device).unwrap_or(PeerRole::NoRole)
     }
@@ -1115,6 +1140,7 @@ impl Project {
 mod answers;
 mod batch;
 mod map_points;
+mod own_entries;
 pub mod patrol;
 pub use batch::Batch;
 pub use map_points::{DEFAULT_POINT_COLOR, MAP_POINTS_LIMIT, MapPoints};

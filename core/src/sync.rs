@@ -120,6 +120,11 @@ pub trait Replica: Send + Sync + 'static {
     fn read_entries(&self, feed: FeedKey, start: u64, end: u64) -> Result<Vec<Entry>, SyncError>;
     /// Verifies and stores entries from a peer, all or none.
     fn import(&self, entries: &[Entry]) -> Result<usize, SyncError>;
+    /// Whether this device waits to hear how far its own feeds go before it appends (a
+    /// restored device; see `Project::is_awaiting_own_entries`).
+    fn awaits_own_entries(&self) -> bool;
+    /// What the peer holds, feed by feed (its `Have`), for a device that waits.
+    fn note_peer_holdings(&self, feeds: &BTreeMap<FeedKey, u64>) -> Result<(), SyncError>;
     /// The role of a device in this project, as this device knows it.
     fn role_of(&self, device: &DeviceId) -> PeerRole;
     /// This device's own role in the project, as it knows it: a device that knows it is

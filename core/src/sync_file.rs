@@ -539,6 +539,9 @@ impl Project {
             // The file stopped sending this blob before its end: keep what came for later.
             drop(partial);
         }
+        // The writer's holdings say how far this device's own feeds go (a restored device
+        // that syncs only by file learns it here).
+        self.note_peer_holdings(&summary.writer_holds.feeds)?;
         Ok(summary)
     }
 

@@ -336,14 +336,31 @@ async fn a_wiped_device_restored_from_its_backup_code_gets_its_data_back_from_a_
     let restored = Manager::open(fresh.path(), &restored_key).unwrap();
     assert_eq!(restored.device_id(), phone.device_id());
     assert!(restored.list_projects().unwrap().is_empty());
+    // The app names the phone at first run, before it is given the project again.
+    restored
+        .set_device_info(mapeo_core::schema::DeviceInfo {
+            name: "Ana's phone".into(),
+            device_type: mapeo_core::schema::DeviceType::Mobile,
+        })
+        .unwrap();
     let again = restored
         .join_project(&office.manager.join_details(&at_office.id()).unwrap())
         .unwrap();
     assert!(notes_of(&again).is_empty());
+    // Before its earlier entries are back it appends nothing (that would fork its feeds):
+    // a write is refused with a clear error and the store keeps none of its entries.
+    assert!(again.is_awaiting_own_entries());
+    match again.create(observation(5.0, 5.0, "too early")) {
+        Err(Error::NotAllowed(why)) => assert!(why.contains("sync with a member"), "{why}"),
+        other => panic!("expected NotAllowed, got {other:?}"),
+    }
+    let me = restored.device_id();
+    assert!(!again.have_vector().unwrap().keys().any(|(a, _)| *a == me));
 
     // The next sync with the member brings all of it back, and it is its own again: the
     // device is the creator, and what it writes next continues its feeds (no fork).
     common::copy_missing(&at_office, &again);
+    assert!(!again.is_awaiting_own_entries());
     assert_eq!(notes_of(&again), before);
     assert_eq!(again.settings().unwrap().name.as_deref(), Some("Río Verde"));
     assert_eq!(
@@ -356,4 +373,55 @@ async fn a_wiped_device_restored_from_its_backup_code_gets_its_data_back_from_a_
     common::copy_missing(&again, &at_office);
     assert_eq!(at_office.conflict_count().unwrap(), 0);
     assert_eq!(notes_of(&at_office).len(), before.len() + 1);
+    // The name given before the sync was kept and written after it.
+    let names: Vec<Option<String>> = at_office
+        .members(false)
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.device_id == me)
+        .map(|m| m.name)
+        .collect();
+    assert_eq!(names, vec![Some("Ana's phone".to_string())]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restored_device_that_syncs_only_by_file_gets_its_entries_back_and_writes_again() {
+    common::init_logs();
+    let key = RootKey::generate();
+    let dir = tempfile::tempdir().unwrap();
+    let phone = Manager::open(dir.path(), &key).unwrap();
+    let project = phone.create_project(named("Río Verde")).unwrap();
+    let office = common::Device::new(8);
+    let at_office = office
+        .manager
+        .join_project(&phone.join_details(&project.id()).unwrap())
+        .unwrap();
+    project
+        .create(observation(1.0, 1.0, "before the wipe"))
+        .unwrap();
+    common::copy_missing(&project, &at_office);
+    drop(project);
+    assert!(phone.wipe().await.unwrap().wait(CHILD_WAIT));
+
+    let fresh = tempfile::tempdir().unwrap();
+    let restored = Manager::open(fresh.path(), &key).unwrap();
+    let again = restored
+        .join_project(&office.manager.join_details(&at_office.id()).unwrap())
+        .unwrap();
+    assert!(again.is_awaiting_own_entries());
+    let card = fresh.path().join("card.mapeosync");
+    at_office
+        .export_sync_file(
+            &card,
+            &mapeo_core::sync_file::ExportOptions::default(),
+            &mut |_| {},
+        )
+        .unwrap();
+    again.import_sync_file(&card, &mut |_| {}).unwrap();
+    assert!(!again.is_awaiting_own_entries());
+    assert_eq!(notes_of(&again), notes_of(&at_office));
+    again.create(observation(2.0, 2.0, "after")).unwrap();
+    common::copy_missing(&again, &at_office);
+    assert_eq!(at_office.conflict_count().unwrap(), 0);
+    assert_eq!(notes_of(&at_office).len(), 2);
 }

@@ -347,6 +347,11 @@ fn member_list_shows_names_roles_and_the_inactive_on_request() {
         .unwrap();
     pa.assign_role(&c.manager.device_id(), PeerRole::Coordinator, None)
         .unwrap();
+    // A joined device writes its name once it has heard from a member (its first sync).
+    assert!(pb.is_awaiting_own_entries());
+    copy_missing(&pa, &pb);
+    copy_missing(&pa, &pc);
+    assert!(!pb.is_awaiting_own_entries());
     copy_missing(&pb, &pa);
     copy_missing(&pc, &pa);
     let active = pa.members(false).unwrap();

@@ -525,6 +525,11 @@ impl Session {
                         let have = link.peer_have.entry((author, namespace)).or_insert(0);
                         *have = (*have).max(length);
                     }
+                    if link.replica.awaits_own_entries() {
+                        let replica = link.replica.clone();
+                        let heard = link.peer_have.clone();
+                        blocking(move || replica.note_peer_holdings(&heard)).await?;
+                    }
                     self.publish(&project);
                 }
             }

@@ -71,16 +71,19 @@ fn open(path: &std::path::Path, seed: u8, now: &Arc<AtomicI64>, step: &Arc<Atomi
     Manager::open_with_clock(path, &RootKey::from_bytes([seed; 16]), clock).unwrap()
 }
 
-/// Copies every entry `to` lacks from `from`, feed by feed, in one import.
+/// Copies every entry `to` lacks from `from`, feed by feed, in one import, and tells `to`
+/// what `from` holds (as a sync's `Have` does).
 pub fn copy_missing(from: &Project, to: &Project) -> ImportSummary {
     let theirs = from.have_vector().unwrap();
     let ours = to.have_vector().unwrap();
     let mut entries = Vec::new();
-    for ((author, ns), len) in theirs {
-        let have = ours.get(&(author, ns)).copied().unwrap_or(0);
-        entries.extend(from.read_entries(&author, ns, have, len).unwrap());
+    for ((author, ns), len) in &theirs {
+        let have = ours.get(&(*author, *ns)).copied().unwrap_or(0);
+        entries.extend(from.read_entries(author, *ns, have, *len).unwrap());
     }
-    to.import(&entries).unwrap()
+    let summary = to.import(&entries).unwrap();
+    to.note_peer_holdings(&theirs).unwrap();
+    summary
 }
 
 /// An observation at a point with notes.
