@@ -34,6 +34,13 @@ pub enum MapeoError {
         /// Which rule refused it.
         reason: String,
     },
+    /// This device joined the project again (restored from its backup code) and its earlier
+    /// entries have not come back yet: sync with a member (or open a sync file) first.
+    #[error("awaiting own entries: {reason}")]
+    AwaitingOwnEntries {
+        /// The core's fixed text.
+        reason: String,
+    },
     /// This device has left the project: it can read its own data but write nothing.
     #[error("project left: {reason}")]
     ProjectLeft {
@@ -223,6 +230,7 @@ impl From<Core> for MapeoError {
             | Core::InvalidQuery(_) => reason(variant!(InvalidInput), &e),
             Core::NotFound { .. } => reason(variant!(NotFound), &e),
             Core::NotAllowed(_) => reason(variant!(NotAllowed), &e),
+            Core::AwaitingOwnEntries => reason(variant!(AwaitingOwnEntries), &e),
             Core::ProjectLeft => reason(variant!(ProjectLeft), &e),
             Core::AlreadyJoined => reason(variant!(AlreadyJoined), &e),
             Core::WrongRootKey => reason(variant!(WrongRootKey), &e),
@@ -405,6 +413,10 @@ mod tests {
         assert!(matches!(
             MapeoError::from(Core::NotAllowed("x")),
             MapeoError::NotAllowed { .. }
+        ));
+        assert!(matches!(
+            MapeoError::from(Core::AwaitingOwnEntries),
+            MapeoError::AwaitingOwnEntries { .. }
         ));
     }
 }

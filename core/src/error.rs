@@ -79,6 +79,12 @@ pub enum Error {
     /// This device's role does not allow the operation.
     #[error("not allowed: {0}")]
     NotAllowed(&'static str),
+    /// This device joined the project again (restored from its backup code) and its earlier
+    /// entries have not come back from a member yet: writing now would fork its feeds.
+    #[error(
+        "this device's earlier entries in the project have not come back yet: sync with a member first"
+    )]
+    AwaitingOwnEntries,
     /// A query that cannot be answered.
     #[error("invalid query: {0}")]
     InvalidQuery(&'static str),

@@ -436,7 +436,7 @@ impl Manager {
                 {
                     // A blocked device's info no longer counts; the rest still get it. A
                     // damaged project takes nothing; it learns the name after its repair.
-                    Ok(_) | Err(Error::NotAllowed(_)) => {}
+                    Ok(_) | Err(Error::NotAllowed(_) | Error::AwaitingOwnEntries) => {}
                     Err(e) if is_damaged(&e) => {}
                     Err(e) => return Err(e),
                 }
@@ -617,7 +617,7 @@ impl Manager {
         if let Some(info) = self.device_info()? {
             match project.set_device_info(info) {
                 // Kept until this device's earlier entries are back.
-                Ok(_) | Err(Error::NotAllowed(_)) => {}
+                Ok(_) | Err(Error::NotAllowed(_) | Error::AwaitingOwnEntries) => {}
                 Err(e) => return Err(e),
             }
         }
@@ -666,7 +666,9 @@ impl Manager {
     fn role_arrived(&self, project: &Project) -> Result<bool> {
         let mut active = matches!(
             *project.subscribe_own_role().borrow(),
-            crate::roles::PeerRole::Coordinator | crate::roles::PeerRole::Member
+            crate::roles::PeerRole::Creator
+                | crate::roles::PeerRole::Coordinator
+                | crate::roles::PeerRole::Member
         );
         if active {
             let mut incomplete = lock(&self.incomplete_joins);
@@ -689,6 +691,9 @@ impl Manager {
     fn hold_invited_project(&self, details: &JoinDetails) -> Result<Arc<Project>> {
         let id = details.project_key().project_id();
         let project = self.load(&id, details, ProjectStatus::Joining)?;
+        // The other members may hold entries this identity wrote before (a restored phone):
+        // nothing is appended until they come back; the name is written then.
+        project.await_own_entries()?;
         self.write_device_info(&project)?;
         let sealed = self.seal_details(&id, details);
         lock(&self.db).execute(
@@ -704,7 +709,7 @@ impl Manager {
     fn write_device_info(&self, project: &Project) -> Result<()> {
         if let Some(info) = self.device_info()? {
             match project.set_device_info(info) {
-                Ok(_) | Err(Error::NotAllowed(_)) => {}
+                Ok(_) | Err(Error::NotAllowed(_) | Error::AwaitingOwnEntries) => {}
                 Err(e) => return Err(e),
             }
         }

@@ -553,10 +553,10 @@ impl Project {
     /// Writes this device's name and type into the project.
     /// While this device's earlier entries have not come back (see
     /// [`Project::is_awaiting_own_entries`]) the name is kept, written once they have, and
-    /// `NotAllowed` is returned.
+    /// [`Error::AwaitingOwnEntries`] is returned.
     pub fn set_device_info(&self, info: DeviceInfo) -> Result<Document> {
         if self.keep_device_info(&info) {
-            return Err(Error::NotAllowed(own_entries::AWAITING));
+            return Err(Error::AwaitingOwnEntries);
         }
         self.put_singleton(
             device_info_doc_id(&self.device_id()),

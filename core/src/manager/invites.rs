@@ -79,7 +79,9 @@ impl Manager {
                 "only the creator and coordinators invite",
             ));
         }
-        if to == self.device_id() || to == p.creator() {
+        // The creator can be invited back (its identity restored from the backup code on a
+        // wiped or new phone): it gets the join details; its role needs no record.
+        if to == self.device_id() {
             return Err(Error::NotAllowed("that device cannot be invited"));
         }
         if !self.network.is_connected(&to) {
@@ -179,7 +181,9 @@ impl Manager {
         // With this fault the connection drops just before the role is recorded, so the
         // record cannot reach the invitee in this session.
         self.fault(InviteFault::RoleRecordedOffline).await;
-        p.assign_role(&to, role.role(), None)?;
+        if to != p.creator() {
+            p.assign_role(&to, role.role(), None)?;
+        }
         Ok(())
     }
 
@@ -307,7 +311,13 @@ impl Manager {
             return Err(Error::InviteInterrupted);
         }
         let mut role = project.subscribe_own_role();
-        let active = |r: &PeerRole| matches!(r, PeerRole::Coordinator | PeerRole::Member);
+        // The creator (invited back after a restore) holds its role from the project key.
+        let active = |r: &PeerRole| {
+            matches!(
+                r,
+                PeerRole::Creator | PeerRole::Coordinator | PeerRole::Member
+            )
+        };
         tokio::select! {
             r = tokio::time::timeout(ROLE_ARRIVAL_TIMEOUT, role.wait_for(active)) => {
                 if !matches!(r, Ok(Ok(_))) {

@@ -4,8 +4,8 @@
 //! entry at a position it already used — a forked feed, which every peer refuses. So a
 //! project joined with none of this device's entries waits: nothing is appended until a peer
 //! (live, or through a sync file) has said how far this device's own feeds go and this store
-//! holds that much. Until then local writes are refused with `NotAllowed`, and the device's
-//! name is kept to be written once they are known.
+//! holds that much. Until then local writes are refused with [`Error::AwaitingOwnEntries`],
+//! and the device's name is kept to be written once they are known.
 //!
 //! Owns the `awaiting_own_entries` row; uses the feed's lengths and the project's writes.
 
@@ -20,10 +20,6 @@ use crate::error::{Error, Result};
 use crate::feed;
 use crate::ids::{DeviceId, Namespace};
 use crate::schema::DeviceInfo;
-
-/// Why a write waits: said to the user as is.
-pub(crate) const AWAITING: &str =
-    "this device's earlier entries in the project have not come back yet: sync with a member first";
 
 const INSERT: &str = "INSERT OR IGNORE INTO awaiting_own_entries (id) VALUES (1)";
 const DELETE: &str = "DELETE FROM awaiting_own_entries";
@@ -78,7 +74,7 @@ impl Project {
     /// Refuses a local append while this device's own feeds are not known.
     pub(crate) fn check_own_entries_known(&self) -> Result<()> {
         if self.is_awaiting_own_entries() {
-            return Err(Error::NotAllowed(AWAITING));
+            return Err(Error::AwaitingOwnEntries);
         }
         Ok(())
     }
@@ -141,7 +137,8 @@ impl Project {
         if let Some(info) = pending {
             match self.set_device_info(info) {
                 // Blocked, or left: the name no longer counts here.
-                Ok(_) | Err(Error::NotAllowed(_) | Error::ProjectLeft) => {}
+                Ok(_)
+                | Err(Error::NotAllowed(_) | Error::ProjectLeft | Error::AwaitingOwnEntries) => {}
                 Err(e) => return Err(e),
             }
         }

@@ -239,6 +239,7 @@ final class AppModel: ObservableObject {
         case .InvalidInput: return "That was not accepted. Check what you entered."
         case .NotFound: return "Not found on this device."
         case .NotAllowed: return "Your role in this project does not allow that."
+        case .AwaitingOwnEntries: return "This phone's earlier records have not come back yet. Exchange with a member first."
         case .ProjectLeft: return "You have left this project."
         case .AlreadyJoined: return "You are already in this project."
         case .WrongRootKey: return "This phone's data belongs to another identity."
@@ -250,6 +251,10 @@ final class AppModel: ObservableObject {
         case .Storage: return "This phone's storage failed or is full."
         case .Invite: return "The invite could not go on. Is the other device still connected?"
         case .Attachment: return "This photo could not be added."
+        case .Damaged: return "This project's data on the phone is damaged. Repair it, then exchange with a member."
+        case .Closed: return "Mapeo was closed or wiped on this phone."
+        case .FolderInUse: return "Mapeo's data is already open in another app or window."
+        case .Patrol: return "The patrol could not go on."
         case .ListenerFailed, .Internal: return "Something went wrong."
         }
     }

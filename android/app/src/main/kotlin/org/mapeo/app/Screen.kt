@@ -106,6 +106,7 @@ abstract class Screen : Activity() {
         is MapeoException.WrongDevice -> "A different device answered: check the code"
         is MapeoException.Network -> "Could not reach the device: are you on the same Wi-Fi or hotspot?"
         is MapeoException.NotAllowed -> "Only coordinators can do this"
+        is MapeoException.AwaitingOwnEntries -> "This phone's earlier records have not come back yet: exchange with a member first"
         is MapeoException -> e.message ?: "Something went wrong"
         else -> e.message ?: "Something went wrong"
     }
