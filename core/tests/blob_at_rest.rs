@@ -207,6 +207,8 @@ fn a_kill_at_any_point_of_the_media_migration_loses_nothing() {
     let (folder, blobs) = fill(dir.path());
     let exe = std::env::current_exe().unwrap();
     let mut finished = 0;
+    // How many blobs each child had sealed when it was killed.
+    let mut reached = Vec::new();
     for kill in 0..KILLS {
         unseal(&folder, &blobs);
         let mut child = std::process::Command::new(&exe)
@@ -216,8 +218,8 @@ fn a_kill_at_any_point_of_the_media_migration_loses_nothing() {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        // Spread over the migration's length (tens to hundreds of ms here).
-        std::thread::sleep(Duration::from_millis(5 + (kill * 41) % 450));
+        // Spread over the child's open and its migration (hundreds of ms to a second here).
+        std::thread::sleep(Duration::from_millis(5 + (kill * 173) % 1500));
         let _ = child.kill();
         let until = std::time::Instant::now() + CHILD_WAIT;
         loop {
@@ -230,8 +232,24 @@ fn a_kill_at_any_point_of_the_media_migration_loses_nothing() {
             assert!(std::time::Instant::now() < until, "child did not die");
             std::thread::sleep(Duration::from_millis(10));
         }
+        let sealed = blobs
+            .iter()
+            .filter(|(hash, _)| {
+                let name = hash.to_string();
+                let head = std::fs::read(folder.join(&name[..2]).join(&name)).unwrap();
+                mapeo_core::sealed_file::looks_sealed(&head)
+            })
+            .count();
+        reached.push(sealed);
         // Whatever point it reached, the next open finishes the job and loses nothing.
         check(dir.path(), &folder, &blobs, &format!("after kill {kill}"));
     }
-    println!("{KILLS} kills, {finished} children finished before their kill");
+    assert!(
+        reached.iter().any(|&n| n > 0 && n < BLOBS),
+        "no kill landed in the middle of the migration: {reached:?}"
+    );
+    println!(
+        "{KILLS} kills, {finished} children finished before their kill; blobs sealed of \
+         {BLOBS} when killed: {reached:?}"
+    );
 }
