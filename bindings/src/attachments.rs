@@ -162,17 +162,32 @@ impl Project {
         }
     }
 
-    /// The local file of one variant of an attachment, to read (never to write): unset until
-    /// that file has been downloaded (or if the attachment has no such variant).
-    pub fn attachment_path(
+    /// The bytes of one file of an attachment (original, preview or thumbnail), read whole
+    /// into memory: unset until that file has been downloaded (or if the attachment has no
+    /// such file). Media are encrypted on the device, so there is no file path to read: to
+    /// show a photo or play audio or video, load it by URL from the local server
+    /// ([`Mapeo::attachment_url`]), which decrypts as it serves and answers range requests.
+    /// This is for small files (previews, thumbnails) and for sharing a file's bytes.
+    pub fn attachment_bytes(
         &self,
         attachment: Attachment,
         variant: AttachmentVariant,
-    ) -> Result<Option<String>, MapeoError> {
-        let path = self
+    ) -> Result<Option<Vec<u8>>, MapeoError> {
+        Ok(self
             .inner
-            .attachment_path(&attachment.into(), variant.into())?;
-        Ok(path.map(|p| p.to_string_lossy().into_owned()))
+            .attachment_bytes(&attachment.into(), variant.into())?)
+    }
+
+    /// Whether one file of an attachment is on this device: its URL on the local server
+    /// ([`Mapeo::attachment_url`]) answers with it, rather than 404.
+    pub fn has_attachment_file(
+        &self,
+        attachment: Attachment,
+        variant: AttachmentVariant,
+    ) -> Result<bool, MapeoError> {
+        Ok(self
+            .inner
+            .has_attachment(&attachment.into(), variant.into())?)
     }
 
     /// Which attachment files this project downloads from peers.

@@ -392,7 +392,7 @@ async fn a_photo_added_on_one_device_arrives_on_the_other_with_its_thumbnail() {
     );
     for f in &files {
         assert!(
-            pa.attachment_path(att.clone(), f.variant)
+            pa.attachment_bytes(att.clone(), f.variant)
                 .unwrap()
                 .is_some()
         );
@@ -409,7 +409,7 @@ async fn a_photo_added_on_one_device_arrives_on_the_other_with_its_thumbnail() {
     let states = Arc::new(Mutex::new(Vec::<PeerSyncState>::new()));
     eventually("the thumbnail arrives on b", || {
         *states.lock().unwrap() = b.mapeo.sync_state(pa.project_id()).unwrap();
-        pb.attachment_path(att.clone(), AttachmentVariant::Thumbnail)
+        pb.attachment_bytes(att.clone(), AttachmentVariant::Thumbnail)
             .unwrap()
             .is_some()
     })
@@ -426,11 +426,10 @@ async fn a_photo_added_on_one_device_arrives_on_the_other_with_its_thumbnail() {
         vec![att.clone()]
     );
     assert_eq!(pb.attachment_files(att.clone()).unwrap(), files);
-    let thumb = pb
-        .attachment_path(att.clone(), AttachmentVariant::Thumbnail)
+    let bytes = pb
+        .attachment_bytes(att.clone(), AttachmentVariant::Thumbnail)
         .unwrap()
         .unwrap();
-    let bytes = std::fs::read(&thumb).unwrap();
     assert_eq!(
         image::guess_format(&bytes).unwrap(),
         image::ImageFormat::Jpeg
@@ -439,7 +438,7 @@ async fn a_photo_added_on_one_device_arrives_on_the_other_with_its_thumbnail() {
     assert_eq!((decoded.width(), decoded.height()), (400, 300));
     // The phone's policy skips originals.
     assert!(
-        pb.attachment_path(att.clone(), AttachmentVariant::Original)
+        pb.attachment_bytes(att.clone(), AttachmentVariant::Original)
             .unwrap()
             .is_none()
     );
@@ -499,7 +498,7 @@ async fn a_file_that_is_not_media_is_refused_and_nothing_is_stored() {
     };
     assert!(p.attachment_files(unknown.clone()).unwrap().is_empty());
     assert!(
-        p.attachment_path(unknown, AttachmentVariant::Thumbnail)
+        p.attachment_bytes(unknown, AttachmentVariant::Thumbnail)
             .unwrap()
             .is_none()
     );

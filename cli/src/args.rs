@@ -267,6 +267,17 @@ not a photo or an audio recording stores nothing and records no observation.")]
         /// The observation's id or a unique prefix of it.
         id: String,
     },
+    /// Save one file of an attachment (original, preview or thumbnail, by the hash
+    /// `observation show` lists for it) to a file. Media are encrypted in the data folder:
+    /// this, an export zip, or `serve --http` gets them out.
+    #[command(after_help = "Example:\n  mapeo observation save-media 9b1c...e4 --out river.jpg")]
+    SaveMedia {
+        /// The file's hash (64 hex digits), as `observation show` lists it.
+        hash: String,
+        /// Where to write it.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
 }
 
 /// The fields of an observation given on the command line.

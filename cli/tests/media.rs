@@ -90,8 +90,27 @@ fn variant<'a>(media: &'a Value, variant: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {variant} in {media:#}"))
 }
 
-fn read_variant(media: &Value, name: &str) -> Vec<u8> {
-    std::fs::read(variant(media, name)["path"].as_str().unwrap()).unwrap()
+/// The bytes of one variant, saved with `observation save-media` (media are sealed in the
+/// data folder: there is no file to read).
+fn read_variant(peer: &Peer, pid: Option<&str>, media: &Value, name: &str) -> Vec<u8> {
+    let hash = variant(media, name)["hash"].as_str().unwrap().to_owned();
+    let out = peer.tmp.path().join(format!("saved-{hash}"));
+    let mut args = Vec::new();
+    if let Some(pid) = pid {
+        args.extend(["-p", pid]);
+    }
+    args.extend([
+        "observation",
+        "save-media",
+        &hash,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let saved = peer.json(&args);
+    let bytes = std::fs::read(&out).unwrap();
+    assert_eq!(saved["size"], bytes.len());
+    std::fs::remove_file(&out).unwrap();
+    bytes
 }
 
 fn zip_entries(path: &Path) -> Vec<(String, Vec<u8>)> {
@@ -176,13 +195,13 @@ fn a_photo_and_an_audio_recording_are_attached_with_their_variants_here() {
     }
     assert_eq!(variant(p, "original")["size"], photo.len());
     assert_eq!(
-        read_variant(p, "original"),
+        read_variant(&peer, None, p, "original"),
         photo,
         "the original, byte for byte"
     );
-    let preview = image::load_from_memory(&read_variant(p, "preview")).unwrap();
+    let preview = image::load_from_memory(&read_variant(&peer, None, p, "preview")).unwrap();
     assert_eq!((preview.width(), preview.height()), (1200, 900));
-    let thumb = image::load_from_memory(&read_variant(p, "thumbnail")).unwrap();
+    let thumb = image::load_from_memory(&read_variant(&peer, None, p, "thumbnail")).unwrap();
     assert_eq!((thumb.width(), thumb.height()), (400, 300));
     assert_eq!(a["type"], "audio");
     let audio_variants = a["variants"].as_array().unwrap();
@@ -195,7 +214,7 @@ fn a_photo_and_an_audio_recording_are_attached_with_their_variants_here() {
             .unwrap()
             .starts_with("audio/")
     );
-    assert_eq!(read_variant(a, "original"), audio);
+    assert_eq!(read_variant(&peer, None, a, "original"), audio);
 
     // For people: every variant with its state.
     let text = peer.run(&["observation", "show", id]);
@@ -615,7 +634,7 @@ fn photos_move_by_each_devices_blob_policy_and_the_zip_lists_what_is_missing() {
         &audio_path,
     ]);
     let id = added["docId"].as_str().unwrap().to_owned();
-    let ana_preview = read_variant(&added["media"][0], "preview");
+    let ana_preview = read_variant(&ana, Some(&pid), &added["media"][0], "preview");
 
     // Beto joins with `mapeo sync` (the archive, by default): the original comes with it.
     let beto = Peer::new();
@@ -629,8 +648,14 @@ fn photos_move_by_each_devices_blob_policy_and_the_zip_lists_what_is_missing() {
             >= photo.len() as u64
     );
     let at_beto = beto.json(&["-p", &pid, "observation", "show", &id]);
-    assert_eq!(read_variant(&at_beto["media"][0], "original"), photo);
-    assert_eq!(read_variant(&at_beto["media"][1], "original"), audio);
+    assert_eq!(
+        read_variant(&beto, Some(&pid), &at_beto["media"][0], "original"),
+        photo
+    );
+    assert_eq!(
+        read_variant(&beto, Some(&pid), &at_beto["media"][1], "original"),
+        audio
+    );
 
     // Carla, a phone keeping previews only, joins while her serve runs.
     let carla = Peer::new();
@@ -676,7 +701,7 @@ fn photos_move_by_each_devices_blob_policy_and_the_zip_lists_what_is_missing() {
     });
     let at_carla = carla.json(&["-p", &pid, "observation", "show", &id]);
     let (p, a) = (&at_carla["media"][0], &at_carla["media"][1]);
-    assert_eq!(read_variant(p, "preview"), ana_preview);
+    assert_eq!(read_variant(&carla, Some(&pid), p, "preview"), ana_preview);
     assert_eq!(variant(p, "original")["here"], false);
     assert_eq!(variant(p, "original")["wanted"], false);
     assert_eq!(variant(a, "original")["here"], false);

@@ -1,19 +1,19 @@
 //! Attachments: photos, audio and video added to a project. Owns recognising the media from
 //! its content (magic bytes, never the file name), making a photo's preview and thumbnail
 //! (EXIF orientation applied, every piece of metadata left out), recording each attachment's
-//! variants in a blob-index document, finding a variant's local file, and the device's blob
-//! policy (which variants it wants from peers). Stores bytes only through `blobs`; never
-//! touches the network.
+//! variants in a blob-index document, reading a variant (decrypted by `blobs`), and the
+//! device's blob policy (which variants it wants from peers). Stores bytes only through
+//! `blobs`; never touches the network.
 
 use std::collections::BTreeMap;
 use std::io::{Cursor, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::blobs::{BlobError, StoredBlob};
+use crate::blobs::{BlobError, BlobReader, StoredBlob};
 use crate::error::{Error, Result};
 use crate::ids::{BlobHash, DocId, Namespace};
 use crate::index::Query;
@@ -473,24 +473,55 @@ impl Project {
         }
     }
 
-    /// The local file of one variant of an attachment, to read (never to write): `None`
-    /// until that variant has been downloaded (or if the attachment has no such variant).
-    pub fn attachment_path(
+    /// One variant of an attachment opened for reading (`Read + Seek`, decrypted as it is
+    /// read): `None` until that variant has been downloaded (or if the attachment has no such
+    /// variant). Media are sealed at rest, so this (or the local server's URL) is the way to
+    /// their bytes; there is no file to hand out.
+    pub fn open_attachment(
         &self,
         attachment: &Attachment,
         variant: Variant,
-    ) -> Result<Option<PathBuf>> {
+    ) -> Result<Option<BlobReader>> {
         let Some(index) = self.attachment_variants(attachment)? else {
             return Ok(None);
         };
-        Ok(index
-            .variant(variant)
-            .and_then(|v| self.blobs.path(&v.hash)))
+        match index.variant(variant) {
+            Some(v) => Ok(self.blobs.open_blob(&v.hash)?),
+            None => Ok(None),
+        }
     }
 
-    /// The local file of a blob by its hash, if it is here.
-    pub fn blob_path(&self, hash: &BlobHash) -> Option<PathBuf> {
-        self.blobs.path(hash)
+    /// The bytes of one variant of an attachment, read whole into memory: `None` until it
+    /// has been downloaded (or if the attachment has no such variant). Meant for previews,
+    /// thumbnails and photos; stream a video with [`Project::open_attachment`] instead.
+    pub fn attachment_bytes(
+        &self,
+        attachment: &Attachment,
+        variant: Variant,
+    ) -> Result<Option<Vec<u8>>> {
+        match self.open_attachment(attachment, variant)? {
+            Some(mut r) => Ok(Some(r.read_rest()?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Whether one variant of an attachment is on this device (to show a placeholder, or
+    /// its URL on the local server, without reading it).
+    pub fn has_attachment(&self, attachment: &Attachment, variant: Variant) -> Result<bool> {
+        Ok(self
+            .attachment_variants(attachment)?
+            .and_then(|index| index.variant(variant).map(|v| self.blobs.contains(&v.hash)))
+            .unwrap_or(false))
+    }
+
+    /// A blob by its hash opened for reading, if it is here.
+    pub fn open_blob(&self, hash: &BlobHash) -> Result<Option<BlobReader>> {
+        Ok(self.blobs.open_blob(hash)?)
+    }
+
+    /// Whether this device holds the blob `hash` whole.
+    pub fn has_blob(&self, hash: &BlobHash) -> bool {
+        self.blobs.contains(hash)
     }
 
     /// Which variants this project downloads from peers.

@@ -1,14 +1,25 @@
 //! Content-addressed files of one project — photos, audio, video and their variants — each
-//! named by the blake3 hash of its bytes, one copy per content. Owns the folder layout, writes
-//! through a temporary file that is synced and renamed into place (a crash never leaves a half
-//! file under a blob's name), keeps partial downloads for resuming at an offset, verifies them
-//! before they become visible, and turns a full disk into a typed error. Knows nothing of
+//! named by the blake3 hash of its bytes, one copy per content, and sealed at rest
+//! ([`crate::sealed_file`], under the data folder's blob [`FileKey`]): a copy of the folder
+//! shows no media. Hashes and sizes are those of the plaintext, so peers, blob indexes and
+//! URLs do not change. Owns the folder layout, writes through a temporary file that is synced
+//! and renamed into place (a crash never leaves a half file under a blob's name), keeps
+//! partial downloads (sealed as they are written) for resuming, verifies them before they
+//! become visible, seals in place the plaintext files of versions before sealing, and turns a
+//! full disk into a typed error. Nothing outside reads its files: readers decrypt what they
+//! are asked for ([`BlobStore::open_blob`], [`BlobStore::read_at`]). Knows nothing of
 //! documents, policies or peers.
 //!
 //! Layout under the project's folder:
 //! - `blobs/<first two hex digits>/<hash hex>`: complete, verified blobs (read-only files);
 //! - `blobs/tmp/`: files being written locally; emptied when the store opens;
-//! - `blobs/partial/<hash hex>.part`: downloads in progress, resumed at their length.
+//! - `blobs/partial/<hash hex>.part`: downloads in progress, resumed after their last
+//!   complete sealed chunk (so a resume repeats at most [`sealed_file::CHUNK_LEN`] bytes).
+//!
+//! Migration of plaintext files (written before sealing): when the store opens, each file
+//! without the sealed-file header is sealed into the temporary folder, synced, and renamed
+//! over the plaintext file. A kill at any point leaves each blob either plaintext (sealed at
+//! the next open) or sealed, never neither; a partial download keeps its complete chunks.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
@@ -20,11 +31,16 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use thiserror::Error;
 use tokio::sync::watch;
 
+use crate::crypto::FileKey;
 use crate::ids::BlobHash;
 pub use crate::schema::MAX_BLOB_BYTES;
+use crate::sealed_file::{self, SealedFileError, SealedReader, SealedWriter};
 
 /// The store's folder inside a project's folder.
 pub const BLOBS_DIR: &str = "blobs";
+/// The purpose of the data folder's file key that seals blobs
+/// ([`DataFolderKey::derive_file_key`](crate::crypto::DataFolderKey::derive_file_key)).
+pub const FILE_KEY_PURPOSE: &str = "blobs";
 /// Files being written locally, inside [`BLOBS_DIR`].
 const TMP_DIR: &str = "tmp";
 /// Downloads in progress, inside [`BLOBS_DIR`].
@@ -57,6 +73,10 @@ pub enum BlobError {
     /// Received bytes do not continue the blob where it stands, or go past its size.
     #[error("received blob bytes out of place")]
     OutOfPlace,
+    /// A stored blob did not authenticate (altered or damaged on the disk, or sealed under
+    /// another key): nothing of it was returned.
+    #[error("stored blob is damaged or was altered")]
+    Damaged,
     /// Any other file system failure.
     #[error("file system error: {0}")]
     Io(io::Error),
@@ -64,6 +84,10 @@ pub enum BlobError {
 
 impl From<io::Error> for BlobError {
     fn from(e: io::Error) -> Self {
+        // A sealed reader's or writer's verdict on the bytes travels inside an `io::Error`.
+        if sealed_file::is_damage(&e) {
+            return BlobError::Damaged;
+        }
         // ENOSPC and EDQUOT: the disk (or this user's share of it) is full.
         if matches!(
             e.kind(),
@@ -72,6 +96,19 @@ impl From<io::Error> for BlobError {
             BlobError::DiskFull
         } else {
             BlobError::Io(e)
+        }
+    }
+}
+
+impl From<SealedFileError> for BlobError {
+    fn from(e: SealedFileError) -> Self {
+        match e {
+            SealedFileError::Io(e) => e.into(),
+            // A file under a blob's name that is not sealed after the store opened, or sealed
+            // by a newer version, cannot be trusted as the blob either.
+            SealedFileError::NotSealed
+            | SealedFileError::UnsupportedVersion
+            | SealedFileError::Damaged => BlobError::Damaged,
         }
     }
 }
@@ -96,6 +133,8 @@ pub struct StoredBlob {
 
 struct Inner {
     root: PathBuf,
+    /// Seals every file of the store.
+    key: FileKey,
     /// Complete blobs and their sizes: what the folder holds, read once at open.
     held: Mutex<HashMap<BlobHash, u64>>,
     /// Blobs being received: at most one download of each at a time.
@@ -131,9 +170,11 @@ fn parse_hash(name: &str) -> Option<BlobHash> {
 }
 
 impl BlobStore {
-    /// Opens (creating if needed) the store in `dir`, removing files a crash left in its
-    /// temporary folder. `changed` is bumped whenever the held blobs change.
-    pub fn open(dir: &Path, changed: watch::Sender<u64>) -> Result<Self, BlobError> {
+    /// Opens (creating if needed) the store in `dir`, whose files are sealed under `key`,
+    /// removing files a crash left in its temporary folder and sealing in place the plaintext
+    /// files of versions before sealing (crash-safe: see the module's note). `changed` is
+    /// bumped whenever the held blobs change.
+    pub fn open(dir: &Path, key: FileKey, changed: watch::Sender<u64>) -> Result<Self, BlobError> {
         fs::create_dir_all(dir.join(TMP_DIR))?;
         fs::create_dir_all(dir.join(PARTIAL_DIR))?;
         for e in fs::read_dir(dir.join(TMP_DIR))? {
@@ -142,6 +183,14 @@ impl BlobStore {
                 fs::remove_file(e.path())?;
             }
         }
+        let store = BlobStore(Arc::new(Inner {
+            root: dir.to_owned(),
+            key,
+            held: Mutex::new(HashMap::new()),
+            receiving: Mutex::new(HashSet::new()),
+            generation: AtomicU64::new(0),
+            changed,
+        }));
         let mut held = HashMap::new();
         for shard in fs::read_dir(dir)? {
             let shard = shard?;
@@ -156,19 +205,98 @@ impl BlobStore {
                 let hash = file_name.to_str().and_then(parse_hash);
                 match hash {
                     Some(hash) if f.file_type()?.is_file() => {
-                        held.insert(hash, f.metadata()?.len());
+                        if let Some(size) = store.stored_size(&f.path())? {
+                            held.insert(hash, size);
+                        }
                     }
                     _ => {}
                 }
             }
         }
-        Ok(BlobStore(Arc::new(Inner {
-            root: dir.to_owned(),
-            held: Mutex::new(held),
-            receiving: Mutex::new(HashSet::new()),
-            generation: AtomicU64::new(0),
-            changed,
-        })))
+        *lock(&store.0.held) = held;
+        for e in fs::read_dir(dir.join(PARTIAL_DIR))? {
+            let e = e?;
+            if e.file_type()?.is_file() {
+                store.seal_partial_if_plain(&e.path())?;
+            }
+        }
+        Ok(store)
+    }
+
+    /// The plaintext size of the complete blob file at `path`, sealing it first if it is
+    /// plaintext. `None` if it is sealed but cannot be whole (its length fits no sealed
+    /// file): it is then not held, so it is fetched again, and the new copy replaces it.
+    fn stored_size(&self, path: &Path) -> Result<Option<u64>, BlobError> {
+        let mut file = File::open(path)?;
+        let len = file.metadata()?.len();
+        let mut head = Vec::with_capacity(sealed_file::HEADER_LEN);
+        (&mut file)
+            .take(sealed_file::HEADER_LEN as u64)
+            .read_to_end(&mut head)?;
+        if sealed_file::looks_sealed(&head) {
+            let size = sealed_file::plain_len(len).ok();
+            if size.is_none() {
+                tracing::warn!("a stored blob is cut short; it will be fetched again");
+            }
+            return Ok(size);
+        }
+        file.seek(SeekFrom::Start(0))?;
+        self.seal_in_place(file, path, false)?;
+        Ok(Some(len))
+    }
+
+    /// Seals the plaintext partial download at `path` in place, keeping its complete
+    /// chunks (the bytes after the last one are fetched again).
+    fn seal_partial_if_plain(&self, path: &Path) -> Result<(), BlobError> {
+        let mut file = File::open(path)?;
+        let mut head = Vec::with_capacity(sealed_file::HEADER_LEN);
+        (&mut file)
+            .take(sealed_file::HEADER_LEN as u64)
+            .read_to_end(&mut head)?;
+        if head.is_empty() || sealed_file::looks_sealed(&head) {
+            return Ok(());
+        }
+        let len = file.metadata()?.len();
+        file.seek(SeekFrom::Start(0))?;
+        let keep = len / sealed_file::CHUNK_LEN as u64 * sealed_file::CHUNK_LEN as u64;
+        self.seal_in_place(file.take(keep), path, true)
+    }
+
+    /// Seals `plain` into a temporary file, syncs it and renames it over `path`: the one
+    /// step of the migration a kill can interrupt, and it leaves either file whole. With
+    /// `unfinished` (a partial download, cut at a chunk boundary) the last chunk is sealed as
+    /// not the last, so that the download resumes after it.
+    fn seal_in_place(
+        &self,
+        mut plain: impl Read,
+        path: &Path,
+        unfinished: bool,
+    ) -> Result<(), BlobError> {
+        let (file, tmp) = self.temp_file()?;
+        let sealed = (|| {
+            let mut w = SealedWriter::new(&self.0.key, file)?;
+            io::copy(&mut plain, &mut w)?;
+            let file = if unfinished {
+                w.seal_full()?;
+                w.get_ref().try_clone()?
+            } else {
+                w.finish()?
+            };
+            file.sync_all()?;
+            if !unfinished {
+                let mut perms = file.metadata()?.permissions();
+                perms.set_readonly(true);
+                file.set_permissions(perms)?;
+            }
+            drop(file);
+            fs::rename(&tmp, path)?;
+            sync_dir(path.parent().unwrap_or(&self.0.root))?;
+            Ok::<_, BlobError>(())
+        })();
+        if sealed.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        sealed
     }
 
     /// Tells watchers that what the store holds, or what is wanted of it, changed.
@@ -193,11 +321,6 @@ impl BlobStore {
             .root
             .join(PARTIAL_DIR)
             .join(format!("{hash}{PARTIAL_SUFFIX}"))
-    }
-
-    /// The path of a complete blob, for reading; `None` if the store does not hold it.
-    pub fn path(&self, hash: &BlobHash) -> Option<PathBuf> {
-        self.contains(hash).then(|| self.final_path(hash))
     }
 
     /// Whether the store holds the complete blob.
@@ -261,9 +384,11 @@ impl BlobStore {
                 added: false,
             });
         }
-        let (mut file, tmp) = self.temp_file()?;
+        let (file, tmp) = self.temp_file()?;
         let written = (|| {
-            file.write_all(bytes)?;
+            let mut w = SealedWriter::new(&self.0.key, file)?;
+            w.write_all(bytes)?;
+            let file = w.finish()?;
             file.sync_all()?;
             drop(file);
             self.publish(&tmp, &hash, size)
@@ -290,8 +415,9 @@ impl BlobStore {
                 max: MAX_BLOB_BYTES,
             });
         }
-        let (mut file, tmp) = self.temp_file()?;
+        let (file, tmp) = self.temp_file()?;
         let copied = (|| {
+            let mut file = SealedWriter::new(&self.0.key, file)?;
             let mut hasher = blake3::Hasher::new();
             let mut buf = vec![0u8; COPY_BUFFER_BYTES];
             let mut total = 0u64;
@@ -318,7 +444,9 @@ impl BlobStore {
                     added: false,
                 });
             }
+            let file = file.finish()?;
             file.sync_all()?;
+            drop(file);
             self.publish(&tmp, &hash, total)?;
             Ok(StoredBlob {
                 hash,
@@ -376,18 +504,13 @@ impl BlobStore {
         Ok(())
     }
 
-    /// Reads up to `max` bytes of a held blob from `offset`. `None` if the blob is not held
-    /// (or its file vanished); an empty result at or past its end.
-    pub fn read_at(
-        &self,
-        hash: &BlobHash,
-        offset: u64,
-        max: usize,
-    ) -> Result<Option<Vec<u8>>, BlobError> {
+    /// Opens the sealed file of a held blob. `None` if the blob is not held or its file
+    /// vanished (it is then forgotten).
+    fn sealed_reader(&self, hash: &BlobHash) -> Result<Option<SealedReader<File>>, BlobError> {
         let Some(size) = self.size(hash) else {
             return Ok(None);
         };
-        let mut file = match File::open(self.final_path(hash)) {
+        let file = match File::open(self.final_path(hash)) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 lock(&self.0.held).remove(hash);
@@ -396,11 +519,44 @@ impl BlobStore {
             }
             Err(e) => return Err(e.into()),
         };
-        let want = size.saturating_sub(offset).min(max as u64);
+        let reader = SealedReader::open(&self.0.key, file)?;
+        // A file cut (or grown) since the store opened is not the blob.
+        if reader.len() != size {
+            return Err(BlobError::Damaged);
+        }
+        Ok(Some(reader))
+    }
+
+    /// Opens a held blob for reading: its plaintext, decrypted chunk by chunk as it is read
+    /// (a seek costs nothing). `None` if the store does not hold it. Its length is checked
+    /// here (the last chunk authenticates it); damage found later comes as an I/O error that
+    /// [`BlobError::from`] names [`BlobError::Damaged`].
+    pub fn open_blob(&self, hash: &BlobHash) -> Result<Option<BlobReader>, BlobError> {
+        let Some(mut reader) = self.sealed_reader(hash)? else {
+            return Ok(None);
+        };
+        reader.verify_len()?;
+        reader.seek(SeekFrom::Start(0))?;
+        Ok(Some(BlobReader(reader)))
+    }
+
+    /// Reads up to `max` bytes of a held blob from `offset`, decrypting only the chunks they
+    /// lie in. `None` if the blob is not held (or its file vanished); an empty result at or
+    /// past its end; [`BlobError::Damaged`] if the stored bytes do not authenticate (never
+    /// other bytes).
+    pub fn read_at(
+        &self,
+        hash: &BlobHash,
+        offset: u64,
+        max: usize,
+    ) -> Result<Option<Vec<u8>>, BlobError> {
+        let Some(mut reader) = self.sealed_reader(hash)? else {
+            return Ok(None);
+        };
+        let want = reader.len().saturating_sub(offset).min(max as u64);
         let mut buf = Vec::with_capacity(usize::try_from(want).unwrap_or(max));
-        file.seek(SeekFrom::Start(offset))?;
-        // Into spare capacity: no zeroing first. Stops short if the file is shorter now.
-        file.take(want).read_to_end(&mut buf)?;
+        reader.seek(SeekFrom::Start(offset))?;
+        reader.take(want).read_to_end(&mut buf)?;
         Ok(Some(buf))
     }
 
@@ -420,34 +576,87 @@ impl BlobStore {
         // From here on, the claim is released by PartialBlob's drop. The file is opened (and
         // what it holds rehashed) at the first write, so that many claims hold no files.
         let path = self.partial_path(hash);
-        let offset = fs::metadata(&path).map_or(0, |m| m.len());
+        let on_disk = fs::metadata(&path).map_or(0, |m| m.len());
         Ok(Some(PartialBlob {
             store: self.clone(),
             hash: *hash,
             size,
             path,
-            file: None,
+            writer: None,
             hasher: blake3::Hasher::new(),
-            offset: if offset > size { 0 } else { offset },
+            offset: resume_point(on_disk, size),
             unflushed: 0,
         }))
     }
 
-    /// How many bytes of blob `hash` a previous download left, if any.
+    /// How many bytes of blob `hash` a previous download left, if any: those of its
+    /// complete sealed chunks, where it resumes.
     pub fn partial_len(&self, hash: &BlobHash) -> u64 {
-        fs::metadata(self.partial_path(hash)).map_or(0, |m| m.len())
+        fs::metadata(self.partial_path(hash)).map_or(0, |m| sealed_file::resumable_len(m.len()))
+    }
+}
+
+/// Where a download of `size` bytes whose sealed partial file is `on_disk` bytes long resumes,
+/// if every chunk in it authenticates: after its complete chunks, short of the chunk that
+/// ends the blob (that one is sealed as the last only once all of it is here).
+fn resume_point(on_disk: u64, size: u64) -> u64 {
+    let chunk = sealed_file::CHUNK_LEN as u64;
+    let before_last = size.saturating_sub(1) / chunk * chunk;
+    sealed_file::resumable_len(on_disk).min(before_last)
+}
+
+/// A held blob opened for reading ([`BlobStore::open_blob`]): `Read + Seek` over its
+/// plaintext, decrypting only the chunks a read covers. A chunk that does not authenticate
+/// fails the read with an I/O error that [`BlobError::from`] names [`BlobError::Damaged`];
+/// wrong bytes are never returned.
+pub struct BlobReader(SealedReader<File>);
+
+impl std::fmt::Debug for BlobReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "BlobReader({} bytes)", self.0.len())
+    }
+}
+
+impl BlobReader {
+    /// The blob's size in bytes.
+    pub fn len(&self) -> u64 {
+        self.0.len()
+    }
+
+    /// Whether the blob is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Reads the rest of the blob from where the reader stands.
+    pub fn read_rest(&mut self) -> Result<Vec<u8>, BlobError> {
+        let mut out = Vec::with_capacity(usize::try_from(self.len()).unwrap_or(0));
+        self.0.read_to_end(&mut out)?;
+        Ok(out)
+    }
+}
+
+impl Read for BlobReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
+impl Seek for BlobReader {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        self.0.seek(to)
     }
 }
 
 /// A download in progress: at most one per blob at a time. Bytes are appended in order,
-/// hashed as they come, and become the blob only if they hash to its name. Dropping it
-/// keeps what arrived for a later resume.
+/// hashed as they come, sealed chunk by chunk as each fills, and become the blob only if they
+/// hash to its name. Dropping it keeps what arrived (its complete chunks) for a later resume.
 pub struct PartialBlob {
     store: BlobStore,
     hash: BlobHash,
     size: u64,
     path: PathBuf,
-    file: Option<File>,
+    writer: Option<SealedWriter<File>>,
     hasher: blake3::Hasher,
     offset: u64,
     /// Bytes written since the last background flush.
@@ -480,35 +689,31 @@ impl PartialBlob {
         self.offset
     }
 
-    /// Opens the partial file on first use: rehashes what it holds up to `offset` (less if
-    /// it is shorter now) and cuts anything after.
-    fn open_file(&mut self) -> Result<&mut File, BlobError> {
-        if self.file.is_none() {
-            let mut file = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&self.path)?;
-            let mut buf = vec![0u8; COPY_BUFFER_BYTES];
-            let mut hasher = blake3::Hasher::new();
-            let mut read = 0u64;
-            while read < self.offset {
-                let want = (self.offset - read).min(buf.len() as u64) as usize;
-                let n = file.read(&mut buf[..want])?;
-                if n == 0 {
-                    break;
-                }
-                hasher.update(&buf[..n]);
-                read += n as u64;
-            }
-            file.set_len(read)?;
-            file.seek(SeekFrom::Start(read))?;
-            self.hasher = hasher;
-            self.offset = read;
-            self.file = Some(file);
+    /// Opens the partial file on first use: authenticates and rehashes its complete chunks up
+    /// to `offset` (fewer if one does not authenticate) and cuts anything after (see
+    /// [`sealed_file::resume`]); the download continues there. Never past `offset`: the
+    /// peer was asked from there, and a writer of an earlier session may still be adding
+    /// to the file.
+    fn open_file(&mut self) -> Result<(), BlobError> {
+        if self.writer.is_some() {
+            return Ok(());
         }
-        self.file.as_mut().ok_or(BlobError::OutOfPlace)
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&self.path)?;
+        let mut hasher = blake3::Hasher::new();
+        // `resume` keeps the chunks that end before `before`: those within `offset`.
+        let before = self.offset.saturating_add(1).min(self.size);
+        let writer = sealed_file::resume(&self.store.0.key, file, before, |chunk| {
+            hasher.update(chunk);
+        })?;
+        self.offset = writer.plain_written();
+        self.hasher = hasher;
+        self.writer = Some(writer);
+        Ok(())
     }
 
     /// Appends bytes that start at `offset`. Bytes out of place are refused
@@ -519,11 +724,19 @@ impl PartialBlob {
         if offset != self.offset || end > self.size {
             return Err(BlobError::OutOfPlace);
         }
-        let file = self.file.as_mut().ok_or(BlobError::OutOfPlace)?;
-        if let Err(e) = file.write_all(bytes) {
-            // Leave the file exactly as long as what was hashed.
-            let _ = file.set_len(self.offset);
-            let _ = file.seek(SeekFrom::Start(self.offset));
+        let writer = self.writer.as_mut().ok_or(BlobError::OutOfPlace)?;
+        // A chunk that fills before the end is sealed at once: a disconnect or a kill then
+        // keeps it.
+        let more = end < self.size;
+        let written = writer
+            .write_all(bytes)
+            .and_then(|()| if more { writer.seal_full() } else { Ok(()) });
+        if let Err(e) = written {
+            // What the writer holds is unknown now: the next write reopens the file, keeping
+            // only the chunks that authenticate.
+            self.writer = None;
+            let on_disk = fs::metadata(&self.path).map_or(0, |m| m.len());
+            self.offset = resume_point(on_disk, self.size);
             return Err(e.into());
         }
         self.hasher.update(bytes);
@@ -532,7 +745,7 @@ impl PartialBlob {
         if self.unflushed >= FLUSH_EVERY_BYTES {
             self.unflushed = 0;
             // Best effort: if no thread can be had, the final sync does it all.
-            if let Ok(dup) = file.try_clone() {
+            if let Ok(dup) = writer.get_ref().try_clone() {
                 let _ = std::thread::Builder::new()
                     .name("mapeo-blob-flush".into())
                     .spawn(move || dup.sync_data());
@@ -546,20 +759,21 @@ impl PartialBlob {
         self.offset == self.size
     }
 
-    /// Checks the received bytes against the hash and, if they match, makes them the blob.
-    /// If they do not, discards them ([`BlobError::HashMismatch`]): nothing corrupt is ever
-    /// visible.
+    /// Checks the received bytes against the hash and, if they match, seals the last chunk
+    /// and makes them the blob. If they do not, discards them ([`BlobError::HashMismatch`]):
+    /// nothing corrupt is ever visible.
     pub fn finish(mut self) -> Result<(), BlobError> {
         self.open_file()?;
         if !self.is_complete() {
             return Err(BlobError::OutOfPlace);
         }
-        let file = self.file.take().ok_or(BlobError::OutOfPlace)?;
+        let writer = self.writer.take().ok_or(BlobError::OutOfPlace)?;
         if self.hasher.finalize().as_bytes() != self.hash.as_bytes() {
-            drop(file);
+            drop(writer);
             fs::remove_file(&self.path)?;
             return Err(BlobError::HashMismatch);
         }
+        let file = writer.finish()?;
         file.sync_all()?;
         drop(file);
         self.store.publish(&self.path, &self.hash, self.size)
@@ -567,7 +781,7 @@ impl PartialBlob {
 
     /// Throws away what arrived.
     pub fn discard(mut self) {
-        self.file = None;
+        self.writer = None;
         let _ = fs::remove_file(&self.path);
     }
 }
@@ -583,13 +797,42 @@ impl Drop for PartialBlob {
 #[allow(clippy::unwrap_used)] // In tests a panic is the failure report.
 mod tests {
     use super::*;
+    use crate::sealed_file::CHUNK_LEN;
+
+    fn key() -> FileKey {
+        FileKey::from_bytes([9; 32])
+    }
 
     fn store(dir: &Path) -> BlobStore {
-        BlobStore::open(&dir.join(BLOBS_DIR), watch::Sender::new(0)).unwrap()
+        BlobStore::open(&dir.join(BLOBS_DIR), key(), watch::Sender::new(0)).unwrap()
     }
 
     fn hash_of(b: &[u8]) -> BlobHash {
         BlobHash::from_bytes(*blake3::hash(b).as_bytes())
+    }
+
+    fn read(s: &BlobStore, h: &BlobHash) -> Vec<u8> {
+        s.open_blob(h).unwrap().unwrap().read_rest().unwrap()
+    }
+
+    fn data(n: usize) -> Vec<u8> {
+        (0..n).map(|i| (i * 7 % 251) as u8).collect()
+    }
+
+    /// Every file under `dir`, recursively.
+    fn files(dir: &Path) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        let mut stack = vec![dir.to_owned()];
+        while let Some(d) = stack.pop() {
+            for e in fs::read_dir(&d).unwrap().flatten() {
+                if e.path().is_dir() {
+                    stack.push(e.path());
+                } else {
+                    out.push(e.path());
+                }
+            }
+        }
+        out
     }
 
     #[test]
@@ -603,39 +846,134 @@ mod tests {
         let src = dir.path().join("src");
         fs::write(&src, b"hello").unwrap();
         assert!(!s.put_file(&src).unwrap().added, "same content, same blob");
-        assert_eq!(fs::read(s.path(&a.hash).unwrap()).unwrap(), b"hello");
+        assert_eq!(read(&s, &a.hash), b"hello");
         drop(s);
         let s = store(dir.path());
         assert_eq!(s.held(), vec![(a.hash, 5)]);
         assert_eq!(s.read_at(&a.hash, 1, 3).unwrap().unwrap(), b"ell");
         assert_eq!(s.read_at(&a.hash, 5, 3).unwrap().unwrap(), b"");
         assert!(s.read_at(&hash_of(b"x"), 0, 3).unwrap().is_none());
+        assert!(s.open_blob(&hash_of(b"x")).unwrap().is_none());
     }
 
     #[test]
-    fn a_download_resumes_and_only_verified_bytes_become_visible() {
+    fn stored_blobs_hold_no_plaintext_and_ranges_read_back_exactly() {
         let dir = tempfile::tempdir().unwrap();
         let s = store(dir.path());
-        let data: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+        let marker = b"DISTINCTIVE-PHOTO-BYTES-4711";
+        let mut d = data(3 * CHUNK_LEN + 1234);
+        d[2 * CHUNK_LEN - 10..2 * CHUNK_LEN - 10 + marker.len()].copy_from_slice(marker);
+        let src = dir.path().join("video.mp4");
+        fs::write(&src, &d).unwrap();
+        let by_file = s.put_file(&src).unwrap();
+        let by_bytes = s.put_bytes(&d[..CHUNK_LEN + 5]).unwrap();
+        fs::remove_file(&src).unwrap();
+        for f in files(dir.path()) {
+            let raw = fs::read(&f).unwrap();
+            assert!(!raw.windows(marker.len()).any(|w| w == marker), "{f:?}");
+        }
+        assert_eq!(
+            s.size(&by_file.hash),
+            Some(d.len() as u64),
+            "plaintext size"
+        );
+        assert_eq!(read(&s, &by_file.hash), d);
+        assert_eq!(read(&s, &by_bytes.hash), d[..CHUNK_LEN + 5]);
+        // A range across a chunk boundary, one inside a chunk, one running past the end.
+        for (at, n) in [
+            (CHUNK_LEN - 3, 10),
+            (2 * CHUNK_LEN + 7, 100),
+            (3 * CHUNK_LEN, 5000),
+        ] {
+            let got = s.read_at(&by_file.hash, at as u64, n).unwrap().unwrap();
+            assert_eq!(got, d[at..(at + n).min(d.len())], "{at}+{n}");
+            let mut r = s.open_blob(&by_file.hash).unwrap().unwrap();
+            assert_eq!(r.len(), d.len() as u64);
+            r.seek(SeekFrom::Start(at as u64)).unwrap();
+            let mut out = Vec::new();
+            (&mut r).take(n as u64).read_to_end(&mut out).unwrap();
+            assert_eq!(out, got);
+        }
+    }
+
+    #[test]
+    fn a_flipped_byte_in_a_stored_blob_is_a_typed_error_never_wrong_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(dir.path());
+        let d = data(2 * CHUNK_LEN + 99);
+        let b = s.put_bytes(&d).unwrap();
+        let path = s.final_path(&b.hash);
+        let mut raw = fs::read(&path).unwrap();
+        // In the second chunk.
+        raw[sealed_file::HEADER_LEN + sealed_file::SEALED_CHUNK_LEN + 500] ^= 0x10;
+        let mut perms = fs::metadata(&path).unwrap().permissions();
+        #[allow(clippy::permissions_set_readonly_false)] // a test altering a stored file
+        perms.set_readonly(false);
+        fs::set_permissions(&path, perms).unwrap();
+        fs::write(&path, &raw).unwrap();
+        // The first chunk is intact and still reads; the second does not.
+        assert_eq!(
+            s.read_at(&b.hash, 0, 100).unwrap().unwrap(),
+            d[..100].to_vec()
+        );
+        assert!(matches!(
+            s.read_at(&b.hash, CHUNK_LEN as u64 + 10, 100),
+            Err(BlobError::Damaged)
+        ));
+        let mut r = s.open_blob(&b.hash).unwrap().unwrap();
+        let mut out = Vec::new();
+        let err = r.read_to_end(&mut out).unwrap_err();
+        assert!(matches!(BlobError::from(err), BlobError::Damaged));
+        assert!(out.len() <= CHUNK_LEN, "only the good chunk came out");
+        assert_eq!(out, d[..out.len()]);
+        // Cut at a chunk boundary: refused when opened, whatever is read.
+        let cut = &raw[..sealed_file::HEADER_LEN + sealed_file::SEALED_CHUNK_LEN];
+        fs::write(&path, cut).unwrap();
+        assert!(matches!(s.open_blob(&b.hash), Err(BlobError::Damaged)));
+        assert!(matches!(s.read_at(&b.hash, 0, 10), Err(BlobError::Damaged)));
+    }
+
+    #[test]
+    fn a_download_resumes_from_its_sealed_chunks_and_only_verified_bytes_become_visible() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(dir.path());
+        let data = data(3 * CHUNK_LEN + 10_000);
         let h = hash_of(&data);
         let mut p = s.receive(&h, data.len() as u64).unwrap().unwrap();
         assert!(
             s.receive(&h, data.len() as u64).unwrap().is_none(),
             "one download at a time"
         );
-        p.write(0, &data[..4000]).unwrap();
+        let cut = 2 * CHUNK_LEN + 4000;
+        p.write(0, &data[..1000]).unwrap();
+        p.write(1000, &data[1000..cut]).unwrap();
         assert!(matches!(
             p.write(0, &data[..10]),
             Err(BlobError::OutOfPlace)
         ));
         drop(p);
-        assert!(s.path(&h).is_none());
+        assert!(!s.contains(&h));
+        let raw = fs::read(s.partial_path(&h)).unwrap();
+        assert!(
+            sealed_file::looks_sealed(&raw),
+            "partial bytes are sealed too"
+        );
+        assert!(
+            !raw.windows(64)
+                .any(|w| w == &data[CHUNK_LEN..CHUNK_LEN + 64])
+        );
+        assert_eq!(s.partial_len(&h), 2 * CHUNK_LEN as u64);
         let mut p = s.receive(&h, data.len() as u64).unwrap().unwrap();
-        assert_eq!(p.offset(), 4000, "resumes where it stopped");
-        p.write(4000, &data[4000..]).unwrap();
+        assert_eq!(
+            p.offset(),
+            2 * CHUNK_LEN as u64,
+            "resumes after the last complete chunk"
+        );
+        p.write(p.offset(), &data[2 * CHUNK_LEN..]).unwrap();
         p.finish().unwrap();
-        assert_eq!(fs::read(s.path(&h).unwrap()).unwrap(), data);
+        assert_eq!(read(&s, &h), data);
         assert!(s.receive(&h, data.len() as u64).unwrap().is_none());
+        assert_eq!(s.partial_len(&h), 0);
 
         let bad = vec![7u8; 100];
         let h2 = hash_of(
@@ -644,8 +982,76 @@ mod tests {
         let mut p = s.receive(&h2, 100).unwrap().unwrap();
         p.write(0, &bad).unwrap();
         assert!(matches!(p.finish(), Err(BlobError::HashMismatch)));
-        assert!(s.path(&h2).is_none());
+        assert!(!s.contains(&h2));
         assert_eq!(s.partial_len(&h2), 0, "bad bytes are discarded");
+    }
+
+    #[test]
+    fn a_partial_file_altered_on_disk_resumes_before_the_damage() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(dir.path());
+        let data = data(4 * CHUNK_LEN);
+        let h = hash_of(&data);
+        let mut p = s.receive(&h, data.len() as u64).unwrap().unwrap();
+        p.write(0, &data[..3 * CHUNK_LEN + 1]).unwrap();
+        drop(p);
+        let path = s.partial_path(&h);
+        let mut raw = fs::read(&path).unwrap();
+        raw[sealed_file::HEADER_LEN + sealed_file::SEALED_CHUNK_LEN + 3] ^= 1;
+        fs::write(&path, &raw).unwrap();
+        let mut p = s.receive(&h, data.len() as u64).unwrap().unwrap();
+        // Opened at the first write: only the chunk before the damage is kept.
+        assert!(matches!(
+            p.write(p.offset(), &data[3 * CHUNK_LEN..]),
+            Err(BlobError::OutOfPlace)
+        ));
+        assert_eq!(p.offset(), CHUNK_LEN as u64);
+        p.write(CHUNK_LEN as u64, &data[CHUNK_LEN..]).unwrap();
+        p.finish().unwrap();
+        assert_eq!(read(&s, &h), data);
+    }
+
+    #[test]
+    fn plaintext_blobs_and_partials_from_before_are_sealed_in_place_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join(BLOBS_DIR);
+        let big = data(2 * CHUNK_LEN + 77);
+        let small = b"a small plaintext photo".to_vec();
+        let mut plain = Vec::new();
+        for d in [&big, &small] {
+            let h = hash_of(d);
+            let name = h.to_string();
+            fs::create_dir_all(root.join(&name[..2])).unwrap();
+            fs::write(root.join(&name[..2]).join(&name), d).unwrap();
+            plain.push((h, d.clone()));
+        }
+        let partial = data(3 * CHUNK_LEN + 500);
+        let ph = hash_of(&partial);
+        fs::create_dir_all(root.join(PARTIAL_DIR)).unwrap();
+        fs::write(
+            root.join(PARTIAL_DIR).join(format!("{ph}{PARTIAL_SUFFIX}")),
+            &partial[..2 * CHUNK_LEN + 100],
+        )
+        .unwrap();
+        for round in 0..2 {
+            let s = store(dir.path());
+            for (h, d) in &plain {
+                assert_eq!(s.size(h), Some(d.len() as u64), "round {round}");
+                assert_eq!(&read(&s, h), d, "round {round}");
+            }
+            for f in files(&root) {
+                let raw = fs::read(&f).unwrap();
+                assert!(sealed_file::looks_sealed(&raw), "{f:?} round {round}");
+                assert!(!raw.windows(64).any(|w| w == &big[1000..1064]));
+            }
+            assert_eq!(s.partial_len(&ph), 2 * CHUNK_LEN as u64);
+        }
+        let s = store(dir.path());
+        let mut p = s.receive(&ph, partial.len() as u64).unwrap().unwrap();
+        assert_eq!(p.offset(), 2 * CHUNK_LEN as u64);
+        p.write(p.offset(), &partial[2 * CHUNK_LEN..]).unwrap();
+        p.finish().unwrap();
+        assert_eq!(read(&s, &ph), partial);
     }
 
     #[test]

@@ -14,8 +14,9 @@
 //! sync   net   discovery        replication over any message stream; TCP + Noise; mDNS
 //! epochs                        key epochs: removal that locks out (records in auth)
 //! index  roles                  views derived from feeds; who may write what
-//! feed   blobs   maps           signed encrypted logs (the truth); content-addressed files;
-//!                               the device's offline map packages (the server reads them)
+//! feed   blobs   maps           signed encrypted logs (the truth); content-addressed files,
+//!                               sealed at rest; the device's offline map packages (the
+//!                               server reads them)
 //! db  at_rest  schema            SQLite open (SQLCipher keys), migrations, damage; the data
 //!                               folder's salt, in-place encryption; document types, checks
 //! ids  crypto  backup_code  connection_code  sealed_file (files sealed at rest, by chunk)

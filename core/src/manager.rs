@@ -306,8 +306,11 @@ impl Manager {
         let invites = Arc::new(crate::invites::InviteBox::open(db.clone(), clock.clone())?);
         let network = network::Network::new(identity, timing);
         network.attach_invites(invites.clone());
-        let map_shares =
-            map_share::MapShares::open(&data_dir.join(MAP_SHARES_DIR), &data_dir.join(MAPS_DIR));
+        let map_shares = map_share::MapShares::open(
+            &data_dir.join(MAP_SHARES_DIR),
+            &data_dir.join(MAPS_DIR),
+            folder_key.derive_file_key(map_share::FILE_KEY_PURPOSE),
+        );
         network.attach_map_shares(map_shares.clone());
         let manager = Manager {
             data_dir: data_dir.to_owned(),
@@ -557,6 +560,8 @@ impl Manager {
         let project = match Project::open(
             &path,
             &key,
+            self.folder_key
+                .derive_file_key(crate::blobs::FILE_KEY_PURPOSE),
             details,
             self.device.clone(),
             self.clock.clone(),

@@ -104,10 +104,13 @@ impl Project {
     /// A damaged database file (SQLite's quick check, run first) is refused with
     /// [`StoreError::Damaged`] before anything is written to it.
     /// `key` is its SQLCipher key
-    /// ([`DataFolderKey::project_database_key`](crate::crypto::DataFolderKey::project_database_key)).
+    /// ([`DataFolderKey::project_database_key`](crate::crypto::DataFolderKey::project_database_key));
+    /// `blob_key` seals its media ([`crate::blobs::FILE_KEY_PURPOSE`]): plaintext media of a
+    /// version before sealing are sealed in place here.
     pub fn open(
         path: &Path,
         key: &crate::crypto::DatabaseKey,
+        blob_key: crate::crypto::FileKey,
         join: &JoinDetails,
         device: DeviceKeys,
         clock: Clock,
@@ -135,7 +138,7 @@ impl Project {
             .parent()
             .unwrap_or(Path::new("."))
             .join(crate::blobs::BLOBS_DIR);
-        let blobs = crate::blobs::BlobStore::open(&blob_dir, changes.clone())?;
+        let blobs = crate::blobs::BlobStore::open(&blob_dir, blob_key, changes.clone())?;
         Ok(Project {
             keys,
             creator: join.creator,
@@ -1091,9 +1094,14 @@ impl sync::Replica for Project {
         offset: u64,
         max: usize,
     ) -> Result<Option<Vec<u8>>, SyncError> {
-        self.blobs
-            .read_at(hash, offset, max)
-            .map_err(store_blob_err)
+        match self.blobs.read_at(hash, offset, max) {
+            // A damaged copy is not served: the peer looks for the blob elsewhere.
+            Err(crate::blobs::BlobError::Damaged) => {
+                tracing::warn!(blob = %hash.short(), "a stored blob is damaged; not sent");
+                Ok(None)
+            }
+            other => other.map_err(store_blob_err),
+        }
     }
 
     fn receive_blob(

@@ -271,6 +271,17 @@ impl<W: Write> SealedWriter<W> {
         Ok(())
     }
 
+    /// Seals the chunk being filled if it is full, as a chunk that is not the last. For a
+    /// caller that knows more bytes follow (a download of known size): the chunk reaches the
+    /// file now, so that an interruption keeps it for [`resume`], instead of waiting for the
+    /// next byte to prove it was not the last.
+    pub fn seal_full(&mut self) -> io::Result<()> {
+        if self.buf.len() == CHUNK_LEN {
+            self.seal_full_chunk()?;
+        }
+        Ok(())
+    }
+
     /// Seals the last chunk, flushes, and returns the underlying writer.
     pub fn finish(mut self) -> io::Result<W> {
         self.sealer.seal(self.index, true, &mut self.buf)?;

@@ -39,7 +39,7 @@ pub use icons::{
     DRAWN_ICON_CACHE_BYTES, LARGE_ICON_SIDE, MAX_DRAWN_ICON_PIXELS, MAX_DRAWN_SVG_BYTES,
     MAX_DRAWN_SVG_NODES, MAX_ICON_DENSITY, MEDIUM_ICON_SIDE, SMALL_ICON_SIDE, icon_side,
 };
-pub use respond::{Body, STREAM_CHUNK};
+pub use respond::{BlobBody, Body, STREAM_CHUNK};
 
 /// Random bytes in the secret that starts every URL.
 pub const SECRET_BYTES: usize = 32;

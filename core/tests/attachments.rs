@@ -39,7 +39,7 @@ fn blob_files(p: &Project) -> Vec<PathBuf> {
 }
 
 fn variant(p: &Project, a: &Attachment, v: Variant) -> Vec<u8> {
-    std::fs::read(p.attachment_path(a, v).unwrap().expect("variant is here")).unwrap()
+    p.attachment_bytes(a, v).unwrap().expect("variant is here")
 }
 
 fn decode(bytes: &[u8]) -> image::DynamicImage {
@@ -241,8 +241,8 @@ fn audio_and_video_from_a_path_keep_only_their_original_typed_by_content() {
     assert_eq!(variant(&p, &v, Variant::Original), video);
     assert_eq!(variant(&p, &a, Variant::Original), audio);
     for x in [&v, &a] {
-        assert!(p.attachment_path(x, Variant::Preview).unwrap().is_none());
-        assert!(p.attachment_path(x, Variant::Thumbnail).unwrap().is_none());
+        assert!(p.attachment_bytes(x, Variant::Preview).unwrap().is_none());
+        assert!(p.open_attachment(x, Variant::Thumbnail).unwrap().is_none());
         assert_eq!(p.attachment_variants(x).unwrap().unwrap().variants.len(), 1);
     }
     let index = p.attachment_variants(&v).unwrap().unwrap();
@@ -258,7 +258,7 @@ fn audio_and_video_from_a_path_keep_only_their_original_typed_by_content() {
     let photo = p.add_attachment_from_path(&photo_path).unwrap();
     assert_eq!(photo.kind, AttachmentKind::Photo);
     assert!(
-        p.attachment_path(&photo, Variant::Thumbnail)
+        p.open_attachment(&photo, Variant::Thumbnail)
             .unwrap()
             .is_some()
     );
@@ -367,7 +367,7 @@ fn attachments_and_the_blob_policy_survive_a_restart() {
         hash: "ab".repeat(32),
     };
     assert!(
-        p.attachment_path(&unknown, Variant::Original)
+        p.attachment_bytes(&unknown, Variant::Original)
             .unwrap()
             .is_none()
     );

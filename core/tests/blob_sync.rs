@@ -8,7 +8,6 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::media::{fake_mp4, fake_wav, jpeg_with_exif, quadrants};
@@ -18,7 +17,7 @@ use mapeo_core::sync::memory::{self, MemoryReader, MemoryTransport, MemoryWriter
 use mapeo_core::sync::{
     PeerSyncState, SyncError, SyncPhase, Transport, TransportWriter, run_session,
 };
-use mapeo_core::{BlobPolicy, Project};
+use mapeo_core::{BlobHash, BlobPolicy, Project, RootKey};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -35,7 +34,18 @@ fn assert_blobs_verified(p: &Project) -> usize {
         }
         for f in std::fs::read_dir(shard.path()).unwrap() {
             let f = f.unwrap();
-            let bytes = std::fs::read(f.path()).unwrap();
+            let hash: BlobHash = f.file_name().to_str().unwrap().parse().unwrap();
+            // A writer that just renamed its file into place records it a moment later.
+            let until = std::time::Instant::now() + Duration::from_secs(5);
+            let mut reader = p.open_blob(&hash).unwrap();
+            while reader.is_none() && std::time::Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(5));
+                reader = p.open_blob(&hash).unwrap();
+            }
+            let bytes = reader
+                .expect("a blob file the store does not hold")
+                .read_rest()
+                .unwrap();
             assert_eq!(
                 blake3::hash(&bytes).to_hex().as_str(),
                 f.file_name().to_str().unwrap(),
@@ -47,17 +57,13 @@ fn assert_blobs_verified(p: &Project) -> usize {
     n
 }
 
-fn read(path: Option<PathBuf>) -> Option<Vec<u8>> {
-    path.map(|p| std::fs::read(p).unwrap())
-}
-
 fn has(p: &Project, a: &Attachment, v: Variant) -> bool {
-    p.attachment_path(a, v).unwrap().is_some()
+    p.attachment_bytes(a, v).unwrap().is_some()
 }
 
 /// The bytes of a variant on `p`, which must be there.
 fn bytes(p: &Project, a: &Attachment, v: Variant) -> Vec<u8> {
-    read(p.attachment_path(a, v).unwrap()).expect("variant present")
+    p.attachment_bytes(a, v).unwrap().expect("variant present")
 }
 
 fn size_of(p: &Project, a: &Attachment, v: Variant) -> u64 {
@@ -400,11 +406,11 @@ async fn blob_transfers_cut_at_random_points_resume_to_identical_bytes() {
         last = now;
         // Never a half or corrupt file under a blob's name.
         assert_blobs_verified(&b.project);
-        if let Some(bytes) = read(
-            b.project
-                .attachment_path(&video, Variant::Original)
-                .unwrap(),
-        ) {
+        if let Some(bytes) = b
+            .project
+            .attachment_bytes(&video, Variant::Original)
+            .unwrap()
+        {
             assert_eq!(bytes, self::bytes(&a.project, &video, Variant::Original));
         }
     }
@@ -430,16 +436,33 @@ async fn blob_transfers_cut_at_random_points_resume_to_identical_bytes() {
     conn.stop().await;
 }
 
-/// Flips a byte in the middle of a stored blob (the peer's disk, or the peer, is bad).
-fn corrupt(path: &Path) {
-    let mut perms = std::fs::metadata(path).unwrap().permissions();
+/// Replaces a stored blob with the same bytes but one flipped in the middle, sealed as the
+/// store seals them: a peer that serves wrong bytes (its sealed copy authenticates, so only
+/// the receiver's hash check can catch it).
+fn corrupt(peer: &Peer, a: &Attachment, v: Variant) {
+    let mut plain = bytes(&peer.project, a, v);
+    let mid = plain.len() / 2;
+    plain[mid] ^= 0x55;
+    let index = peer.project.attachment_variants(a).unwrap().unwrap();
+    let hash = index.variant(v).unwrap().hash.to_string();
+    let path = peer
+        .project
+        .path()
+        .parent()
+        .unwrap()
+        .join("blobs")
+        .join(&hash[..2])
+        .join(&hash);
+    let root = RootKey::from_bytes([peer.device.seed; 16]);
+    let key = mapeo_core::at_rest::unlock(peer.device.dir.path(), &root, &[])
+        .unwrap()
+        .derive_file_key(mapeo_core::blobs::FILE_KEY_PURPOSE);
+    let (_, sealed) = mapeo_core::sealed_file::seal_stream(&key, &plain[..], Vec::new()).unwrap();
+    let mut perms = std::fs::metadata(&path).unwrap().permissions();
     #[allow(clippy::permissions_set_readonly_false)]
     perms.set_readonly(false);
-    std::fs::set_permissions(path, perms).unwrap();
-    let mut bytes = std::fs::read(path).unwrap();
-    let mid = bytes.len() / 2;
-    bytes[mid] ^= 0x55;
-    std::fs::write(path, bytes).unwrap();
+    std::fs::set_permissions(&path, perms).unwrap();
+    std::fs::write(&path, sealed).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -458,20 +481,8 @@ async fn a_peer_serving_corrupt_bytes_is_refused_and_the_blob_comes_from_an_hone
     let first = connect(&honest, &liar, None);
     synced(&liar).await;
     first.stop().await;
-    corrupt(
-        &liar
-            .project
-            .attachment_path(&video, Variant::Original)
-            .unwrap()
-            .unwrap(),
-    );
-    corrupt(
-        &liar
-            .project
-            .attachment_path(&pic, Variant::Preview)
-            .unwrap()
-            .unwrap(),
-    );
+    corrupt(&liar, &video, Variant::Original);
+    corrupt(&liar, &pic, Variant::Preview);
 
     let bad = connect(&liar, &c, None);
     // C fetches both from the liar, refuses them, and does not claim to be done.
@@ -616,7 +627,7 @@ async fn leaving_a_project_deletes_the_attachments_of_others() {
     for v in Variant::ALL {
         assert!(!has(&b.project, &theirs, v));
     }
-    assert!(b.project.blob_path(&theirs.hash.parse().unwrap()).is_none());
+    assert!(!b.project.has_blob(&theirs.hash.parse().unwrap()));
     assert!(has(&b.project, &ours, Variant::Original));
     assert_eq!(
         assert_blobs_verified(&b.project),

@@ -240,12 +240,12 @@ fn damage_found_by_a_statement_is_sticky_and_refuses_later_writes() {
     let details_dir = phone.dir.path().to_owned();
     let root = RootKey::from_bytes([2; 16]);
     let join = open(&details_dir, 2).join_details(&id).unwrap();
-    let key = mapeo_core::at_rest::unlock(&details_dir, &root, &[])
-        .unwrap()
-        .project_database_key(&id);
+    let folder = mapeo_core::at_rest::unlock(&details_dir, &root, &[]).unwrap();
+    let key = folder.project_database_key(&id);
     let project = Project::open(
         &path,
         &key,
+        folder.derive_file_key(mapeo_core::blobs::FILE_KEY_PURPOSE),
         &join,
         root.device_keys(),
         mapeo_core::project::system_clock(),

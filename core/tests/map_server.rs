@@ -394,14 +394,14 @@ async fn attachment_variants_and_icons_are_served_byte_identical() {
     let m = media_device(5);
     let server = m.device.manager.local_server().await.unwrap();
     for variant in [Variant::Original, Variant::Preview, Variant::Thumbnail] {
-        let path = m
+        let stored = m
             .project
-            .attachment_path(&m.photo, variant)
+            .attachment_bytes(&m.photo, variant)
             .unwrap()
             .unwrap();
         let r = get(&attachment_url(&server, &m, &m.photo, variant)).await;
         assert_eq!(r.status, 200, "{variant:?}");
-        assert_eq!(r.body, std::fs::read(path).unwrap(), "{variant:?}");
+        assert_eq!(r.body, stored, "{variant:?}");
         assert_eq!(r.header("content-type"), Some("image/jpeg"));
         assert!(r.header("etag").is_some());
     }
@@ -445,14 +445,55 @@ async fn attachment_variants_and_icons_are_served_byte_identical() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sealed_video_cut_on_disk_is_an_error_never_other_bytes() {
+    let m = media_device(8);
+    let server = m.device.manager.local_server().await.unwrap();
+    let url = attachment_url(&server, &m, &m.video, Variant::Original);
+    assert_eq!(get(&url).await.body, m.video_bytes);
+    // Cut the stored file after two sealed chunks: what remains still authenticates chunk by
+    // chunk, so only the length check at open can tell. The server refuses it.
+    let hash = m.video.hash.clone();
+    let stored = m
+        .project
+        .path()
+        .parent()
+        .unwrap()
+        .join("blobs")
+        .join(&hash[..2])
+        .join(&hash);
+    let sealed = std::fs::read(&stored).unwrap();
+    assert!(mapeo_core::sealed_file::looks_sealed(&sealed));
+    let cut = mapeo_core::sealed_file::HEADER_LEN + 2 * mapeo_core::sealed_file::SEALED_CHUNK_LEN;
+    let mut perms = std::fs::metadata(&stored).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)] // a test damaging a stored file
+    perms.set_readonly(false);
+    std::fs::set_permissions(&stored, perms).unwrap();
+    std::fs::write(&stored, &sealed[..cut]).unwrap();
+    for range in [None, Some("bytes=0-99")] {
+        let headers: Vec<(&str, &str)> = range.iter().map(|r| ("range", *r)).collect();
+        let r = get_with(&url, &headers).await;
+        assert_eq!(r.status, 500, "{range:?}");
+        assert_eq!(r.body, b"internal error", "{range:?}");
+    }
+    assert!(matches!(
+        m.project.attachment_bytes(&m.video, Variant::Original),
+        Err(mapeo_core::Error::Blob(
+            mapeo_core::blobs::BlobError::Damaged
+        ))
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn range_requests_give_first_middle_and_suffix_bytes_and_416_past_the_end() {
     let m = media_device(7);
     let server = m.device.manager.local_server().await.unwrap();
     let url = attachment_url(&server, &m, &m.video, Variant::Original);
     let len = m.video_bytes.len();
-    let cases: [(&str, std::ops::Range<usize>); 4] = [
+    // The video is sealed on disk in 64 KiB chunks: ranges inside one, across several.
+    let cases: [(&str, std::ops::Range<usize>); 5] = [
         ("bytes=0-99", 0..100),
         ("bytes=300000-300099", 300_000..300_100),
+        ("bytes=65530-196613", 65_530..196_614),
         ("bytes=-1000", len - 1000..len),
         ("bytes=699000-", 699_000..len),
     ];

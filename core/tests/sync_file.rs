@@ -61,9 +61,7 @@ fn coordinators_by_file(a: &Device, b: &Device, dir: &Path) -> (Arc<Project>, Ar
 }
 
 fn has(p: &Project, a: &Attachment, v: Variant) -> Option<Vec<u8>> {
-    p.attachment_path(a, v)
-        .unwrap()
-        .map(|path| std::fs::read(path).unwrap())
+    p.attachment_bytes(a, v).unwrap()
 }
 
 #[derive(Debug, Clone)]

@@ -150,8 +150,7 @@ def test_photo_files_and_category_icons_are_fetched_by_url(device, default_confi
         url = asyncio.run(device.attachment_url(pid, attachment, variant))
         status, headers, body = fetch(url)
         assert status == 200, variant
-        with open(project.attachment_path(attachment, variant), "rb") as f:
-            assert body == f.read(), variant
+        assert body == project.attachment_bytes(attachment, variant), variant
     original = asyncio.run(device.attachment_url(pid, attachment, m.AttachmentVariant.ORIGINAL))
     assert fetch(original)[2] == photo
     status, headers, body = fetch(original, {"Range": "bytes=0-99"})

@@ -68,7 +68,7 @@ def test_an_observation_and_its_photo_travel_by_file_and_the_answer_holds_only_w
     got = pb.import_sync_file(str(card), reading)
     assert got.entries_added > 0 and got.media_added == 3
     assert pb.list_observations(m.Query()) == [created]
-    assert pb.attachment_path(photo, m.AttachmentVariant.ORIGINAL) is not None
+    assert pb.attachment_bytes(photo, m.AttachmentVariant.ORIGINAL) is not None
     assert reading.rec.calls()[-1][0] == m.SyncFileStage.IMPORTING
     assert reading.rec.calls()[-1][1] == card.stat().st_size
 

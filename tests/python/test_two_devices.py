@@ -3,6 +3,7 @@ of the native library: a project created on one, the other invited over 127.0.0.
 accepting, an observation with a photo synced with its thumbnail; listeners; typed errors;
 cancelled coroutines."""
 
+import io
 import asyncio
 import threading
 import time
@@ -246,20 +247,20 @@ def test_an_invited_device_accepts_and_a_photo_observation_reaches_it_with_its_t
 
     eventually(
         "the thumbnail reaches b",
-        lambda: pb.attachment_path(photo, m.AttachmentVariant.THUMBNAIL) is not None,
+        lambda: pb.attachment_bytes(photo, m.AttachmentVariant.THUMBNAIL) is not None,
     )
-    thumbnail = pb.attachment_path(photo, m.AttachmentVariant.THUMBNAIL)
-    with Image.open(thumbnail) as image:
+    thumbnail = pb.attachment_bytes(photo, m.AttachmentVariant.THUMBNAIL)
+    with Image.open(io.BytesIO(thumbnail)) as image:
         assert image.format == "JPEG"
         assert max(image.size) <= 400, image.size
         assert image.size == (400, 300)
     assert pb.attachment_files(photo) == files
     eventually(
         "the preview reaches b",
-        lambda: pb.attachment_path(photo, m.AttachmentVariant.PREVIEW) is not None,
+        lambda: pb.attachment_bytes(photo, m.AttachmentVariant.PREVIEW) is not None,
     )
     asyncio.run(b.wait_for_sync(pa.project_id(), m.SyncPhase.FULL, 10_000))
-    assert pb.attachment_path(photo, m.AttachmentVariant.ORIGINAL) is None, "a phone skips originals"
+    assert pb.attachment_bytes(photo, m.AttachmentVariant.ORIGINAL) is None, "a phone skips originals"
     eventually(
         "a fully synced state with the blob bytes",
         lambda: (c := states.rec.calls())

@@ -6,7 +6,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step should panic
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -23,8 +23,17 @@ fn blob_dir(data: &Path, project: &mapeo_core::Project) -> PathBuf {
     project.path().with_file_name("blobs")
 }
 
-/// Every file under a blob store's shards hashes to its name. Returns how many there are.
-fn verified_blobs(blobs: &Path) -> usize {
+/// The key a device's data folder seals its media under (read with its root key, as the
+/// device itself would).
+fn blob_key(data: &Path, seed: u8) -> mapeo_core::crypto::FileKey {
+    mapeo_core::at_rest::unlock(data, &test_root_key(seed), &[])
+        .unwrap()
+        .derive_file_key(mapeo_core::blobs::FILE_KEY_PURPOSE)
+}
+
+/// Every file under a blob store's shards is whole (it decrypts to the end) and hashes to its
+/// name. Returns how many there are.
+fn verified_blobs(blobs: &Path, key: &mapeo_core::crypto::FileKey) -> usize {
     let mut n = 0;
     for shard in std::fs::read_dir(blobs).unwrap() {
         let shard = shard.unwrap();
@@ -33,7 +42,13 @@ fn verified_blobs(blobs: &Path) -> usize {
         }
         for f in std::fs::read_dir(shard.path()).unwrap() {
             let f = f.unwrap();
-            let bytes = std::fs::read(f.path()).unwrap();
+            let file = std::fs::File::open(f.path()).unwrap();
+            let mut reader = mapeo_core::sealed_file::SealedReader::open(key, file)
+                .expect("a visible blob that is not a sealed file");
+            let mut bytes = Vec::new();
+            reader
+                .read_to_end(&mut bytes)
+                .expect("a visible blob that is cut or damaged");
             assert_eq!(
                 blake3::hash(&bytes).to_hex().as_str(),
                 f.file_name().to_str().unwrap(),
@@ -93,7 +108,7 @@ fn killed_while_storing_attachments_leaves_no_half_blob_and_loses_no_returned_ad
             .unwrap()
             .path();
         let blobs = project_dir.join("blobs");
-        assert!(verified_blobs(&blobs) >= stored.len());
+        assert!(verified_blobs(&blobs, &blob_key(data.path(), 1)) >= stored.len());
         let m = Manager::open(data.path(), &test_root_key(1)).unwrap();
         let projects = m.list_projects().unwrap();
         assert_eq!(projects[0].status, ProjectStatus::Joined);
@@ -110,14 +125,11 @@ fn killed_while_storing_attachments_leaves_no_half_blob_and_loses_no_returned_ad
                 kind: AttachmentKind::Video,
                 hash: hash.clone(),
             };
-            let path = p
-                .attachment_path(&a, Variant::Original)
+            let bytes = p
+                .attachment_bytes(&a, Variant::Original)
                 .unwrap()
                 .expect("an add that returned survives the kill");
-            assert_eq!(
-                std::fs::read(path).unwrap(),
-                test_video(*seed, 6 * 1024 * 1024)
-            );
+            assert_eq!(bytes, test_video(*seed, 6 * 1024 * 1024));
         }
     }
     assert_eq!(stored.len(), 10);
@@ -179,22 +191,21 @@ fn killed_while_downloading_resumes_from_what_arrived() {
         let m = Manager::open(recv_dir.path(), &test_root_key(2)).unwrap();
         let q = m.open_project(&p.id()).unwrap();
         assert!(
-            q.attachment_path(&video, Variant::Original)
+            q.attachment_bytes(&video, Variant::Original)
                 .unwrap()
                 .is_none()
         );
-        verified_blobs(&blob_dir(recv_dir.path(), &q));
+        let key = blob_key(recv_dir.path(), 2);
+        verified_blobs(&blob_dir(recv_dir.path(), &q), &key);
         q.set_data_sync(true);
         m.connect(addr).await.unwrap();
         m.wait_for_sync(&q.id(), SyncPhase::Full, WAIT)
             .await
             .unwrap();
-        let bytes = std::fs::read(
-            q.attachment_path(&video, Variant::Original)
-                .unwrap()
-                .unwrap(),
-        )
-        .unwrap();
+        let bytes = q
+            .attachment_bytes(&video, Variant::Original)
+            .unwrap()
+            .unwrap();
         assert!(bytes == test_video(7, VIDEO), "identical after the resume");
         let s = m.sync_board().snapshot().into_values().next().unwrap();
         assert!(
@@ -202,7 +213,7 @@ fn killed_while_downloading_resumes_from_what_arrived() {
             "resumed near {kept}, not from zero: {} bytes received",
             s.blob_bytes_received
         );
-        verified_blobs(&blob_dir(recv_dir.path(), &q));
+        verified_blobs(&blob_dir(recv_dir.path(), &q), &key);
     });
 }
 

@@ -12,11 +12,11 @@
 //! foreign member `$comapeo`. Mapeo adds `$categoryName`, `$authorId` and `$authorName`.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use mapeo_core::schema::{Attachment, DocType, DocValue, Variant};
-use mapeo_core::{DocId, Document, Project, Query, Timestamp};
+use mapeo_core::{BlobHash, DocId, Document, Project, Query, Timestamp};
 use serde_json::{Map, Value, json};
 
 use crate::args::{ExportArgs, ExportCommand};
@@ -49,14 +49,16 @@ pub struct AttachmentFile {
     pub variant: Variant,
     /// The file name extension, without a dot (`jpg`).
     pub extension: Option<String>,
-    /// Where its bytes are.
-    pub path: PathBuf,
+    /// Its blob: the bytes are read (decrypted) from the store when the zip is written.
+    pub hash: BlobHash,
 }
 
 /// Where exports look for attachment files.
 pub trait AttachmentSource {
     /// What this device holds of an attachment: its variants and which are here.
     fn holding(&self, attachment: &Attachment) -> CliResult<Holding>;
+    /// The bytes of a file that is here, to read; `None` if it is not.
+    fn open(&self, hash: &BlobHash) -> CliResult<Option<Box<dyn Read>>>;
 }
 
 /// The project's own blob store: attachments as synced to (or added on) this device.
@@ -79,18 +81,27 @@ impl AttachmentSource for ProjectBlobs<'_> {
     fn holding(&self, attachment: &Attachment) -> CliResult<Holding> {
         media::holding(self.project, attachment, self.policy)
     }
+
+    fn open(&self, hash: &BlobHash) -> CliResult<Option<Box<dyn Read>>> {
+        Ok(self
+            .project
+            .open_blob(hash)?
+            .map(|r| Box::new(r) as Box<dyn Read>))
+    }
 }
 
 /// The extension of a stored file: from its content (what `infer` knows), else from the
 /// MIME type the blob index gives.
-fn extension(mime_type: &str, path: &Path) -> Option<String> {
-    use std::io::Read;
+fn extension(mime_type: &str, store: &dyn AttachmentSource, hash: &BlobHash) -> Option<String> {
     let mut head = Vec::with_capacity(mapeo_core::attachments::SNIFF_BYTES);
-    let read = std::fs::File::open(path).and_then(|f| {
-        f.take(mapeo_core::attachments::SNIFF_BYTES as u64)
+    let read = match store.open(hash) {
+        Ok(Some(r)) => r
+            .take(mapeo_core::attachments::SNIFF_BYTES as u64)
             .read_to_end(&mut head)
-    });
-    if let (Ok(_), Some(t)) = (read, infer::get(&head)) {
+            .is_ok(),
+        _ => false,
+    };
+    if let (true, Some(t)) = (read, infer::get(&head)) {
         return Some(t.extension().to_owned());
     }
     match mime_type {
@@ -168,12 +179,11 @@ impl MediaPlan {
                     .variants
                     .iter()
                     .find(|h| h.entry.variant == *want)
-                    .and_then(|h| {
-                        h.path.as_ref().map(|p| AttachmentFile {
-                            variant: *want,
-                            extension: extension(&h.entry.mime_type, p),
-                            path: p.clone(),
-                        })
+                    .filter(|h| h.here)
+                    .map(|h| AttachmentFile {
+                        variant: *want,
+                        extension: extension(&h.entry.mime_type, store, &h.entry.hash),
+                        hash: h.entry.hash,
                     })
             });
             let absent: Vec<Variant> = BEST_FIRST
@@ -183,7 +193,7 @@ impl MediaPlan {
                     holding
                         .variants
                         .iter()
-                        .any(|h| h.entry.variant == *v && h.path.is_none())
+                        .any(|h| h.entry.variant == *v && !h.here)
                 })
                 .collect();
             let reason = match holding.index {
@@ -191,7 +201,7 @@ impl MediaPlan {
                 Some(_) => holding
                     .variants
                     .iter()
-                    .find(|h| h.entry.variant == Variant::Original && h.path.is_none())
+                    .find(|h| h.entry.variant == Variant::Original && !h.here)
                     .map(|h| {
                         if h.wanted {
                             MissingReason::NotReceived
@@ -327,7 +337,7 @@ pub fn run(dir: &Path, selection: Option<&str>, cmd: ExportCommand) -> CliResult
             };
             let export = geojson(&project, &a, &store)?;
             let media = format!("{}/", media_folder(&name, now));
-            let counts = zip(&path, &prefix, &media, &export)?;
+            let counts = zip(&path, &prefix, &media, &export, &store)?;
             let mut out = summary("zip", Some(path), &export);
             if let Value::Object(o) = &mut out.json {
                 o.insert("attachmentsIncluded".into(), json!(counts.included));
@@ -780,7 +790,13 @@ fn zip_time(t: Timestamp) -> zip::DateTime {
 /// Writes the zip: the GeoJSON, the best file of each attachment under `media`, and the
 /// list of attachments whose original is not here (with the variant exported instead, if
 /// any, and why).
-fn zip(path: &Path, prefix: &str, media: &str, export: &Export) -> CliResult<ZipCounts> {
+fn zip(
+    path: &Path,
+    prefix: &str,
+    media: &str,
+    export: &Export,
+    store: &dyn AttachmentSource,
+) -> CliResult<ZipCounts> {
     let tmp = temp_beside(path)?;
     let file = tmp
         .reopen()
@@ -804,8 +820,9 @@ fn zip(path: &Path, prefix: &str, media: &str, export: &Export) -> CliResult<Zip
     for planned in export.media.0.values() {
         let att = &planned.attachment;
         if let Some((f, name)) = &planned.file {
-            let mut source = std::fs::File::open(&f.path)
-                .map_err(|e| CliError::file("cannot read", &f.path, e))?;
+            let mut source = store.open(&f.hash)?.ok_or_else(|| {
+                CliError::Export("an attachment file vanished while exporting".into())
+            })?;
             // Media is already compressed: stored as is.
             let stored = options.compression_method(zip::CompressionMethod::Stored);
             zip.start_file(format!("{media}{name}"), stored)
@@ -853,7 +870,7 @@ mod tests {
         AttachmentFile {
             variant,
             extension: Some("jpg".into()),
-            path: PathBuf::new(),
+            hash: BlobHash::from_bytes([0; 32]),
         }
     }
 

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use indicatif::HumanBytes;
 use mapeo_core::attachments::{self, MAX_PHOTO_BYTES, SNIFF_BYTES};
 use mapeo_core::schema::{Attachment, AttachmentKind, BlobIndex, MAX_TEXT_CHARS, VariantBlob};
-use mapeo_core::{BlobPolicy, Project};
+use mapeo_core::{BlobHash, BlobPolicy, Project};
 use serde_json::{Value, json};
 
 use crate::error::{CliError, CliResult};
@@ -167,8 +167,8 @@ pub fn attach(project: &Project, files: &[MediaFile]) -> CliResult<Vec<Attachmen
 pub struct Held {
     /// The variant as its blob index records it.
     pub entry: VariantBlob,
-    /// Its local file, if it is here.
-    pub path: Option<PathBuf>,
+    /// Whether its file is on this device.
+    pub here: bool,
     /// Whether this device's blob policy downloads it from peers.
     pub wanted: bool,
 }
@@ -194,7 +194,7 @@ pub fn holding(
         .flat_map(|i| {
             i.variants.iter().map(|v| Held {
                 entry: v.clone(),
-                path: project.blob_path(&v.hash),
+                here: project.has_blob(&v.hash),
                 wanted: policy.wants(i.kind, v.variant),
             })
         })
@@ -221,10 +221,10 @@ pub fn attachments_json(
             .variants
             .iter()
             .map(|v| {
-                let state = match (&v.path, v.wanted) {
-                    (Some(_), _) => "here".to_owned(),
-                    (None, true) => "not here yet".to_owned(),
-                    (None, false) => "not here (this device does not download it)".to_owned(),
+                let state = match (v.here, v.wanted) {
+                    (true, _) => "here".to_owned(),
+                    (false, true) => "not here yet".to_owned(),
+                    (false, false) => "not here (this device does not download it)".to_owned(),
                 };
                 lines.push(format!(
                     "    {:<10} {:<11} {:>10}  {state}",
@@ -237,8 +237,7 @@ pub fn attachments_json(
                     "mimeType": v.entry.mime_type,
                     "size": v.entry.size,
                     "hash": v.entry.hash.to_string(),
-                    "here": v.path.is_some(),
-                    "path": v.path.as_ref().map(|p| p.display().to_string()),
+                    "here": v.here,
                     "wanted": v.wanted,
                 })
             })
@@ -252,4 +251,30 @@ pub fn attachments_json(
         }));
     }
     Ok((Value::Array(json), lines))
+}
+
+/// Writes the file `hash` of an attachment (one variant, as `observation show` lists it) to
+/// `out`, decrypted: media are sealed in the data folder, so this is how one file gets out.
+/// Returns its size. A failure leaves no file at `out`.
+pub fn save(project: &Project, hash: &BlobHash, out: &Path) -> CliResult<u64> {
+    let Some(mut reader) = project.open_blob(hash)? else {
+        return Err(CliError::BadInput(
+            "that media file is not on this device (see `observation show`)".into(),
+        ));
+    };
+    let mut file =
+        std::fs::File::create(out).map_err(|e| CliError::file("cannot write", out, e))?;
+    let copied = std::io::copy(&mut reader, &mut file).and_then(|n| file.sync_all().map(|()| n));
+    match copied {
+        Ok(n) => Ok(n),
+        Err(e) => {
+            drop(file);
+            let _ = std::fs::remove_file(out);
+            let blob = mapeo_core::blobs::BlobError::from(e);
+            Err(CliError::Storage {
+                path: out.to_owned(),
+                reason: blob.to_string(),
+            })
+        }
+    }
 }

@@ -134,6 +134,20 @@ pub fn run(dir: &Path, selection: Option<&str>, cmd: ObservationCommand) -> CliR
             attach_then(&project, obs, &files, |obs| project.update(&links, obs))
                 .and_then(|doc| show(&project, &doc, "Observation updated."))
         }
+        ObservationCommand::SaveMedia { hash, out } => {
+            let hash: mapeo_core::BlobHash = hash.parse().map_err(|_| {
+                CliError::BadInput(
+                    "not a media file hash: give one that `observation show` lists".into(),
+                )
+            })?;
+            let home = Home::open(dir, Access::Read)?;
+            let project = select::project(&home.manager, selection)?;
+            let size = media::save(&project, &hash, &out)?;
+            Ok(Output::new(
+                json!({ "path": out.display().to_string(), "size": size }),
+                format!("Saved {size} bytes to {}.", out.display()),
+            ))
+        }
         ObservationCommand::Delete { id } => {
             let home = Home::open(dir, Access::Write)?;
             let project = select::project(&home.manager, selection)?;

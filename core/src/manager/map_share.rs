@@ -1,8 +1,9 @@
 //! Maps shared phone to phone (DESIGN §13): the shares this device sends and receives, their
 //! state and progress in bytes, and the transfer itself. A package is received like a blob —
-//! into a [`PartialBlob`] of a store of its own (`<data dir>/map-shares/`), resumed at the
-//! partial file's end after a disconnect or a restart, verified against the offered hash —
-//! and only then imported into the [`MapStore`]. An accepted share is kept on disk until it
+//! into a [`PartialBlob`] of a store of its own (`<data dir>/map-shares/`, sealed at rest
+//! under its own file key), resumed after its last complete chunk after a disconnect or a
+//! restart, verified against the offered hash — and only then imported (decrypted as it is
+//! read) into the [`MapStore`]. An accepted share is kept on disk until it
 //! ends; a declined, cancelled or failed one leaves no partial file and nothing installed.
 //! Reaches peers only through [`SharePeers`]; the session routes the messages.
 
@@ -18,6 +19,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::blobs::{BlobError, BlobStore, PartialBlob};
+use crate::crypto::FileKey;
 use crate::ids::{BlobHash, DeviceId};
 use crate::maps::{Bounds, MapError, MapFormat, MapId, MapStore};
 use crate::sync::map_share::{
@@ -39,6 +41,9 @@ pub const MAP_CHUNKS_IN_FLIGHT: usize = 8;
 /// How long a resume waits for the previous writer of a share to let go of its partial file.
 pub const RESUME_WAIT: Duration = Duration::from_secs(10);
 /// File (in the map-shares folder) listing the accepted shares still being received.
+/// The purpose of the data folder's file key that seals packages being received
+/// ([`DataFolderKey::derive_file_key`](crate::crypto::DataFolderKey::derive_file_key)).
+pub const FILE_KEY_PURPOSE: &str = "map shares";
 const ACCEPTED_FILE: &str = "accepted.json";
 const ACCEPTED_TMP: &str = "accepted.json.tmp";
 
@@ -197,6 +202,8 @@ pub(crate) struct MapShares {
     this: Weak<MapShares>,
     dir: PathBuf,
     maps_dir: PathBuf,
+    /// Seals the packages being received.
+    key: FileKey,
     incoming: Mutex<Option<BlobStore>>,
     entries: Mutex<BTreeMap<MapShareId, Entry>>,
     state: watch::Sender<Vec<MapShare>>,
@@ -214,14 +221,16 @@ fn storage(e: impl std::fmt::Display) -> MapShareError {
 }
 
 impl MapShares {
-    /// The shares of the device whose map-share folder is `dir` and map store `maps_dir`.
-    /// Accepted shares that a restart interrupted are loaded (they resume when their sender
-    /// connects); a folder that cannot be read now is tried again at first use.
-    pub(crate) fn open(dir: &Path, maps_dir: &Path) -> Arc<Self> {
+    /// The shares of the device whose map-share folder is `dir` and map store `maps_dir`;
+    /// packages being received are sealed under `key`. Accepted shares that a restart
+    /// interrupted are loaded (they resume when their sender connects); a folder that cannot
+    /// be read now is tried again at first use.
+    pub(crate) fn open(dir: &Path, maps_dir: &Path, key: FileKey) -> Arc<Self> {
         let shares = Arc::new_cyclic(|this| MapShares {
             this: this.clone(),
             dir: dir.to_owned(),
             maps_dir: maps_dir.to_owned(),
+            key,
             incoming: Mutex::new(None),
             entries: Mutex::new(BTreeMap::new()),
             state: watch::Sender::new(Vec::new()),
@@ -244,7 +253,7 @@ impl MapShares {
         if let Some(s) = &*store {
             return Ok(s.clone());
         }
-        let s = BlobStore::open(&self.dir, watch::Sender::new(0))?;
+        let s = BlobStore::open(&self.dir, self.key.clone(), watch::Sender::new(0))?;
         *store = Some(s.clone());
         Ok(s)
     }

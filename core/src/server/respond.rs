@@ -1,9 +1,10 @@
 //! HTTP responses of the local server: what a resolved resource looks like, its body (bytes in
-//! memory or a file streamed in chunks), and the conditional and partial answers (`ETag` with
-//! `If-None-Match` → 304, one `Range` → 206, 416 when unsatisfiable). Knows nothing of routes.
+//! memory, or a sealed media blob decrypted and streamed in chunks as the client takes them),
+//! and the conditional and partial answers (`ETag` with `If-None-Match` → 304, one `Range` →
+//! 206, 416 when unsatisfiable). Knows nothing of routes.
 
-use std::fs::File;
-use std::io::{self, Seek, SeekFrom};
+use std::future::Future;
+use std::io::{self, Read, Seek, SeekFrom};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -11,10 +12,13 @@ use bytes::Bytes;
 use hyper::body::{Frame, SizeHint};
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Response, StatusCode};
-use tokio::io::{AsyncRead, ReadBuf};
+use tokio::task::JoinHandle;
 
-/// Bytes read from a media file per chunk of a streamed body.
-pub const STREAM_CHUNK: usize = 64 * 1024;
+use crate::blobs::BlobReader;
+
+/// Bytes read from a media blob per chunk of a streamed body: one sealed chunk, so that each
+/// read after the first decrypts exactly one.
+pub const STREAM_CHUNK: usize = crate::sealed_file::CHUNK_LEN;
 
 /// Body of every answer not found, wrong secret included: the two must not differ.
 pub(super) const NOT_FOUND_BODY: &str = "not found";
@@ -30,15 +34,15 @@ pub(super) const CACHE_REVALIDATE: &str = "private, no-cache";
 pub(super) enum Content {
     /// Small things read whole: tiles, glyphs, sprites, styles, icons.
     Bytes(Bytes),
-    /// A media file of `len` bytes, streamed.
-    File { file: File, len: u64 },
+    /// A media blob, decrypted as it is streamed.
+    Blob(BlobReader),
 }
 
 impl Content {
     fn len(&self) -> u64 {
         match self {
             Content::Bytes(b) => b.len() as u64,
-            Content::File { len, .. } => *len,
+            Content::Blob(r) => r.len(),
         }
     }
 }
@@ -53,21 +57,75 @@ pub(super) struct Resource {
     pub(super) cache_control: &'static str,
 }
 
-/// A response body: nothing, bytes, or a file read chunk by chunk as the client takes it.
+/// A response body: nothing, bytes, or a media blob read chunk by chunk as the client takes
+/// it.
 pub enum Body {
     /// No body (304, HEAD).
     Empty,
     /// Bytes in memory, sent as one frame.
     Bytes(Option<Bytes>),
-    /// A file positioned at its first byte to send, with the count still to send.
-    File {
-        /// The open file.
-        file: tokio::fs::File,
-        /// Bytes still to send.
-        remaining: u64,
-        /// The read buffer, reused for each chunk.
-        buf: Box<[u8]>,
-    },
+    /// A media blob positioned at its first byte to send, with the count still to send.
+    Blob(BlobBody),
+}
+
+/// A media blob streamed as a body: each chunk is read and decrypted on the blocking pool,
+/// so that a slow disk never holds up the server's other connections.
+pub struct BlobBody {
+    /// The reader and its buffer while no read is under way.
+    idle: Option<(BlobReader, Box<[u8]>)>,
+    /// The read under way: it hands back the reader, the buffer and what it read.
+    reading: Option<JoinHandle<ChunkRead>>,
+    /// Bytes still to send.
+    remaining: u64,
+}
+
+/// What one read of a streamed blob gives back.
+type ChunkRead = (BlobReader, Box<[u8]>, io::Result<usize>);
+
+impl BlobBody {
+    fn poll_chunk(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        if self.remaining == 0 {
+            return Poll::Ready(None);
+        }
+        if self.reading.is_none() {
+            let Some((mut reader, mut buf)) = self.idle.take() else {
+                // A failed read ended the body already.
+                return Poll::Ready(None);
+            };
+            let want = usize::try_from(self.remaining)
+                .unwrap_or(usize::MAX)
+                .min(buf.len());
+            self.reading = Some(tokio::task::spawn_blocking(move || {
+                let n = reader.read(&mut buf[..want]);
+                (reader, buf, n)
+            }));
+        }
+        let Some(reading) = self.reading.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let done = match Pin::new(reading).poll(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(done) => done,
+        };
+        self.reading = None;
+        let (reader, buf, read) = done.map_err(io::Error::other)?;
+        match read {
+            // A damaged chunk or a failing disk: the response ends as broken, never with
+            // other bytes.
+            Err(e) => Poll::Ready(Some(Err(e))),
+            // The file shrank under us: end the response as broken, not short.
+            Ok(0) => Poll::Ready(Some(Err(io::ErrorKind::UnexpectedEof.into()))),
+            Ok(n) => {
+                self.remaining -= n as u64;
+                let frame = Frame::data(Bytes::copy_from_slice(&buf[..n]));
+                self.idle = Some((reader, buf));
+                Poll::Ready(Some(Ok(frame)))
+            }
+        }
+    }
 }
 
 impl hyper::body::Body for Body {
@@ -81,32 +139,7 @@ impl hyper::body::Body for Body {
         match self.get_mut() {
             Body::Empty => Poll::Ready(None),
             Body::Bytes(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
-            Body::File {
-                file,
-                remaining,
-                buf,
-            } => {
-                if *remaining == 0 {
-                    return Poll::Ready(None);
-                }
-                let want = usize::try_from(*remaining)
-                    .unwrap_or(usize::MAX)
-                    .min(buf.len());
-                let mut read = ReadBuf::new(&mut buf[..want]);
-                match Pin::new(file).poll_read(cx, &mut read) {
-                    Poll::Pending => Poll::Pending,
-                    Poll::Ready(Err(e)) => Poll::Ready(Some(Err(e))),
-                    Poll::Ready(Ok(())) => {
-                        let n = read.filled().len();
-                        if n == 0 {
-                            // The file shrank under us: end the response as broken, not short.
-                            return Poll::Ready(Some(Err(io::ErrorKind::UnexpectedEof.into())));
-                        }
-                        *remaining -= n as u64;
-                        Poll::Ready(Some(Ok(Frame::data(Bytes::copy_from_slice(read.filled())))))
-                    }
-                }
-            }
+            Body::Blob(blob) => blob.poll_chunk(cx),
         }
     }
 
@@ -114,7 +147,7 @@ impl hyper::body::Body for Body {
         match self {
             Body::Empty => true,
             Body::Bytes(b) => b.is_none(),
-            Body::File { remaining, .. } => *remaining == 0,
+            Body::Blob(blob) => blob.remaining == 0,
         }
     }
 
@@ -122,7 +155,7 @@ impl hyper::body::Body for Body {
         match self {
             Body::Empty => SizeHint::with_exact(0),
             Body::Bytes(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
-            Body::File { remaining, .. } => SizeHint::with_exact(*remaining),
+            Body::Blob(blob) => SizeHint::with_exact(blob.remaining),
         }
     }
 }
@@ -296,13 +329,14 @@ pub(super) fn respond(
             let start = start as usize;
             Body::Bytes(Some(b.slice(start..start + count as usize)))
         }
-        Content::File { mut file, .. } => {
-            file.seek(SeekFrom::Start(start))?;
-            Body::File {
-                file: tokio::fs::File::from_std(file),
+        Content::Blob(mut reader) => {
+            // Free: the reader decrypts only when read.
+            reader.seek(SeekFrom::Start(start))?;
+            Body::Blob(BlobBody {
+                idle: Some((reader, vec![0u8; STREAM_CHUNK].into_boxed_slice())),
+                reading: None,
                 remaining: count,
-                buf: vec![0u8; STREAM_CHUNK].into_boxed_slice(),
-            }
+            })
         }
     };
     Ok(response)

@@ -3,7 +3,6 @@
 //! back here. Every read is blocking (SQLite, zip, files): callers run it off the async
 //! threads.
 
-use std::fs::File;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -316,17 +315,13 @@ pub(super) fn resolve(
             let Some(blob) = index.variant(variant) else {
                 return Ok(None);
             };
-            let Some(path) = project.blob_path(&blob.hash) else {
-                return Ok(None);
+            let reader = match project.open_blob(&blob.hash) {
+                Ok(Some(r)) => r,
+                Ok(None) => return Ok(None),
+                Err(_) => return Err(ReadError::Project),
             };
-            let file = match File::open(path) {
-                Ok(f) => f,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-                Err(e) => return Err(e.into()),
-            };
-            let len = file.metadata()?.len();
             Ok(Some(Resource {
-                content: Content::File { file, len },
+                content: Content::Blob(reader),
                 content_type: blob.mime_type.clone(),
                 content_encoding: None,
                 etag: format!("\"{}\"", blob.hash),

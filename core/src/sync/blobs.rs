@@ -598,7 +598,15 @@ mod tests {
     use crate::blobs::{BLOBS_DIR, BlobStore};
 
     fn data() -> Vec<u8> {
-        (0..50_000u32).map(|i| (i % 251) as u8).collect()
+        (0..200_000u32).map(|i| (i % 251) as u8).collect()
+    }
+
+    fn key() -> crate::crypto::FileKey {
+        crate::crypto::FileKey::from_bytes([3; 32])
+    }
+
+    fn read(store: &BlobStore, h: &BlobHash) -> Vec<u8> {
+        store.open_blob(h).unwrap().unwrap().read_rest().unwrap()
     }
 
     fn hash_of(b: &[u8]) -> BlobHash {
@@ -645,7 +653,7 @@ mod tests {
     #[test]
     fn chunks_queued_ahead_are_written_in_order_and_the_blob_appears_once_verified() {
         let dir = tempfile::tempdir().unwrap();
-        let store = BlobStore::open(&dir.path().join(BLOBS_DIR), watch_sender()).unwrap();
+        let store = BlobStore::open(&dir.path().join(BLOBS_DIR), key(), watch_sender()).unwrap();
         let data = data();
         let h = hash_of(&data);
         let partial = store.receive(&h, data.len() as u64).unwrap().unwrap();
@@ -654,40 +662,42 @@ mod tests {
         assert_eq!((reports[0].0, reports[0].1), (h, 7));
         assert!(reports[0].2.is_ok());
         assert_eq!(woken, 1, "the session is woken to collect it");
-        assert_eq!(std::fs::read(store.path(&h).unwrap()).unwrap(), data);
+        assert_eq!(read(&store, &h), data);
     }
 
     #[test]
     fn a_disconnect_with_chunks_queued_resumes_after_the_last_written_byte() {
         let dir = tempfile::tempdir().unwrap();
-        let store = BlobStore::open(&dir.path().join(BLOBS_DIR), watch_sender()).unwrap();
+        let store = BlobStore::open(&dir.path().join(BLOBS_DIR), key(), watch_sender()).unwrap();
         let data = data();
         let h = hash_of(&data);
         let partial = store.receive(&h, data.len() as u64).unwrap().unwrap();
-        // The session ends with 30 000 bytes queued: the queue closes, the writer drains it.
-        let (reports, woken) = run(partial, queue(&data, 0, 30_000, 4096));
+        // The session ends with 120 000 bytes queued: the queue closes, the writer drains it.
+        let (reports, woken) = run(partial, queue(&data, 0, 120_000, 4096));
         assert!(
             reports.is_empty(),
             "nothing to report: the download was cut"
         );
         assert_eq!(woken, 0);
-        assert!(store.path(&h).is_none(), "no partial blob is ever visible");
-        assert_eq!(store.partial_len(&h), 30_000);
+        assert!(!store.contains(&h), "no partial blob is ever visible");
+        // Kept: every complete sealed chunk (the bytes after the last one come again).
+        let kept = crate::sealed_file::CHUNK_LEN;
+        assert_eq!(store.partial_len(&h), kept as u64);
         let partial = store.receive(&h, data.len() as u64).unwrap().unwrap();
         assert_eq!(
             partial.offset(),
-            30_000,
-            "the claim was released, at its length"
+            kept as u64,
+            "the claim was released, at its last complete chunk"
         );
-        let (reports, _) = run(partial, queue(&data, 30_000, data.len(), 4096));
+        let (reports, _) = run(partial, queue(&data, kept, data.len(), 4096));
         assert!(reports[0].2.is_ok());
-        assert_eq!(std::fs::read(store.path(&h).unwrap()).unwrap(), data);
+        assert_eq!(read(&store, &h), data);
     }
 
     #[test]
     fn bytes_out_of_place_in_the_queue_discard_the_download_and_are_reported() {
         let dir = tempfile::tempdir().unwrap();
-        let store = BlobStore::open(&dir.path().join(BLOBS_DIR), watch_sender()).unwrap();
+        let store = BlobStore::open(&dir.path().join(BLOBS_DIR), key(), watch_sender()).unwrap();
         let data = data();
         let h = hash_of(&data);
         let partial = store.receive(&h, data.len() as u64).unwrap().unwrap();
@@ -706,14 +716,14 @@ mod tests {
         let (reports, woken) = run(partial, rx);
         assert!(matches!(reports[0].2, Err(BlobError::OutOfPlace)));
         assert_eq!(woken, 1);
-        assert!(store.path(&h).is_none());
+        assert!(!store.contains(&h));
         assert_eq!(store.partial_len(&h), 0, "bad bytes are thrown away");
     }
 
     #[test]
     fn bytes_that_do_not_match_the_hash_never_become_the_blob() {
         let dir = tempfile::tempdir().unwrap();
-        let store = BlobStore::open(&dir.path().join(BLOBS_DIR), watch_sender()).unwrap();
+        let store = BlobStore::open(&dir.path().join(BLOBS_DIR), key(), watch_sender()).unwrap();
         let data = data();
         let mut forged = data.clone();
         forged[40_000] ^= 1;
@@ -721,7 +731,7 @@ mod tests {
         let partial = store.receive(&h, data.len() as u64).unwrap().unwrap();
         let (reports, _) = run(partial, queue(&forged, 0, forged.len(), 4096));
         assert!(matches!(reports[0].2, Err(BlobError::HashMismatch)));
-        assert!(store.path(&h).is_none());
+        assert!(!store.contains(&h));
         assert_eq!(store.partial_len(&h), 0);
     }
 
@@ -745,7 +755,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn many_photos_stream_through_the_session_window_and_all_become_visible() {
         let dir = tempfile::tempdir().unwrap();
-        let store = BlobStore::open(&dir.path().join(BLOBS_DIR), watch_sender()).unwrap();
+        let store = BlobStore::open(&dir.path().join(BLOBS_DIR), key(), watch_sender()).unwrap();
         let mut link = BlobLink::default();
         // More chunks than the window holds, over several downloads, one after another as
         // a peer sends them: the session never waits for a previous blob's sync.
@@ -775,7 +785,7 @@ mod tests {
         }
         assert!(link.failed.is_empty());
         for (h, photo) in hashes.iter().zip(&photos) {
-            assert_eq!(std::fs::read(store.path(h).unwrap()).unwrap(), *photo);
+            assert_eq!(read(&store, h), *photo);
         }
         assert_eq!(
             link.in_flight.available_permits(),

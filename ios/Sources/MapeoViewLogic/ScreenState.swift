@@ -84,8 +84,9 @@ public struct ObservationRow: Equatable, Sendable, Identifiable {
     public let subtitle: String?
     /// Creation time, ms since the epoch.
     public let createdAt: Int64
-    /// The local file of the first photo's thumbnail, if it is on this device.
-    public let thumbnailPath: String?
+    /// The first photo's thumbnail (JPEG bytes, read through the core: media are encrypted
+    /// on the phone, there is no file to open), if it is on this device.
+    public let thumbnail: Data?
     /// Photos attached, and how many of their thumbnails are not here yet.
     public let photoCount: Int
     public let photosNotHere: Int
@@ -96,16 +97,16 @@ public enum ObservationList {
     /// Title of an observation without a known preset.
     public static let untitled = "Observation"
 
-    /// Rows for `docs`. `presets` by doc id; `thumbnail` gives a photo's local thumbnail file
-    /// (`Project.attachmentPath(…, .thumbnail)`), `nil` until it has arrived.
+    /// Rows for `docs`. `presets` by doc id; `thumbnail` gives a photo's thumbnail bytes
+    /// (`Project.attachmentBytes(…, .thumbnail)`), `nil` until it has arrived.
     public static func rows(
-        _ docs: [ObservationDoc], presets: [String: PresetDoc], thumbnail: (Attachment) -> String?
+        _ docs: [ObservationDoc], presets: [String: PresetDoc], thumbnail: (Attachment) -> Data?
     ) -> [ObservationRow] {
         docs.filter { !$0.meta.deleted }
             .sorted { ($0.meta.createdAt, $0.meta.docId) > ($1.meta.createdAt, $1.meta.docId) }
             .map { doc in
                 let photos = doc.value.attachments.filter { $0.kind == .photo }
-                let paths = photos.map(thumbnail)
+                let thumbs = photos.map(thumbnail)
                 let notes: String? =
                     if case .text(let t)? = doc.value.tags[ObservationForm.notesTag] {
                         t.split(whereSeparator: \.isNewline).first.map(String.init)
@@ -114,8 +115,8 @@ public enum ObservationList {
                     id: doc.meta.docId,
                     title: doc.value.presetRef.flatMap { presets[$0.docId]?.value.name } ?? untitled,
                     subtitle: notes, createdAt: doc.meta.createdAt,
-                    thumbnailPath: paths.compactMap { $0 }.first,
-                    photoCount: photos.count, photosNotHere: paths.filter { $0 == nil }.count)
+                    thumbnail: thumbs.compactMap { $0 }.first,
+                    photoCount: photos.count, photosNotHere: thumbs.filter { $0 == nil }.count)
             }
     }
 }

@@ -205,7 +205,7 @@ final class TwoDevicesTests: XCTestCase {
         let created = try pa.createObservation(value: value)
 
         try await eventually("the thumbnail arrives on b") {
-            try pb.attachmentPath(attachment: photo, variant: .thumbnail) != nil
+            try pb.attachmentBytes(attachment: photo, variant: .thumbnail) != nil
         }
         try await b.waitForSync(projectId: pa.projectId(), phase: .full, inactivityMs: 10_000)
         let got = try pb.getObservation(docId: created.meta.docId)
@@ -214,18 +214,18 @@ final class TwoDevicesTests: XCTestCase {
         XCTAssertEqual(got.value.tags["notes"], .text(value: "oil on the water"))
         XCTAssertEqual(try pb.attachmentFiles(attachment: photo), files)
 
-        let thumb = try XCTUnwrap(try pb.attachmentPath(attachment: photo, variant: .thumbnail))
-        let size = try XCTUnwrap(jpegSize(try Data(contentsOf: URL(fileURLWithPath: thumb))), "a JPEG")
+        let thumb = try XCTUnwrap(try pb.attachmentBytes(attachment: photo, variant: .thumbnail))
+        let size = try XCTUnwrap(jpegSize(thumb), "a JPEG")
         XCTAssertEqual(size.width, 400)
         XCTAssertEqual(size.height, 300)
-        XCTAssertNil(try pb.attachmentPath(attachment: photo, variant: .original), "a phone skips originals")
+        XCTAssertNil(try pb.attachmentBytes(attachment: photo, variant: .original), "a phone skips originals")
 
         // The list screen on b shows the observation with its thumbnail.
         let rows = ObservationList.rows(try pb.listObservations(query: Query()), presets: [:]) {
-            try? pb.attachmentPath(attachment: $0, variant: .thumbnail)
+            try? pb.attachmentBytes(attachment: $0, variant: .thumbnail)
         }
         XCTAssertEqual(rows.map(\.id), [created.meta.docId])
-        XCTAssertEqual(rows.first?.thumbnailPath, thumb)
+        XCTAssertEqual(rows.first?.thumbnail, thumb)
         XCTAssertEqual(rows.first?.subtitle, "oil on the water")
 
         // The sync listener saw blob bytes arrive and ends fully synced; the Exchange screen

@@ -47,14 +47,14 @@ final class ScreenStateTests: XCTestCase {
                     presetRef: DocRef(docId: "p1", versionId: "v"))),
             ObservationDoc(meta: meta("o3", createdAt: 200, deleted: true), value: Observation()),
         ]
-        let rows = ObservationList.rows(docs, presets: ["p1": preset]) { $0.hash == "h1" ? "/thumbs/h1" : nil }
+        let rows = ObservationList.rows(docs, presets: ["p1": preset]) { $0.hash == "h1" ? Data("h1".utf8) : nil }
         XCTAssertEqual(rows.map(\.id), ["o2", "o1"])
         XCTAssertEqual(rows[0].title, "Mining")
         XCTAssertEqual(rows[0].subtitle, "first line")
         XCTAssertEqual(rows[0].photoCount, 0)
-        XCTAssertNil(rows[0].thumbnailPath)
+        XCTAssertNil(rows[0].thumbnail)
         XCTAssertEqual(rows[1].title, "Observation")
-        XCTAssertEqual(rows[1].thumbnailPath, "/thumbs/h1")
+        XCTAssertEqual(rows[1].thumbnail, Data("h1".utf8))
         XCTAssertEqual(rows[1].photoCount, 2)
         XCTAssertEqual(rows[1].photosNotHere, 1)
     }

@@ -96,7 +96,7 @@ fn disk_full(dir: &Path) -> Res<()> {
         return Err("a refused write left a blob index".into());
     }
     if project
-        .attachment_path(&small, mapeo_core::schema::Variant::Original)?
+        .open_attachment(&small, mapeo_core::schema::Variant::Original)?
         .is_none()
     {
         return Err("the earlier attachment is gone".into());

@@ -69,10 +69,10 @@ impl MapShares {
     /// Imports a verified package into the map store, then drops it from the share store.
     pub(super) fn install(&self, hash: BlobHash) -> Result<MapId, MapShareError> {
         let incoming = self.incoming()?;
-        let path = incoming
-            .path(&hash)
+        let package = incoming
+            .open_blob(&hash)?
             .ok_or(MapShareError::Storage("received package vanished".into()))?;
-        let result = MapStore::open(&self.maps_dir).and_then(|m| m.import_file(&path));
+        let result = MapStore::open(&self.maps_dir).and_then(|m| m.import(package));
         incoming.remove_added(&hash);
         Ok(result?.id)
     }

@@ -14,7 +14,7 @@ struct ObservationListView: View {
         List(rows) { row in
             NavigationLink(destination: ObservationDetailView(project: project, docId: row.id)) {
                 HStack(spacing: 12) {
-                    Thumbnail(path: row.thumbnailPath, waiting: row.photosNotHere > 0)
+                    Thumbnail(data: row.thumbnail, waiting: row.photosNotHere > 0)
                     VStack(alignment: .leading) {
                         Text(row.title).font(.headline)
                         if let s = row.subtitle { Text(s).lineLimit(1).foregroundColor(.secondary) }
@@ -36,18 +36,19 @@ struct ObservationListView: View {
         let docs = model.run { try project.listObservations(query: Query()) } ?? []
         let presets = model.run { try project.listPresets(query: Query()) } ?? []
         rows = ObservationList.rows(docs, presets: Dictionary(presets.map { ($0.meta.docId, $0) }, uniquingKeysWith: { a, _ in a })) {
-            try? project.attachmentPath(attachment: $0, variant: .thumbnail)
+            try? project.attachmentBytes(attachment: $0, variant: .thumbnail)
         }
     }
 }
 
+/// A small photo from its bytes (read through the core: media are encrypted on the phone).
 struct Thumbnail: View {
-    let path: String?
+    let data: Data?
     let waiting: Bool
 
     var body: some View {
         Group {
-            if let path, let image = UIImage(contentsOfFile: path) {
+            if let data, let image = UIImage(data: data) {
                 Image(uiImage: image).resizable().scaledToFill()
             } else {
                 Image(systemName: waiting ? "photo.badge.arrow.down" : "mappin.and.ellipse")
@@ -94,7 +95,7 @@ struct NewObservationView: View {
                     ScrollView(.horizontal) {
                         HStack {
                             ForEach(form.attachments, id: \.hash) { a in
-                                Thumbnail(path: try? project.attachmentPath(attachment: a, variant: .thumbnail), waiting: false)
+                                Thumbnail(data: try? project.attachmentBytes(attachment: a, variant: .thumbnail), waiting: false)
                             }
                         }
                     }
@@ -188,9 +189,9 @@ struct ObservationDetailView: View {
                 Section("Photos") {
                     ForEach(doc.value.attachments.filter { $0.kind == .photo }, id: \.hash) { a in
                         // The preview if it is here, else the thumbnail, else a placeholder.
-                        let path = (try? project.attachmentPath(attachment: a, variant: .preview))
-                            ?? (try? project.attachmentPath(attachment: a, variant: .thumbnail))
-                        if let path, let image = UIImage(contentsOfFile: path) {
+                        let data = (try? project.attachmentBytes(attachment: a, variant: .preview))
+                            ?? (try? project.attachmentBytes(attachment: a, variant: .thumbnail))
+                        if let data, let image = UIImage(data: data) {
                             Image(uiImage: image).resizable().scaledToFit()
                         } else {
                             Label("Not on this phone yet", systemImage: "photo.badge.arrow.down")

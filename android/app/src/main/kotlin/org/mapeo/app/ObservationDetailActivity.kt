@@ -12,7 +12,7 @@ import java.util.Date
 import org.mapeo.app.logic.NOTES_TAG
 import org.mapeo.app.logic.answerOf
 import org.mapeo.app.logic.formatCoordinates
-import org.mapeo.app.logic.fullFile
+import org.mapeo.app.logic.fullUrl
 import org.mapeo.app.logic.photoFiles
 import org.mapeo.app.logic.presetFields
 import org.mapeo.app.logic.Answer
@@ -47,9 +47,9 @@ class ObservationDetailActivity : Screen() {
                 }
                 f.value.label to shown
             }
-            val files = photoFiles(p)
+            val files = photoFiles(device, p)
             val photos = doc.value.attachments.filter { it.kind == AttachmentKind.PHOTO }
-                .map { a -> fullFile(a, files)?.let { loadBitmap(it, PHOTO_PX) } }
+                .map { a -> fullUrl(a, files)?.let { loadBitmapFromUrl(it, PHOTO_PX) } }
             Details(doc.value.lat, doc.value.lon, doc.meta.createdAt, preset?.value?.name, answers,
                 (doc.value.tags[NOTES_TAG] as? TagValue.Text)?.value, photos, doc.meta.forks.size)
         }) { r -> r.onSuccess { render(id, it) }.onFailure { toast(message(it)); finish() } }

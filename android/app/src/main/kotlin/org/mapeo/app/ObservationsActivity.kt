@@ -46,8 +46,8 @@ class ObservationsActivity : Screen() {
         if (isFinishing) return
         work({
             val p = project()
-            val rows = observationRows(p.listObservations(Query(limit = LIST_LIMIT)), pointPresets(p), photoFiles(p))
-            rows.map { it to it.thumbnailPath?.let { path -> loadBitmap(path, THUMB_PX) } }
+            val rows = observationRows(p.listObservations(Query(limit = LIST_LIMIT)), pointPresets(p), photoFiles(device, p))
+            rows.map { it to it.thumbnailUrl?.let { url -> loadBitmapFromUrl(url, THUMB_PX) } }
         }) { r -> r.onSuccess(::showRows).onFailure { toast(message(it)) } }
     }
 

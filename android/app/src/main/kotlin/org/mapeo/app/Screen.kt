@@ -52,6 +52,9 @@ const val EXTRA_OBSERVATION = "org.mapeo.app.OBSERVATION"
 const val EXTRA_PLACED_LAT = "org.mapeo.app.PLACED_LAT"
 const val EXTRA_PLACED_LON = "org.mapeo.app.PLACED_LON"
 
+/** How long a read from the core's local server (a photo) may take. */
+const val LOCAL_HTTP_TIMEOUT_MS = 10_000
+
 /** Intent extra: the track a screen is about. */
 const val EXTRA_TRACK = "org.mapeo.app.TRACK"
 
@@ -181,6 +184,29 @@ abstract class Screen : Activity() {
         var sample = 1
         while (maxOf(bounds.outWidth, bounds.outHeight) / (sample * 2) >= maxPx) sample *= 2
         return BitmapFactory.decodeFile(path, BitmapFactory.Options().apply { inSampleSize = sample })
+    }
+
+    /**
+     * A picture from the core's local server at [url] (a photo: sealed on the phone, decrypted
+     * as served) no larger than about [maxPx] on its long side; null if it cannot be had. Blocks:
+     * call off the main thread.
+     */
+    fun loadBitmapFromUrl(url: String, maxPx: Int): Bitmap? {
+        val bytes = runCatching {
+            val connection = java.net.URL(url).openConnection() as java.net.HttpURLConnection
+            connection.connectTimeout = LOCAL_HTTP_TIMEOUT_MS
+            connection.readTimeout = LOCAL_HTTP_TIMEOUT_MS
+            try {
+                if (connection.responseCode != 200) null else connection.inputStream.use { it.readBytes() }
+            } finally {
+                connection.disconnect()
+            }
+        }.getOrNull() ?: return null
+        val bounds = BitmapFactory.Options().apply { inJustDecodeBounds = true }
+        BitmapFactory.decodeByteArray(bytes, 0, bytes.size, bounds)
+        var sample = 1
+        while (maxOf(bounds.outWidth, bounds.outHeight) / (sample * 2) >= maxPx) sample *= 2
+        return BitmapFactory.decodeByteArray(bytes, 0, bytes.size, BitmapFactory.Options().apply { inSampleSize = sample })
     }
 
     // ---- permissions -----------------------------------------------------------------------

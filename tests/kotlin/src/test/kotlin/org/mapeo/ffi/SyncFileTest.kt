@@ -148,10 +148,10 @@ class SyncFileTest {
         assertTrue(seen.all { it.done <= it.total }, "$seen")
 
         assertEquals(listOf(created), pb.listObservations(Query()))
-        val original = pb.attachmentPath(photo, AttachmentVariant.ORIGINAL)
+        val original = pb.attachmentBytes(photo, AttachmentVariant.ORIGINAL)
             ?: throw AssertionError("the original photo did not arrive")
-        assertArrayEquals(photoFile.readBytes(), File(original).readBytes())
-        assertNotNull(pb.attachmentPath(photo, AttachmentVariant.THUMBNAIL))
+        assertArrayEquals(photoFile.readBytes(), original)
+        assertNotNull(pb.attachmentBytes(photo, AttachmentVariant.THUMBNAIL))
 
         // One flipped byte in a later file: refused with the typed error, B unchanged.
         pa.createObservation(notes("sacred site"))

@@ -242,20 +242,21 @@ class TwoDevicesTest {
         assertEquals(listOf(created), pb.listObservations(Query()))
 
         eventually("the thumbnail reaches b") {
-            pb.attachmentPath(photo, AttachmentVariant.THUMBNAIL) != null
+            pb.attachmentBytes(photo, AttachmentVariant.THUMBNAIL) != null
         }
-        val thumbnail = File(pb.attachmentPath(photo, AttachmentVariant.THUMBNAIL)!!)
-        val head = thumbnail.readBytes().take(3)
+        val thumbnail = pb.attachmentBytes(photo, AttachmentVariant.THUMBNAIL)!!
+        val head = thumbnail.take(3)
         assertEquals(listOf(0xFF, 0xD8, 0xFF).map { it.toByte() }, head, "a JPEG")
-        val image = ImageIO.read(thumbnail) ?: throw AssertionError("the thumbnail does not decode")
+        val image = ImageIO.read(java.io.ByteArrayInputStream(thumbnail))
+            ?: throw AssertionError("the thumbnail does not decode")
         assertTrue(maxOf(image.width, image.height) <= 400, "${image.width}x${image.height}")
         assertEquals(400 to 300, image.width to image.height)
         assertEquals(files, pb.attachmentFiles(photo))
         eventually("the preview reaches b") {
-            pb.attachmentPath(photo, AttachmentVariant.PREVIEW) != null
+            pb.attachmentBytes(photo, AttachmentVariant.PREVIEW) != null
         }
         b.waitForSync(pa.projectId(), SyncPhase.FULL, 10_000uL)
-        assertNull(pb.attachmentPath(photo, AttachmentVariant.ORIGINAL), "a phone skips originals")
+        assertNull(pb.attachmentBytes(photo, AttachmentVariant.ORIGINAL), "a phone skips originals")
         eventually("a fully synced state with the blob bytes") {
             states.snapshot().lastOrNull()?.singleOrNull()?.let {
                 it.fullySynced && it.blobBytesReceived >= files[2].size.toULong()

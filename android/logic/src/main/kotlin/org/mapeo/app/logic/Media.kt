@@ -1,20 +1,35 @@
 // The bindings' attachment files and blob policy, as the app's logic sees them.
 package org.mapeo.app.logic
 
+import kotlinx.coroutines.runBlocking
 import uniffi.mapeo_ffi.AttachmentVariant
 import uniffi.mapeo_ffi.BlobPolicy
+import uniffi.mapeo_ffi.Mapeo
 import uniffi.mapeo_ffi.Project
 import uniffi.mapeo_ffi.archiveBlobPolicy
 import uniffi.mapeo_ffi.previewsOnlyBlobPolicy
 
-/** Photo files of [project], from where the core keeps them. */
-fun photoFiles(project: Project): PhotoFiles = PhotoFiles { attachment, size ->
-    val variant = when (size) {
-        PhotoSize.THUMBNAIL -> AttachmentVariant.THUMBNAIL
-        PhotoSize.PREVIEW -> AttachmentVariant.PREVIEW
-        PhotoSize.ORIGINAL -> AttachmentVariant.ORIGINAL
+/**
+ * Photo files of [project] as URLs of [device]'s local server, which decrypts them as it
+ * serves (media are encrypted on the phone: there is no file to open). A size not on this
+ * phone has none. Starts the server on first use and waits for it: call off the main thread.
+ */
+fun photoFiles(device: Mapeo, project: Project): PhotoFiles {
+    val projectId = project.projectId()
+    return PhotoFiles { attachment, size ->
+        val variant = when (size) {
+            PhotoSize.THUMBNAIL -> AttachmentVariant.THUMBNAIL
+            PhotoSize.PREVIEW -> AttachmentVariant.PREVIEW
+            PhotoSize.ORIGINAL -> AttachmentVariant.ORIGINAL
+        }
+        runCatching {
+            if (project.hasAttachmentFile(attachment, variant)) {
+                runBlocking { device.attachmentUrl(projectId, attachment, variant) }
+            } else {
+                null
+            }
+        }.getOrNull()
     }
-    runCatching { project.attachmentPath(attachment, variant) }.getOrNull()
 }
 
 /** Whether [policy] keeps everything (the "archive device" switch is on). */

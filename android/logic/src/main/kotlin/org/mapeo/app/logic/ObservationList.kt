@@ -1,5 +1,6 @@
 // The observation list: newest first, a title from the category, a line of notes, and which
-// file of the first photo to show as its thumbnail (the smallest one on this device).
+// file of the first photo to show as its thumbnail (the smallest one on this device, by its
+// URL on the local server).
 package org.mapeo.app.logic
 
 import java.time.Instant
@@ -15,9 +16,9 @@ import uniffi.mapeo_ffi.TagValue
 /** The sizes a photo is kept in, smallest first. */
 enum class PhotoSize { THUMBNAIL, PREVIEW, ORIGINAL }
 
-/** Where a photo's file of one size is on this device, or null (not made or not arrived). */
+/** Where a photo's file of one size loads from (a URL), or null (not made or not arrived). */
 fun interface PhotoFiles {
-    fun path(attachment: Attachment, size: PhotoSize): String?
+    fun url(attachment: Attachment, size: PhotoSize): String?
 }
 
 /** One row of the list. */
@@ -25,8 +26,8 @@ data class ObservationRow(
     val docId: String,
     val title: String,
     val subtitle: String,
-    /** A file to show small, or null for the category's placeholder. */
-    val thumbnailPath: String?,
+    /** The URL of a file to show small, or null for the category's placeholder. */
+    val thumbnailUrl: String?,
     val photoCount: Int,
     val createdAt: Long,
 )
@@ -38,13 +39,13 @@ const val ROW_NOTES_CHARS = 80
 val NEWEST_FIRST: Comparator<ObservationDoc> =
     compareByDescending<ObservationDoc> { it.meta.createdAt }.thenBy { it.meta.docId }
 
-/** The file to show for [photo] in a list: the thumbnail, else the preview, else the original. */
-fun thumbnailFile(photo: Attachment, files: PhotoFiles): String? =
-    PhotoSize.entries.firstNotNullOfOrNull { files.path(photo, it) }
+/** The URL to show [photo] in a list: the thumbnail, else the preview, else the original. */
+fun thumbnailUrl(photo: Attachment, files: PhotoFiles): String? =
+    PhotoSize.entries.firstNotNullOfOrNull { files.url(photo, it) }
 
-/** The file to show for [photo] full screen: the original, else the preview, else the thumbnail. */
-fun fullFile(photo: Attachment, files: PhotoFiles): String? =
-    PhotoSize.entries.reversed().firstNotNullOfOrNull { files.path(photo, it) }
+/** The URL to show [photo] full screen: the original, else the preview, else the thumbnail. */
+fun fullUrl(photo: Attachment, files: PhotoFiles): String? =
+    PhotoSize.entries.reversed().firstNotNullOfOrNull { files.url(photo, it) }
 
 /** Rows for [observations] (deleted ones left out), newest first. */
 fun observationRows(
@@ -65,7 +66,7 @@ fun observationRows(
             title = doc.value.presetRef?.let { names[it.docId] } ?: "Observation",
             subtitle = if (notes.isEmpty()) when_ else "$when_ · ${notes.take(ROW_NOTES_CHARS)}" + if (notes.length > ROW_NOTES_CHARS) "…" else "",
             // The first photo that has any file here: a photo still on its way shows none.
-            thumbnailPath = photos.firstNotNullOfOrNull { thumbnailFile(it, files) },
+            thumbnailUrl = photos.firstNotNullOfOrNull { thumbnailUrl(it, files) },
             photoCount = photos.size,
             createdAt = doc.meta.createdAt,
         )

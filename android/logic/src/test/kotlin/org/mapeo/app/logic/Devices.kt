@@ -36,6 +36,15 @@ suspend fun eventually(what: String, limit: Duration = WAIT, check: () -> Boolea
 /** [value], which must be there. */
 fun <T> present(value: T?, what: String = "a value"): T = value ?: throw AssertionError("missing: $what")
 
+/** The body of a 200 answer from the device's local server at [url] (bounded wait). */
+fun served(url: String): ByteArray {
+    val client = java.net.http.HttpClient.newBuilder().connectTimeout(java.time.Duration.ofSeconds(30)).build()
+    val request = java.net.http.HttpRequest.newBuilder(java.net.URI.create(url)).timeout(java.time.Duration.ofSeconds(30)).build()
+    val response = client.send(request, java.net.http.HttpResponse.BodyHandlers.ofByteArray())
+    if (response.statusCode() != 200) throw AssertionError("HTTP ${response.statusCode()} for a photo")
+    return response.body()
+}
+
 /** A device named [name] in [dir]. */
 fun device(dir: Path, name: String): Mapeo =
     Mapeo.open(dir.toString(), generateRootKey()).also { it.setDeviceInfo(DeviceInfo(name, DeviceType.MOBILE)) }
