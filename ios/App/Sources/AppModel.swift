@@ -12,6 +12,9 @@ final class AppModel: ObservableObject {
         case loading
         case firstRun
         case ready
+        /// The emergency wipe runs or failed: the wipe screen is all there is (the device is
+        /// let go of); a complete wipe goes on to `firstRun`.
+        case wiping
         case failed(String)
     }
 
@@ -22,6 +25,8 @@ final class AppModel: ObservableObject {
     @Published private(set) var exchangingProject: String?
     /// The last error or outcome, for an alert.
     @Published var notice: String?
+    /// Where the emergency wipe's gesture is (MapeoViewLogic's `WipeGesture`).
+    @Published private(set) var wipeState: WipeState = .idle
 
     private(set) var mapeo: Mapeo?
     private var summaries: [ProjectSummary] = []
@@ -29,6 +34,9 @@ final class AppModel: ObservableObject {
     private var handles: [TaskHandle] = []
     private var syncHandle: TaskHandle?
     private var openProjects: [String: Project] = [:]
+    private let wipeGesture = WipeGesture()
+    /// The device being wiped, once the app let go of it: a failed wipe runs again on it.
+    private var wipedDevice: Mapeo?
     let store: RootKeyStore = KeychainRootKeyStore()
 
     /// The data folder: Application Support/mapeo (backed up by neither iCloud nor iTunes).
@@ -191,6 +199,64 @@ final class AppModel: ObservableObject {
         }
     }
 
+    // MARK: Emergency wipe
+
+    /// The wipe button went down, is held, came up; the word was typed; cancel. Times from
+    /// the monotonic clock.
+    func wipePress() { wipeState = wipeGesture.press(now: ProcessInfo.processInfo.systemUptime) }
+    func wipeTick() { wipeState = wipeGesture.tick(now: ProcessInfo.processInfo.systemUptime) }
+    func wipeRelease() { wipeState = wipeGesture.release(now: ProcessInfo.processInfo.systemUptime) }
+    func wipeType(_ text: String) { wipeState = wipeGesture.type(text) }
+    func wipeCancel() { wipeState = wipeGesture.cancel() }
+
+    /// "Erase this phone now": when the word was typed, lets go of the device and runs the
+    /// wipe's steps (MapeoViewLogic's `DeviceWipe`: the core's wipe, the Keychain's root key,
+    /// the app's temporary files); complete, the app is at its first run. Bounded
+    /// (`WipeTimes`), and asks iOS for time to finish if the app leaves the foreground.
+    func wipeNow() async {
+        let outcome = await wipeGesture.wipeNow {
+            wipeState = .wiping
+            phase = .wiping
+            let device = letGoOfDevice()
+            let task = UIApplication.shared.beginBackgroundTask(withName: "mapeo-wipe")
+            defer { UIApplication.shared.endBackgroundTask(task) }
+            return await DeviceWipe(
+                device: device, dataDir: dataDir, keys: store,
+                appFolders: [FileManager.default.temporaryDirectory]
+            ).run()
+        }
+        wipeState = wipeGesture.state
+        guard let outcome, outcome.complete else { return }
+        notice = WipeText.describe(wipeState)
+        wipedDevice = nil
+        wipeState = wipeGesture.cancel()
+        phase = .firstRun
+    }
+
+    /// Lets go of the device and of everything over it (subscriptions, the exchange, open
+    /// projects, the map seams, the lists), so no screen reaches it once the wipe closed it.
+    /// Returns it; a second call returns the same one.
+    private func letGoOfDevice() -> Mapeo? {
+        for h in handles { h.cancel() }
+        handles = []
+        syncHandle?.cancel()
+        syncHandle = nil
+        exchangingProject = nil
+        UIApplication.shared.isIdleTimerDisabled = false
+        openProjects = [:]
+        MapServers.current = nil
+        MapServers.library = nil
+        MapServers.shares = nil
+        summaries = []
+        invites = []
+        projectsScreen = ProjectsScreen(projects: [], invites: [])
+        peers = []
+        syncStates = [:]
+        if let mapeo { wipedDevice = mapeo }
+        mapeo = nil
+        return wipedDevice
+    }
+
     // MARK: Background
 
     /// The app went to the background: stop network work (iOS would suspend it anyway), with
@@ -234,6 +300,9 @@ final class AppModel: ObservableObject {
     /// Words for an error. The core's `reason` is for logs, not users; the kind decides.
     static func describe(_ error: Error) -> String {
         if let problem = error as? SetupProblem { return problem.message }
+        if error is KeychainRootKeyStore.KeychainError {
+            return "The phone's Keychain could not keep or forget this device's key. Restart the phone and try again."
+        }
         guard let e = error as? MapeoError else { return "Something went wrong." }
         switch e {
         case .InvalidInput: return "That was not accepted. Check what you entered."

@@ -1,5 +1,5 @@
-// The app's entry: opens the device, shows first run or the projects, and pauses the core's
-// network work when the app leaves the foreground.
+// The app's entry: opens the device, shows first run or the projects (or the emergency wipe
+// while it runs), and pauses the core's network work when the app leaves the foreground.
 import MapeoViewLogic
 import SwiftUI
 
@@ -33,6 +33,7 @@ struct RootView: View {
             case .loading: ProgressView()
             case .firstRun: FirstRunView()
             case .ready: NavigationView { ProjectsView() }.navigationViewStyle(.stack)
+            case .wiping: NavigationView { WipeView() }.navigationViewStyle(.stack)
             case .failed(let text): Text(text).padding()
             }
         }

@@ -12,6 +12,7 @@ import UIKit
 
 /// The root key in the Keychain: a generic password readable after the first unlock, on this
 /// device only (never in iCloud Keychain or a backup; the backup code is the way to move it).
+/// The emergency wipe deletes it.
 struct KeychainRootKeyStore: RootKeyStore {
     let service = "org.mapeo.root-key"
     let account = "root"
@@ -41,6 +42,12 @@ struct KeychainRootKeyStore: RootKeyStore {
         q[kSecAttrAccessible as String] = kSecAttrAccessibleAfterFirstUnlockThisDeviceOnly
         let status = SecItemAdd(q as CFDictionary, nil)
         guard status == errSecSuccess else { throw KeychainError(status: status) }
+    }
+
+    /// The emergency wipe: deletes the Keychain item. Nothing kept is not an error.
+    func delete() throws {
+        let status = SecItemDelete(query as CFDictionary)
+        guard status == errSecSuccess || status == errSecItemNotFound else { throw KeychainError(status: status) }
     }
 }
 

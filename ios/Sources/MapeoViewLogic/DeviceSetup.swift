@@ -1,8 +1,9 @@
 // First run and every start after it: where the root key comes from (a new one, or one
 // restored from its backup code), where it is kept (the Keychain on iOS, behind
-// `RootKeyStore`), and opening the device with it. The root key is the device's whole
-// identity: it is written to the store before the data folder is first opened with it, so a
-// crash in between never leaves data no kept key can open.
+// `RootKeyStore`, which also forgets it in the emergency wipe: Wipe.swift), and opening the
+// device with it. The root key is the device's whole identity: it is written to the store
+// before the data folder is first opened with it, so a crash in between never leaves data no
+// kept key can open.
 import Foundation
 import MapeoKit
 
@@ -13,6 +14,9 @@ public protocol RootKeyStore: Sendable {
     func load() throws -> Data?
     /// Keeps `key`, replacing any other.
     func save(_ key: Data) throws
+    /// Forgets the key for good (the emergency wipe), done when it returns; forgetting when
+    /// no key is kept is not an error.
+    func delete() throws
 }
 
 /// Why the first-run screen cannot go on, in words for it.
@@ -119,5 +123,11 @@ public final class MemoryRootKeyStore: RootKeyStore, @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         self.key = key
+    }
+
+    public func delete() throws {
+        lock.lock()
+        defer { lock.unlock() }
+        key = nil
     }
 }

@@ -1,6 +1,7 @@
 // Exchange (start/stop, nearby devices with per-device progress, this device's connection
 // code as text and QR code, connecting by code or address, sync by file: SyncFile.swift), members (roles, invite a nearby
-// device, remove) and settings (name, backup code, which photos to keep).
+// device, remove) and settings (name, backup code, which photos to keep, the emergency wipe:
+// Wipe.swift).
 import MapeoKit
 import MapeoViewLogic
 import SwiftUI
@@ -188,6 +189,13 @@ struct SettingsView: View {
                 }
             } footer: {
                 Text("Write this code down and keep it safe: it restores this identity on a new phone. Anyone with it can act as this device.")
+            }
+            Section {
+                NavigationLink(destination: WipeView()) {
+                    Text("Emergency wipe").foregroundColor(.red)
+                }
+            } footer: {
+                Text("Erases this phone's projects, observations, photos and identity at once. The backup code restores the identity; the team gives its data back at the next exchange.")
             }
         }
         .navigationTitle("Settings")
