@@ -7,8 +7,10 @@
 //! which is synced and then renamed over the plaintext file, one database at a time. A kill
 //! at any point leaves each database either plaintext (migrated at the next open) or
 //! encrypted, never neither. The salt file is written (synced, renamed) before the first
-//! database is encrypted and is never replaced: a folder whose salt file is missing but which
-//! holds encrypted databases was wiped, and is refused rather than given a new salt.
+//! database is encrypted and is never replaced by another salt: a folder whose salt file is
+//! missing but which holds encrypted databases lost its keys, and is refused rather than
+//! given a new salt. A wipe replaces the salt with its mark instead: that folder's leftovers
+//! are deleted at the next open and it starts afresh.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -26,6 +28,10 @@ const MAGIC: &[u8; 8] = b"MAPEOSLT";
 const FORMAT: u8 = 1;
 /// Salt file: magic, version, salt, check value.
 const SALT_FILE_LEN: usize = 8 + 1 + DATA_FOLDER_SALT_LEN + 32;
+/// The whole content of the salt file once a wipe has destroyed the keys: the folder was
+/// wiped on purpose, and whatever is still in it is to be deleted (a wipe cut short by a kill
+/// is finished at the next open, instead of leaving the folder unusable).
+const WIPED: &[u8; 8] = b"MAPEOWPD";
 /// Suffix of the temporary file a database is encrypted into.
 const ENCRYPTING_SUFFIX: &str = ".encrypting";
 /// Header of every plaintext SQLite database file.
@@ -85,6 +91,7 @@ pub fn unlock(
 ) -> Result<DataFolderKey, AtRestError> {
     let path = dir.join(SALT_FILE);
     match std::fs::read(&path) {
+        Ok(bytes) if bytes == WIPED => Err(AtRestError::KeysDestroyed),
         Ok(bytes) => {
             let (salt, check) = parse(&bytes)?;
             let key = DataFolderKey::derive(root, &salt);
@@ -232,9 +239,10 @@ fn remove_if_present(path: &Path) -> Result<(), std::io::Error> {
     }
 }
 
-/// Destroys the data folder's keys: overwrites the salt file with random bytes, syncs it,
-/// removes it and syncs the folder. From then on nothing encrypted in the folder can be
-/// read, even with the root key. Nothing to do if there is no salt file.
+/// Destroys the data folder's keys: overwrites the salt file with random bytes and syncs it,
+/// then puts the wipe's mark in its place (renamed over it, folder synced). From then on
+/// nothing encrypted in the folder can be read, even with the root key, and the folder says
+/// it was wiped ([`was_wiped`]) until everything else in it is deleted.
 pub fn destroy_keys(dir: &Path) -> Result<(), std::io::Error> {
     let path = dir.join(SALT_FILE);
     match std::fs::OpenOptions::new().write(true).open(&path) {
@@ -243,11 +251,17 @@ pub fn destroy_keys(dir: &Path) -> Result<(), std::io::Error> {
             f.write_all(&noise)?;
             f.sync_all()?;
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e),
     }
-    std::fs::remove_file(&path)?;
-    sync_dir(&path)
+    write_atomically(&path, WIPED)
+}
+
+/// Whether the folder's keys were destroyed by a wipe whose deletion of the files may not
+/// have finished (the mark [`destroy_keys`] leaves is still there): what remains can be
+/// deleted, and the folder made new.
+pub fn was_wiped(dir: &Path) -> bool {
+    std::fs::read(dir.join(SALT_FILE)).is_ok_and(|bytes| bytes == WIPED)
 }
 
 #[cfg(test)]
@@ -275,6 +289,7 @@ mod tests {
         .unwrap();
         drop(conn);
         destroy_keys(dir.path()).unwrap();
+        assert!(was_wiped(dir.path()));
         assert!(matches!(
             unlock(dir.path(), &root, &[db_path]),
             Err(AtRestError::KeysDestroyed)

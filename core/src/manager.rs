@@ -174,6 +174,19 @@ const MARK_LEFT: &str = "UPDATE projects SET status = 'left', left_at = ?2 WHERE
 /// encryption wrote (the device's and every project's; crash-safe, finished by the next open
 /// if interrupted).
 fn unlock_and_migrate(data_dir: &Path, root_key: &RootKey) -> Result<DataFolderKey> {
+    if crate::at_rest::was_wiped(data_dir) {
+        // A wipe whose deletion was cut short (a kill, a power cut): its keys are gone, so
+        // what is left can only be deleted. The folder then starts afresh.
+        tracing::warn!("finishing an interrupted wipe of the data folder");
+        delete_folder_contents(data_dir);
+        if crate::at_rest::was_wiped(data_dir) {
+            return Err(StoreError::Io(std::io::Error::other(
+                "a wiped data folder could not be emptied",
+            ))
+            .into());
+        }
+        std::fs::create_dir_all(data_dir.join(PROJECTS_DIR)).map_err(StoreError::Io)?;
+    }
     let device_db = data_dir.join(DEVICE_DB);
     let mut projects = Vec::new();
     match std::fs::read_dir(data_dir.join(PROJECTS_DIR)) {
@@ -219,7 +232,9 @@ fn at_rest_error(data_dir: &Path, e: crate::at_rest::AtRestError) -> Error {
 }
 
 /// Deletes what a data folder holds: the databases first (the bulk of what matters), then
-/// everything else. Best effort: what cannot be deleted stays, unreadable.
+/// everything else, then the wipe's mark ([`crate::at_rest::was_wiped`]) — only if all else
+/// is gone, so that the next open finishes what this could not. Best effort: what cannot be
+/// deleted stays, unreadable.
 fn delete_folder_contents(dir: &Path) {
     let projects = dir.join(PROJECTS_DIR);
     if let Ok(entries) = std::fs::read_dir(&projects) {
@@ -232,15 +247,24 @@ fn delete_folder_contents(dir: &Path) {
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(dir.join(format!("{DEVICE_DB}{suffix}")));
     }
+    let mark = dir.join(crate::at_rest::SALT_FILE);
+    let mut all_gone = true;
     if let Ok(entries) = std::fs::read_dir(dir) {
         for e in entries.flatten() {
             let path = e.path();
-            let _ = if path.is_dir() {
+            if path == mark {
+                continue;
+            }
+            let removed = if path.is_dir() {
                 std::fs::remove_dir_all(&path)
             } else {
                 std::fs::remove_file(&path)
             };
+            all_gone &= removed.is_ok();
         }
+    }
+    if all_gone {
+        let _ = std::fs::remove_file(&mark);
     }
 }
 

@@ -286,6 +286,37 @@ async fn a_wiped_folder_does_not_open_even_from_a_copy() {
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wipe_cut_short_after_its_keys_went_is_finished_at_the_next_open() {
+    common::init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    fill(dir.path());
+    // The state a kill leaves right after the wipe destroyed the keys, before any file was
+    // deleted: every database still there, unreadable.
+    mapeo_core::at_rest::destroy_keys(dir.path()).unwrap();
+    let before: Vec<_> = std::fs::read_dir(dir.path().join("projects"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(!before.is_empty());
+    assert!(mapeo_core::at_rest::was_wiped(dir.path()));
+    let m = Manager::open(dir.path(), &root()).unwrap();
+    assert!(m.list_projects().unwrap().is_empty());
+    assert!(!mapeo_core::at_rest::was_wiped(dir.path()));
+    for name in before {
+        assert!(
+            !dir.path().join("projects").join(&name).exists(),
+            "{name:?} was left behind"
+        );
+    }
+    // A fresh folder: a new project works and survives a reopen.
+    let id = m.create_project(named("after the wipe")).unwrap().id();
+    drop(m);
+    let m = Manager::open(dir.path(), &root()).unwrap();
+    assert_eq!(m.list_projects().unwrap().len(), 1);
+    assert_eq!(m.list_projects().unwrap()[0].project_id, id);
+}
+
 /// The notes of every observation in `p`, sorted.
 fn notes_of(p: &mapeo_core::Project) -> Vec<String> {
     let mut out: Vec<String> = p
