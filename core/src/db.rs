@@ -80,9 +80,11 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 pub const WAL_AUTOCHECKPOINT_PAGES: u32 = 4_000;
 /// Commits between two background checkpoints of a database with a [`Checkpointer`].
 pub const CHECKPOINT_EVERY_COMMITS: u64 = 2_000;
-/// After this long without a checkpoint request, the checkpointer runs one if anything was
-/// committed since the last.
+/// After this long without a checkpoint request, the checkpointer empties the log into the
+/// file if anything was committed since it last did, and records the store whole ([`Intact`]).
 pub const CHECKPOINT_IDLE: Duration = Duration::from_secs(2);
+/// How long the idle checkpoint that empties the log waits for readers to finish.
+const IDLE_CHECKPOINT_WAIT: Duration = Duration::from_millis(200);
 /// The WAL file is truncated back to this size after a checkpoint resets it.
 pub const WAL_SIZE_LIMIT_BYTES: i64 = 64 * 1024 * 1024;
 /// Page cache per connection, in KiB (SQLite's convention for a negative `cache_size`).
@@ -252,25 +254,147 @@ fn open_configured(path: &Path, key: Option<&DatabaseKey>) -> Result<Connection,
     Ok(conn)
 }
 
-/// Opens (creating if needed) a store read-write like [`open_writer`], after SQLite's quick
-/// check of the whole file: a damaged file is refused as [`StoreError::Damaged`] naming
-/// `store`, before anything is written to it (no migration runs on it). A data folder that
-/// cannot be written is [`StoreError::ReadOnly`].
+/// How [`open_checked`] knew the file was whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verified {
+    /// SQLite's quick check read the whole file and found nothing wrong.
+    QuickCheck,
+    /// The file is exactly as this code left it when it last recorded it whole ([`Intact`]):
+    /// its write-ahead log is empty or gone, and its size, modification time and inode are
+    /// those recorded then. Damage that comes later still shows on the page it hits
+    /// (SQLCipher authenticates every page it reads), and marks the store damaged then.
+    Recorded,
+}
+
+/// Opens (creating if needed) a store read-write like [`open_writer`], after making sure the
+/// file is whole: SQLite's quick check of the whole file, unless this code recorded it whole
+/// ([`Intact`]) and nothing has touched it since (see [`Verified`]). A damaged file is
+/// refused as [`StoreError::Damaged`] naming `store`, before anything is written to it (no
+/// migration runs on it). A data folder that cannot be written is [`StoreError::ReadOnly`].
 pub fn open_checked(
     path: &Path,
     key: &DatabaseKey,
     migrations: &[Migration],
     store: Damaged,
-) -> Result<Connection, StoreError> {
+) -> Result<(Connection, Verified), StoreError> {
+    // The record speaks only for the run that wrote it: taken away before anything opens
+    // the file, so that only this run's own records can vouch for it next time.
+    let recorded = Intact::take(path);
     let opened = (|| {
         let conn = open_configured(path, Some(key))?;
-        if !quick_check(&conn)? {
+        let verified = if recorded {
+            Verified::Recorded
+        } else if quick_check(&conn)? {
+            Verified::QuickCheck
+        } else {
             return Err(StoreError::Damaged(store));
-        }
+        };
         migrate(&conn, migrations)?;
-        Ok(conn)
+        Ok((conn, verified))
     })();
     opened.map_err(|e| classify(e, path, store))
+}
+
+/// The record (`<file>-intact`) that a store's file is whole as this code left it: its size,
+/// modification time and inode at a moment its write-ahead log was empty or gone, written
+/// only by a run that verified the file at open and has not found it damaged since. The next
+/// [`open_checked`] trusts the file without reading it whole only if all three still match
+/// and the log is still empty: any later write (to the log, or checkpointed into the file)
+/// or a change by anything else breaks the match, and that open checks. Written when the
+/// store falls idle (the [`Checkpointer`] empties the log) and at a clean close
+/// ([`CleanClose`]): a process killed later (as phones kill apps) still leaves a record
+/// that holds. A kill cannot damage the file (the system keeps what was written); a power
+/// cut after the record is harmless too, as the log was checkpointed and synced before.
+pub struct Intact;
+
+/// Ends the name of a store's record ([`Intact`]).
+const INTACT_SUFFIX: &str = "-intact";
+
+impl Intact {
+    fn record_path(path: &Path) -> std::path::PathBuf {
+        suffixed(path, INTACT_SUFFIX)
+    }
+
+    /// What the record says of the file now: size, modification time (ns) and inode; `None`
+    /// if the file cannot be read or its write-ahead log holds anything.
+    fn fingerprint(path: &Path) -> Option<String> {
+        match std::fs::metadata(suffixed(path, "-wal")) {
+            Ok(wal) if wal.len() > 0 => return None,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(_) => return None,
+        }
+        let meta = std::fs::metadata(path).ok()?;
+        let modified = meta
+            .modified()
+            .ok()?
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()?
+            .as_nanos();
+        #[cfg(unix)]
+        let inode = std::os::unix::fs::MetadataExt::ino(&meta);
+        #[cfg(not(unix))]
+        let inode = 0u64;
+        Some(format!("v1 {} {modified} {inode}\n", meta.len()))
+    }
+
+    /// Records the store at `path` whole, if its log is empty (else nothing is recorded).
+    /// Not synced: a record lost to a power cut only means one more full check.
+    fn record(path: &Path) {
+        if let Some(fingerprint) = Self::fingerprint(path)
+            && let Err(e) = std::fs::write(Self::record_path(path), fingerprint)
+        {
+            tracing::debug!("store not recorded whole: {e}");
+        }
+    }
+
+    /// Whether the store at `path` is as recorded; removes the record either way.
+    fn take(path: &Path) -> bool {
+        let record = Self::record_path(path);
+        let Ok(said) = std::fs::read_to_string(&record) else {
+            return false;
+        };
+        let now = Self::fingerprint(path);
+        if std::fs::remove_file(&record).is_err() {
+            // A record that cannot be removed could vouch for a later, changed file.
+            return false;
+        }
+        now.is_some_and(|now| now == said)
+    }
+}
+
+/// Records a store whole ([`Intact`]) when dropped after every connection to it is closed
+/// (SQLite's last close checkpoints the log and removes it), unless it was found damaged.
+/// Keep it after the connections among a struct's fields (fields drop in order).
+#[derive(Debug)]
+pub struct CleanClose {
+    path: std::path::PathBuf,
+    damaged: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl CleanClose {
+    /// The clean close of the store at `path`, recorded at drop unless `damaged` is set.
+    pub fn new(path: &Path, damaged: std::sync::Arc<std::sync::atomic::AtomicBool>) -> Self {
+        CleanClose {
+            path: path.to_owned(),
+            damaged,
+        }
+    }
+}
+
+impl Drop for CleanClose {
+    fn drop(&mut self) {
+        if !self.damaged.load(std::sync::atomic::Ordering::SeqCst) {
+            Intact::record(&self.path);
+        }
+    }
+}
+
+/// `path` with `suffix` appended to its file name (`p.db` → `p.db-wal`).
+fn suffixed(path: &Path, suffix: &str) -> std::path::PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    std::path::PathBuf::from(name)
 }
 
 /// Names what an open failed on: a damaged file, or a folder that cannot be written.
@@ -367,16 +491,26 @@ pub struct Checkpointer {
 impl Checkpointer {
     /// Starts the checkpointer of the database at `path` and turns `writer`'s auto-checkpoint
     /// off.
-    pub fn start(path: &Path, key: &DatabaseKey, writer: &Connection) -> Result<Self, StoreError> {
+    /// When the store falls idle it empties the log into the file and records the store whole
+    /// ([`Intact`]) unless `damaged` is set.
+    pub fn start(
+        path: &Path,
+        key: &DatabaseKey,
+        writer: &Connection,
+        damaged: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ) -> Result<Self, StoreError> {
         let conn = open_raw(path, Some(key), false)?;
-        conn.busy_timeout(BUSY_TIMEOUT)?;
+        // Only the idle checkpoint that empties the log waits for readers (and holds writers
+        // back meanwhile): briefly.
+        conn.busy_timeout(IDLE_CHECKPOINT_WAIT)?;
         writer.pragma_update(None, "wal_autocheckpoint", 0)?;
         let (tx, rx) = std::sync::mpsc::sync_channel::<()>(1);
         let commits = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let seen = commits.clone();
+        let path = path.to_owned();
         let thread = std::thread::Builder::new()
             .name("mapeo-checkpoint".into())
-            .spawn(move || checkpoint_loop(&conn, &rx, &seen))?;
+            .spawn(move || checkpoint_loop(&conn, &rx, &seen, &path, &damaged))?;
         Ok(Checkpointer {
             requests: Some(tx),
             thread: Some(thread),
@@ -403,26 +537,53 @@ fn checkpoint_loop(
     conn: &Connection,
     requests: &std::sync::mpsc::Receiver<()>,
     commits: &std::sync::atomic::AtomicU64,
+    path: &Path,
+    damaged: &std::sync::atomic::AtomicBool,
 ) {
     use std::sync::mpsc::RecvTimeoutError;
     let mut checkpointed_at = 0;
-    let mut run = || {
-        let now = commits.load(std::sync::atomic::Ordering::Relaxed);
-        if now == checkpointed_at {
+    let mut recorded_at = None;
+    let passive = |now, checkpointed_at: &mut u64| {
+        if now == *checkpointed_at {
             return;
         }
         match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-            Ok(()) => checkpointed_at = now,
+            Ok(()) => *checkpointed_at = now,
             Err(e) => tracing::warn!("background checkpoint failed: {e}"),
         }
     };
     loop {
-        match requests.recv_timeout(CHECKPOINT_IDLE) {
-            Ok(()) | Err(RecvTimeoutError::Timeout) => run(),
+        let idle = match requests.recv_timeout(CHECKPOINT_IDLE) {
+            Ok(()) => false,
+            Err(RecvTimeoutError::Timeout) => true,
             Err(RecvTimeoutError::Disconnected) => {
-                run();
+                passive(
+                    commits.load(std::sync::atomic::Ordering::Relaxed),
+                    &mut checkpointed_at,
+                );
                 return;
             }
+        };
+        let now = commits.load(std::sync::atomic::Ordering::Relaxed);
+        if !idle || recorded_at == Some(now) {
+            passive(now, &mut checkpointed_at);
+            continue;
+        }
+        // Idle: empty the log into the file (waiting briefly for readers to move on), and
+        // record the store whole while nothing changes it.
+        let emptied = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+        });
+        match emptied {
+            Ok((0, 0)) => {
+                checkpointed_at = now;
+                recorded_at = Some(now);
+                if !damaged.load(std::sync::atomic::Ordering::SeqCst) {
+                    Intact::record(path);
+                }
+            }
+            Ok(_) => passive(now, &mut checkpointed_at),
+            Err(e) => tracing::debug!("idle checkpoint did not empty the log: {e}"),
         }
     }
 }
@@ -455,6 +616,151 @@ pub fn migrate(conn: &Connection, migrations: &[Migration]) -> Result<(), StoreE
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn test_key() -> DatabaseKey {
+        let root = crate::crypto::RootKey::from_bytes([7; crate::crypto::ROOT_KEY_LEN]);
+        crate::crypto::DataFolderKey::derive(&root, &[9; crate::crypto::DATA_FOLDER_SALT_LEN])
+            .device_database_key()
+    }
+
+    /// Opens `path` as a store, writes a row, and closes it the way a project does: the
+    /// clean-close record drops after the connection.
+    fn open_write_close(path: &Path, key: &DatabaseKey) -> Verified {
+        let damaged = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (conn, verified) =
+            open_checked(path, key, PROJECT_MIGRATIONS, Damaged::Device).unwrap();
+        let record = CleanClose::new(path, damaged);
+        conn.execute_batch("CREATE TABLE IF NOT EXISTS t (x); INSERT INTO t VALUES (1);")
+            .unwrap();
+        drop(conn);
+        drop(record);
+        verified
+    }
+
+    #[test]
+    fn a_store_closed_cleanly_opens_without_reading_it_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.db");
+        let key = test_key();
+        assert_eq!(open_write_close(&path, &key), Verified::QuickCheck);
+        assert!(Intact::record_path(&path).exists());
+        assert_eq!(open_write_close(&path, &key), Verified::Recorded);
+        assert_eq!(open_write_close(&path, &key), Verified::Recorded);
+    }
+
+    #[test]
+    fn a_store_recorded_while_idle_opens_without_reading_it_whole_after_a_kill() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.db");
+        let key = test_key();
+        let damaged = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let run = |write: &str| {
+            let (conn, verified) =
+                open_checked(&path, &key, PROJECT_MIGRATIONS, Damaged::Device).unwrap();
+            let checkpointer = Checkpointer::start(&path, &key, &conn, damaged.clone()).unwrap();
+            conn.execute_batch(write).unwrap();
+            checkpointer.committed();
+            // Idle long enough for the checkpointer to empty the log and record the store.
+            let deadline = std::time::Instant::now() + CHECKPOINT_IDLE * 5;
+            while !Intact::record_path(&path).exists() {
+                assert!(std::time::Instant::now() < deadline, "never recorded");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            // Killed: nothing closes, the checkpointer never stops.
+            std::mem::forget(checkpointer);
+            std::mem::forget(conn);
+            verified
+        };
+        assert_eq!(
+            run("CREATE TABLE t (x); INSERT INTO t VALUES (1);"),
+            Verified::QuickCheck
+        );
+        assert_eq!(run("INSERT INTO t VALUES (2);"), Verified::Recorded);
+        // A write after the record, then a kill: the log holds it, and the open checks.
+        let (conn, verified) =
+            open_checked(&path, &key, PROJECT_MIGRATIONS, Damaged::Device).unwrap();
+        assert_eq!(verified, Verified::Recorded);
+        Intact::record(&path);
+        conn.execute_batch("INSERT INTO t VALUES (3);").unwrap();
+        std::mem::forget(conn);
+        let (conn, verified) =
+            open_checked(&path, &key, PROJECT_MIGRATIONS, Damaged::Device).unwrap();
+        assert_eq!(verified, Verified::QuickCheck);
+        let rows: i64 = conn
+            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 3);
+    }
+
+    #[test]
+    fn a_store_not_closed_cleanly_is_checked_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.db");
+        let key = test_key();
+        open_write_close(&path, &key);
+        // A run that ends without a clean close (a kill): its connection never closes, its
+        // log stays, and no record is written.
+        let (conn, verified) =
+            open_checked(&path, &key, PROJECT_MIGRATIONS, Damaged::Device).unwrap();
+        assert_eq!(verified, Verified::Recorded);
+        conn.execute_batch("INSERT INTO t VALUES (2);").unwrap();
+        std::mem::forget(conn);
+        assert!(!Intact::record_path(&path).exists());
+        let (_conn, verified) =
+            open_checked(&path, &key, PROJECT_MIGRATIONS, Damaged::Device).unwrap();
+        assert_eq!(verified, Verified::QuickCheck);
+    }
+
+    #[test]
+    fn a_store_changed_after_its_clean_close_is_checked_and_refused_if_damaged() {
+        use std::io::{Seek, SeekFrom, Write};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.db");
+        let key = test_key();
+        open_write_close(&path, &key);
+        {
+            let conn = open_writer(&path, Some(&key), PROJECT_MIGRATIONS).unwrap();
+            let tx = conn.unchecked_transaction().unwrap();
+            for i in 0..2000 {
+                tx.execute(
+                    "INSERT INTO t VALUES (?1)",
+                    [format!("row {i} {}", "x".repeat(200))],
+                )
+                .unwrap();
+            }
+            tx.commit().unwrap();
+        }
+        // Recorded by a clean close, then garbled by something else (the record is left as it
+        // was: only the file's fingerprint has moved on).
+        open_write_close(&path, &key);
+        assert!(Intact::record_path(&path).exists());
+        let mut f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        f.seek(SeekFrom::Start(4096 * 20 + 100)).unwrap();
+        f.write_all(&[0x5a; 64]).unwrap();
+        f.sync_all().unwrap();
+        drop(f);
+        match open_checked(&path, &key, PROJECT_MIGRATIONS, Damaged::Device) {
+            Err(StoreError::Damaged(Damaged::Device)) => {}
+            other => panic!("a garbled store opened: {:?}", other.map(|(_, v)| v)),
+        }
+    }
+
+    #[test]
+    fn a_store_found_damaged_gets_no_clean_close_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.db");
+        let key = test_key();
+        let damaged = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (conn, _) = open_checked(&path, &key, PROJECT_MIGRATIONS, Damaged::Device).unwrap();
+        let record = CleanClose::new(&path, damaged.clone());
+        damaged.store(true, std::sync::atomic::Ordering::SeqCst);
+        drop(conn);
+        drop(record);
+        assert!(!Intact::record_path(&path).exists());
+        let (_conn, verified) =
+            open_checked(&path, &key, PROJECT_MIGRATIONS, Damaged::Device).unwrap();
+        assert_eq!(verified, Verified::QuickCheck);
+    }
 
     #[test]
     fn a_database_newer_than_the_code_is_refused() {

@@ -304,7 +304,8 @@ impl Manager {
         std::fs::create_dir_all(&projects_dir)
             .map_err(|e| db::classify(StoreError::Io(e), &projects_dir, db::Damaged::Device))?;
         let folder_key = unlock_and_migrate(data_dir, root_key)?;
-        let conn = db::open_checked(
+        // The device's store is small: it is checked whole at every open.
+        let (conn, _) = db::open_checked(
             &data_dir.join(DEVICE_DB),
             &folder_key.device_database_key(),
             db::DEVICE_MIGRATIONS,

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use tokio::sync::watch;
@@ -68,7 +68,7 @@ pub struct Project {
     writable: AtomicBool,
     /// Set once SQLite reports the file damaged: from then on every read and write is
     /// refused with [`StoreError::Damaged`] (sticky for the life of this handle).
-    damaged: AtomicBool,
+    damaged: Arc<AtomicBool>,
     path: PathBuf,
     /// `None` once the store is closed for a repair.
     checkpointer: Mutex<Option<db::Checkpointer>>,
@@ -85,6 +85,9 @@ pub struct Project {
     pub(crate) wanted_cache: Mutex<Option<crate::attachments::WantedCache>>,
     /// Whether local writes wait for this device's earlier entries (`own_entries`).
     own_entries: own_entries::OwnEntries,
+    /// Records a clean close, so the next open need not read the whole file: last, so that
+    /// it drops after every connection above has closed.
+    _clean_close: db::CleanClose,
 }
 
 impl std::fmt::Debug for Project {
@@ -116,11 +119,13 @@ impl Project {
         clock: Clock,
     ) -> Result<Self> {
         let store = db::Damaged::Project(join.project_key().project_id());
-        let writer = db::open_checked(path, key, db::PROJECT_MIGRATIONS, store)?;
+        let (writer, verified) = db::open_checked(path, key, db::PROJECT_MIGRATIONS, store)?;
+        let damaged = Arc::new(AtomicBool::new(false));
+        tracing::debug!(project = %join.project_key().project_id().short(), ?verified, "project store opened");
         let opened = (|| {
             index::prepare_writer(&writer)?;
             let reader = db::open_reader(path, key)?;
-            let checkpointer = db::Checkpointer::start(path, key, &writer)?;
+            let checkpointer = db::Checkpointer::start(path, key, &writer, damaged.clone())?;
             let book = roles::load(&reader, join.creator)?;
             let own_role = book.current(&device.device_id());
             let keys = FeedKeys::new(&join.project_key());
@@ -147,7 +152,7 @@ impl Project {
             reader: Mutex::new(reader),
             clock,
             writable: AtomicBool::new(true),
-            damaged: AtomicBool::new(false),
+            damaged: damaged.clone(),
             path: path.to_owned(),
             checkpointer: Mutex::new(Some(checkpointer)),
             changes,
@@ -158,6 +163,7 @@ impl Project {
             blob_policy: watch::Sender::new(crate::attachments::BlobPolicy::default()),
             wanted_cache: Mutex::new(None),
             own_entries,
+            _clean_close: db::CleanClose::new(path, damaged),
         })
     }
 
