@@ -205,3 +205,80 @@ fn a_member_added_while_another_coordinator_removes_someone_gets_the_epoch_by_he
     copy_missing(&pc, &pa);
     assert_eq!(pa.have_vector().unwrap(), before);
 }
+
+/// A coordinator, a member and a member about to be removed, all holding the same project
+/// and its first observation.
+fn three_members(
+    seeds: [u8; 3],
+) -> (
+    [Device; 3],
+    [std::sync::Arc<mapeo_core::Project>; 3],
+    mapeo_core::JoinDetails,
+) {
+    let devices = seeds.map(Device::new);
+    let pa = devices[0]
+        .manager
+        .create_project(Default::default())
+        .unwrap();
+    let details = devices[0].manager.join_details(&pa.id()).unwrap();
+    let pb = devices[1].manager.join_project(&details).unwrap();
+    let px = devices[2].manager.join_project(&details).unwrap();
+    for d in &devices[1..] {
+        pa.assign_role(&d.manager.device_id(), PeerRole::Member, None)
+            .unwrap();
+    }
+    pa.create(observation(1.0, 1.0, "before")).unwrap();
+    copy_missing(&pa, &pb);
+    copy_missing(&pa, &px);
+    (devices, [pa, pb, px], details)
+}
+
+#[test]
+fn a_removal_reaches_an_offline_member_by_sync_file_and_the_removed_one_reads_nothing_new() {
+    let (_devices, [pa, pb, px], _) = three_members([21, 22, 23]);
+    pa.remove_member(&px.device_id(), None).unwrap();
+    pa.create(observation(2.0, 2.0, "after")).unwrap();
+    let (epoch, _) = pa.current_epoch().unwrap();
+    assert!(epoch.is_some());
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("from-the-coordinator.mapeosync");
+    pa.export_sync_file(&file, &Default::default(), &mut |_| {})
+        .unwrap();
+    // The member who was away takes the file in: the new epoch, and what was written in it.
+    pb.import_sync_file(&file, &mut |_| {}).unwrap();
+    assert_eq!(pb.current_epoch().unwrap(), (epoch, true));
+    assert_eq!(notes(&pb), notes(&pa));
+    assert!(format!("{:?}", notes(&pb)).contains("after"));
+    // The removed member gets the same file: it takes the entries in but cannot open the new
+    // one, and holds no secret of the new epoch.
+    px.import_sync_file(&file, &mut |_| {}).unwrap();
+    assert_eq!(px.current_epoch().unwrap(), (epoch, false));
+    let seen = format!("{:?}", notes(&px));
+    assert!(seen.contains("before") && !seen.contains("after"), "{seen}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removal_reaches_a_member_over_a_live_sync_on_loopback() {
+    let wait = std::time::Duration::from_secs(20);
+    let ([a, b, _x], [pa, pb, px], _) = three_members([31, 32, 33]);
+    pa.remove_member(&px.device_id(), None).unwrap();
+    pa.create(observation(2.0, 2.0, "after")).unwrap();
+    let (epoch, _) = pa.current_epoch().unwrap();
+    a.manager.start_sync(&pa.id()).unwrap();
+    b.manager.start_sync(&pb.id()).unwrap();
+    let addr = a.manager.start_listening(common::loopback()).await.unwrap();
+    b.manager.connect(addr).await.unwrap();
+    b.manager
+        .wait_for_sync(&pb.id(), mapeo_core::sync::SyncPhase::Full, wait)
+        .await
+        .unwrap();
+    assert_eq!(pb.current_epoch().unwrap(), (epoch, true));
+    assert_eq!(notes(&pb), notes(&pa));
+    // Written by the member in the new epoch, read back by the coordinator.
+    let reply = pb
+        .create(observation(3.0, 3.0, "reply in the new epoch"))
+        .unwrap();
+    common::eventually("the reply", wait, || pa.get(reply.doc_id()).is_ok()).await;
+    assert_eq!(notes(&pb), notes(&pa));
+}
