@@ -282,6 +282,10 @@ fn member(
         entries.extend(pa.read_entries(&author, ns, have, len).expect("read"));
     }
     p.import(&entries).expect("import");
+    // As a sync would: the creator said how far this device's own feeds go (nowhere), so the
+    // new member may write.
+    p.note_peer_holdings(&pa.have_vector().expect("have"))
+        .expect("holdings");
     (m, p)
 }
 
