@@ -9,10 +9,13 @@ mod common;
 #[path = "../../core/tests/support/map_packages.rs"]
 mod map_packages;
 
+use std::io::Read;
 use std::process::Child;
+use std::sync::Arc;
 
 use common::{COMMAND_TIMEOUT, Peer, SYNC_TIMEOUT, wait_output};
 use mapeo_core::maps::MapStore;
+use mapeo_core::{Manager, RootKey};
 use serde_json::Value;
 
 fn named(name: &str) -> Peer {
@@ -21,15 +24,22 @@ fn named(name: &str) -> Peer {
     p
 }
 
-/// Imports a package into a peer's map store (the `maps import` command comes with the map
-/// store's own branch; the store is the same folder).
+/// Imports a package into a peer's map store with `mapeo maps import`; its map id.
 fn import(peer: &Peer, file: &std::path::Path) -> String {
-    MapStore::open(&peer.dir().join("maps"))
+    peer.json(&["maps", "import", file.to_str().unwrap()])["imported"]["id"]
+        .as_str()
         .unwrap()
-        .import_file(file)
-        .unwrap()
-        .id
-        .to_string()
+        .to_owned()
+}
+
+/// A peer's map store, opened as its `mapeo` does (the store is sealed under a key derived
+/// from the root key in its data folder); only while no `mapeo` of the peer runs.
+fn map_store(peer: &Peer) -> (Manager, Arc<MapStore>) {
+    let hex = std::fs::read_to_string(peer.dir().join("root.key")).unwrap();
+    let bytes: [u8; 16] = hex::decode(hex.trim()).unwrap().try_into().unwrap();
+    let manager = Manager::open(&peer.dir(), &RootKey::from_bytes(bytes)).unwrap();
+    let store = manager.maps().unwrap();
+    (manager, store)
 }
 
 /// Waits for a background `mapeo --json …`: exit code, stdout as JSON (Null if none), and
@@ -108,11 +118,13 @@ fn a_map_shared_through_the_serves_is_offered_accepted_and_installed_byte_for_by
     spoke.stop();
     hub.stop();
 
-    let store = MapStore::open(&beto.dir().join("maps")).unwrap();
+    let (_device, store) = map_store(&beto);
     let id: mapeo_core::maps::MapId = map.parse().unwrap();
-    let (path, info) = store.package(&id).unwrap();
+    let (mut package, info) = store.open_package(&id).unwrap();
     assert_eq!(info.name, "Blank");
-    assert_eq!(std::fs::read(path).unwrap(), std::fs::read(&smp).unwrap());
+    let mut installed = Vec::new();
+    package.read_to_end(&mut installed).unwrap();
+    assert_eq!(installed, std::fs::read(&smp).unwrap());
 }
 
 #[test]
@@ -138,7 +150,7 @@ fn a_declined_map_is_not_installed_and_the_sender_hears_it() {
     assert_ne!(code, 0);
     assert_eq!(err["kind"], "map_share_declined", "{err}");
     spoke.stop();
-    let store = MapStore::open(&beto.dir().join("maps")).unwrap();
+    let (_device, store) = map_store(&beto);
     assert!(store.list().unwrap().is_empty());
 }
 

@@ -1,7 +1,8 @@
 //! What keeps a data folder unreadable without the root key: its salt file (from which, with
-//! the root key, every at-rest key derives), the in-place encryption of databases written by
-//! versions before encryption, and the destruction of the salt that a wipe starts with.
-//! Opens no store for use (`manager` does) and knows nothing of projects' contents.
+//! the root key, every at-rest key derives), the in-place encryption of databases and the
+//! in-place sealing of files (media, map packages) written by versions before encryption, and
+//! the destruction of the salt that a wipe starts with. Opens no store for use (`manager`,
+//! `blobs` and `maps` do) and knows nothing of projects' contents.
 //!
 //! Crash safety of the migration: a database is encrypted into a temporary file beside it,
 //! which is synced and then renamed over the plaintext file, one database at a time. A kill
@@ -11,14 +12,20 @@
 //! missing but which holds encrypted databases lost its keys, and is refused rather than
 //! given a new salt. A wipe replaces the salt with its mark instead: that folder's leftovers
 //! are deleted at the next open and it starts afresh.
+//! A plaintext file is sealed the same way ([`seal_in_place`]): into a temporary file that
+//! the file's store sweeps when it opens, synced, then renamed over the plaintext file.
 
+use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
-use crate::crypto::{DATA_FOLDER_SALT_LEN, DataFolderKey, DatabaseKey, RootKey, random_bytes};
+use crate::crypto::{
+    DATA_FOLDER_SALT_LEN, DataFolderKey, DatabaseKey, FileKey, RootKey, random_bytes,
+};
 use crate::db::{self, StoreError};
+use crate::sealed_file::SealedWriter;
 
 /// File name of the salt file inside the data folder.
 pub const SALT_FILE: &str = "at-rest.salt";
@@ -229,6 +236,57 @@ pub fn encrypt_in_place(path: &Path, key: &DatabaseKey) -> Result<(), AtRestErro
     std::fs::rename(&tmp, path)?;
     sync_dir(path)?;
     Ok(())
+}
+
+/// How [`seal_in_place`] leaves the sealed file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sealed {
+    /// A complete file, its last chunk sealed as the last; `read_only` sets its permissions.
+    Whole {
+        /// Make the sealed file read-only.
+        read_only: bool,
+    },
+    /// An unfinished download cut at a chunk boundary: its last chunk is sealed as not the
+    /// last, so that the download resumes after it.
+    Unfinished,
+}
+
+/// Seals the plaintext `plain` under `key` into `tmp` (a new, empty file at `tmp_path` that
+/// the caller's store sweeps when it opens), syncs it, renames it over `path` and syncs the
+/// folder: the one step of a file's migration a kill can interrupt, and it leaves either file
+/// whole. On failure the temporary file is removed and `path` is unchanged.
+pub fn seal_in_place(
+    key: &FileKey,
+    mut plain: impl Read,
+    tmp: File,
+    tmp_path: &Path,
+    path: &Path,
+    how: Sealed,
+) -> Result<(), std::io::Error> {
+    let sealed = (|| {
+        let mut w = SealedWriter::new(key, tmp)?;
+        std::io::copy(&mut plain, &mut w)?;
+        let file = match how {
+            Sealed::Unfinished => {
+                w.seal_full()?;
+                w.get_ref().try_clone()?
+            }
+            Sealed::Whole { .. } => w.finish()?,
+        };
+        file.sync_all()?;
+        if how == (Sealed::Whole { read_only: true }) {
+            let mut perms = file.metadata()?.permissions();
+            perms.set_readonly(true);
+            file.set_permissions(perms)?;
+        }
+        drop(file);
+        std::fs::rename(tmp_path, path)?;
+        sync_dir(path)
+    })();
+    if sealed.is_err() {
+        let _ = std::fs::remove_file(tmp_path);
+    }
+    sealed
 }
 
 fn remove_if_present(path: &Path) -> Result<(), std::io::Error> {

@@ -31,6 +31,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use thiserror::Error;
 use tokio::sync::watch;
 
+use crate::at_rest;
 use crate::crypto::FileKey;
 use crate::ids::BlobHash;
 pub use crate::schema::MAX_BLOB_BYTES;
@@ -262,41 +263,30 @@ impl BlobStore {
         self.seal_in_place(file.take(keep), path, true)
     }
 
-    /// Seals `plain` into a temporary file, syncs it and renames it over `path`: the one
-    /// step of the migration a kill can interrupt, and it leaves either file whole. With
-    /// `unfinished` (a partial download, cut at a chunk boundary) the last chunk is sealed as
-    /// not the last, so that the download resumes after it.
+    /// Seals `plain` into a temporary file, syncs it and renames it over `path` (see
+    /// [`at_rest::seal_in_place`]). With `unfinished` (a partial download, cut at a chunk
+    /// boundary) the last chunk is sealed as not the last, so that the download resumes
+    /// after it.
     fn seal_in_place(
         &self,
-        mut plain: impl Read,
+        plain: impl Read,
         path: &Path,
         unfinished: bool,
     ) -> Result<(), BlobError> {
         let (file, tmp) = self.temp_file()?;
-        let sealed = (|| {
-            let mut w = SealedWriter::new(&self.0.key, file)?;
-            io::copy(&mut plain, &mut w)?;
-            let file = if unfinished {
-                w.seal_full()?;
-                w.get_ref().try_clone()?
-            } else {
-                w.finish()?
-            };
-            file.sync_all()?;
-            if !unfinished {
-                let mut perms = file.metadata()?.permissions();
-                perms.set_readonly(true);
-                file.set_permissions(perms)?;
-            }
-            drop(file);
-            fs::rename(&tmp, path)?;
-            sync_dir(path.parent().unwrap_or(&self.0.root))?;
-            Ok::<_, BlobError>(())
-        })();
-        if sealed.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
-        sealed
+        let how = if unfinished {
+            at_rest::Sealed::Unfinished
+        } else {
+            at_rest::Sealed::Whole { read_only: true }
+        };
+        Ok(at_rest::seal_in_place(
+            &self.0.key,
+            plain,
+            file,
+            &tmp,
+            path,
+            how,
+        )?)
     }
 
     /// Tells watchers that what the store holds, or what is wanted of it, changed.

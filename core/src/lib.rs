@@ -15,10 +15,12 @@
 //! epochs                        key epochs: removal that locks out (records in auth)
 //! index  roles                  views derived from feeds; who may write what
 //! feed   blobs   maps           signed encrypted logs (the truth); content-addressed files,
-//!                               sealed at rest; the device's offline map packages (the
-//!                               server reads them)
+//!                               sealed at rest; the device's offline map packages, sealed at
+//!                               rest too (the server reads them; MBTiles through a read-only
+//!                               SQLite VFS over the sealed file)
 //! db  at_rest  schema            SQLite open (SQLCipher keys), migrations, damage; the data
-//!                               folder's salt, in-place encryption; document types, checks
+//!                               folder's salt, in-place encryption of databases and sealing
+//!                               of files; document types, checks
 //! ids  crypto  backup_code  connection_code  sealed_file (files sealed at rest, by chunk)
 //! ```
 //!

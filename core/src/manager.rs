@@ -335,6 +335,7 @@ impl Manager {
             &data_dir.join(MAP_SHARES_DIR),
             &data_dir.join(MAPS_DIR),
             folder_key.derive_file_key(map_share::FILE_KEY_PURPOSE),
+            folder_key.derive_file_key(crate::maps::FILE_KEY_PURPOSE),
         );
         network.attach_map_shares(map_shares.clone());
         let manager = Manager {
@@ -360,6 +361,12 @@ impl Manager {
             manager.network.set_name(info.name, info.device_type);
         }
         manager.refresh_network_projects()?;
+        // Opening the map store seals in place the map packages of versions before sealing:
+        // now, not when the maps are first looked at. A store that cannot open now (a full
+        // disk) is tried again at first use; the device opens all the same.
+        if let Err(e) = manager.maps() {
+            tracing::warn!("the map store could not be opened: {e}");
+        }
         Ok(manager)
     }
 
@@ -393,10 +400,11 @@ impl Manager {
 
     /// Emergency wipe: makes everything in the data folder unreadable at once, whatever its
     /// size, then deletes it in the background. First the folder's salt file is overwritten,
-    /// synced and removed — every database (and every file encrypted under the folder's
-    /// keys) is then undecryptable even with the root key; then networking stops and the
-    /// stores close; then a thread deletes the files (databases first). This handle, and
-    /// every project handle, answers [`Error::Wiped`] or as damaged from then on.
+    /// synced and removed — every database and every file sealed under the folder's keys
+    /// (media, map packages and the map index, maps being received) is then undecryptable
+    /// even with the root key; then networking stops and the stores close; then a thread
+    /// deletes the files (databases first). This handle, and every project handle, answers
+    /// [`Error::Wiped`] or as damaged from then on.
     ///
     /// The identity survives in its backup code: a device restored from it into a fresh
     /// folder gets its data back from the other members at the next sync. The root key
@@ -473,9 +481,14 @@ impl Manager {
         Ok(())
     }
 
-    /// The device's map store, in `<data dir>/maps/` (maps belong to the device, not a project).
+    /// The device's map store, in `<data dir>/maps/` (maps belong to the device, not a project),
+    /// sealed at rest under the data folder's map key.
     pub fn maps(&self) -> std::result::Result<Arc<crate::maps::MapStore>, crate::maps::MapError> {
-        crate::maps::MapStore::open(&self.data_dir.join(MAPS_DIR))
+        crate::maps::MapStore::open(
+            &self.data_dir.join(MAPS_DIR),
+            self.folder_key
+                .derive_file_key(crate::maps::FILE_KEY_PURPOSE),
+        )
     }
 
     /// Offers a map to a connected device that shares a project with this one; it travels
@@ -502,7 +515,7 @@ impl Manager {
             return Err(MapShareError::NoSharedProject);
         }
         let maps = self.maps()?;
-        self.map_shares.offer(&maps, map, *device).await
+        self.map_shares.offer(maps, map, *device).await
     }
 
     /// Cancels a map share this device sent (for one it received: declines it).

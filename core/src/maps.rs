@@ -1,22 +1,36 @@
 //! The device's map store: imports, lists, removes and reads offline map packages (SMP and
 //! MBTiles) kept in one folder, and chooses the default map. Maps belong to the device, not to
 //! a project; this module knows nothing of projects, sync or the local server above it.
+//!
+//! Every file of the folder is sealed at rest ([`crate::sealed_file`], under the data folder's
+//! map [`FileKey`]): the packages and the index that names them and their bounds. A copy of
+//! the folder shows neither tiles nor styles nor where the team works. Ids, sizes and
+//! listings are those of the plaintext package, so a map keeps its id on every device. Reads
+//! decrypt only what they touch: an SMP is read through its zip directory over the sealed
+//! reader, an MBTiles through a read-only SQLite VFS that serves its pages from the sealed
+//! file ([`sealed_vfs`]). An import seals as it hashes and checks the sealed copy, so no
+//! plaintext reaches the disk. Packages and indexes of versions before sealing are sealed in
+//! place when the store opens (crash-safe: [`at_rest::seal_in_place`]).
 
 mod mbtiles;
+mod sealed_vfs;
 mod smp;
 mod style;
 
 use std::collections::HashMap;
 use std::fmt;
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use serde::{Deserialize, Serialize};
 
+use crate::at_rest;
+use crate::crypto::FileKey;
 use crate::ids::Timestamp;
+use crate::sealed_file::{self, SealedFileError, SealedReader, SealedWriter};
 
 pub use style::fallback_style;
 
@@ -40,9 +54,13 @@ pub const MAX_ENTRY_NAME: usize = 255;
 /// Highest zoom level a map may have (zoom levels are `0..=MAX_ZOOM`).
 pub const MAX_ZOOM: u8 = 22;
 
+/// The purpose of the data folder's file key that seals the map store
+/// ([`DataFolderKey::derive_file_key`](crate::crypto::DataFolderKey::derive_file_key)).
+pub const FILE_KEY_PURPOSE: &str = "maps";
+
 const INDEX_FILE: &str = "index.json";
 const INDEX_TMP: &str = "index.json.tmp";
-/// Files being imported carry this suffix until they are verified and renamed.
+/// Files being imported or sealed carry this suffix until they are renamed into place.
 const PART_SUFFIX: &str = ".part";
 const COPY_BUFFER: usize = 64 * 1024;
 
@@ -233,7 +251,7 @@ pub struct MapInfo {
     pub min_zoom: u8,
     /// Highest zoom level with data.
     pub max_zoom: u8,
-    /// Size of the package on disk, in bytes.
+    /// Size of the package as imported, in bytes (sealed on disk, it takes 0.03% more).
     pub size: u64,
     /// The kind of package.
     pub format: MapFormat,
@@ -287,10 +305,12 @@ enum Reader {
     MbTiles(mbtiles::Reader),
 }
 
-/// The device's map store, over one folder (`<data dir>/maps/`): each map is a verified file
-/// named by its id, listed in `index.json` (written atomically).
+/// The device's map store, over one folder (`<data dir>/maps/`): each map is a verified,
+/// sealed file named by its id, listed in `index.json` (sealed too, written atomically).
 pub struct MapStore {
     dir: PathBuf,
+    /// Seals every file of the folder.
+    key: FileKey,
     /// Serializes changes to the index (import, remove, default).
     index_lock: Mutex<()>,
     /// Open packages, so that reading many tiles does not reopen or re-parse them.
@@ -298,29 +318,40 @@ pub struct MapStore {
 }
 
 impl MapStore {
-    /// Opens the store in `dir` (created if missing). Every opener of the same folder in this
-    /// process shares one store, so that imports, removals and the default are serialized on
-    /// one index and no opener sweeps away another's import in progress. The first opener
-    /// removes imports that a crash interrupted.
-    pub fn open(dir: &Path) -> Result<Arc<Self>, MapError> {
+    /// Opens the store in `dir` (created if missing), whose files are sealed under `key`.
+    /// Every opener of the same folder (with the same key) in this process shares one store,
+    /// so that imports, removals and the default are serialized on one index and no opener
+    /// sweeps away another's import in progress. The first opener removes imports that a
+    /// crash interrupted and seals in place the plaintext files of versions before sealing.
+    pub fn open(dir: &Path, key: FileKey) -> Result<Arc<Self>, MapError> {
         static OPEN: Mutex<Vec<(PathBuf, Weak<MapStore>)>> = Mutex::new(Vec::new());
         fs::create_dir_all(dir)?;
         let dir = dir.canonicalize()?;
         let mut open = lock(&OPEN);
         open.retain(|(_, store)| store.strong_count() > 0);
+        let same_key = |s: &MapStore| {
+            bool::from(subtle::ConstantTimeEq::ct_eq(
+                &s.key.expose_bytes()[..],
+                &key.expose_bytes()[..],
+            ))
+        };
         if let Some(store) = open
             .iter()
             .find(|(d, _)| *d == dir)
             .and_then(|(_, s)| s.upgrade())
+            .filter(|s| same_key(s))
         {
             return Ok(store);
         }
-        let store = Arc::new(Self::open_alone(&dir)?);
+        // A store of the folder under another key (a wiped folder made anew) is left to
+        // whoever still holds it.
+        open.retain(|(d, _)| *d != dir);
+        let store = Arc::new(Self::open_alone(&dir, key)?);
         open.push((dir, Arc::downgrade(&store)));
         Ok(store)
     }
 
-    fn open_alone(dir: &Path) -> Result<Self, MapError> {
+    fn open_alone(dir: &Path, key: FileKey) -> Result<Self, MapError> {
         for entry in fs::read_dir(dir)? {
             let entry = entry?;
             let name = entry.file_name();
@@ -331,11 +362,66 @@ impl MapStore {
         }
         let store = MapStore {
             dir: dir.to_owned(),
+            key,
             index_lock: Mutex::new(()),
             readers: Mutex::new(HashMap::new()),
         };
+        store.seal_plain_files()?;
         store.load_index()?;
         Ok(store)
+    }
+
+    /// Seals in place what versions before sealing wrote in plaintext: the index first (it
+    /// names the maps and their bounds), then each package. Each file is sealed into a
+    /// `.part` file that the next open sweeps, synced, and renamed over the plaintext one: a
+    /// kill at any point leaves every file whole, plaintext (sealed at the next open) or
+    /// sealed.
+    fn seal_plain_files(&self) -> Result<(), MapError> {
+        match fs::read(self.dir.join(INDEX_FILE)) {
+            Ok(bytes) if !sealed_file::looks_sealed(&bytes) => {
+                let index: Index =
+                    serde_json::from_slice(&bytes).map_err(|_| MapError::DamagedIndex)?;
+                self.save_index(&index)?;
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
+        }
+        for entry in fs::read_dir(&self.dir)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            let is_package =
+                name.to_str()
+                    .and_then(|n| n.rsplit_once('.'))
+                    .is_some_and(|(id, ext)| {
+                        id.parse::<MapId>().is_ok()
+                            && [MapFormat::Smp, MapFormat::MbTiles]
+                                .iter()
+                                .any(|f| f.extension() == ext)
+                    });
+            if !is_package || !entry.file_type()?.is_file() {
+                continue;
+            }
+            let mut plain = File::open(entry.path())?;
+            let mut head = Vec::with_capacity(sealed_file::HEADER_LEN);
+            (&mut plain)
+                .take(sealed_file::HEADER_LEN as u64)
+                .read_to_end(&mut head)?;
+            if sealed_file::looks_sealed(&head) {
+                continue;
+            }
+            plain.seek(SeekFrom::Start(0))?;
+            let (tmp, tmp_path) = new_part_file(&self.dir)?;
+            at_rest::seal_in_place(
+                &self.key,
+                io::BufReader::with_capacity(COPY_BUFFER, plain),
+                tmp,
+                &tmp_path,
+                &entry.path(),
+                at_rest::Sealed::Whole { read_only: false },
+            )?;
+        }
+        Ok(())
     }
 
     /// Imports the package at `path` (SMP or MBTiles, told apart by content).
@@ -343,8 +429,9 @@ impl MapStore {
         self.import(File::open(path)?)
     }
 
-    /// Imports a package read from `source`: copied while hashed into a temporary file in the
-    /// store's folder, checked there, then renamed. Any failure removes the temporary file.
+    /// Imports a package read from `source`: sealed while hashed into a temporary file in the
+    /// store's folder, checked there through the sealed reader, then renamed. Any failure
+    /// removes the temporary file; no plaintext of the package is ever written.
     /// Importing a package already in the store returns the map already there. When no map is
     /// the default, the imported one becomes it: a team that imports (or is sent) a map
     /// expects to see it, not the blank fallback, without a second step.
@@ -354,7 +441,8 @@ impl MapStore {
         let mut size: u64 = 0;
         let mut head = Vec::with_capacity(16);
         {
-            let mut out = io::BufWriter::new(&part.file);
+            // The writer seals whole chunks: it buffers them itself.
+            let mut out = SealedWriter::new(&self.key, &part.file)?;
             let mut buf = vec![0u8; COPY_BUFFER];
             loop {
                 let n = match source.read(&mut buf) {
@@ -374,13 +462,13 @@ impl MapStore {
                 hasher.update(&buf[..n]);
                 out.write_all(&buf[..n])?;
             }
-            out.flush()?;
+            out.finish()?;
         }
         part.file.sync_all()?;
         let format = sniff_format(&head).ok_or(MapError::NotAMap)?;
         let checked = match format {
-            MapFormat::Smp => smp::check(&part.path)?,
-            MapFormat::MbTiles => mbtiles::check(&part.path)?,
+            MapFormat::Smp => smp::check(self.open_sealed(&part.path)?)?,
+            MapFormat::MbTiles => mbtiles::check(&part.path, &self.key)?,
         };
         let id = MapId::from_hash(&hasher.finalize());
 
@@ -427,10 +515,16 @@ impl MapStore {
             .ok_or(MapError::UnknownMap)
     }
 
-    /// A map's package file as imported (to send it to another device), with its listing.
-    pub fn package(&self, id: &MapId) -> Result<(PathBuf, MapInfo), MapError> {
+    /// A map's package as imported, byte for byte (to send it to another device), decrypted
+    /// as it is read, with its listing. Its length is checked here; damage found later comes
+    /// as an I/O error ([`sealed_file::is_damage`]).
+    pub fn open_package(&self, id: &MapId) -> Result<(MapPackage, MapInfo), MapError> {
         let info = self.get(id)?;
-        Ok((self.map_path(id, info.format), info))
+        let reader = self.open_sealed(&self.map_path(id, info.format))?;
+        if reader.len() != info.size {
+            return Err(MapError::Damaged);
+        }
+        Ok((MapPackage(reader), info))
     }
 
     /// Removes a map and its file; if it was the default, there is no default afterwards.
@@ -543,8 +637,8 @@ impl MapStore {
         let info = self.get(id)?;
         let path = self.map_path(id, info.format);
         let reader = Arc::new(match info.format {
-            MapFormat::Smp => Reader::Smp(smp::Reader::open(&path)?),
-            MapFormat::MbTiles => Reader::MbTiles(mbtiles::Reader::open(&path)?),
+            MapFormat::Smp => Reader::Smp(smp::Reader::open(self.open_sealed(&path)?)?),
+            MapFormat::MbTiles => Reader::MbTiles(mbtiles::Reader::open(&path, &self.key)?),
         });
         lock(&self.readers).insert(id.clone(), reader.clone());
         Ok(reader)
@@ -554,28 +648,94 @@ impl MapStore {
         self.dir.join(format!("{id}.{}", format.extension()))
     }
 
+    /// Opens a sealed file of the store for reading, its length authenticated.
+    fn open_sealed(&self, path: &Path) -> Result<SealedReader<File>, MapError> {
+        let mut reader = SealedReader::open(&self.key, File::open(path)?).map_err(damaged)?;
+        reader.verify_len().map_err(damaged)?;
+        Ok(reader)
+    }
+
     fn load_index(&self) -> Result<Index, MapError> {
-        match fs::read(self.dir.join(INDEX_FILE)) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|_| MapError::DamagedIndex),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Index::default()),
-            Err(e) => Err(e.into()),
-        }
+        let file = match File::open(self.dir.join(INDEX_FILE)) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Index::default()),
+            Err(e) => return Err(e.into()),
+        };
+        let index_error = |e: SealedFileError| match e {
+            SealedFileError::Io(e) => MapError::Io(e),
+            _ => MapError::DamagedIndex,
+        };
+        let mut reader = SealedReader::open(&self.key, file).map_err(index_error)?;
+        let mut bytes = Vec::new();
+        reader
+            .read_to_end(&mut bytes)
+            .map_err(|e| index_error(e.into()))?;
+        serde_json::from_slice(&bytes).map_err(|_| MapError::DamagedIndex)
     }
 
     fn save_index(&self, index: &Index) -> Result<(), MapError> {
         let tmp = self.dir.join(INDEX_TMP);
         let bytes = serde_json::to_vec_pretty(index).map_err(|_| MapError::DamagedIndex)?;
-        let result = (|| {
-            let mut f = File::create(&tmp)?;
-            f.write_all(&bytes)?;
-            f.sync_all()?;
-            fs::rename(&tmp, self.dir.join(INDEX_FILE))?;
-            sync_dir(&self.dir)
-        })();
-        if result.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
-        Ok(result?)
+        let file = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)?;
+        let how = at_rest::Sealed::Whole { read_only: false };
+        at_rest::seal_in_place(
+            &self.key,
+            &bytes[..],
+            file,
+            &tmp,
+            &self.dir.join(INDEX_FILE),
+            how,
+        )?;
+        Ok(())
+    }
+}
+
+/// A sealed file that does not open is damaged, unless the disk failed.
+fn damaged(e: SealedFileError) -> MapError {
+    match e {
+        SealedFileError::Io(e) => MapError::Io(e),
+        SealedFileError::NotSealed
+        | SealedFileError::UnsupportedVersion
+        | SealedFileError::Damaged => MapError::Damaged,
+    }
+}
+
+/// A map's package opened for reading ([`MapStore::open_package`]): `Read + Seek` over the
+/// bytes as imported, decrypting only the chunks a read covers. A chunk that does not
+/// authenticate fails the read; wrong bytes are never returned.
+pub struct MapPackage(SealedReader<File>);
+
+impl fmt::Debug for MapPackage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "MapPackage({} bytes)", self.0.len())
+    }
+}
+
+impl MapPackage {
+    /// The package's size in bytes.
+    pub fn len(&self) -> u64 {
+        self.0.len()
+    }
+
+    /// Whether the package is empty (never, for an imported map).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Read for MapPackage {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
+impl Seek for MapPackage {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        self.0.seek(to)
     }
 }
 
@@ -591,14 +751,7 @@ struct PartFile {
 
 impl PartFile {
     fn create(dir: &Path) -> Result<Self, MapError> {
-        let mut rand = [0u8; 8];
-        getrandom::fill(&mut rand).map_err(|_| io::Error::other("no randomness"))?;
-        let path = dir.join(format!(".import-{}{PART_SUFFIX}", hex::encode(rand)));
-        let file = fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&path)?;
+        let (file, path) = new_part_file(dir)?;
         Ok(PartFile {
             path,
             file,
@@ -614,6 +767,19 @@ impl PartFile {
         }
         Ok(())
     }
+}
+
+/// A new, empty `.part` file in `dir` (swept when the store opens).
+fn new_part_file(dir: &Path) -> Result<(File, PathBuf), MapError> {
+    let mut rand = [0u8; 8];
+    getrandom::fill(&mut rand).map_err(|_| io::Error::other("no randomness"))?;
+    let path = dir.join(format!(".import-{}{PART_SUFFIX}", hex::encode(rand)));
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)?;
+    Ok((file, path))
 }
 
 impl Drop for PartFile {

@@ -15,14 +15,19 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{Device, eventually, joined_project, loopback};
+use mapeo_core::RootKey;
 use mapeo_core::manager::{MapShare, MapShareDirection, MapShareError, MapShareState};
 use mapeo_core::maps::MapId;
 use mapeo_core::schema::{DeviceInfo, DeviceType};
 use mapeo_core::sync::map_share::MapShareId;
 
-const WAIT: Duration = Duration::from_secs(60);
-/// The generated package of the midway cases: big enough that a cut lands in the middle.
-const BIG: u64 = 48 * 1024 * 1024;
+/// Generous: in the tests' debug build, sealing and unsealing (the sender reads its package
+/// through the sealed reader; the receiver seals what arrives, then checks and seals the
+/// installed copy) runs at a few MB/s, and the cases run side by side on two cores.
+const WAIT: Duration = Duration::from_secs(120);
+/// The generated package of the midway cases: big enough that a cut lands in the middle (at
+/// the debug build's speed, the transfer of its 24 chunks takes seconds).
+const BIG: u64 = 24 * 1024 * 1024;
 
 fn named(seed: u8, name: &str) -> Device {
     let d = Device::new(seed);
@@ -114,9 +119,34 @@ fn record_progress(d: &Device) -> (Arc<Mutex<BTreeSet<u64>>>, tokio::task::JoinH
     (seen, task)
 }
 
+/// A map's package as the store gives it back (decrypted as it is read).
 fn package_bytes(d: &Device, map: &MapId) -> Vec<u8> {
-    let (path, _) = d.manager.maps().unwrap().package(map).unwrap();
-    std::fs::read(path).unwrap()
+    let (mut package, _) = d.manager.maps().unwrap().open_package(map).unwrap();
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut package, &mut out).unwrap();
+    out
+}
+
+/// A file under `d`'s data folder holding `needle`, if any.
+fn file_holding(d: &Device, needle: &[u8]) -> Option<PathBuf> {
+    fn walk(dir: &Path, needle: &[u8]) -> Option<PathBuf> {
+        for e in std::fs::read_dir(dir).ok()?.flatten() {
+            let p = e.path();
+            let found = if p.is_dir() {
+                walk(&p, needle)
+            } else {
+                std::fs::read(&p)
+                    .ok()
+                    .filter(|b| b.windows(needle.len()).any(|w| w == needle))
+                    .map(|_| p)
+            };
+            if found.is_some() {
+                return found;
+            }
+        }
+        None
+    }
+    walk(d.dir.path(), needle)
 }
 
 /// Files left in the receiver's share folder (partial downloads and received packages).
@@ -223,7 +253,15 @@ async fn a_real_map_offered_to_a_fellow_member_is_seen_accepted_and_installed_by
 
     let installed = b.manager.maps().unwrap().get(&info.id).unwrap();
     assert_eq!(installed.name, info.name);
-    assert_eq!(package_bytes(&b, &info.id), std::fs::read(&smp).unwrap());
+    let plain = std::fs::read(&smp).unwrap();
+    assert_eq!(package_bytes(&b, &info.id), plain);
+    // Neither side holds the package's plaintext on disk: sealed in both map stores, and
+    // the received copy sealed too until it was dropped.
+    for at in [plain.len() / 4, plain.len() / 2, plain.len() - 100] {
+        let run = &plain[at..at + 64];
+        assert_eq!(file_holding(&a, run), None, "sender, bytes at {at}");
+        assert_eq!(file_holding(&b, run), None, "receiver, bytes at {at}");
+    }
     assert_eq!(
         b.manager.maps().unwrap().style(&info.id).unwrap(),
         a.manager.maps().unwrap().style(&info.id).unwrap()
@@ -544,11 +582,24 @@ async fn bytes_that_do_not_match_the_offered_hash_fail_and_install_nothing() {
         .share_map(&map, &b.manager.device_id())
         .await
         .unwrap();
-    let (path, _) = a.manager.maps().unwrap().package(&map).unwrap();
-    let mut bytes = std::fs::read(&path).unwrap();
+    // Other bytes of the same size, sealed under the sender's own map key (so that they
+    // read back as the package, and only the receiver's hash check can tell).
+    let mut bytes = package_bytes(&a, &map);
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0xff;
-    std::fs::write(&path, &bytes).unwrap();
+    let key = mapeo_core::at_rest::unlock(a.dir.path(), &RootKey::from_bytes([a.seed; 16]), &[])
+        .unwrap()
+        .derive_file_key(mapeo_core::maps::FILE_KEY_PURPOSE);
+    let path = a.dir.path().join("maps").join(format!("{map}.mbtiles"));
+    let sealed = mapeo_core::sealed_file::seal_stream(&key, &bytes[..], Vec::new())
+        .unwrap()
+        .1;
+    std::fs::write(&path, &sealed).unwrap();
+    assert_eq!(
+        package_bytes(&a, &map),
+        bytes,
+        "the sender now reads other bytes"
+    );
     accept_next(&b).await;
     wait_state(&b, id, MapShareState::Failed).await;
     wait_state(&a, id, MapShareState::Failed).await;

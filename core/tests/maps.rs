@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use flate2::Compression;
 use flate2::write::GzEncoder;
+use mapeo_core::crypto::FileKey;
 use mapeo_core::maps::{Bounds, MapError, MapFormat, MapStore, fallback_style};
 use mapeo_core::{Manager, RootKey};
 use rusqlite::{Connection, params};
@@ -195,9 +196,14 @@ fn folder_listing(dir: &Path) -> Vec<String> {
     names
 }
 
+/// The key the tests' stores are sealed under.
+fn key() -> FileKey {
+    FileKey::from_bytes([11; 32])
+}
+
 fn store_in(dir: &Path) -> (Arc<MapStore>, PathBuf) {
     let maps = dir.join("maps");
-    (MapStore::open(&maps).expect("open store"), maps)
+    (MapStore::open(&maps, key()).expect("open store"), maps)
 }
 
 /// Fetches `@comapeo/fallback-smp@1.0.0` with npm into `dir`; `None` (said loudly) only when
@@ -520,7 +526,7 @@ fn maps_are_listed_chosen_as_default_and_removed() {
 
     // Reopened, the store still knows its maps and default.
     drop(store);
-    let store = MapStore::open(&maps_dir).expect("reopen");
+    let store = MapStore::open(&maps_dir, key()).expect("reopen");
     assert_eq!(store.list().expect("list").len(), 2);
     assert_eq!(store.default_map().expect("default"), Some(smp.id.clone()));
 
@@ -769,13 +775,13 @@ fn openers_of_one_folder_share_the_store_and_an_interrupted_import_is_swept() {
         b"PK\x03\x04half",
     )
     .expect("w");
-    let first = MapStore::open(&maps_dir).expect("open");
+    let first = MapStore::open(&maps_dir, key()).expect("open");
     assert!(
         folder_listing(&maps_dir).is_empty(),
         "the leftover is swept"
     );
 
-    let second = MapStore::open(&maps_dir).expect("open again");
+    let second = MapStore::open(&maps_dir, key()).expect("open again");
     assert!(Arc::ptr_eq(&first, &second), "one store per folder");
     let file = tmp.path().join("a.mbtiles");
     mbtiles_file(&file, &[("format", "png")], &[(0, 0, 0, png_tile(7))]);

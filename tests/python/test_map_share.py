@@ -151,9 +151,15 @@ def test_a_map_offered_to_a_fellow_member_is_accepted_installed_and_a_second_dec
                     for x in (s.calls() or [[]])[-1]
                 ),
             )
-        # The installed package, in b's map store, is the sender's byte for byte.
-        installed = root / "b" / "maps" / f"{map_id}.smp"
-        assert installed.read_bytes() == fallback_smp.read_bytes()
+        # The installed package is the sender's byte for byte: b's map store lists it under the
+        # same id (the blake3 hash of the bytes b imported) and size. On disk it is sealed: no
+        # run of the package is in the file.
+        (installed,) = [x for x in b.maps() if x.id == map_id]
+        plain = fallback_smp.read_bytes()
+        assert installed.size == len(plain)
+        raw = (root / "b" / "maps" / f"{map_id}.smp").read_bytes()
+        assert raw.startswith(b"MAPEOSF")
+        assert plain[len(plain) // 2 : len(plain) // 2 + 64] not in raw
 
         # A second offer, declined: nothing more on b, and a hears it.
         second = await a.share_map(map_id, b.device_id())

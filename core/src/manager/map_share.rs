@@ -3,7 +3,9 @@
 //! into a [`PartialBlob`] of a store of its own (`<data dir>/map-shares/`, sealed at rest
 //! under its own file key), resumed after its last complete chunk after a disconnect or a
 //! restart, verified against the offered hash — and only then imported (decrypted as it is
-//! read) into the [`MapStore`]. An accepted share is kept on disk until it
+//! read, sealed again under the map store's key as it is written) into the [`MapStore`]: no
+//! plaintext of the package reaches the disk on either side, the sender reading its package
+//! through the store's sealed reader. An accepted share is kept on disk until it
 //! ends; a declined, cancelled or failed one leaves no partial file and nothing installed.
 //! Reaches peers only through [`SharePeers`]; the session routes the messages.
 
@@ -30,7 +32,7 @@ use crate::sync::message::Message;
 
 mod transfer;
 
-use transfer::{WriterCmd, hash_file, write_share};
+use transfer::{WriterCmd, hash_package, write_share};
 
 /// Most offers from peers waiting for an answer at once; more are declined unseen.
 pub const MAX_PENDING_MAP_OFFERS: usize = 32;
@@ -164,8 +166,8 @@ pub(crate) trait SharePeers: Send + Sync {
 struct Entry {
     share: MapShare,
     hash: BlobHash,
-    /// Sender: the package file.
-    path: Option<PathBuf>,
+    /// Sender: the map store holding the package.
+    package: Option<Arc<MapStore>>,
     /// Sender: the task streaming chunks.
     stream: Option<JoinHandle<()>>,
     /// Receiver: the writer of the partial file, while connected.
@@ -204,6 +206,8 @@ pub(crate) struct MapShares {
     maps_dir: PathBuf,
     /// Seals the packages being received.
     key: FileKey,
+    /// Seals the map store's files.
+    maps_key: FileKey,
     incoming: Mutex<Option<BlobStore>>,
     entries: Mutex<BTreeMap<MapShareId, Entry>>,
     state: watch::Sender<Vec<MapShare>>,
@@ -221,16 +225,17 @@ fn storage(e: impl std::fmt::Display) -> MapShareError {
 }
 
 impl MapShares {
-    /// The shares of the device whose map-share folder is `dir` and map store `maps_dir`;
-    /// packages being received are sealed under `key`. Accepted shares that a restart
-    /// interrupted are loaded (they resume when their sender connects); a folder that cannot
-    /// be read now is tried again at first use.
-    pub(crate) fn open(dir: &Path, maps_dir: &Path, key: FileKey) -> Arc<Self> {
+    /// The shares of the device whose map-share folder is `dir` and map store `maps_dir`
+    /// (sealed under `maps_key`); packages being received are sealed under `key`. Accepted
+    /// shares that a restart interrupted are loaded (they resume when their sender
+    /// connects); a folder that cannot be read now is tried again at first use.
+    pub(crate) fn open(dir: &Path, maps_dir: &Path, key: FileKey, maps_key: FileKey) -> Arc<Self> {
         let shares = Arc::new_cyclic(|this| MapShares {
             this: this.clone(),
             dir: dir.to_owned(),
             maps_dir: maps_dir.to_owned(),
             key,
+            maps_key,
             incoming: Mutex::new(None),
             entries: Mutex::new(BTreeMap::new()),
             state: watch::Sender::new(Vec::new()),
@@ -357,20 +362,19 @@ impl MapShares {
         self.publish();
     }
 
-    /// Offers the map at `path` to `peer`, which the caller checked is connected, takes part
-    /// in map shares and shares a project with this device.
+    /// Offers `map` of the store `maps` to `peer`, which the caller checked is connected,
+    /// takes part in map shares and shares a project with this device.
     pub(crate) async fn offer(
         &self,
-        maps: &MapStore,
+        maps: Arc<MapStore>,
         map: &MapId,
         peer: DeviceId,
     ) -> Result<MapShareId, MapShareError> {
-        let (path, info) = maps.package(map)?;
+        let (package, info) = maps.open_package(map)?;
         if info.size > MAX_SHARED_MAP_BYTES {
             return Err(MapShareError::TooLarge);
         }
-        let hashed = path.clone();
-        let hash = tokio::task::spawn_blocking(move || hash_file(&hashed))
+        let hash = tokio::task::spawn_blocking(move || hash_package(package))
             .await
             .map_err(storage)??;
         let id = MapShareId::random();
@@ -394,7 +398,7 @@ impl MapShares {
         let mut entry = received(&offer, peer, peer_name, 0);
         entry.share.direction = MapShareDirection::Sending;
         entry.share.state = MapShareState::Offered;
-        entry.path = Some(path);
+        entry.package = Some(maps);
         lock(&self.entries).insert(id, entry);
         self.publish();
         tx.send(Message::MapShare(MapShareMessage::Offer { offer }))
@@ -747,7 +751,7 @@ fn received(offer: &MapOffer, peer: DeviceId, peer_name: String, bytes: u64) -> 
             state: MapShareState::Transferring,
         },
         hash: offer.hash,
-        path: None,
+        package: None,
         stream: None,
         writer: None,
     }

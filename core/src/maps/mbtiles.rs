@@ -1,19 +1,22 @@
 //! MBTiles (SQLite) packages: checks one before import, reads its tiles (stored in TMS rows,
-//! served in XYZ) and gives it a generated style. Opened read-only and immutable, so a read
-//! never writes next to the file.
+//! served in XYZ) and gives it a generated style. Opened read-only and immutable through the
+//! sealed VFS ([`super::sealed_vfs`]), so a read decrypts only the pages it touches and never
+//! writes next to the file.
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Mutex;
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 
+use super::sealed_vfs;
 use super::style::{self, image_type};
 use super::{
     Bounds, Checked, MAX_ENTRY_SIZE, MAX_STYLE_SIZE, MAX_ZOOM, MBTILES_SOURCE, MapError,
     MapResource, lock,
 };
+use crate::crypto::FileKey;
 
 const HAS_TABLES: &str = "SELECT count(*) FROM sqlite_master WHERE name IN ('tiles', 'metadata') AND type IN ('table', 'view')";
 const QUICK_CHECK: &str = "PRAGMA quick_check";
@@ -72,30 +75,6 @@ struct Summary {
     checked: Checked,
     kind: TileKind,
     vector_layers: Vec<String>,
-}
-
-fn open(path: &Path) -> Result<Connection, MapError> {
-    // `immutable=1`: no locks, no journal or WAL files beside the map; the file never changes.
-    let uri = format!("file:{}?immutable=1", uri_path(path));
-    Connection::open_with_flags(
-        uri,
-        OpenFlags::SQLITE_OPEN_READ_ONLY
-            | OpenFlags::SQLITE_OPEN_URI
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(|_| MapError::Damaged)
-}
-
-/// Escapes the characters that mean something in an SQLite URI.
-fn uri_path(path: &Path) -> String {
-    let mut out = String::new();
-    for c in path.to_string_lossy().chars() {
-        match c {
-            '%' | '?' | '#' => out.push_str(&format!("%{:02X}", c as u32)),
-            _ => out.push(c),
-        }
-    }
-    out
 }
 
 fn damaged(_: rusqlite::Error) -> MapError {
@@ -202,10 +181,10 @@ fn summarize(conn: &Connection, check_all: bool) -> Result<Summary, MapError> {
     })
 }
 
-/// Checks a whole MBTiles: its tables, integrity, metadata, and every tile's coordinates and
-/// size.
-pub(super) fn check(path: &Path) -> Result<Checked, MapError> {
-    let conn = open(path)?;
+/// Checks a whole sealed MBTiles: its tables, integrity, metadata, and every tile's
+/// coordinates and size.
+pub(super) fn check(path: &Path, key: &FileKey) -> Result<Checked, MapError> {
+    let conn = sealed_vfs::open(path, key)?;
     Ok(summarize(&conn, true)?.checked)
 }
 
@@ -216,8 +195,8 @@ pub(super) struct Reader {
 }
 
 impl Reader {
-    pub(super) fn open(path: &Path) -> Result<Self, MapError> {
-        let conn = open(path)?;
+    pub(super) fn open(path: &Path, key: &FileKey) -> Result<Self, MapError> {
+        let conn = sealed_vfs::open(path, key)?;
         let s = summarize(&conn, false)?;
         let style = style::mbtiles_style(
             MBTILES_SOURCE,

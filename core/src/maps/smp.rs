@@ -1,11 +1,11 @@
 //! Styled Map Packages (SMP): checks a zip before import, and reads its style, tiles, glyphs
 //! and sprites by random access through the zip's central directory. The zip is never
-//! unpacked; only entries that are asked for are read.
+//! unpacked; only entries that are asked for are read, from any `Read + Seek` source (the
+//! store's sealed reader, which decrypts only the chunks an entry lies in).
 
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
-use std::path::Path;
 use std::sync::Mutex;
 
 use serde_json::Value;
@@ -17,6 +17,7 @@ use super::{
     Bounds, COMPRESSION_RATIO_FLOOR, Checked, MAX_COMPRESSION_RATIO, MAX_ENTRIES, MAX_ENTRY_SIZE,
     MAX_STYLE_SIZE, MAX_UNPACKED_SIZE, MapError, MapResource, lock, tile_in_range,
 };
+use crate::sealed_file::SealedReader;
 
 const STYLE_ENTRY: &str = "style.json";
 const VERSION_ENTRY: &str = "VERSION";
@@ -39,13 +40,12 @@ struct PackageStyle {
 
 /// Checks a whole package: every entry's name, size, compression ratio and checksum, the style,
 /// and that every tile it holds is within range.
-pub(super) fn check(path: &Path) -> Result<Checked, MapError> {
-    let mut file = File::open(path)?;
+pub(super) fn check(mut package: impl Read + Seek) -> Result<Checked, MapError> {
     // The zip reader loads the whole central directory: count its entries before it does.
-    if declared_entries(&mut file)? > MAX_ENTRIES as u64 {
+    if declared_entries(&mut package)? > MAX_ENTRIES as u64 {
         return Err(MapError::TooManyEntries);
     }
-    let mut zip = ZipArchive::new(file).map_err(|_| MapError::Damaged)?;
+    let mut zip = ZipArchive::new(package).map_err(|_| MapError::Damaged)?;
     if zip.len() > MAX_ENTRIES {
         return Err(MapError::TooManyEntries);
     }
@@ -105,7 +105,7 @@ const EOCD_SEARCH: u64 = 22 + 65_535;
 
 /// The number of entries the zip's end-of-central-directory record declares (its zip64 record
 /// when there is one), read from the file's tail only.
-fn declared_entries(file: &mut File) -> Result<u64, MapError> {
+fn declared_entries(file: &mut (impl Read + Seek)) -> Result<u64, MapError> {
     let len = file.seek(SeekFrom::End(0))?;
     let tail_len = len.min(EOCD_SEARCH);
     file.seek(SeekFrom::Start(len - tail_len))?;
@@ -152,7 +152,7 @@ fn check_ratio(size: u64, compressed: u64) -> Result<(), MapError> {
     Ok(())
 }
 
-fn check_version(zip: &mut ZipArchive<File>) -> Result<(), MapError> {
+fn check_version(zip: &mut ZipArchive<impl Read + Seek>) -> Result<(), MapError> {
     let mut entry = match zip.by_name(VERSION_ENTRY) {
         Ok(e) => e,
         Err(ZipError::FileNotFound) => return Ok(()),
@@ -169,7 +169,7 @@ fn check_version(zip: &mut ZipArchive<File>) -> Result<(), MapError> {
     }
 }
 
-fn read_style(zip: &mut ZipArchive<File>) -> Result<Value, MapError> {
+fn read_style(zip: &mut ZipArchive<impl Read + Seek>) -> Result<Value, MapError> {
     let mut entry = match zip.by_name(STYLE_ENTRY) {
         Ok(e) => e,
         Err(ZipError::FileNotFound) => return Err(MapError::MissingStyle),
@@ -318,15 +318,15 @@ impl io::Write for Counter {
 
 /// An imported SMP, open for reads.
 pub(super) struct Reader {
-    zip: Mutex<ZipArchive<File>>,
+    zip: Mutex<ZipArchive<SealedReader<File>>>,
     tiles: HashMap<String, TileTemplate>,
     glyphs: Option<String>,
     sprites: HashMap<String, String>,
 }
 
 impl Reader {
-    pub(super) fn open(path: &Path) -> Result<Self, MapError> {
-        let mut zip = ZipArchive::new(File::open(path)?).map_err(|_| MapError::Damaged)?;
+    pub(super) fn open(package: SealedReader<File>) -> Result<Self, MapError> {
+        let mut zip = ZipArchive::new(package).map_err(|_| MapError::Damaged)?;
         let parsed = parse_style(&read_style(&mut zip)?)?;
         Ok(Reader {
             zip: Mutex::new(zip),

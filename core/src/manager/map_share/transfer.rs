@@ -2,17 +2,15 @@
 //! receiver's writer appending them to the share's partial file, verifying and installing.
 //! The state they report to lives in the parent module.
 
-use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
-use std::path::{Path, PathBuf};
-use std::sync::Weak;
+use std::sync::{Arc, Weak};
 
 use tokio::sync::mpsc;
 
 use super::{MapShareError, MapShareState, MapShares, lock, storage};
 use crate::blobs::{BlobError, PartialBlob};
 use crate::ids::{BlobHash, DeviceId};
-use crate::maps::{MapError, MapId, MapStore};
+use crate::maps::{MapError, MapId, MapPackage, MapStore};
 use crate::sync::map_share::{MapShareId, MapShareMessage};
 use crate::sync::message::{BLOB_CHUNK_BYTES, Message};
 
@@ -67,12 +65,14 @@ impl MapShares {
     }
 
     /// Imports a verified package into the map store, then drops it from the share store.
+    /// Both are sealed: the package is decrypted from the one as it is sealed into the other.
     pub(super) fn install(&self, hash: BlobHash) -> Result<MapId, MapShareError> {
         let incoming = self.incoming()?;
         let package = incoming
             .open_blob(&hash)?
             .ok_or(MapShareError::Storage("received package vanished".into()))?;
-        let result = MapStore::open(&self.maps_dir).and_then(|m| m.import(package));
+        let result =
+            MapStore::open(&self.maps_dir, self.maps_key.clone()).and_then(|m| m.import(package));
         incoming.remove_added(&hash);
         Ok(result?.id)
     }
@@ -86,7 +86,8 @@ impl MapShares {
         let Some(e) = entries.get_mut(&id) else {
             return;
         };
-        let (Some(path), size) = (e.path.clone(), e.share.size) else {
+        let (Some(maps), map, size) = (e.package.clone(), e.share.map_id.clone(), e.share.size)
+        else {
             return;
         };
         if offset > size {
@@ -98,7 +99,7 @@ impl MapShares {
         e.share.state = MapShareState::Transferring;
         e.share.bytes = offset;
         e.stream = Some(tokio::spawn(async move {
-            if let Err(e) = this.stream(id, peer, path, offset, size).await {
+            if let Err(e) = this.stream(id, peer, maps, map, offset, size).await {
                 // The package cannot be read here any more: the receiver must not wait for
                 // bytes that will not come.
                 tracing::warn!("sending a map failed: {e}");
@@ -114,14 +115,21 @@ impl MapShares {
         &self,
         id: MapShareId,
         peer: DeviceId,
-        path: PathBuf,
+        maps: Arc<MapStore>,
+        map: MapId,
         mut offset: u64,
         size: u64,
     ) -> Result<(), MapShareError> {
         let Some(tx) = self.outbox(&peer) else {
             return Ok(());
         };
-        let mut file = Some(File::open(&path)?);
+        // The package's plaintext, decrypted chunk by chunk as it is read: the receiver
+        // verifies it against the offered hash.
+        let package = tokio::task::spawn_blocking(move || maps.open_package(&map))
+            .await
+            .map_err(storage)??
+            .0;
+        let mut file = Some(package);
         while offset < size {
             let f = file.take().ok_or(MapShareError::WrongState)?;
             let (f, data) = tokio::task::spawn_blocking(move || read_chunk(f, offset, size))
@@ -206,10 +214,10 @@ pub(super) fn write_share(
 
 /// Reads up to one chunk of the package at `offset`.
 pub(super) fn read_chunk(
-    mut f: File,
+    mut f: MapPackage,
     offset: u64,
     size: u64,
-) -> Result<(File, Vec<u8>), MapShareError> {
+) -> Result<(MapPackage, Vec<u8>), MapShareError> {
     let want = size.saturating_sub(offset).min(BLOB_CHUNK_BYTES as u64);
     let mut buf = Vec::with_capacity(usize::try_from(want).unwrap_or(BLOB_CHUNK_BYTES));
     f.seek(SeekFrom::Start(offset))?;
@@ -217,9 +225,9 @@ pub(super) fn read_chunk(
     Ok((f, buf))
 }
 
-pub(super) fn hash_file(path: &Path) -> Result<BlobHash, MapShareError> {
+/// The blake3 hash of a whole package, read through the store's sealed reader.
+pub(super) fn hash_package(mut f: MapPackage) -> Result<BlobHash, MapShareError> {
     let mut hasher = blake3::Hasher::new();
-    let mut f = File::open(path)?;
     let mut buf = vec![0u8; crate::blobs::COPY_BUFFER_BYTES];
     loop {
         match f.read(&mut buf) {

@@ -18,6 +18,7 @@ import kotlinx.coroutines.withTimeout
 import org.junit.jupiter.api.AfterEach
 import org.junit.jupiter.api.Assertions.assertArrayEquals
 import org.junit.jupiter.api.Assertions.assertEquals
+import org.junit.jupiter.api.Assertions.assertFalse
 import org.junit.jupiter.api.Assertions.assertTrue
 import org.junit.jupiter.api.Assumptions.assumeTrue
 import org.junit.jupiter.api.BeforeEach
@@ -154,8 +155,15 @@ class MapShareTest {
         for (seen in listOf(seenA, seenB)) {
             until("each listener hears every byte") { seen.last().any { it.shareId == id && it.bytes == offer.size } }
         }
-        val installed = dir.resolve("b").resolve("maps").resolve("$mapId.smp").toFile()
-        assertArrayEquals(smp.readBytes(), installed.readBytes())
+        // The installed package is the sender's byte for byte: b's map store lists it under the
+        // same id (the blake3 hash of the bytes b imported) and size. On disk it is sealed: no
+        // run of the package is in the file.
+        val plain = smp.readBytes()
+        assertEquals(plain.size.toULong(), b.maps().single { it.id == mapId }.size)
+        val raw = dir.resolve("b").resolve("maps").resolve("$mapId.smp").toFile().readBytes()
+        assertArrayEquals("MAPEOSF".toByteArray(), raw.copyOfRange(0, 7))
+        val run = plain.copyOfRange(plain.size / 2, plain.size / 2 + 64)
+        assertFalse(raw.toList().windowed(run.size).any { it.toByteArray().contentEquals(run) })
 
         val second = a.shareMap(mapId, b.deviceId())
         until("the second offer arrives") { b.mapShares().any { it.shareId == second } }

@@ -1,0 +1,271 @@
+//! A read-only SQLite VFS that serves a database's pages from its sealed file
+//! ([`crate::sealed_file`]), decrypting only the chunks a page read covers: MBTiles maps are
+//! queried while their plaintext is never on disk, and reading a tile costs the same whatever
+//! the package's size. Registered once per process under [`VFS_NAME`] (the `sqlite-plugin`
+//! crate holds the FFI); a connection names a one-use token that [`open`] registered just
+//! before with the file's path and key, never a path SQLite could reach by itself. Knows
+//! nothing of maps: it serves pages of one sealed file, and refuses every write.
+
+use std::collections::HashMap;
+use std::ffi::CString;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+use rusqlite::{Connection, OpenFlags};
+use sqlite_plugin::flags::{AccessFlags, LockLevel, OpenKind, OpenOpts};
+use sqlite_plugin::vars;
+use sqlite_plugin::vfs::{RegisterOpts, Vfs, VfsHandle, VfsResult, register_static};
+
+use super::{MapError, lock};
+use crate::crypto::{FileKey, random_bytes};
+use crate::sealed_file::SealedReader;
+
+/// The name the VFS is registered under.
+pub const VFS_NAME: &str = "mapeo-sealed";
+
+/// Files a connection is about to open, by token: taken (and so forgotten) by the open.
+static PENDING: Mutex<Option<HashMap<String, (PathBuf, FileKey)>>> = Mutex::new(None);
+
+/// Opens the sealed SQLite database at `path` read-only, its pages decrypted under `key` as
+/// SQLite reads them. Temporary tables and sorts stay in memory: the VFS opens nothing but
+/// the one database.
+pub(super) fn open(path: &Path, key: &FileKey) -> Result<Connection, MapError> {
+    register()?;
+    let token = format!("sealed-{}", hex::encode(random_bytes::<16>()));
+    lock(&PENDING)
+        .get_or_insert_with(HashMap::new)
+        .insert(token.clone(), (path.to_owned(), key.clone()));
+    // `immutable=1`: no locks, no journal or WAL looked for; the file never changes.
+    let opened = Connection::open_with_flags_and_vfs(
+        format!("file:{token}?immutable=1"),
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        VFS_NAME,
+    );
+    // An open that failed before reaching the VFS leaves its token (and key) behind.
+    if let Some(p) = lock(&PENDING).as_mut() {
+        p.remove(&token);
+    }
+    let conn = opened.map_err(|_| MapError::Damaged)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")
+        .map_err(|_| MapError::Damaged)?;
+    Ok(conn)
+}
+
+fn register() -> Result<(), MapError> {
+    static REGISTERED: OnceLock<bool> = OnceLock::new();
+    let ok = *REGISTERED.get_or_init(|| {
+        let Ok(name) = CString::new(VFS_NAME) else {
+            return false;
+        };
+        let registered = register_static(
+            name,
+            SealedVfs,
+            RegisterOpts {
+                make_default: false,
+            },
+        )
+        .is_ok();
+        if !registered {
+            tracing::error!("the sealed map VFS could not be registered with SQLite");
+        }
+        registered
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(MapError::Io(std::io::Error::other(
+            "sqlite refused the sealed map vfs",
+        )))
+    }
+}
+
+struct SealedVfs;
+
+/// One open database: its sealed file, read at random.
+struct Handle(SealedReader<File>);
+
+impl VfsHandle for Handle {
+    fn readonly(&self) -> bool {
+        true
+    }
+
+    fn in_memory(&self) -> bool {
+        false
+    }
+}
+
+impl Vfs for SealedVfs {
+    type Handle = Handle;
+
+    fn open(&self, path: Option<&str>, opts: OpenOpts) -> VfsResult<Handle> {
+        if opts.kind() != OpenKind::MainDb || !opts.mode().is_readonly() {
+            return Err(vars::SQLITE_CANTOPEN);
+        }
+        let token = path.ok_or(vars::SQLITE_CANTOPEN)?;
+        let (path, key) = lock(&PENDING)
+            .as_mut()
+            .and_then(|p| p.remove(token))
+            .ok_or(vars::SQLITE_CANTOPEN)?;
+        let file = File::open(path).map_err(|_| vars::SQLITE_CANTOPEN)?;
+        let mut reader = SealedReader::open(&key, file).map_err(|_| vars::SQLITE_NOTADB)?;
+        // The last chunk authenticates the length: a cut file is refused here.
+        reader.verify_len().map_err(|_| vars::SQLITE_NOTADB)?;
+        Ok(Handle(reader))
+    }
+
+    fn delete(&self, _path: &str) -> VfsResult<()> {
+        Err(vars::SQLITE_IOERR_DELETE)
+    }
+
+    fn access(&self, _path: &str, _flags: AccessFlags) -> VfsResult<bool> {
+        // Nothing but the database exists here: no journal, no WAL.
+        Ok(false)
+    }
+
+    fn file_size(&self, handle: &mut Handle) -> VfsResult<usize> {
+        usize::try_from(handle.0.len()).map_err(|_| vars::SQLITE_IOERR_FSTAT)
+    }
+
+    fn truncate(&self, _handle: &mut Handle, _size: usize) -> VfsResult<()> {
+        Err(vars::SQLITE_READONLY)
+    }
+
+    fn write(&self, _handle: &mut Handle, _offset: usize, _data: &[u8]) -> VfsResult<usize> {
+        Err(vars::SQLITE_READONLY)
+    }
+
+    fn read(&self, handle: &mut Handle, offset: usize, data: &mut [u8]) -> VfsResult<usize> {
+        let reader = &mut handle.0;
+        reader
+            .seek(SeekFrom::Start(offset as u64))
+            .map_err(|_| vars::SQLITE_IOERR_READ)?;
+        let mut got = 0;
+        while got < data.len() {
+            // A chunk that does not authenticate is an error, never other bytes.
+            match reader.read(&mut data[got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return Err(vars::SQLITE_IOERR_READ),
+            }
+        }
+        Ok(got)
+    }
+
+    fn lock(&self, _handle: &mut Handle, _level: LockLevel) -> VfsResult<()> {
+        // Read-only and immutable: no other writer to keep out.
+        Ok(())
+    }
+
+    fn unlock(&self, _handle: &mut Handle, _level: LockLevel) -> VfsResult<()> {
+        Ok(())
+    }
+
+    fn check_reserved_lock(&self, _handle: &mut Handle) -> VfsResult<bool> {
+        Ok(false)
+    }
+
+    fn close(&self, _handle: Handle) -> VfsResult<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // In tests a panic is the failure report.
+mod tests {
+    use super::*;
+    use crate::sealed_file::{self, HEADER_LEN, SEALED_CHUNK_LEN};
+
+    fn key() -> FileKey {
+        FileKey::from_bytes([5; 32])
+    }
+
+    fn blob(i: i64) -> Vec<u8> {
+        (0..3000).map(|j| ((i * 7 + j) % 251) as u8).collect()
+    }
+
+    /// A SQLite database of `rows` rows of 3000-byte blobs, sealed into `dir/sealed.db`; the
+    /// plaintext is removed.
+    fn sealed_db(dir: &Path, rows: i64) -> PathBuf {
+        let plain = dir.join("plain.db");
+        let conn = Connection::open(&plain).unwrap();
+        conn.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, data BLOB)")
+            .unwrap();
+        for i in 0..rows {
+            conn.execute(
+                "INSERT INTO t VALUES (?1, ?2)",
+                rusqlite::params![i, blob(i)],
+            )
+            .unwrap();
+        }
+        drop(conn);
+        let sealed = dir.join("sealed.db");
+        sealed_file::seal_stream(
+            &key(),
+            File::open(&plain).unwrap(),
+            File::create(&sealed).unwrap(),
+        )
+        .unwrap();
+        std::fs::remove_file(&plain).unwrap();
+        sealed
+    }
+
+    #[test]
+    fn the_bundled_sqlite_reads_a_sealed_database_through_the_vfs() {
+        // The VFS registers with the SQLite that rusqlite links (SQLCipher here): registered
+        // with another copy of SQLite, it would not be found by name and nothing would open.
+        let dir = tempfile::tempdir().unwrap();
+        let path = sealed_db(dir.path(), 200);
+        let conn = open(&path, &key()).unwrap();
+        for i in [0, 57, 199] {
+            let got: Vec<u8> = conn
+                .query_row("SELECT data FROM t WHERE id = ?1", [i], |r| r.get(0))
+                .unwrap();
+            assert_eq!(got, blob(i));
+        }
+        let verdict: String = conn
+            .query_row("PRAGMA quick_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(verdict, "ok");
+        assert!(
+            conn.execute("INSERT INTO t VALUES (1000, x'00')", [])
+                .is_err(),
+            "read-only"
+        );
+        // A sort that spills needs temporary storage: in memory, no file opened.
+        let n: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM (SELECT data FROM t ORDER BY data DESC)",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(n, 200);
+        assert!(
+            lock(&PENDING)
+                .as_ref()
+                .is_none_or(|p| p.values().all(|(p, _)| *p != path)),
+            "the open left no key behind"
+        );
+    }
+
+    #[test]
+    fn a_damaged_page_is_an_error_and_a_wrong_key_opens_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = sealed_db(dir.path(), 200);
+        assert!(open(&path, &FileKey::from_bytes([6; 32])).is_err());
+        let mut raw = std::fs::read(&path).unwrap();
+        // In the third chunk: pages of rows, not of the schema.
+        raw[HEADER_LEN + 2 * SEALED_CHUNK_LEN + 100] ^= 1;
+        std::fs::write(&path, &raw).unwrap();
+        let conn = open(&path, &key()).unwrap();
+        let mut stmt = conn.prepare("SELECT data FROM t ORDER BY id").unwrap();
+        let all: rusqlite::Result<Vec<Vec<u8>>> =
+            stmt.query_map([], |r| r.get(0)).unwrap().collect();
+        assert!(all.is_err(), "an error, never other bytes");
+    }
+}
