@@ -41,8 +41,9 @@ pub fn apply_key(conn: &Connection, key: &DatabaseKey) -> Result<(), StoreError>
 
 /// Initialises SQLCipher (and its crypto provider) once per process, on one thread, before
 /// any keyed open: first use from several threads at once is what made `PRAGMA key` fail
-/// now and then under load.
-fn activate_sqlcipher() {
+/// now and then under load. Anything else that touches SQLite's globals first (registering
+/// a VFS) calls it too.
+pub(crate) fn activate_sqlcipher() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         if let Ok(conn) = Connection::open_in_memory() {

@@ -58,6 +58,9 @@ pub(super) fn open(path: &Path, key: &FileKey) -> Result<Connection, MapError> {
 fn register() -> Result<(), MapError> {
     static REGISTERED: OnceLock<bool> = OnceLock::new();
     let ok = *REGISTERED.get_or_init(|| {
+        // SQLite and SQLCipher initialise first, once, on this thread: registering at the
+        // same time as another thread's first keyed open made that open fail now and then.
+        crate::db::activate_sqlcipher();
         let Ok(name) = CString::new(VFS_NAME) else {
             return false;
         };
