@@ -301,7 +301,8 @@ struct Index {
 }
 
 enum Reader {
-    Smp(smp::Reader),
+    // Boxed: the zip reader and its sealed reader hold their state inline.
+    Smp(Box<smp::Reader>),
     MbTiles(mbtiles::Reader),
 }
 
@@ -637,7 +638,7 @@ impl MapStore {
         let info = self.get(id)?;
         let path = self.map_path(id, info.format);
         let reader = Arc::new(match info.format {
-            MapFormat::Smp => Reader::Smp(smp::Reader::open(self.open_sealed(&path)?)?),
+            MapFormat::Smp => Reader::Smp(Box::new(smp::Reader::open(self.open_sealed(&path)?)?)),
             MapFormat::MbTiles => Reader::MbTiles(mbtiles::Reader::open(&path, &self.key)?),
         });
         lock(&self.readers).insert(id.clone(), reader.clone());

@@ -5,7 +5,8 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, TryLockError};
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
@@ -190,14 +191,26 @@ pub(super) fn check(path: &Path, key: &FileKey) -> Result<Checked, MapError> {
 
 /// An imported MBTiles, open for reads.
 pub(super) struct Reader {
-    conn: Mutex<Connection>,
+    /// A few connections, each with its own sealed reader: a tile read decrypts the chunks
+    /// its pages lie in, so reads of several clients run side by side instead of queueing
+    /// on one connection.
+    conns: Vec<Mutex<Connection>>,
+    /// Where a read waits when every connection is busy.
+    next: AtomicUsize,
     style: Value,
 }
+
+/// Connections per open MBTiles.
+const READ_CONNECTIONS: usize = 4;
 
 impl Reader {
     pub(super) fn open(path: &Path, key: &FileKey) -> Result<Self, MapError> {
         let conn = sealed_vfs::open(path, key)?;
         let s = summarize(&conn, false)?;
+        let mut conns = vec![Mutex::new(conn)];
+        for _ in 1..READ_CONNECTIONS {
+            conns.push(Mutex::new(sealed_vfs::open(path, key)?));
+        }
         let style = style::mbtiles_style(
             MBTILES_SOURCE,
             &s.checked,
@@ -206,9 +219,23 @@ impl Reader {
             &s.vector_layers,
         );
         Ok(Reader {
-            conn: Mutex::new(conn),
+            conns,
+            next: AtomicUsize::new(0),
             style,
         })
+    }
+
+    /// A free connection, or (all busy) the next one in turn.
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        for c in &self.conns {
+            match c.try_lock() {
+                Ok(guard) => return guard,
+                Err(TryLockError::Poisoned(e)) => return e.into_inner(),
+                Err(TryLockError::WouldBlock) => {}
+            }
+        }
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.conns.len();
+        lock(&self.conns[i])
     }
 
     pub(super) fn style(&self) -> Value {
@@ -227,7 +254,7 @@ impl Reader {
         }
         // MBTiles rows count from the south (TMS); the caller asks in XYZ, from the north.
         let row = (1i64 << z) - 1 - i64::from(y);
-        let conn = lock(&self.conn);
+        let conn = self.conn();
         let bytes: Option<Vec<u8>> = conn
             .query_row(TILE, params![z, x, row], |r| r.get(0))
             .optional()
