@@ -7,8 +7,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step should panic
 
 mod common;
+#[path = "support/folder.rs"]
+mod folder;
 
-use std::path::{Path, PathBuf};
+use folder::{any_file_contains, copy_dir};
+use std::path::Path;
 use std::time::Duration;
 
 use common::observation;
@@ -84,40 +87,6 @@ fn census(dir: &Path) -> Vec<(String, usize)> {
         .collect();
     out.sort();
     out
-}
-
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    for f in files(from) {
-        let rel = f.strip_prefix(from).unwrap();
-        let target = to.join(rel);
-        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
-        // A file deleted while copying (a wipe running) is simply not copied.
-        let _ = std::fs::copy(&f, &target);
-    }
-}
-
-fn any_file_contains(dir: &Path, needle: &str) -> Option<PathBuf> {
-    files(dir).into_iter().find(|f| {
-        std::fs::read(f)
-            .map(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes()))
-            .unwrap_or(false)
-    })
 }
 
 /// Turns an encrypted folder back into what versions before encryption wrote: plaintext

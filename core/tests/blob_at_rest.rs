@@ -5,7 +5,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step should panic
 
 mod common;
+#[path = "support/folder.rs"]
+mod folder;
 
+use folder::{any_file_contains, files};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -26,30 +29,6 @@ const CHILD_ENV: &str = "MAPEO_BLOB_AT_REST_CHILD_DIR";
 
 fn root() -> RootKey {
     RootKey::from_bytes([SEED; 16])
-}
-
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out
-}
-
-fn any_file_contains(dir: &Path, needle: &[u8]) -> Option<PathBuf> {
-    files(dir).into_iter().find(|f| {
-        std::fs::read(f)
-            .map(|b| b.windows(needle.len()).any(|w| w == needle))
-            .unwrap_or(false)
-    })
 }
 
 /// Opens the device and every project in `dir` (opening a project seals its media).

@@ -8,13 +8,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step should panic
 
 mod common;
+#[path = "support/folder.rs"]
+mod folder;
 #[path = "support/http_client.rs"]
 mod http_client;
 #[path = "support/map_packages.rs"]
 mod map_packages;
 
+use folder::{any_file_contains, files};
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,30 +38,6 @@ const CHILD_ENV: &str = "MAPEO_MAP_AT_REST_CHILD_DIR";
 
 fn root() -> RootKey {
     RootKey::from_bytes([SEED; 16])
-}
-
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out
-}
-
-fn any_file_contains(dir: &Path, needle: &[u8]) -> Option<PathBuf> {
-    files(dir).into_iter().find(|f| {
-        std::fs::read(f)
-            .map(|b| b.windows(needle.len()).any(|w| w == needle))
-            .unwrap_or(false)
-    })
 }
 
 /// A package's bytes as the store gives them back (what a share sends).
