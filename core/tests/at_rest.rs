@@ -10,7 +10,7 @@ mod common;
 #[path = "support/folder.rs"]
 mod folder;
 
-use folder::{any_file_contains, copy_dir};
+use folder::{any_file_contains, copy_dir, kill_child_after};
 use std::path::Path;
 use std::time::Duration;
 
@@ -183,30 +183,19 @@ fn a_kill_at_any_point_of_the_migration_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
     fill(dir.path());
     let before = census(dir.path());
-    let exe = std::env::current_exe().unwrap();
     let mut finished = 0;
     for kill in 0..KILLS {
         decrypt_folder(dir.path());
-        let mut child = std::process::Command::new(&exe)
-            .args(["--exact", "child_opens_the_folder", "--nocapture"])
-            .env(CHILD_ENV, dir.path())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
         // Spread over the migration's length (tens to hundreds of ms here).
-        std::thread::sleep(Duration::from_millis(5 + (kill * 37) % 400));
-        let _ = child.kill();
-        let until = std::time::Instant::now() + CHILD_WAIT;
-        loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                if status.success() {
-                    finished += 1;
-                }
-                break;
-            }
-            assert!(std::time::Instant::now() < until, "child did not die");
-            std::thread::sleep(Duration::from_millis(10));
+        let delay = Duration::from_millis(5 + (kill * 37) % 400);
+        if kill_child_after(
+            "child_opens_the_folder",
+            CHILD_ENV,
+            dir.path(),
+            delay,
+            CHILD_WAIT,
+        ) {
+            finished += 1;
         }
         // Whatever point it reached, the next open finishes the job and loses nothing.
         assert_eq!(census(dir.path()), before, "after kill {kill}");

@@ -8,7 +8,7 @@ mod common;
 #[path = "support/folder.rs"]
 mod folder;
 
-use folder::{any_file_contains, files};
+use folder::{any_file_contains, files, kill_child_after};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -184,32 +184,21 @@ fn a_kill_at_any_point_of_the_media_migration_loses_nothing() {
     common::init_logs();
     let dir = tempfile::tempdir().unwrap();
     let (folder, blobs) = fill(dir.path());
-    let exe = std::env::current_exe().unwrap();
     let mut finished = 0;
     // How many blobs each child had sealed when it was killed.
     let mut reached = Vec::new();
     for kill in 0..KILLS {
         unseal(&folder, &blobs);
-        let mut child = std::process::Command::new(&exe)
-            .args(["--exact", "child_opens_the_folder", "--nocapture"])
-            .env(CHILD_ENV, dir.path())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
         // Spread over the child's open and its migration (hundreds of ms to a second here).
-        std::thread::sleep(Duration::from_millis(5 + (kill * 173) % 1500));
-        let _ = child.kill();
-        let until = std::time::Instant::now() + CHILD_WAIT;
-        loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                if status.success() {
-                    finished += 1;
-                }
-                break;
-            }
-            assert!(std::time::Instant::now() < until, "child did not die");
-            std::thread::sleep(Duration::from_millis(10));
+        let delay = Duration::from_millis(5 + (kill * 173) % 1500);
+        if kill_child_after(
+            "child_opens_the_folder",
+            CHILD_ENV,
+            dir.path(),
+            delay,
+            CHILD_WAIT,
+        ) {
+            finished += 1;
         }
         let sealed = blobs
             .iter()

@@ -15,7 +15,7 @@ mod http_client;
 #[path = "support/map_packages.rs"]
 mod map_packages;
 
-use folder::{any_file_contains, files};
+use folder::{any_file_contains, files, kill_child_after};
 use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
@@ -257,32 +257,21 @@ fn a_kill_at_any_point_of_the_map_migration_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let maps = fill(dir.path());
     let maps_dir = dir.path().join("maps");
-    let exe = std::env::current_exe().unwrap();
     let mut finished = 0;
     // How many packages each child had sealed when it was killed.
     let mut reached = Vec::new();
     for kill in 0..KILLS {
         unseal(&maps_dir, &maps);
-        let mut child = std::process::Command::new(&exe)
-            .args(["--exact", "child_opens_the_device", "--nocapture"])
-            .env(CHILD_ENV, dir.path())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
         // Spread over the child's open and its migration (hundreds of ms to a second here).
-        std::thread::sleep(Duration::from_millis(5 + (kill * 173) % 1500));
-        let _ = child.kill();
-        let until = std::time::Instant::now() + CHILD_WAIT;
-        loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                if status.success() {
-                    finished += 1;
-                }
-                break;
-            }
-            assert!(std::time::Instant::now() < until, "child did not die");
-            std::thread::sleep(Duration::from_millis(10));
+        let delay = Duration::from_millis(5 + (kill * 173) % 1500);
+        if kill_child_after(
+            "child_opens_the_device",
+            CHILD_ENV,
+            dir.path(),
+            delay,
+            CHILD_WAIT,
+        ) {
+            finished += 1;
         }
         reached.push(sealed_count(&maps_dir, &maps));
         // Whatever point it reached, the next open finishes the job and loses nothing.

@@ -42,3 +42,33 @@ pub fn copy_dir(from: &Path, to: &Path) {
         let _ = std::fs::copy(&f, &target);
     }
 }
+
+/// Runs this test binary's test `child` (which opens the folder that env var `env` names as
+/// `dir`) in a new process, kills it after `delay`, and waits (at most `wait`) for it to die.
+/// Whether it finished before the kill.
+pub fn kill_child_after(
+    child: &str,
+    env: &str,
+    dir: &Path,
+    delay: std::time::Duration,
+    wait: std::time::Duration,
+) -> bool {
+    let exe = std::env::current_exe().unwrap();
+    let mut process = std::process::Command::new(&exe)
+        .args(["--exact", child, "--nocapture"])
+        .env(env, dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(delay);
+    let _ = process.kill();
+    let until = std::time::Instant::now() + wait;
+    loop {
+        if let Some(status) = process.try_wait().unwrap() {
+            return status.success();
+        }
+        assert!(std::time::Instant::now() < until, "child did not die");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
