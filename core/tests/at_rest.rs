@@ -14,7 +14,7 @@ use folder::{any_file_contains, copy_dir, kill_child_after};
 use std::path::Path;
 use std::time::Duration;
 
-use common::observation;
+use common::{observation, observations_sorted};
 use mapeo_core::schema::{DocType, ProjectSettings};
 use mapeo_core::{Error, Manager, Query, RootKey};
 
@@ -275,18 +275,6 @@ async fn a_wipe_cut_short_after_its_keys_went_is_finished_at_the_next_open() {
     assert_eq!(m.list_projects().unwrap()[0].project_id, id);
 }
 
-/// The notes of every observation in `p`, sorted.
-fn notes_of(p: &mapeo_core::Project) -> Vec<String> {
-    let mut out: Vec<String> = p
-        .list(&Query::all(DocType::Observation))
-        .unwrap()
-        .into_iter()
-        .map(|d| format!("{:?}", d.doc.value))
-        .collect();
-    out.sort();
-    out
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wiped_device_restored_from_its_backup_code_gets_its_data_back_from_a_member() {
     common::init_logs();
@@ -313,8 +301,8 @@ async fn a_wiped_device_restored_from_its_backup_code_gets_its_data_back_from_a_
             .unwrap();
     }
     common::copy_missing(&project, &at_office);
-    let before = notes_of(&project);
-    assert_eq!(notes_of(&at_office), before);
+    let before = observations_sorted(&project);
+    assert_eq!(observations_sorted(&at_office), before);
 
     // The phone is wiped; later the same person restores the identity from the backup code
     // on a phone with an empty data folder, and is given the project again.
@@ -335,7 +323,7 @@ async fn a_wiped_device_restored_from_its_backup_code_gets_its_data_back_from_a_
     let again = restored
         .join_project(&office.manager.join_details(&at_office.id()).unwrap())
         .unwrap();
-    assert!(notes_of(&again).is_empty());
+    assert!(observations_sorted(&again).is_empty());
     // Before its earlier entries are back it appends nothing (that would fork its feeds):
     // a write is refused with a clear error and the store keeps none of its entries.
     assert!(again.is_awaiting_own_entries());
@@ -350,7 +338,7 @@ async fn a_wiped_device_restored_from_its_backup_code_gets_its_data_back_from_a_
     // device is the creator, and what it writes next continues its feeds (no fork).
     common::copy_missing(&at_office, &again);
     assert!(!again.is_awaiting_own_entries());
-    assert_eq!(notes_of(&again), before);
+    assert_eq!(observations_sorted(&again), before);
     assert_eq!(again.settings().unwrap().name.as_deref(), Some("Río Verde"));
     assert_eq!(
         again.role(&restored.device_id()).unwrap(),
@@ -361,7 +349,7 @@ async fn a_wiped_device_restored_from_its_backup_code_gets_its_data_back_from_a_
         .unwrap();
     common::copy_missing(&again, &at_office);
     assert_eq!(at_office.conflict_count().unwrap(), 0);
-    assert_eq!(notes_of(&at_office).len(), before.len() + 1);
+    assert_eq!(observations_sorted(&at_office).len(), before.len() + 1);
     // The name given before the sync was kept and written after it.
     let names: Vec<Option<String>> = at_office
         .members(false)
@@ -408,9 +396,9 @@ async fn a_restored_device_that_syncs_only_by_file_gets_its_entries_back_and_wri
         .unwrap();
     again.import_sync_file(&card, &mut |_| {}).unwrap();
     assert!(!again.is_awaiting_own_entries());
-    assert_eq!(notes_of(&again), notes_of(&at_office));
+    assert_eq!(observations_sorted(&again), observations_sorted(&at_office));
     again.create(observation(2.0, 2.0, "after")).unwrap();
     common::copy_missing(&again, &at_office);
     assert_eq!(at_office.conflict_count().unwrap(), 0);
-    assert_eq!(notes_of(&at_office).len(), 2);
+    assert_eq!(observations_sorted(&at_office).len(), 2);
 }

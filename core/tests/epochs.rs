@@ -5,20 +5,9 @@
 
 mod common;
 
-use common::{Device, copy_missing, observation};
+use common::{Device, copy_missing, observation, observations_sorted};
+use mapeo_core::PeerRole;
 use mapeo_core::feed::FeedKeys;
-use mapeo_core::{PeerRole, Query};
-
-fn notes(p: &mapeo_core::Project) -> Vec<String> {
-    let mut out: Vec<String> = p
-        .list(&Query::all(mapeo_core::schema::DocType::Observation))
-        .unwrap()
-        .into_iter()
-        .map(|d| format!("{:?}", d.doc.value))
-        .collect();
-    out.sort();
-    out
-}
 
 #[test]
 fn a_removed_member_cannot_read_what_is_written_after_its_removal() {
@@ -44,8 +33,8 @@ fn a_removed_member_cannot_read_what_is_written_after_its_removal() {
     // The remaining member gets everything, old and new.
     copy_missing(&pa, &pb);
     assert_eq!(pb.current_epoch().unwrap(), (epoch, true));
-    assert_eq!(notes(&pb), notes(&pa));
-    assert_eq!(notes(&pb).len(), 2);
+    assert_eq!(observations_sorted(&pb), observations_sorted(&pa));
+    assert_eq!(observations_sorted(&pb).len(), 2);
 
     // The removed member takes every raw entry from a remaining member's store and tries the
     // old (project) keys: what was written after the removal does not open.
@@ -67,7 +56,7 @@ fn a_removed_member_cannot_read_what_is_written_after_its_removal() {
     // Nor does its own project, given the entries: they are kept but never shown.
     copy_missing(&pb, &px);
     assert_eq!(px.current_epoch().unwrap(), (epoch, false));
-    assert!(!format!("{:?}", notes(&px)).contains("after"));
+    assert!(!format!("{:?}", observations_sorted(&px)).contains("after"));
 }
 
 #[test]
@@ -100,7 +89,7 @@ fn an_offline_member_catches_up_and_a_reinvited_device_reads_new_data() {
         .collect();
     pb.import(&data).unwrap();
     copy_missing(&pa, &pb);
-    assert_eq!(notes(&pb), notes(&pa));
+    assert_eq!(observations_sorted(&pb), observations_sorted(&pa));
     assert!(pb.current_epoch().unwrap().1);
 
     // x is invited again: it gets the current epoch's secret and reads the new data.
@@ -111,7 +100,7 @@ fn an_offline_member_catches_up_and_a_reinvited_device_reads_new_data() {
         px.current_epoch().unwrap(),
         (pa.current_epoch().unwrap().0, true)
     );
-    assert_eq!(notes(&px), notes(&pa));
+    assert_eq!(observations_sorted(&px), observations_sorted(&pa));
 }
 
 #[test]
@@ -151,10 +140,10 @@ fn concurrent_removals_by_two_coordinators_converge() {
     for p in [pm1, pm2] {
         copy_missing(&pa, p);
         assert_eq!(p.current_epoch().unwrap(), (epoch, false));
-        assert!(!format!("{:?}", notes(p)).contains("merged"));
+        assert!(!format!("{:?}", observations_sorted(p)).contains("merged"));
     }
     copy_missing(&pa, pc);
-    assert_eq!(notes(pc), notes(&pa));
+    assert_eq!(observations_sorted(pc), observations_sorted(&pa));
 }
 
 #[test]
@@ -188,14 +177,14 @@ fn a_member_added_while_another_coordinator_removes_someone_gets_the_epoch_by_he
     copy_missing(&pa, &pm);
     copy_missing(&pc, &pm);
     assert_eq!(pm.current_epoch().unwrap(), (epoch, false));
-    assert!(notes(&pm).is_empty());
+    assert!(observations_sorted(&pm).is_empty());
 
     // The coordinator learns of m (a sync with the creator) and heals: m reads it all.
     copy_missing(&pa, &pc);
     copy_missing(&pc, &pm);
     assert_eq!(pm.current_epoch().unwrap(), (epoch, true));
-    assert_eq!(notes(&pm), notes(&pc));
-    assert_eq!(notes(&pm).len(), 1);
+    assert_eq!(observations_sorted(&pm), observations_sorted(&pc));
+    assert_eq!(observations_sorted(&pm).len(), 1);
     // Healing stops once every member holds the secret: another exchange writes nothing.
     let before = pc.have_vector().unwrap();
     copy_missing(&pa, &pc);
@@ -248,13 +237,13 @@ fn a_removal_reaches_an_offline_member_by_sync_file_and_the_removed_one_reads_no
     // The member who was away takes the file in: the new epoch, and what was written in it.
     pb.import_sync_file(&file, &mut |_| {}).unwrap();
     assert_eq!(pb.current_epoch().unwrap(), (epoch, true));
-    assert_eq!(notes(&pb), notes(&pa));
-    assert!(format!("{:?}", notes(&pb)).contains("after"));
+    assert_eq!(observations_sorted(&pb), observations_sorted(&pa));
+    assert!(format!("{:?}", observations_sorted(&pb)).contains("after"));
     // The removed member gets the same file: it takes the entries in but cannot open the new
     // one, and holds no secret of the new epoch.
     px.import_sync_file(&file, &mut |_| {}).unwrap();
     assert_eq!(px.current_epoch().unwrap(), (epoch, false));
-    let seen = format!("{:?}", notes(&px));
+    let seen = format!("{:?}", observations_sorted(&px));
     assert!(seen.contains("before") && !seen.contains("after"), "{seen}");
 }
 
@@ -274,11 +263,11 @@ async fn a_removal_reaches_a_member_over_a_live_sync_on_loopback() {
         .await
         .unwrap();
     assert_eq!(pb.current_epoch().unwrap(), (epoch, true));
-    assert_eq!(notes(&pb), notes(&pa));
+    assert_eq!(observations_sorted(&pb), observations_sorted(&pa));
     // Written by the member in the new epoch, read back by the coordinator.
     let reply = pb
         .create(observation(3.0, 3.0, "reply in the new epoch"))
         .unwrap();
     common::eventually("the reply", wait, || pa.get(reply.doc_id()).is_ok()).await;
-    assert_eq!(notes(&pb), notes(&pa));
+    assert_eq!(observations_sorted(&pb), observations_sorted(&pa));
 }

@@ -206,6 +206,21 @@ pub fn connect(a: &Peer, b: &Peer, cut_after: Option<usize>) -> Connection {
     }
 }
 
+/// Every observation of `p` (deleted ones aside), as its value prints, sorted: what two
+/// devices must agree on, whatever the order entries came in.
+pub fn observations_sorted(p: &Project) -> Vec<String> {
+    let mut out: Vec<String> = p
+        .list(&mapeo_core::Query::all(
+            mapeo_core::schema::DocType::Observation,
+        ))
+        .unwrap()
+        .into_iter()
+        .map(|d| format!("{:?}", d.doc.value))
+        .collect();
+    out.sort();
+    out
+}
+
 /// Everything a user could observe in a project: all documents of all types, with forks.
 pub fn state(p: &mapeo_core::Project) -> Vec<Vec<mapeo_core::Document>> {
     mapeo_core::schema::DocType::ALL
