@@ -234,6 +234,10 @@ pub const PROJECT_MIGRATIONS: &[Migration] = &[
         version: 3,
         sql: include_str!("db/project/0003_awaiting_own_entries.sql"),
     },
+    Migration {
+        version: 4,
+        sql: include_str!("db/project/0004_places_by_latitude.sql"),
+    },
 ];
 
 /// Opens (creating if needed) a database read-write, with shared pragmas and migrations.

@@ -135,11 +135,11 @@ const INSERT_STAGE: &str =
     "INSERT OR REPLACE INTO temp.search_stage (rowid, text, lat, lon) VALUES (?1, ?2, ?3, ?4)";
 const APPLY_STAGE: &str = "\
      DELETE FROM obs_text WHERE rowid IN (SELECT rowid FROM search_pending); \
-     DELETE FROM obs_location WHERE id IN (SELECT rowid FROM search_pending); \
+     DELETE FROM obs_place WHERE id IN (SELECT rowid FROM search_pending); \
      INSERT INTO obs_text (rowid, text) SELECT rowid, text FROM temp.search_stage \
          WHERE text IS NOT NULL; \
-     INSERT INTO obs_location (id, min_lat, max_lat, min_lon, max_lon) \
-         SELECT rowid, lat, lat, lon, lon FROM temp.search_stage WHERE lat IS NOT NULL; \
+     INSERT INTO obs_place (id, lat, lon) \
+         SELECT rowid, lat, lon FROM temp.search_stage WHERE lat IS NOT NULL; \
      DELETE FROM search_pending; DELETE FROM temp.search_stage;";
 const SET_SEARCH_MARK: &str = "UPDATE search_mark SET max_rowid = ?1 WHERE id = 1";
 /// Queued location and text changes that make a write transaction move them into the
@@ -149,7 +149,7 @@ const SELECT_DOC_COLUMNS: &str = "SELECT d.doc, d.version, d.created_by, d.forks
 const SELECT_VERSION_EXISTS: &str = "SELECT 1 FROM versions \
      WHERE doc_row = (SELECT rowid FROM docs WHERE doc_id = ?1) AND entry_id = ?2";
 const CLEAR_INDEX: &str = "DELETE FROM versions; DELETE FROM links; DELETE FROM docs; \
-     DELETE FROM obs_location; DELETE FROM obs_text; DELETE FROM search_pending; \
+     DELETE FROM obs_place; DELETE FROM obs_text; DELETE FROM search_pending; \
      DELETE FROM temp.search_stage; UPDATE search_mark SET max_rowid = 0 WHERE id = 1;";
 
 fn bytes_to_device(b: Vec<u8>) -> Result<DeviceId, StoreError> {
@@ -505,13 +505,13 @@ pub fn list(conn: &Connection, q: &Query) -> Result<Vec<Document>, StoreError> {
     }
     if let Some(b) = q.bbox {
         sql.push_str(
-            " AND d.rowid IN (SELECT id FROM obs_location WHERE min_lat >= :south \
-             AND max_lat <= :north AND ",
+            " AND d.rowid IN (SELECT id FROM obs_place WHERE lat >= :south \
+             AND lat <= :north AND ",
         );
         sql.push_str(if b.west <= b.east {
-            "min_lon >= :west AND max_lon <= :east)"
+            "lon >= :west AND lon <= :east)"
         } else {
-            "(min_lon >= :west OR max_lon <= :east))"
+            "(lon >= :west OR lon <= :east))"
         });
         args.extend([
             (":south", Value::Real(b.south)),

@@ -235,6 +235,37 @@ fn observation_queries_filter_by_area_time_preset_and_text() {
 }
 
 #[test]
+fn an_observation_on_the_edge_of_an_area_is_inside_it() {
+    // Coordinates that no 32-bit float holds exactly: a spatial index that rounds them
+    // (as SQLite's R*Tree does, outwards) puts the point outside a box whose edge it is on.
+    let dev = Device::new(1);
+    let p = dev.manager.create_project(Default::default()).unwrap();
+    p.create(observation(-3.1, -60.3, "On the edge")).unwrap();
+    p.create(observation(-3.1000001, -60.3, "Just south of it"))
+        .unwrap();
+    let found = |south, west, north, east| {
+        let mut q = Query::all(DocType::Observation);
+        q.bbox = Some(BoundingBox {
+            south,
+            west,
+            north,
+            east,
+        });
+        let mut found: Vec<String> = p.list(&q).unwrap().iter().map(notes).collect();
+        found.sort();
+        found
+    };
+    // On the southern and eastern edges, on the northern and western ones, and a box that
+    // is the point itself.
+    assert_eq!(found(-3.1, -60.4, -3.0, -60.3), ["On the edge"]);
+    assert_eq!(
+        found(-3.2, -60.3, -3.1, -60.2),
+        ["Just south of it", "On the edge"]
+    );
+    assert_eq!(found(-3.1, -60.3, -3.1, -60.3), ["On the edge"]);
+}
+
+#[test]
 fn an_edited_or_deleted_observation_leaves_the_area_and_text_indexes() {
     let dev = Device::new(1);
     let p = dev.manager.create_project(Default::default()).unwrap();

@@ -114,3 +114,54 @@ fn a_schema_1_project_is_migrated_and_shows_the_same_documents() {
     assert!(merged.forks.is_empty());
     assert_eq!(notes(&p.get(forked.doc_id()).unwrap()), "clearing, merged");
 }
+
+#[test]
+fn points_in_the_area_index_of_schema_3_are_found_after_the_upgrade() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = RootKey::from_bytes([1; 16]);
+    let inside = ["camp by the river", "felled trees"];
+    let (project_id, path) = {
+        let m = Manager::open(dir.path(), &root).unwrap();
+        let p = m.create_project(Default::default()).unwrap();
+        p.create(common::observation(-3.1, -60.1, inside[0]))
+            .unwrap();
+        p.create(common::observation(-3.15, -60.05, inside[1]))
+            .unwrap();
+        p.create(common::observation(10.0, 10.0, "far away"))
+            .unwrap();
+        // An area query moves the points into the area index.
+        assert_eq!(p.list(&area()).unwrap().len(), 2);
+        (p.id(), p.path().to_owned())
+    };
+    // Put the store back as schema 3 left it: the points in an R*Tree.
+    let key = mapeo_core::at_rest::unlock(dir.path(), &root, &[])
+        .unwrap()
+        .project_database_key(&project_id);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    mapeo_core::db::apply_key(&conn, &key).unwrap();
+    conn.execute_batch(
+        "CREATE VIRTUAL TABLE obs_location USING rtree (id, min_lat, max_lat, min_lon, max_lon);
+         INSERT INTO obs_location SELECT id, lat, lat, lon, lon FROM obs_place;
+         DROP TABLE obs_place;
+         PRAGMA user_version = 3;",
+    )
+    .unwrap();
+    drop(conn);
+
+    let m = Manager::open(dir.path(), &root).unwrap();
+    let p = m.open_project(&project_id).unwrap();
+    let mut found: Vec<String> = p.list(&area()).unwrap().iter().map(notes).collect();
+    found.sort();
+    assert_eq!(found, inside);
+}
+
+fn area() -> Query {
+    let mut q = Query::all(DocType::Observation);
+    q.bbox = Some(mapeo_core::BoundingBox {
+        south: -3.2,
+        west: -60.2,
+        north: -3.0,
+        east: -60.0,
+    });
+    q
+}

@@ -1,6 +1,6 @@
 //! The points of the map: a project's observations inside a bounding box as one GeoJSON
 //! FeatureCollection, each feature carrying what a map view needs to style and open it
-//! (category, colour, icon). Reads through the index's spatial query (R*Tree) and never
+//! (category, colour, icon). Reads through the index's area query and never
 //! writes; the map style and icon URLs belong to the local server, not here.
 
 use std::collections::BTreeMap;
