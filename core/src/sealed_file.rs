@@ -21,16 +21,20 @@
 //! a large video must not decrypt everything before it. This per-chunk construction is STREAM's
 //! nonce layout (counter + last flag) addressed by index, which keeps its guarantees while
 //! allowing random access.
+//!
+//! XChaCha20-Poly1305 is computed as its definition says: HChaCha20 of the file's key and the
+//! nonce's first 16 bytes gives the chunk's key, and ChaCha20-Poly1305 (ring's, in assembly on
+//! x86_64 and ARMv8) seals the chunk under it with the nonce's last 8 bytes. A test checks the
+//! result against the portable `chacha20poly1305` crate byte for byte.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 
-use chacha20poly1305::aead::{AeadInOut, KeyInit};
-use chacha20poly1305::{Tag, XChaCha20Poly1305, XNonce};
+use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
 use thiserror::Error;
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::crypto::{FileKey, NONCE_LEN, TAG_LEN, random_bytes};
+use crate::crypto::{FileKey, TAG_LEN, random_bytes};
 
 /// The first bytes of every sealed file. A file without them is plaintext (a file written
 /// before sealing existed), which is how migration recognises it.
@@ -147,8 +151,12 @@ pub fn resumable_len(sealed_len: u64) -> u64 {
 /// One file's cipher: its header and its derived key.
 struct Sealer {
     header: [u8; HEADER_LEN],
-    cipher: XChaCha20Poly1305,
+    /// This file's key, derived from the [`FileKey`] and the file id.
+    key: Zeroizing<[u8; 32]>,
 }
+
+/// Bytes of the XChaCha20 nonce that HChaCha20 takes.
+const HCHACHA_INPUT_LEN: usize = 16;
 
 impl Sealer {
     fn new(key: &FileKey, file_id: &[u8; FILE_ID_LEN]) -> Self {
@@ -159,10 +167,8 @@ impl Sealer {
         let mut derived = blake3::Hasher::new_derive_key(FILE_CONTEXT);
         derived.update(key.expose_bytes());
         derived.update(file_id);
-        let mut file_key: [u8; 32] = *derived.finalize().as_bytes();
-        let cipher = XChaCha20Poly1305::new((&file_key).into());
-        file_key.zeroize();
-        Sealer { header, cipher }
+        let key = Zeroizing::new(*derived.finalize().as_bytes());
+        Sealer { header, key }
     }
 
     /// Parses a header read from a file.
@@ -178,43 +184,68 @@ impl Sealer {
         Ok(Sealer::new(key, &id))
     }
 
-    fn nonce(index: u64, last: bool) -> XNonce {
-        let mut n = [0u8; NONCE_LEN];
-        n[..8].copy_from_slice(&index.to_le_bytes());
-        n[8] = u8::from(last);
-        XNonce::from(n)
+    /// The key and nonce that seal chunk `index`. The XChaCha20 nonce is the index (8 bytes,
+    /// little-endian), the last-chunk flag, then zeros: its first 16 bytes go through
+    /// HChaCha20 to give the chunk's ChaCha20 key, and its last 8 (zeros) make the ChaCha20
+    /// nonce after 4 zero bytes.
+    fn chunk_key(&self, index: u64, last: bool) -> io::Result<(LessSafeKey, Nonce)> {
+        let mut input = [0u8; HCHACHA_INPUT_LEN];
+        input[..8].copy_from_slice(&index.to_le_bytes());
+        input[8] = u8::from(last);
+        let mut subkey = chacha20::hchacha::<chacha20::R20>((&*self.key).into(), (&input).into());
+        let key = UnboundKey::new(&CHACHA20_POLY1305, &subkey)
+            .map(LessSafeKey::new)
+            .map_err(|_| io::Error::other("chunk key refused"));
+        subkey.as_mut_slice().zeroize();
+        Ok((key?, Nonce::assume_unique_for_key([0u8; 12])))
+    }
+
+    /// Seals the plaintext chunk in `buf` in place; returns its tag.
+    fn seal_in_place(&self, index: u64, last: bool, buf: &mut [u8]) -> io::Result<[u8; TAG_LEN]> {
+        let (key, nonce) = self.chunk_key(index, last)?;
+        let tag = key
+            .seal_in_place_separate_tag(nonce, Aad::from(&self.header), buf)
+            .map_err(|_| io::Error::other("chunk too large to seal"))?;
+        let mut out = [0u8; TAG_LEN];
+        out.copy_from_slice(tag.as_ref());
+        Ok(out)
     }
 
     /// Seals the plaintext in `buf` in place and appends its tag.
     fn seal(&self, index: u64, last: bool, buf: &mut Vec<u8>) -> io::Result<()> {
-        let tag = self
-            .cipher
-            .encrypt_inout_detached(
-                &Self::nonce(index, last),
-                &self.header,
-                buf.as_mut_slice().into(),
-            )
-            .map_err(|_| io::Error::other("chunk too large to seal"))?;
+        let tag = self.seal_in_place(index, last, buf)?;
         buf.extend_from_slice(&tag);
         Ok(())
     }
 
+    /// Opens the sealed chunk (ciphertext then tag) at `buf[from..]`, writing its plaintext
+    /// to the start of `buf` (the same pass moves it back by `from` bytes). Returns the
+    /// plaintext length. On failure `buf` holds nothing of use.
+    fn open_within(
+        &self,
+        index: u64,
+        last: bool,
+        buf: &mut [u8],
+        from: usize,
+    ) -> Result<usize, SealedFileError> {
+        let (key, nonce) = self.chunk_key(index, last)?;
+        key.open_within(nonce, Aad::from(&self.header), buf, from..)
+            .map(|plain| plain.len())
+            .map_err(|_| SealedFileError::Damaged)
+    }
+
     /// Opens a sealed chunk (ciphertext then tag) in place, leaving its plaintext in `buf`.
     fn open(&self, index: u64, last: bool, buf: &mut Vec<u8>) -> Result<(), SealedFileError> {
-        let body_len = buf
-            .len()
-            .checked_sub(TAG_LEN)
-            .ok_or(SealedFileError::Damaged)?;
-        let tag = Tag::try_from(&buf[body_len..]).map_err(|_| SealedFileError::Damaged)?;
-        buf.truncate(body_len);
-        self.cipher
-            .decrypt_inout_detached(
-                &Self::nonce(index, last),
-                &self.header,
-                buf.as_mut_slice().into(),
-                &tag,
-            )
-            .map_err(|_| SealedFileError::Damaged)
+        match self.open_within(index, last, buf, 0) {
+            Ok(n) => {
+                buf.truncate(n);
+                Ok(())
+            }
+            Err(e) => {
+                buf.zeroize();
+                Err(e)
+            }
+        }
     }
 }
 
@@ -435,15 +466,25 @@ impl<R: Read + Seek> SealedReader<R> {
         self.inner.seek(SeekFrom::Start(
             HEADER_LEN as u64 + index * SEALED_CHUNK_LEN as u64,
         ))?;
-        self.chunk.resize(plain + TAG_LEN, 0);
-        self.inner.read_exact(&mut self.chunk)?;
-        if let Err(e) = self.sealer.open(index, last, &mut self.chunk) {
-            self.chunk.zeroize();
-            return Err(e);
-        }
+        self.chunk.clear();
+        read_sealed(&mut self.inner, plain + TAG_LEN, &mut self.chunk)?;
+        // `open` zeroizes what it leaves on failure.
+        self.sealer.open(index, last, &mut self.chunk)?;
         self.cached = Some(index);
         Ok(())
     }
+}
+
+/// Appends exactly `n` bytes from `from` to `out`, into its spare capacity (not zeroed
+/// first); a file that ends before is damaged.
+fn read_sealed(from: &mut impl Read, n: usize, out: &mut Vec<u8>) -> Result<(), SealedFileError> {
+    let start = out.len();
+    out.reserve(n);
+    from.take(n as u64).read_to_end(out)?;
+    if out.len() - start != n {
+        return Err(SealedFileError::Damaged);
+    }
+    Ok(())
 }
 
 impl<R: Read + Seek> Read for SealedReader<R> {
@@ -645,6 +686,44 @@ mod tests {
         w.write_all(&d[2 * CHUNK_LEN..]).unwrap();
         w.finish().unwrap();
         assert_eq!(open_all(std::fs::read(&path).unwrap()).unwrap(), d);
+    }
+
+    /// Seals `data` as the format says, with the portable XChaCha20-Poly1305 crate (what
+    /// sealed every file before ring did): the reference the sealer must match.
+    fn seal_with_portable_crate(data: &[u8], file_id: [u8; FILE_ID_LEN]) -> Vec<u8> {
+        use chacha20poly1305::aead::{AeadInOut, KeyInit};
+        let reference = Sealer::new(&key(), &file_id);
+        let cipher = chacha20poly1305::XChaCha20Poly1305::new((&*reference.key).into());
+        let mut out = reference.header.to_vec();
+        let chunks: Vec<&[u8]> = if data.is_empty() {
+            vec![&[]]
+        } else {
+            data.chunks(CHUNK_LEN).collect()
+        };
+        for (i, chunk) in chunks.iter().enumerate() {
+            let mut nonce = [0u8; crate::crypto::NONCE_LEN];
+            nonce[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            nonce[8] = u8::from(i + 1 == chunks.len());
+            let mut buf = chunk.to_vec();
+            let tag = cipher
+                .encrypt_inout_detached(&nonce.into(), &reference.header, buf.as_mut_slice().into())
+                .unwrap();
+            out.extend_from_slice(&buf);
+            out.extend_from_slice(&tag);
+        }
+        out
+    }
+
+    #[test]
+    fn files_sealed_with_the_portable_crate_read_and_match_byte_for_byte() {
+        for n in [0, 5, CHUNK_LEN, 2 * CHUNK_LEN + 3] {
+            let d = data(n);
+            let mine = seal(&d);
+            let id: [u8; FILE_ID_LEN] = mine[MAGIC.len() + 1..HEADER_LEN].try_into().unwrap();
+            let reference = seal_with_portable_crate(&d, id);
+            assert_eq!(mine, reference, "size {n}");
+            assert_eq!(open_all(reference).unwrap(), d, "size {n}");
+        }
     }
 
     proptest! {
