@@ -543,10 +543,8 @@ impl BlobStore {
         let Some(mut reader) = self.sealed_reader(hash)? else {
             return Ok(None);
         };
-        let want = reader.len().saturating_sub(offset).min(max as u64);
-        let mut buf = Vec::with_capacity(usize::try_from(want).unwrap_or(max));
-        reader.seek(SeekFrom::Start(offset))?;
-        reader.take(want).read_to_end(&mut buf)?;
+        let mut buf = Vec::new();
+        reader.read_at_into(offset, max, &mut buf)?;
         Ok(Some(buf))
     }
 
