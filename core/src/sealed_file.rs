@@ -28,7 +28,7 @@
 //! result against the portable `chacha20poly1305` crate byte for byte.
 
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, IoSlice, Read, Seek, SeekFrom, Write};
 
 use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
 use thiserror::Error;
@@ -249,6 +249,20 @@ impl Sealer {
     }
 }
 
+/// Writes every byte of `bufs`, in as few system calls as the writer allows.
+fn write_all_vectored(w: &mut impl Write, mut bufs: &mut [IoSlice<'_>]) -> io::Result<()> {
+    IoSlice::advance_slices(&mut bufs, 0);
+    while !bufs.is_empty() {
+        match w.write_vectored(bufs) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut bufs, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 /// Writes a sealed file as a stream: plaintext in, sealed chunks out. Call
 /// [`SealedWriter::finish`] to seal the last chunk; a writer dropped without it leaves a file
 /// that is not complete (a reader reports it damaged; a download can resume it).
@@ -310,6 +324,49 @@ impl<W: Write> SealedWriter<W> {
         if self.buf.len() == CHUNK_LEN {
             self.seal_full_chunk()?;
         }
+        Ok(())
+    }
+
+    /// Writes `data` as [`Write::write_all`] then [`SealedWriter::seal_full`] would, without
+    /// copying it: the whole chunks that line up in `data` are sealed where they lie (so
+    /// `data` holds ciphertext afterwards) and go out with their tags in one vectored write.
+    /// Only bytes that complete a chunk begun before, or start one that `data` does not
+    /// finish, are copied. `more` says whether bytes follow `data`; if not, its last chunk
+    /// is kept for [`SealedWriter::finish`], which seals it as the last.
+    pub fn write_in_place(&mut self, data: &mut [u8], more: bool) -> io::Result<()> {
+        let mut rest = data;
+        if !self.buf.is_empty() {
+            let take = (CHUNK_LEN - self.buf.len()).min(rest.len());
+            let (head, tail) = rest.split_at_mut(take);
+            self.buf.extend_from_slice(head);
+            rest = tail;
+            if self.buf.len() == CHUNK_LEN && (more || !rest.is_empty()) {
+                self.seal_full_chunk()?;
+            }
+        }
+        let mut whole = rest.len() / CHUNK_LEN;
+        if !more && whole > 0 && whole * CHUNK_LEN == rest.len() {
+            // The file's last chunk: sealed as such by `finish`.
+            whole -= 1;
+        }
+        let (sealed, tail) = rest.split_at_mut(whole * CHUNK_LEN);
+        if whole > 0 {
+            let mut tags = Vec::with_capacity(whole);
+            for (i, chunk) in sealed.chunks_exact_mut(CHUNK_LEN).enumerate() {
+                tags.push(
+                    self.sealer
+                        .seal_in_place(self.index + i as u64, false, chunk)?,
+                );
+            }
+            let mut slices: Vec<IoSlice<'_>> = sealed
+                .chunks_exact(CHUNK_LEN)
+                .zip(&tags)
+                .flat_map(|(chunk, tag)| [IoSlice::new(chunk), IoSlice::new(tag)])
+                .collect();
+            write_all_vectored(&mut self.inner, &mut slices)?;
+            self.index += whole as u64;
+        }
+        self.buf.extend_from_slice(tail);
         Ok(())
     }
 
@@ -808,8 +865,62 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_chunk_sealed_in_place_is_written_with_its_tag_and_kept_on_an_interruption() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("part");
+        let d = data(3 * CHUNK_LEN + 100);
+        let mut w = SealedWriter::new(&key(), File::create(&path).unwrap()).unwrap();
+        let mut first = d[..2 * CHUNK_LEN + 10].to_vec();
+        w.write_in_place(&mut first, true).unwrap();
+        assert_ne!(first[..CHUNK_LEN], d[..CHUNK_LEN], "sealed where it lay");
+        // Both whole chunks are on the disk already; the 10 bytes after them are not.
+        let len = std::fs::metadata(&path).unwrap().len();
+        assert_eq!(len, (HEADER_LEN + 2 * SEALED_CHUNK_LEN) as u64);
+        drop(w);
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .unwrap();
+        let mut seen = Vec::new();
+        let mut w = resume(&key(), file, d.len() as u64, |c| seen.extend_from_slice(c)).unwrap();
+        assert_eq!(seen, d[..2 * CHUNK_LEN]);
+        let mut rest = d[2 * CHUNK_LEN..].to_vec();
+        w.write_in_place(&mut rest, false).unwrap();
+        w.finish().unwrap();
+        assert_eq!(open_all(std::fs::read(&path).unwrap()).unwrap(), d);
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(48))]
+
+        #[test]
+        fn writes_in_place_of_any_sizes_seal_the_same_file_as_a_stream(
+            len in 0usize..(4 * CHUNK_LEN + 100),
+            cuts in prop::collection::vec(0usize..(4 * CHUNK_LEN + 100), 0..6),
+            copied in prop::collection::vec(any::<bool>(), 6),
+        ) {
+            let d = data(len);
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(len)).collect();
+            cuts.push(0);
+            cuts.push(len);
+            cuts.sort_unstable();
+            let mut w = SealedWriter::new(&key(), Vec::new()).unwrap();
+            for (i, pair) in cuts.windows(2).enumerate() {
+                let mut piece = d[pair[0]..pair[1]].to_vec();
+                if copied.get(i).copied().unwrap_or(false) {
+                    // Mixed with the copying writer, as a download resumed by another path.
+                    w.write_all(&piece).unwrap();
+                } else {
+                    w.write_in_place(&mut piece, pair[1] < len).unwrap();
+                }
+            }
+            prop_assert_eq!(w.plain_written(), len as u64);
+            let sealed = w.finish().unwrap();
+            prop_assert_eq!(sealed.len() as u64, sealed_len(len as u64));
+            prop_assert_eq!(open_all(sealed).unwrap(), d);
+        }
 
         #[test]
         fn any_range_read_at_once_equals_the_plaintext(
