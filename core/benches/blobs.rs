@@ -3,7 +3,9 @@
 //!
 //! In one run, each between two processes on 127.0.0.1:
 //! - the raw throughput of the Noise transport alone (`net`, 4 MiB and 1 MiB messages): the
-//!   physical limit of blob sync here;
+//!   physical limit of blob sync here; then with the receiver hashing and storing what arrives
+//!   (the ceiling of any blob receiver), and hashing, sealing (`sealed_file`) and storing it
+//!   (the ceiling of one that seals at rest, as blobs are);
 //! - blob sync of 20 photos of about 3 MB (every variant, to an archive peer), and of one
 //!   200 MB video, in MB/s and as a share of the raw Noise figure;
 //! - 1,000 observations with 20 photos to a phone (previews and thumbnails only), the
@@ -28,6 +30,7 @@ use std::time::{Duration, Instant};
 use common::{cpu_seconds, peak_rss_mb};
 use mapeo_core::net::{self, LocalIdentity};
 use mapeo_core::schema::{DeviceType, DocValue, Observation, TagValue};
+use mapeo_core::sealed_file::SealedWriter;
 use mapeo_core::sync::SyncPhase;
 use mapeo_core::{BlobPolicy, JoinDetails, Manager, RootKey};
 
@@ -77,22 +80,55 @@ fn photo(w: u32, h: u32, seed: u32, quality: u8) -> Vec<u8> {
 
 // ---- raw Noise ------------------------------------------------------------------------
 
-/// Child: accept one connection, read `total` bytes of messages, answer one byte. With
-/// `store`, also do what any receiver of blobs must do, at best: hash every byte and write it
-/// to a file, on another thread (so it overlaps the decryption), flushing it as it grows, and
-/// sync the file before answering.
-fn noise_receive(total: u64, store: bool) {
+/// What the raw Noise receiver does with what arrives.
+#[derive(Clone, Copy, PartialEq)]
+enum Sink {
+    /// Nothing: the transport alone.
+    Drop,
+    /// Hash it and write it to a file.
+    Store,
+    /// Hash it, seal it (`sealed_file`, as blobs are at rest) and write it to a file.
+    SealAndStore,
+}
+
+/// Child: accept one connection, read `total` bytes of messages, answer one byte. Unless
+/// `sink` is [`Sink::Drop`], also do what any receiver of blobs must do, at best: hash every
+/// byte (and seal it, for [`Sink::SealAndStore`]) and write it to a file, on another thread
+/// (so it overlaps the decryption), flushing it as it grows, and sync the file before
+/// answering.
+fn noise_receive(total: u64, sink: Sink) {
     let dir = tempfile::tempdir().unwrap();
-    let storer = store.then(|| {
+    let storer = (sink != Sink::Drop).then(|| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
         let path = dir.path().join("received");
         let thread = std::thread::spawn(move || {
-            let mut file = std::fs::File::create(path).unwrap();
+            let file = std::fs::File::create(path).unwrap();
             let mut hasher = blake3::Hasher::new();
             let mut unflushed = 0u64;
-            for m in rx {
+            let mut received = 0u64;
+            let key = mapeo_core::crypto::FileKey::from_bytes([5; 32]);
+            enum Out {
+                Plain(std::fs::File),
+                Sealed(SealedWriter<std::fs::File>),
+            }
+            let mut out = match sink {
+                Sink::SealAndStore => Out::Sealed(SealedWriter::new(&key, file).unwrap()),
+                _ => Out::Plain(file),
+            };
+            for mut m in rx {
                 hasher.update(&m);
-                file.write_all(&m).unwrap();
+                received += m.len() as u64;
+                let file = match &mut out {
+                    Out::Plain(file) => {
+                        file.write_all(&m).unwrap();
+                        &*file
+                    }
+                    Out::Sealed(w) => {
+                        // Sealed where it lies, as blob downloads are.
+                        w.write_in_place(&mut m, received < total).unwrap();
+                        w.get_ref()
+                    }
+                };
                 // Flushed in the background as it goes, as blob downloads are.
                 unflushed += m.len() as u64;
                 if unflushed >= mapeo_core::blobs::FLUSH_EVERY_BYTES {
@@ -101,6 +137,10 @@ fn noise_receive(total: u64, store: bool) {
                     std::thread::spawn(move || dup.sync_data());
                 }
             }
+            let file = match out {
+                Out::Plain(file) => file,
+                Out::Sealed(w) => w.finish().unwrap(),
+            };
             file.sync_all().unwrap();
             hasher.finalize()
         });
@@ -158,15 +198,15 @@ fn noise_send(addr: &str, total: u64, msg: usize) {
     });
 }
 
-fn bench_noise(total: u64, msg: usize, store: bool) -> f64 {
+fn bench_noise(total: u64, msg: usize, sink: Sink) -> f64 {
     let exe = std::env::current_exe().unwrap();
     let mut sink = Command::new(&exe)
         .env(
             "MAPEO_BLOB_BENCH_ROLE",
-            if store {
-                "noise-store"
-            } else {
-                "noise-receive"
+            match sink {
+                Sink::Drop => "noise-receive",
+                Sink::Store => "noise-store",
+                Sink::SealAndStore => "noise-seal-store",
             },
         )
         .env("MAPEO_BLOB_BENCH_ARG", total.to_string())
@@ -296,6 +336,8 @@ struct Case {
     rate: Vec<f64>,
     of_raw: Vec<f64>,
     of_stored: Vec<f64>,
+    /// Share (%) of the same round's raw Noise sealed and stored figure.
+    of_sealed: Vec<f64>,
     /// Milliseconds from connecting to the first blob bytes.
     first: Vec<f64>,
     /// CPU seconds of both processes per 100 MB of blobs moved.
@@ -304,12 +346,13 @@ struct Case {
 }
 
 impl Case {
-    fn record(&mut self, s: &Synced, raw: f64, stored: f64) {
+    fn record(&mut self, s: &Synced, raw: f64, stored: f64, sealed: f64) {
         let rate = s.blob_bytes / MB / s.secs;
         self.mb = s.blob_bytes / MB;
         self.rate.push(rate);
         self.of_raw.push(100.0 * rate / raw);
         self.of_stored.push(100.0 * rate / stored);
+        self.of_sealed.push(100.0 * rate / sealed);
         self.first.push(s.first_blob * 1000.0);
         self.cpu.push(s.cpu_per_100mb());
         self.rss.push(s.rss.clone());
@@ -325,6 +368,10 @@ impl Case {
             runs(&self.of_raw, "%", 0),
             runs(&self.of_stored, "%", 0),
             runs(&self.first, "ms", 0)
+        );
+        println!(
+            "    = {} of raw Noise sealed and stored, in the same round",
+            runs(&self.of_sealed, "%", 0)
         );
         println!(
             "    CPU (user + system, both processes): {} per 100 MB moved",
@@ -462,8 +509,9 @@ fn main() {
         let arg = std::env::var("MAPEO_BLOB_BENCH_ARG").unwrap();
         let args: Vec<&str> = arg.split(' ').collect();
         match role.as_str() {
-            "noise-receive" => noise_receive(args[0].parse().unwrap(), false),
-            "noise-store" => noise_receive(args[0].parse().unwrap(), true),
+            "noise-receive" => noise_receive(args[0].parse().unwrap(), Sink::Drop),
+            "noise-store" => noise_receive(args[0].parse().unwrap(), Sink::Store),
+            "noise-seal-store" => noise_receive(args[0].parse().unwrap(), Sink::SealAndStore),
             "noise-send" => noise_send(args[0], args[1].parse().unwrap(), args[2].parse().unwrap()),
             "serve" => serve(&arg),
             "receive" => receive(args[0], args[1]),
@@ -504,14 +552,22 @@ fn main() {
         std::fs::write(&video_path, &video).unwrap();
     }
     let (mut raw, mut raw_1m, mut stored) = (Vec::new(), Vec::new(), Vec::new());
+    let mut sealed = Vec::new();
     let (mut photo, mut video) = (Case::default(), Case::default());
     for _ in 0..rounds {
-        raw.push(bench_noise(noise_mib * 1024 * 1024, 4 * 1024 * 1024, false));
-        let r1 = bench_noise(noise_mib * 1024 * 1024, 1024 * 1024, false);
+        raw.push(bench_noise(
+            noise_mib * 1024 * 1024,
+            4 * 1024 * 1024,
+            Sink::Drop,
+        ));
+        let r1 = bench_noise(noise_mib * 1024 * 1024, 1024 * 1024, Sink::Drop);
         // The best any blob receiver could do here: it must also hash and store what arrives.
-        let st = bench_noise(noise_mib * 1024 * 1024, 1024 * 1024, true);
+        let st = bench_noise(noise_mib * 1024 * 1024, 1024 * 1024, Sink::Store);
+        // And, blobs being sealed at rest, seal it too.
+        let se = bench_noise(noise_mib * 1024 * 1024, 1024 * 1024, Sink::SealAndStore);
         raw_1m.push(r1);
         stored.push(st);
+        sealed.push(se);
         if run("photos") {
             let s = bench_sync("archive", false, |p| {
                 for (i, b) in photos.iter().enumerate() {
@@ -519,19 +575,19 @@ fn main() {
                         .unwrap();
                 }
             });
-            photo.record(&s, r1, st);
+            photo.record(&s, r1, st, se);
         }
         if run("video") {
             let s = bench_sync("archive", false, |p| {
                 p.add_attachment_from_path(&video_path).unwrap();
             });
-            video.record(&s, r1, st);
+            video.record(&s, r1, st, se);
         }
     }
     // One more of each, both processes on one core (shares against the unpinned raw Noise).
     let (mut photo_pinned, mut video_pinned) = (Case::default(), Case::default());
     if common::can_pin() {
-        let (r1, st) = (median(&raw_1m), median(&stored));
+        let (r1, st, se) = (median(&raw_1m), median(&stored), median(&sealed));
         if run("photos") {
             let s = bench_sync("archive", true, |p| {
                 for (i, b) in photos.iter().enumerate() {
@@ -539,13 +595,13 @@ fn main() {
                         .unwrap();
                 }
             });
-            photo_pinned.record(&s, r1, st);
+            photo_pinned.record(&s, r1, st, se);
         }
         if run("video") {
             let s = bench_sync("archive", true, |p| {
                 p.add_attachment_from_path(&video_path).unwrap();
             });
-            video_pinned.record(&s, r1, st);
+            video_pinned.record(&s, r1, st, se);
         }
     }
     println!(
@@ -556,6 +612,10 @@ fn main() {
     println!(
         "  raw Noise, 1 MiB messages, each received byte also hashed and written to a file flushed as it grows (what any blob receiver must do at least): {}",
         runs(&stored, "MB/s", 1)
+    );
+    println!(
+        "  raw Noise, 1 MiB messages, each received byte also hashed, sealed as blobs are at rest (sealed_file) and written to a file flushed as it grows (what a blob receiver must do now): {}",
+        runs(&sealed, "MB/s", 1)
     );
     if run("photos") {
         photo.print(&format!(

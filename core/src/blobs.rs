@@ -543,10 +543,8 @@ impl BlobStore {
         let Some(mut reader) = self.sealed_reader(hash)? else {
             return Ok(None);
         };
-        let want = reader.len().saturating_sub(offset).min(max as u64);
-        let mut buf = Vec::with_capacity(usize::try_from(want).unwrap_or(max));
-        reader.seek(SeekFrom::Start(offset))?;
-        reader.take(want).read_to_end(&mut buf)?;
+        let mut buf = Vec::new();
+        reader.read_at_into(offset, max, &mut buf)?;
         Ok(Some(buf))
     }
 
@@ -709,29 +707,72 @@ impl PartialBlob {
     /// Appends bytes that start at `offset`. Bytes out of place are refused
     /// ([`BlobError::OutOfPlace`]) and change nothing.
     pub fn write(&mut self, offset: u64, bytes: &[u8]) -> Result<(), BlobError> {
+        self.append(
+            offset,
+            bytes.len(),
+            |writer, more| {
+                writer.write_all(bytes)?;
+                if more {
+                    writer.seal_full()?;
+                }
+                Ok(())
+            },
+            Some(bytes),
+        )
+    }
+
+    /// [`write`](Self::write) without a copy: the bytes are hashed, then sealed where they
+    /// lie, so `bytes` holds ciphertext afterwards (unless refused as out of place).
+    pub fn write_in_place(&mut self, offset: u64, bytes: &mut [u8]) -> Result<(), BlobError> {
+        let len = bytes.len();
+        self.check_place(offset, len)?;
+        // Hashed before sealing turns them into ciphertext. Should the write fail, the
+        // writer is dropped and the next write rehashes what the file kept.
+        self.hasher.update(bytes);
+        self.append(
+            offset,
+            len,
+            |writer, more| writer.write_in_place(bytes, more),
+            None,
+        )
+    }
+
+    /// Opens the file if need be and checks that `len` bytes at `offset` continue the blob.
+    fn check_place(&mut self, offset: u64, len: usize) -> Result<(), BlobError> {
         self.open_file()?;
-        let end = offset.saturating_add(bytes.len() as u64);
-        if offset != self.offset || end > self.size {
+        let end = offset.saturating_add(len as u64);
+        if offset != self.offset || end > self.size || self.writer.is_none() {
             return Err(BlobError::OutOfPlace);
         }
+        Ok(())
+    }
+
+    /// Appends `len` bytes at `offset` with `write` (given whether more bytes follow),
+    /// hashing `plain` if given (else the caller hashed them). A chunk that fills before
+    /// the end is sealed at once: a disconnect or a kill then keeps it.
+    fn append(
+        &mut self,
+        offset: u64,
+        len: usize,
+        write: impl FnOnce(&mut SealedWriter<File>, bool) -> io::Result<()>,
+        plain: Option<&[u8]>,
+    ) -> Result<(), BlobError> {
+        self.check_place(offset, len)?;
+        let end = offset + len as u64;
         let writer = self.writer.as_mut().ok_or(BlobError::OutOfPlace)?;
-        // A chunk that fills before the end is sealed at once: a disconnect or a kill then
-        // keeps it.
-        let more = end < self.size;
-        let written = writer
-            .write_all(bytes)
-            .and_then(|()| if more { writer.seal_full() } else { Ok(()) });
-        if let Err(e) = written {
+        if let Err(e) = write(writer, end < self.size) {
             // What the writer holds is unknown now: the next write reopens the file, keeping
-            // only the chunks that authenticate.
+            // only the chunks that authenticate (and rehashing them).
             self.writer = None;
             let on_disk = fs::metadata(&self.path).map_or(0, |m| m.len());
             self.offset = resume_point(on_disk, self.size);
             return Err(e.into());
         }
-        self.hasher.update(bytes);
+        if let Some(plain) = plain {
+            self.hasher.update(plain);
+        }
         self.offset = end;
-        self.unflushed += bytes.len() as u64;
+        self.unflushed += len as u64;
         if self.unflushed >= FLUSH_EVERY_BYTES {
             self.unflushed = 0;
             // Best effort: if no thread can be had, the final sync does it all.
@@ -974,6 +1015,49 @@ mod tests {
         assert!(matches!(p.finish(), Err(BlobError::HashMismatch)));
         assert!(!s.contains(&h2));
         assert_eq!(s.partial_len(&h2), 0, "bad bytes are discarded");
+    }
+
+    #[test]
+    fn a_download_sealed_in_place_resumes_and_verifies_like_one_copied() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(dir.path());
+        let data = data(5 * CHUNK_LEN + 300);
+        let h = hash_of(&data);
+        let mut p = s.receive(&h, data.len() as u64).unwrap().unwrap();
+        // Pieces larger than a chunk, not aligned to chunks, as a peer may send them.
+        let piece = 2 * CHUNK_LEN + 7;
+        let mut first = data[..piece].to_vec();
+        p.write_in_place(0, &mut first).unwrap();
+        assert_ne!(first, data[..piece], "sealed where it lay");
+        let mut wrong = data[..10].to_vec();
+        assert!(matches!(
+            p.write_in_place(0, &mut wrong),
+            Err(BlobError::OutOfPlace)
+        ));
+        assert_eq!(wrong, data[..10], "bytes refused are left alone");
+        let mut second = data[piece..2 * piece].to_vec();
+        p.write_in_place(piece as u64, &mut second).unwrap();
+        drop(p);
+        assert!(!s.contains(&h));
+        assert_eq!(s.partial_len(&h), 4 * CHUNK_LEN as u64);
+        let mut p = s.receive(&h, data.len() as u64).unwrap().unwrap();
+        let at = p.offset() as usize;
+        assert_eq!(at, 4 * CHUNK_LEN);
+        let mut rest = data[at..].to_vec();
+        p.write_in_place(at as u64, &mut rest).unwrap();
+        p.finish().unwrap();
+        assert_eq!(read(&s, &h), data);
+
+        // The same bytes with one changed, under the first one's name: never visible.
+        let mut forged = data.clone();
+        forged[3 * CHUNK_LEN + 1] ^= 1;
+        let other = data.iter().map(|b| b ^ 0x55).collect::<Vec<u8>>();
+        let h2 = hash_of(&other);
+        let mut p = s.receive(&h2, other.len() as u64).unwrap().unwrap();
+        p.write_in_place(0, &mut forged).unwrap();
+        assert!(matches!(p.finish(), Err(BlobError::HashMismatch)));
+        assert!(!s.contains(&h2));
+        assert_eq!(s.partial_len(&h2), 0);
     }
 
     #[test]

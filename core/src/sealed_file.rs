@@ -21,16 +21,20 @@
 //! a large video must not decrypt everything before it. This per-chunk construction is STREAM's
 //! nonce layout (counter + last flag) addressed by index, which keeps its guarantees while
 //! allowing random access.
+//!
+//! XChaCha20-Poly1305 is computed as its definition says: HChaCha20 of the file's key and the
+//! nonce's first 16 bytes gives the chunk's key, and ChaCha20-Poly1305 (ring's, in assembly on
+//! x86_64 and ARMv8) seals the chunk under it with the nonce's last 8 bytes. A test checks the
+//! result against the portable `chacha20poly1305` crate byte for byte.
 
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, IoSlice, Read, Seek, SeekFrom, Write};
 
-use chacha20poly1305::aead::{AeadInOut, KeyInit};
-use chacha20poly1305::{Tag, XChaCha20Poly1305, XNonce};
+use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
 use thiserror::Error;
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::crypto::{FileKey, NONCE_LEN, TAG_LEN, random_bytes};
+use crate::crypto::{FileKey, TAG_LEN, random_bytes};
 
 /// The first bytes of every sealed file. A file without them is plaintext (a file written
 /// before sealing existed), which is how migration recognises it.
@@ -147,8 +151,12 @@ pub fn resumable_len(sealed_len: u64) -> u64 {
 /// One file's cipher: its header and its derived key.
 struct Sealer {
     header: [u8; HEADER_LEN],
-    cipher: XChaCha20Poly1305,
+    /// This file's key, derived from the [`FileKey`] and the file id.
+    key: Zeroizing<[u8; 32]>,
 }
+
+/// Bytes of the XChaCha20 nonce that HChaCha20 takes.
+const HCHACHA_INPUT_LEN: usize = 16;
 
 impl Sealer {
     fn new(key: &FileKey, file_id: &[u8; FILE_ID_LEN]) -> Self {
@@ -159,10 +167,8 @@ impl Sealer {
         let mut derived = blake3::Hasher::new_derive_key(FILE_CONTEXT);
         derived.update(key.expose_bytes());
         derived.update(file_id);
-        let mut file_key: [u8; 32] = *derived.finalize().as_bytes();
-        let cipher = XChaCha20Poly1305::new((&file_key).into());
-        file_key.zeroize();
-        Sealer { header, cipher }
+        let key = Zeroizing::new(*derived.finalize().as_bytes());
+        Sealer { header, key }
     }
 
     /// Parses a header read from a file.
@@ -178,44 +184,83 @@ impl Sealer {
         Ok(Sealer::new(key, &id))
     }
 
-    fn nonce(index: u64, last: bool) -> XNonce {
-        let mut n = [0u8; NONCE_LEN];
-        n[..8].copy_from_slice(&index.to_le_bytes());
-        n[8] = u8::from(last);
-        XNonce::from(n)
+    /// The key and nonce that seal chunk `index`. The XChaCha20 nonce is the index (8 bytes,
+    /// little-endian), the last-chunk flag, then zeros: its first 16 bytes go through
+    /// HChaCha20 to give the chunk's ChaCha20 key, and its last 8 (zeros) make the ChaCha20
+    /// nonce after 4 zero bytes.
+    fn chunk_key(&self, index: u64, last: bool) -> io::Result<(LessSafeKey, Nonce)> {
+        let mut input = [0u8; HCHACHA_INPUT_LEN];
+        input[..8].copy_from_slice(&index.to_le_bytes());
+        input[8] = u8::from(last);
+        let mut subkey = chacha20::hchacha::<chacha20::R20>((&*self.key).into(), (&input).into());
+        let key = UnboundKey::new(&CHACHA20_POLY1305, &subkey)
+            .map(LessSafeKey::new)
+            .map_err(|_| io::Error::other("chunk key refused"));
+        subkey.as_mut_slice().zeroize();
+        Ok((key?, Nonce::assume_unique_for_key([0u8; 12])))
+    }
+
+    /// Seals the plaintext chunk in `buf` in place; returns its tag.
+    fn seal_in_place(&self, index: u64, last: bool, buf: &mut [u8]) -> io::Result<[u8; TAG_LEN]> {
+        let (key, nonce) = self.chunk_key(index, last)?;
+        let tag = key
+            .seal_in_place_separate_tag(nonce, Aad::from(&self.header), buf)
+            .map_err(|_| io::Error::other("chunk too large to seal"))?;
+        let mut out = [0u8; TAG_LEN];
+        out.copy_from_slice(tag.as_ref());
+        Ok(out)
     }
 
     /// Seals the plaintext in `buf` in place and appends its tag.
     fn seal(&self, index: u64, last: bool, buf: &mut Vec<u8>) -> io::Result<()> {
-        let tag = self
-            .cipher
-            .encrypt_inout_detached(
-                &Self::nonce(index, last),
-                &self.header,
-                buf.as_mut_slice().into(),
-            )
-            .map_err(|_| io::Error::other("chunk too large to seal"))?;
+        let tag = self.seal_in_place(index, last, buf)?;
         buf.extend_from_slice(&tag);
         Ok(())
     }
 
-    /// Opens a sealed chunk (ciphertext then tag) in place, leaving its plaintext in `buf`.
-    fn open(&self, index: u64, last: bool, buf: &mut Vec<u8>) -> Result<(), SealedFileError> {
-        let body_len = buf
-            .len()
-            .checked_sub(TAG_LEN)
-            .ok_or(SealedFileError::Damaged)?;
-        let tag = Tag::try_from(&buf[body_len..]).map_err(|_| SealedFileError::Damaged)?;
-        buf.truncate(body_len);
-        self.cipher
-            .decrypt_inout_detached(
-                &Self::nonce(index, last),
-                &self.header,
-                buf.as_mut_slice().into(),
-                &tag,
-            )
+    /// Opens the sealed chunk (ciphertext then tag) at `buf[from..]`, writing its plaintext
+    /// to the start of `buf` (the same pass moves it back by `from` bytes). Returns the
+    /// plaintext length. On failure `buf` holds nothing of use.
+    fn open_within(
+        &self,
+        index: u64,
+        last: bool,
+        buf: &mut [u8],
+        from: usize,
+    ) -> Result<usize, SealedFileError> {
+        let (key, nonce) = self.chunk_key(index, last)?;
+        key.open_within(nonce, Aad::from(&self.header), buf, from..)
+            .map(|plain| plain.len())
             .map_err(|_| SealedFileError::Damaged)
     }
+
+    /// Opens a sealed chunk (ciphertext then tag) in place, leaving its plaintext in `buf`.
+    fn open(&self, index: u64, last: bool, buf: &mut Vec<u8>) -> Result<(), SealedFileError> {
+        match self.open_within(index, last, buf, 0) {
+            Ok(n) => {
+                buf.truncate(n);
+                Ok(())
+            }
+            Err(e) => {
+                buf.zeroize();
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Writes every byte of `bufs`, in as few system calls as the writer allows.
+fn write_all_vectored(w: &mut impl Write, mut bufs: &mut [IoSlice<'_>]) -> io::Result<()> {
+    IoSlice::advance_slices(&mut bufs, 0);
+    while !bufs.is_empty() {
+        match w.write_vectored(bufs) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut bufs, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// Writes a sealed file as a stream: plaintext in, sealed chunks out. Call
@@ -279,6 +324,49 @@ impl<W: Write> SealedWriter<W> {
         if self.buf.len() == CHUNK_LEN {
             self.seal_full_chunk()?;
         }
+        Ok(())
+    }
+
+    /// Writes `data` as [`Write::write_all`] then [`SealedWriter::seal_full`] would, without
+    /// copying it: the whole chunks that line up in `data` are sealed where they lie (so
+    /// `data` holds ciphertext afterwards) and go out with their tags in one vectored write.
+    /// Only bytes that complete a chunk begun before, or start one that `data` does not
+    /// finish, are copied. `more` says whether bytes follow `data`; if not, its last chunk
+    /// is kept for [`SealedWriter::finish`], which seals it as the last.
+    pub fn write_in_place(&mut self, data: &mut [u8], more: bool) -> io::Result<()> {
+        let mut rest = data;
+        if !self.buf.is_empty() {
+            let take = (CHUNK_LEN - self.buf.len()).min(rest.len());
+            let (head, tail) = rest.split_at_mut(take);
+            self.buf.extend_from_slice(head);
+            rest = tail;
+            if self.buf.len() == CHUNK_LEN && (more || !rest.is_empty()) {
+                self.seal_full_chunk()?;
+            }
+        }
+        let mut whole = rest.len() / CHUNK_LEN;
+        if !more && whole > 0 && whole * CHUNK_LEN == rest.len() {
+            // The file's last chunk: sealed as such by `finish`.
+            whole -= 1;
+        }
+        let (sealed, tail) = rest.split_at_mut(whole * CHUNK_LEN);
+        if whole > 0 {
+            let mut tags = Vec::with_capacity(whole);
+            for (i, chunk) in sealed.chunks_exact_mut(CHUNK_LEN).enumerate() {
+                tags.push(
+                    self.sealer
+                        .seal_in_place(self.index + i as u64, false, chunk)?,
+                );
+            }
+            let mut slices: Vec<IoSlice<'_>> = sealed
+                .chunks_exact(CHUNK_LEN)
+                .zip(&tags)
+                .flat_map(|(chunk, tag)| [IoSlice::new(chunk), IoSlice::new(tag)])
+                .collect();
+            write_all_vectored(&mut self.inner, &mut slices)?;
+            self.index += whole as u64;
+        }
+        self.buf.extend_from_slice(tail);
         Ok(())
     }
 
@@ -435,15 +523,107 @@ impl<R: Read + Seek> SealedReader<R> {
         self.inner.seek(SeekFrom::Start(
             HEADER_LEN as u64 + index * SEALED_CHUNK_LEN as u64,
         ))?;
-        self.chunk.resize(plain + TAG_LEN, 0);
-        self.inner.read_exact(&mut self.chunk)?;
-        if let Err(e) = self.sealer.open(index, last, &mut self.chunk) {
-            self.chunk.zeroize();
-            return Err(e);
-        }
+        self.chunk.clear();
+        read_sealed(&mut self.inner, plain + TAG_LEN, &mut self.chunk)?;
+        // `open` zeroizes what it leaves on failure.
+        self.sealer.open(index, last, &mut self.chunk)?;
         self.cached = Some(index);
         Ok(())
     }
+
+    /// Appends to `out` the plaintext from `offset` up to `max` bytes (less at the end of
+    /// the file), and leaves the reader's position after it. The whole chunks of the range
+    /// are read with one read, straight into `out`, and each is decrypted where it lies (its
+    /// plaintext moved down over the tags in the same pass): no copy and no zeroing. Only a
+    /// chunk the range covers in part goes through the reader's chunk buffer. On an error
+    /// `out` is left as it was.
+    pub fn read_at_into(
+        &mut self,
+        offset: u64,
+        max: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<(), SealedFileError> {
+        let start = out.len();
+        let read = self.read_range(offset, max, out);
+        if read.is_err() {
+            out[start..].zeroize();
+            out.truncate(start);
+        }
+        read
+    }
+
+    fn read_range(
+        &mut self,
+        offset: u64,
+        max: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<(), SealedFileError> {
+        let chunk_len = CHUNK_LEN as u64;
+        let end = offset.saturating_add(max as u64).min(self.len);
+        let mut pos = offset;
+        // A first chunk read from its middle.
+        if pos < end && !pos.is_multiple_of(chunk_len) {
+            let index = pos / chunk_len;
+            self.load(index)?;
+            let within = (pos - index * chunk_len) as usize;
+            let n = ((end - pos) as usize).min(self.chunk.len() - within);
+            out.extend_from_slice(&self.chunk[within..within + n]);
+            pos += n as u64;
+        }
+        // The chunks wholly inside the range (the file's short last chunk included).
+        let first = pos / chunk_len;
+        let whole_end = if end == self.len {
+            self.chunks
+        } else {
+            end / chunk_len
+        };
+        if pos < end && whole_end > first {
+            let plain = (whole_end * chunk_len).min(self.len) - pos;
+            let count = whole_end - first;
+            let sealed = usize::try_from(plain + count * TAG_LEN as u64)
+                .map_err(|_| SealedFileError::Io(io::ErrorKind::OutOfMemory.into()))?;
+            self.inner.seek(SeekFrom::Start(
+                HEADER_LEN as u64 + first * SEALED_CHUNK_LEN as u64,
+            ))?;
+            let base = out.len();
+            out.reserve(sealed);
+            read_sealed(&mut self.inner, sealed, out)?;
+            for i in 0..count {
+                let index = first + i;
+                let from = base + (i * SEALED_CHUNK_LEN as u64) as usize;
+                let to = base + (i * chunk_len) as usize;
+                let chunk_plain = ((index + 1) * chunk_len).min(self.len) - index * chunk_len;
+                let sealed_end = from + chunk_plain as usize + TAG_LEN;
+                let last = index + 1 == self.chunks;
+                self.sealer
+                    .open_within(index, last, &mut out[to..sealed_end], from - to)?;
+            }
+            out.truncate(base + plain as usize);
+            pos += plain;
+        }
+        // A last chunk read in part.
+        if pos < end {
+            let index = pos / chunk_len;
+            self.load(index)?;
+            let n = (end - pos) as usize;
+            out.extend_from_slice(&self.chunk[..n]);
+            pos = end;
+        }
+        self.pos = pos.max(offset);
+        Ok(())
+    }
+}
+
+/// Appends exactly `n` bytes from `from` to `out`, into its spare capacity (not zeroed
+/// first); a file that ends before is damaged.
+fn read_sealed(from: &mut impl Read, n: usize, out: &mut Vec<u8>) -> Result<(), SealedFileError> {
+    let start = out.len();
+    out.reserve(n);
+    from.take(n as u64).read_to_end(out)?;
+    if out.len() - start != n {
+        return Err(SealedFileError::Damaged);
+    }
+    Ok(())
 }
 
 impl<R: Read + Seek> Read for SealedReader<R> {
@@ -647,8 +827,136 @@ mod tests {
         assert_eq!(open_all(std::fs::read(&path).unwrap()).unwrap(), d);
     }
 
+    /// Seals `data` as the format says, with the portable XChaCha20-Poly1305 crate (what
+    /// sealed every file before ring did): the reference the sealer must match.
+    fn seal_with_portable_crate(data: &[u8], file_id: [u8; FILE_ID_LEN]) -> Vec<u8> {
+        use chacha20poly1305::aead::{AeadInOut, KeyInit};
+        let reference = Sealer::new(&key(), &file_id);
+        let cipher = chacha20poly1305::XChaCha20Poly1305::new((&*reference.key).into());
+        let mut out = reference.header.to_vec();
+        let chunks: Vec<&[u8]> = if data.is_empty() {
+            vec![&[]]
+        } else {
+            data.chunks(CHUNK_LEN).collect()
+        };
+        for (i, chunk) in chunks.iter().enumerate() {
+            let mut nonce = [0u8; crate::crypto::NONCE_LEN];
+            nonce[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            nonce[8] = u8::from(i + 1 == chunks.len());
+            let mut buf = chunk.to_vec();
+            let tag = cipher
+                .encrypt_inout_detached(&nonce.into(), &reference.header, buf.as_mut_slice().into())
+                .unwrap();
+            out.extend_from_slice(&buf);
+            out.extend_from_slice(&tag);
+        }
+        out
+    }
+
+    #[test]
+    fn files_sealed_with_the_portable_crate_read_and_match_byte_for_byte() {
+        for n in [0, 5, CHUNK_LEN, 2 * CHUNK_LEN + 3] {
+            let d = data(n);
+            let mine = seal(&d);
+            let id: [u8; FILE_ID_LEN] = mine[MAGIC.len() + 1..HEADER_LEN].try_into().unwrap();
+            let reference = seal_with_portable_crate(&d, id);
+            assert_eq!(mine, reference, "size {n}");
+            assert_eq!(open_all(reference).unwrap(), d, "size {n}");
+        }
+    }
+
+    #[test]
+    fn a_chunk_sealed_in_place_is_written_with_its_tag_and_kept_on_an_interruption() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("part");
+        let d = data(3 * CHUNK_LEN + 100);
+        let mut w = SealedWriter::new(&key(), File::create(&path).unwrap()).unwrap();
+        let mut first = d[..2 * CHUNK_LEN + 10].to_vec();
+        w.write_in_place(&mut first, true).unwrap();
+        assert_ne!(first[..CHUNK_LEN], d[..CHUNK_LEN], "sealed where it lay");
+        // Both whole chunks are on the disk already; the 10 bytes after them are not.
+        let len = std::fs::metadata(&path).unwrap().len();
+        assert_eq!(len, (HEADER_LEN + 2 * SEALED_CHUNK_LEN) as u64);
+        drop(w);
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .unwrap();
+        let mut seen = Vec::new();
+        let mut w = resume(&key(), file, d.len() as u64, |c| seen.extend_from_slice(c)).unwrap();
+        assert_eq!(seen, d[..2 * CHUNK_LEN]);
+        let mut rest = d[2 * CHUNK_LEN..].to_vec();
+        w.write_in_place(&mut rest, false).unwrap();
+        w.finish().unwrap();
+        assert_eq!(open_all(std::fs::read(&path).unwrap()).unwrap(), d);
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(48))]
+
+        #[test]
+        fn writes_in_place_of_any_sizes_seal_the_same_file_as_a_stream(
+            len in 0usize..(4 * CHUNK_LEN + 100),
+            cuts in prop::collection::vec(0usize..(4 * CHUNK_LEN + 100), 0..6),
+            copied in prop::collection::vec(any::<bool>(), 6),
+        ) {
+            let d = data(len);
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(len)).collect();
+            cuts.push(0);
+            cuts.push(len);
+            cuts.sort_unstable();
+            let mut w = SealedWriter::new(&key(), Vec::new()).unwrap();
+            for (i, pair) in cuts.windows(2).enumerate() {
+                let mut piece = d[pair[0]..pair[1]].to_vec();
+                if copied.get(i).copied().unwrap_or(false) {
+                    // Mixed with the copying writer, as a download resumed by another path.
+                    w.write_all(&piece).unwrap();
+                } else {
+                    w.write_in_place(&mut piece, pair[1] < len).unwrap();
+                }
+            }
+            prop_assert_eq!(w.plain_written(), len as u64);
+            let sealed = w.finish().unwrap();
+            prop_assert_eq!(sealed.len() as u64, sealed_len(len as u64));
+            prop_assert_eq!(open_all(sealed).unwrap(), d);
+        }
+
+        #[test]
+        fn any_range_read_at_once_equals_the_plaintext(
+            len in 0usize..(4 * CHUNK_LEN + 100),
+            ranges in prop::collection::vec((0u64..(5 * CHUNK_LEN as u64), 0usize..(3 * CHUNK_LEN)), 1..8),
+        ) {
+            let d = data(len);
+            let mut r = SealedReader::open(&key(), Cursor::new(seal(&d))).unwrap();
+            for (at, n) in ranges {
+                let mut out = b"kept".to_vec();
+                r.read_at_into(at, n, &mut out).unwrap();
+                let start = (at as usize).min(len);
+                let end = (start + n).min(len);
+                prop_assert_eq!(&out[..4], b"kept");
+                prop_assert_eq!(&out[4..], &d[start..end]);
+                // The position follows the range, as a `Read` of it would leave it.
+                let mut next = Vec::new();
+                (&mut r).take(10).read_to_end(&mut next).unwrap();
+                prop_assert_eq!(&next[..], &d[end..(end + 10).min(len)]);
+            }
+        }
+
+        #[test]
+        fn a_damaged_chunk_in_a_range_read_at_once_is_an_error_and_adds_nothing(
+            at_chunk in 0usize..4,
+            byte in 0usize..SEALED_CHUNK_LEN,
+        ) {
+            let d = data(4 * CHUNK_LEN);
+            let mut s = seal(&d);
+            s[HEADER_LEN + at_chunk * SEALED_CHUNK_LEN + byte] ^= 0x20;
+            let mut r = SealedReader::open(&key(), Cursor::new(s)).unwrap();
+            let mut out = b"kept".to_vec();
+            let err = r.read_at_into(0, d.len(), &mut out).unwrap_err();
+            prop_assert!(matches!(err, SealedFileError::Damaged));
+            prop_assert_eq!(&out[..], b"kept");
+        }
 
         #[test]
         fn any_seeks_and_reads_equal_the_plaintext(

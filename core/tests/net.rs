@@ -97,6 +97,8 @@ async fn read_frame(tcp: &mut TcpStream) -> Vec<u8> {
     body
 }
 
+/// A peer built by hand on snow with its portable resolver (ChaCha20-Poly1305 from the
+/// `chacha20poly1305` crate, where `net` takes ring's): it also shows the two interoperate.
 struct RawPeer {
     tcp: TcpStream,
     noise: snow::TransportState,

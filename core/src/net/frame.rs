@@ -1,7 +1,9 @@
 //! Framing of an established Noise session: cuts application messages into Noise transport
 //! messages and puts them back together, under the limits and timeouts of [`super`]. Owns the
 //! per-direction nonce counters and the reassembly state; must not interpret what a message
-//! says, nor allocate more than a peer has actually sent (and never past the limit).
+//! says, nor allocate more than a peer has actually sent (and never past the limit): a
+//! message's buffer grows with what arrives, except that one no larger than a message the
+//! peer already sent whole on this connection is allocated at once.
 
 use std::fmt;
 use std::sync::Arc;
@@ -98,6 +100,10 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
 #[derive(Debug, Default)]
 pub(super) struct Assembler {
     partial: Option<Partial>,
+    /// The largest message completed so far: one no larger gets its whole buffer at once
+    /// (the peer has shown it sends that much), instead of growing it by doubling, which
+    /// copies each message about once more and touches fresh memory at every step.
+    largest: usize,
 }
 
 #[derive(Debug)]
@@ -119,9 +125,14 @@ impl Assembler {
                 if declared > max {
                     return Err(NetError::MessageTooLarge { declared, max });
                 }
+                let data = if declared <= self.largest {
+                    Vec::with_capacity(declared)
+                } else {
+                    Vec::new()
+                };
                 let part = Partial {
                     expected: declared,
-                    data: Vec::new(),
+                    data,
                 };
                 (part, body)
             }
@@ -142,6 +153,7 @@ impl Assembler {
         }
         part.data.extend_from_slice(body);
         if part.data.len() == part.expected {
+            self.largest = self.largest.max(part.expected);
             Ok(Some(part.data))
         } else {
             self.partial = Some(part);

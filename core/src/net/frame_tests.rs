@@ -246,6 +246,45 @@ fn the_assembler_never_holds_more_than_declared() {
     }
 }
 
+#[test]
+fn a_message_no_larger_than_one_already_received_is_allocated_once() {
+    let mut a = Assembler::default();
+    let declared = 3 * MAX_CHUNK + 10;
+    // Pushes a message of `declared` bytes of `fill`; returns it and the capacities seen.
+    let mut push_all = |fill: u8| {
+        let mut first = (declared as u32).to_be_bytes().to_vec();
+        first.extend_from_slice(&vec![fill; MAX_FIRST_CHUNK]);
+        assert!(a.push(&first, MAX_MESSAGE_BYTES).unwrap().is_none());
+        let mut caps = vec![a.partial.as_ref().unwrap().data.capacity()];
+        let mut left = declared - MAX_FIRST_CHUNK;
+        loop {
+            let n = left.min(MAX_CHUNK);
+            left -= n;
+            match a.push(&vec![fill; n], MAX_MESSAGE_BYTES).unwrap() {
+                Some(done) => {
+                    caps.push(done.capacity());
+                    return (done, caps);
+                }
+                None => caps.push(a.partial.as_ref().unwrap().data.capacity()),
+            }
+        }
+    };
+    let (first, caps) = push_all(1);
+    assert_eq!(first, vec![1; declared]);
+    assert!(caps[0] < declared, "the first grows with what arrives");
+    let (second, caps) = push_all(2);
+    assert_eq!(second, vec![2; declared]);
+    assert!(
+        caps.iter().all(|&c| c == declared),
+        "the second is allocated whole: {caps:?}"
+    );
+    // A larger one grows again with what arrives.
+    let mut bigger = ((declared + 1) as u32).to_be_bytes().to_vec();
+    bigger.extend_from_slice(&[3; 10]);
+    assert!(a.push(&bigger, MAX_MESSAGE_BYTES).unwrap().is_none());
+    assert!(a.partial.as_ref().unwrap().data.capacity() < declared);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(128))]
 

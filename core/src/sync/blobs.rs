@@ -572,7 +572,13 @@ fn write_download(
         let written = if chunk.size != partial.size() {
             Err(BlobError::OutOfPlace)
         } else {
-            partial.write(chunk.offset, &chunk.data)
+            // The chunk's bytes are sealed where they arrived unless something else still
+            // holds them (then they are copied once).
+            let mut data = chunk
+                .data
+                .try_into_mut()
+                .unwrap_or_else(|shared| bytes::BytesMut::from(&shared[..]));
+            partial.write_in_place(chunk.offset, &mut data)
         };
         match written {
             Ok(()) if partial.is_complete() => break partial.finish(),
