@@ -16,7 +16,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 use rusqlite::{Connection, OpenFlags};
 use sqlite_plugin::flags::{AccessFlags, LockLevel, OpenKind, OpenOpts};
 use sqlite_plugin::vars;
-use sqlite_plugin::vfs::{RegisterOpts, Vfs, VfsHandle, VfsResult, register_static};
+use sqlite_plugin::vfs::{
+    DEFAULT_DEVICE_CHARACTERISTICS, RegisterOpts, Vfs, VfsHandle, VfsResult, register_static,
+};
 
 use super::{MapError, damaged, lock};
 use crate::crypto::{FileKey, random_bytes};
@@ -24,6 +26,13 @@ use crate::sealed_file::{LastChunk, SharedSealedReader};
 
 /// The name the VFS is registered under.
 pub const VFS_NAME: &str = "mapeo-sealed";
+
+/// `SQLITE_IOCAP_SUBPAGE_READ` (SQLite 3.48), missing from `sqlite-plugin`'s constants: reads
+/// of any length at any offset are fine here. With it SQLite reads a large row's overflow
+/// pages (a tile's bytes) straight into the row, as it does through its own Unix VFS, instead
+/// of through its page cache, where they would push out the b-tree pages every lookup needs
+/// (each one read back decrypts a chunk).
+const SQLITE_IOCAP_SUBPAGE_READ: i32 = 0x8000;
 
 /// Files a connection is about to open, by token: taken (and so forgotten) by the open.
 static PENDING: Mutex<Option<HashMap<String, Arc<SharedSealedReader<File>>>>> = Mutex::new(None);
@@ -166,6 +175,10 @@ impl Vfs for SealedVfs {
             .map_err(|_| vars::SQLITE_IOERR_READ)
     }
 
+    fn device_characteristics(&self, _handle: &mut Handle) -> VfsResult<i32> {
+        Ok(DEFAULT_DEVICE_CHARACTERISTICS | SQLITE_IOCAP_SUBPAGE_READ)
+    }
+
     fn lock(&self, _handle: &mut Handle, _level: LockLevel) -> VfsResult<()> {
         // Read-only and immutable: no other writer to keep out.
         Ok(())
@@ -270,6 +283,52 @@ mod tests {
                 .is_none_or(|p| p.values().all(|f| !Arc::ptr_eq(f, &db.0))),
             "the connection left no file behind"
         );
+    }
+
+    #[test]
+    fn large_rows_are_read_past_the_page_cache_as_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("plain.db");
+        let conn = Connection::open(&plain).unwrap();
+        conn.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, data BLOB)")
+            .unwrap();
+        // Rows of 50 to 250 KB: chains of overflow pages across chunks, ending mid-page.
+        let big = |i: i64| -> Vec<u8> {
+            (0..50_000 + i * 40_007)
+                .map(|j| ((i * 13 + j * 7) % 251) as u8)
+                .collect()
+        };
+        for i in 0..6 {
+            conn.execute(
+                "INSERT INTO t VALUES (?1, ?2)",
+                rusqlite::params![i, big(i)],
+            )
+            .unwrap();
+        }
+        drop(conn);
+        let path = dir.path().join("sealed.db");
+        sealed_file::seal_stream(
+            &key(),
+            File::open(&plain).unwrap(),
+            File::create(&path).unwrap(),
+        )
+        .unwrap();
+        let (db, conn) = open(&path, &key()).unwrap();
+        let mut handle = Handle {
+            file: db.0.clone(),
+            last: LastChunk::default(),
+        };
+        let caps = SealedVfs.device_characteristics(&mut handle).unwrap();
+        assert_ne!(
+            caps & SQLITE_IOCAP_SUBPAGE_READ,
+            0,
+            "overflow pages read directly"
+        );
+        // A page cache far smaller than a row: every read of it goes to the VFS.
+        conn.pragma_update(None, "cache_size", 8).unwrap();
+        for i in [3, 0, 5, 3, 1, 4, 2, 5] {
+            assert_eq!(row(&conn, i).unwrap(), big(i), "row {i}");
+        }
     }
 
     #[test]
