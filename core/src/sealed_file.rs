@@ -1,7 +1,8 @@
 //! Files sealed at rest: an authenticated, chunked format for media blobs and map packages, with
 //! a streaming writer and a random-access reader (`Read + Seek`) that decrypts only the chunks
-//! a read covers. Owns the format and nothing else: it knows no paths, folders or hashes of
-//! what it seals, and never holds a key longer than the value it is given.
+//! a read covers, and one for many threads at once that keeps a bounded cache of decrypted
+//! chunks ([`SharedSealedReader`]). Owns the format and nothing else: it knows no paths,
+//! folders or hashes of what it seals, and never holds a key longer than the value it is given.
 //!
 //! Format (version 1):
 //! - header, [`HEADER_LEN`] bytes: [`MAGIC`] (7 bytes), [`VERSION`] (1 byte), a random file id
@@ -35,6 +36,10 @@ use thiserror::Error;
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::crypto::{FileKey, TAG_LEN, random_bytes};
+
+mod shared;
+
+pub use shared::{LastChunk, SharedSealedReader};
 
 /// The first bytes of every sealed file. A file without them is plaintext (a file written
 /// before sealing existed), which is how migration recognises it.
@@ -447,6 +452,83 @@ pub fn resume(
     })
 }
 
+/// Reads the header of the sealed file `inner` and its length: the file's cipher, its
+/// plaintext length and its chunk count.
+fn open_header<R: Read + Seek>(
+    key: &FileKey,
+    inner: &mut R,
+) -> Result<(Sealer, u64, u64), SealedFileError> {
+    let sealed_len = inner.seek(SeekFrom::End(0))?;
+    inner.seek(SeekFrom::Start(0))?;
+    let mut header = [0u8; HEADER_LEN];
+    if sealed_len < HEADER_LEN as u64 {
+        let mut head = Vec::new();
+        inner.read_to_end(&mut head)?;
+        return Err(if looks_sealed(&head) {
+            SealedFileError::Damaged
+        } else {
+            SealedFileError::NotSealed
+        });
+    }
+    inner.read_exact(&mut header)?;
+    let sealer = Sealer::from_header(key, &header)?;
+    let (len, chunks) = layout(sealed_len).ok_or(SealedFileError::Damaged)?;
+    Ok((sealer, len, chunks))
+}
+
+/// Reads chunk `index` (ciphertext and tag, not yet opened) of a sealed file of `len`
+/// plaintext bytes in `chunks` chunks into `buf`, with `read` (which fills a buffer from an
+/// offset of the file); returns whether it is the last chunk.
+fn read_chunk(
+    len: u64,
+    chunks: u64,
+    index: u64,
+    buf: &mut Vec<u8>,
+    read: impl FnOnce(u64, &mut [u8]) -> io::Result<()>,
+) -> Result<bool, SealedFileError> {
+    let start = index * CHUNK_LEN as u64;
+    let plain = (len - start.min(len)).min(CHUNK_LEN as u64) as usize;
+    // A buffer that held a longer chunk keeps no plaintext past the new one.
+    if let Some(stale) = buf.get_mut(plain + TAG_LEN..) {
+        stale.zeroize();
+    }
+    buf.resize(plain + TAG_LEN, 0);
+    read(HEADER_LEN as u64 + index * SEALED_CHUNK_LEN as u64, buf)?;
+    Ok(index + 1 == chunks)
+}
+
+/// Positioned reads that move no shared cursor: what lets several threads read one sealed
+/// file at once ([`SharedSealedReader`]).
+pub trait ReadAt {
+    /// Fills `buf` from `offset`; an error if the file ends first.
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()>;
+}
+
+#[cfg(unix)]
+impl ReadAt for File {
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        std::os::unix::fs::FileExt::read_exact_at(self, buf, offset)
+    }
+}
+
+#[cfg(windows)]
+impl ReadAt for File {
+    fn read_exact_at(&self, mut buf: &mut [u8], mut offset: u64) -> io::Result<()> {
+        while !buf.is_empty() {
+            match std::os::windows::fs::FileExt::seek_read(self, buf, offset) {
+                Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+                Ok(n) => {
+                    buf = &mut buf[n..];
+                    offset += n as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Reads a complete sealed file with random access: seeking is free, and a read decrypts
 /// only the chunks it covers (the last one it decrypted is kept for the next read).
 pub struct SealedReader<R: Read + Seek> {
@@ -470,21 +552,7 @@ impl<R: Read + Seek> std::fmt::Debug for SealedReader<R> {
 impl<R: Read + Seek> SealedReader<R> {
     /// Opens a sealed file: reads its header and its length.
     pub fn open(key: &FileKey, mut inner: R) -> Result<Self, SealedFileError> {
-        let sealed_len = inner.seek(SeekFrom::End(0))?;
-        inner.seek(SeekFrom::Start(0))?;
-        let mut header = [0u8; HEADER_LEN];
-        if sealed_len < HEADER_LEN as u64 {
-            let mut head = Vec::new();
-            inner.read_to_end(&mut head)?;
-            return Err(if looks_sealed(&head) {
-                SealedFileError::Damaged
-            } else {
-                SealedFileError::NotSealed
-            });
-        }
-        inner.read_exact(&mut header)?;
-        let sealer = Sealer::from_header(key, &header)?;
-        let (len, chunks) = layout(sealed_len).ok_or(SealedFileError::Damaged)?;
+        let (sealer, len, chunks) = open_header(key, &mut inner)?;
         Ok(SealedReader {
             inner,
             sealer,

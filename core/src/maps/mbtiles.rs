@@ -11,7 +11,7 @@ use std::sync::{Mutex, MutexGuard, TryLockError};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 
-use super::sealed_vfs;
+use super::sealed_vfs::SealedDb;
 use super::style::{self, image_type};
 use super::{
     Bounds, Checked, MAX_ENTRY_SIZE, MAX_STYLE_SIZE, MAX_ZOOM, MBTILES_SOURCE, MapError,
@@ -185,15 +185,15 @@ fn summarize(conn: &Connection, check_all: bool) -> Result<Summary, MapError> {
 /// Checks a whole sealed MBTiles: its tables, integrity, metadata, and every tile's
 /// coordinates and size.
 pub(super) fn check(path: &Path, key: &FileKey) -> Result<Checked, MapError> {
-    let conn = sealed_vfs::open(path, key)?;
+    let conn = SealedDb::open(path, key, CACHED_CHUNKS)?.connect()?;
     Ok(summarize(&conn, true)?.checked)
 }
 
 /// An imported MBTiles, open for reads.
 pub(super) struct Reader {
-    /// A few connections, each with its own sealed reader: a tile read decrypts the chunks
-    /// its pages lie in, so reads of several clients run side by side instead of queueing
-    /// on one connection.
+    /// A few connections on one sealed file: a tile read decrypts the chunks its pages lie in
+    /// (or finds them in the file's cache of decrypted chunks, shared by the connections), so
+    /// reads of several clients run side by side instead of queueing on one connection.
     conns: Vec<Mutex<Connection>>,
     /// Where a read waits when every connection is busy.
     next: AtomicUsize,
@@ -203,13 +203,20 @@ pub(super) struct Reader {
 /// Connections per open MBTiles.
 const READ_CONNECTIONS: usize = 4;
 
+/// Decrypted chunks (64 KiB each) kept per open MBTiles, shared by its connections: 4 MiB.
+/// Random tiles of a package of a few tens of MB come from it about as often as they are
+/// decrypted; past that its share falls, and a tile costs the decryption of the one or two
+/// chunks its bytes lie in, whatever the package's size.
+const CACHED_CHUNKS: usize = 64;
+
 impl Reader {
     pub(super) fn open(path: &Path, key: &FileKey) -> Result<Self, MapError> {
-        let conn = sealed_vfs::open(path, key)?;
+        let db = SealedDb::open(path, key, CACHED_CHUNKS)?;
+        let conn = db.connect()?;
         let s = summarize(&conn, false)?;
         let mut conns = vec![Mutex::new(conn)];
         for _ in 1..READ_CONNECTIONS {
-            conns.push(Mutex::new(sealed_vfs::open(path, key)?));
+            conns.push(Mutex::new(db.connect()?));
         }
         let style = style::mbtiles_style(
             MBTILES_SOURCE,

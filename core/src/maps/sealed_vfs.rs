@@ -2,57 +2,80 @@
 //! ([`crate::sealed_file`]), decrypting only the chunks a page read covers: MBTiles maps are
 //! queried while their plaintext is never on disk, and reading a tile costs the same whatever
 //! the package's size. Registered once per process under [`VFS_NAME`] (the `sqlite-plugin`
-//! crate holds the FFI); a connection names a one-use token that [`open`] registered just
-//! before with the file's path and key, never a path SQLite could reach by itself. Knows
-//! nothing of maps: it serves pages of one sealed file, and refuses every write.
+//! crate holds the FFI); a connection names a one-use token that [`SealedDb::connect`]
+//! registered just before with the open file, never a path SQLite could reach by itself. The
+//! connections on one [`SealedDb`] share its cache of decrypted chunks. Knows nothing of maps:
+//! it serves pages of one sealed file, and refuses every write.
 
 use std::collections::HashMap;
 use std::ffi::CString;
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
-use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::path::Path;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use rusqlite::{Connection, OpenFlags};
 use sqlite_plugin::flags::{AccessFlags, LockLevel, OpenKind, OpenOpts};
 use sqlite_plugin::vars;
-use sqlite_plugin::vfs::{RegisterOpts, Vfs, VfsHandle, VfsResult, register_static};
+use sqlite_plugin::vfs::{
+    DEFAULT_DEVICE_CHARACTERISTICS, RegisterOpts, Vfs, VfsHandle, VfsResult, register_static,
+};
 
-use super::{MapError, lock};
+use super::{MapError, damaged, lock};
 use crate::crypto::{FileKey, random_bytes};
-use crate::sealed_file::SealedReader;
+use crate::sealed_file::{LastChunk, SharedSealedReader};
 
 /// The name the VFS is registered under.
 pub const VFS_NAME: &str = "mapeo-sealed";
 
-/// Files a connection is about to open, by token: taken (and so forgotten) by the open.
-static PENDING: Mutex<Option<HashMap<String, (PathBuf, FileKey)>>> = Mutex::new(None);
+/// `SQLITE_IOCAP_SUBPAGE_READ` (SQLite 3.48), missing from `sqlite-plugin`'s constants: reads
+/// of any length at any offset are fine here. With it SQLite reads a large row's overflow
+/// pages (a tile's bytes) straight into the row, as it does through its own Unix VFS, instead
+/// of through its page cache, where they would push out the b-tree pages every lookup needs
+/// (each one read back decrypts a chunk).
+const SQLITE_IOCAP_SUBPAGE_READ: i32 = 0x8000;
 
-/// Opens the sealed SQLite database at `path` read-only, its pages decrypted under `key` as
-/// SQLite reads them. Temporary tables and sorts stay in memory: the VFS opens nothing but
-/// the one database.
-pub(super) fn open(path: &Path, key: &FileKey) -> Result<Connection, MapError> {
-    register()?;
-    let token = format!("sealed-{}", hex::encode(random_bytes::<16>()));
-    lock(&PENDING)
-        .get_or_insert_with(HashMap::new)
-        .insert(token.clone(), (path.to_owned(), key.clone()));
-    // `immutable=1`: no locks, no journal or WAL looked for; the file never changes.
-    let opened = Connection::open_with_flags_and_vfs(
-        format!("file:{token}?immutable=1"),
-        OpenFlags::SQLITE_OPEN_READ_ONLY
-            | OpenFlags::SQLITE_OPEN_URI
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        VFS_NAME,
-    );
-    // An open that failed before reaching the VFS leaves its token (and key) behind.
-    if let Some(p) = lock(&PENDING).as_mut() {
-        p.remove(&token);
+/// Files a connection is about to open, by token: taken (and so forgotten) by the open.
+static PENDING: Mutex<Option<HashMap<String, Arc<SharedSealedReader<File>>>>> = Mutex::new(None);
+
+/// A sealed SQLite database open for reading: its connections read pages through one cache
+/// of at most the given number of decrypted chunks.
+pub(super) struct SealedDb(Arc<SharedSealedReader<File>>);
+
+impl SealedDb {
+    /// Opens the sealed database at `path` under `key`, its length authenticated (a cut file
+    /// is refused here), keeping up to `cached_chunks` decrypted chunks for its connections.
+    pub(super) fn open(path: &Path, key: &FileKey, cached_chunks: usize) -> Result<Self, MapError> {
+        let file =
+            SharedSealedReader::open(key, File::open(path)?, cached_chunks).map_err(damaged)?;
+        file.verify_len().map_err(damaged)?;
+        Ok(SealedDb(Arc::new(file)))
     }
-    let conn = opened.map_err(|_| MapError::Damaged)?;
-    conn.pragma_update(None, "temp_store", "MEMORY")
-        .map_err(|_| MapError::Damaged)?;
-    Ok(conn)
+
+    /// A new read-only connection to the database, its pages decrypted as SQLite reads them.
+    /// Temporary tables and sorts stay in memory: the VFS opens nothing but the one database.
+    pub(super) fn connect(&self) -> Result<Connection, MapError> {
+        register()?;
+        let token = format!("sealed-{}", hex::encode(random_bytes::<16>()));
+        lock(&PENDING)
+            .get_or_insert_with(HashMap::new)
+            .insert(token.clone(), self.0.clone());
+        // `immutable=1`: no locks, no journal or WAL looked for; the file never changes.
+        let opened = Connection::open_with_flags_and_vfs(
+            format!("file:{token}?immutable=1"),
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+                | OpenFlags::SQLITE_OPEN_URI
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            VFS_NAME,
+        );
+        // An open that failed before reaching the VFS leaves its token behind.
+        if let Some(p) = lock(&PENDING).as_mut() {
+            p.remove(&token);
+        }
+        let conn = opened.map_err(|_| MapError::Damaged)?;
+        conn.pragma_update(None, "temp_store", "MEMORY")
+            .map_err(|_| MapError::Damaged)?;
+        Ok(conn)
+    }
 }
 
 fn register() -> Result<(), MapError> {
@@ -88,8 +111,12 @@ fn register() -> Result<(), MapError> {
 
 struct SealedVfs;
 
-/// One open database: its sealed file, read at random.
-struct Handle(SealedReader<File>);
+/// One connection's database: the sealed file it shares with the other connections, and the
+/// chunk it read last.
+struct Handle {
+    file: Arc<SharedSealedReader<File>>,
+    last: LastChunk,
+}
 
 impl VfsHandle for Handle {
     fn readonly(&self) -> bool {
@@ -109,15 +136,14 @@ impl Vfs for SealedVfs {
             return Err(vars::SQLITE_CANTOPEN);
         }
         let token = path.ok_or(vars::SQLITE_CANTOPEN)?;
-        let (path, key) = lock(&PENDING)
+        let file = lock(&PENDING)
             .as_mut()
             .and_then(|p| p.remove(token))
             .ok_or(vars::SQLITE_CANTOPEN)?;
-        let file = File::open(path).map_err(|_| vars::SQLITE_CANTOPEN)?;
-        let mut reader = SealedReader::open(&key, file).map_err(|_| vars::SQLITE_NOTADB)?;
-        // The last chunk authenticates the length: a cut file is refused here.
-        reader.verify_len().map_err(|_| vars::SQLITE_NOTADB)?;
-        Ok(Handle(reader))
+        Ok(Handle {
+            file,
+            last: LastChunk::default(),
+        })
     }
 
     fn delete(&self, _path: &str) -> VfsResult<()> {
@@ -130,7 +156,7 @@ impl Vfs for SealedVfs {
     }
 
     fn file_size(&self, handle: &mut Handle) -> VfsResult<usize> {
-        usize::try_from(handle.0.len()).map_err(|_| vars::SQLITE_IOERR_FSTAT)
+        usize::try_from(handle.file.len()).map_err(|_| vars::SQLITE_IOERR_FSTAT)
     }
 
     fn truncate(&self, _handle: &mut Handle, _size: usize) -> VfsResult<()> {
@@ -142,21 +168,15 @@ impl Vfs for SealedVfs {
     }
 
     fn read(&self, handle: &mut Handle, offset: usize, data: &mut [u8]) -> VfsResult<usize> {
-        let reader = &mut handle.0;
-        reader
-            .seek(SeekFrom::Start(offset as u64))
-            .map_err(|_| vars::SQLITE_IOERR_READ)?;
-        let mut got = 0;
-        while got < data.len() {
-            // A chunk that does not authenticate is an error, never other bytes.
-            match reader.read(&mut data[got..]) {
-                Ok(0) => break,
-                Ok(n) => got += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(_) => return Err(vars::SQLITE_IOERR_READ),
-            }
-        }
-        Ok(got)
+        // A chunk that does not authenticate is an error, never other bytes.
+        handle
+            .file
+            .read_at(offset as u64, data, &mut handle.last)
+            .map_err(|_| vars::SQLITE_IOERR_READ)
+    }
+
+    fn device_characteristics(&self, _handle: &mut Handle) -> VfsResult<i32> {
+        Ok(DEFAULT_DEVICE_CHARACTERISTICS | SQLITE_IOCAP_SUBPAGE_READ)
     }
 
     fn lock(&self, _handle: &mut Handle, _level: LockLevel) -> VfsResult<()> {
@@ -182,6 +202,7 @@ impl Vfs for SealedVfs {
 mod tests {
     use super::*;
     use crate::sealed_file::{self, HEADER_LEN, SEALED_CHUNK_LEN};
+    use std::path::PathBuf;
 
     fn key() -> FileKey {
         FileKey::from_bytes([5; 32])
@@ -217,18 +238,26 @@ mod tests {
         sealed
     }
 
+    /// Opens the sealed database at `path` and connects to it, with a cache of two chunks.
+    fn open(path: &Path, key: &FileKey) -> Result<(SealedDb, Connection), MapError> {
+        let db = SealedDb::open(path, key, 2)?;
+        let conn = db.connect()?;
+        Ok((db, conn))
+    }
+
+    fn row(conn: &Connection, id: i64) -> rusqlite::Result<Vec<u8>> {
+        conn.query_row("SELECT data FROM t WHERE id = ?1", [id], |r| r.get(0))
+    }
+
     #[test]
     fn the_bundled_sqlite_reads_a_sealed_database_through_the_vfs() {
         // The VFS registers with the SQLite that rusqlite links (SQLCipher here): registered
         // with another copy of SQLite, it would not be found by name and nothing would open.
         let dir = tempfile::tempdir().unwrap();
         let path = sealed_db(dir.path(), 200);
-        let conn = open(&path, &key()).unwrap();
+        let (db, conn) = open(&path, &key()).unwrap();
         for i in [0, 57, 199] {
-            let got: Vec<u8> = conn
-                .query_row("SELECT data FROM t WHERE id = ?1", [i], |r| r.get(0))
-                .unwrap();
-            assert_eq!(got, blob(i));
+            assert_eq!(row(&conn, i).unwrap(), blob(i));
         }
         let verdict: String = conn
             .query_row("PRAGMA quick_check", [], |r| r.get(0))
@@ -251,13 +280,88 @@ mod tests {
         assert!(
             lock(&PENDING)
                 .as_ref()
-                .is_none_or(|p| p.values().all(|(p, _)| *p != path)),
-            "the open left no key behind"
+                .is_none_or(|p| p.values().all(|f| !Arc::ptr_eq(f, &db.0))),
+            "the connection left no file behind"
         );
     }
 
     #[test]
-    fn a_damaged_page_is_an_error_and_a_wrong_key_opens_nothing() {
+    fn large_rows_are_read_past_the_page_cache_as_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("plain.db");
+        let conn = Connection::open(&plain).unwrap();
+        conn.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, data BLOB)")
+            .unwrap();
+        // Rows of 50 to 250 KB: chains of overflow pages across chunks, ending mid-page.
+        let big = |i: i64| -> Vec<u8> {
+            (0..50_000 + i * 40_007)
+                .map(|j| ((i * 13 + j * 7) % 251) as u8)
+                .collect()
+        };
+        for i in 0..6 {
+            conn.execute(
+                "INSERT INTO t VALUES (?1, ?2)",
+                rusqlite::params![i, big(i)],
+            )
+            .unwrap();
+        }
+        drop(conn);
+        let path = dir.path().join("sealed.db");
+        sealed_file::seal_stream(
+            &key(),
+            File::open(&plain).unwrap(),
+            File::create(&path).unwrap(),
+        )
+        .unwrap();
+        let (db, conn) = open(&path, &key()).unwrap();
+        let mut handle = Handle {
+            file: db.0.clone(),
+            last: LastChunk::default(),
+        };
+        let caps = SealedVfs.device_characteristics(&mut handle).unwrap();
+        assert_ne!(
+            caps & SQLITE_IOCAP_SUBPAGE_READ,
+            0,
+            "overflow pages read directly"
+        );
+        // A page cache far smaller than a row: every read of it goes to the VFS.
+        conn.pragma_update(None, "cache_size", 8).unwrap();
+        for i in [3, 0, 5, 3, 1, 4, 2, 5] {
+            assert_eq!(row(&conn, i).unwrap(), big(i), "row {i}");
+        }
+    }
+
+    #[test]
+    fn connections_sharing_a_small_cache_read_every_row_as_written() {
+        let dir = tempfile::tempdir().unwrap();
+        // About 1.3 MB: twenty chunks, ten times what the cache holds.
+        let rows = 400;
+        let path = sealed_db(dir.path(), rows);
+        let db = SealedDb::open(&path, &key(), 2).unwrap();
+        let threads: Vec<_> = (0..3i64)
+            .map(|t| {
+                let conn = db.connect().unwrap();
+                std::thread::spawn(move || {
+                    let mut state = t as u64 * 0x9E37_79B9 + 1;
+                    for _ in 0..300 {
+                        state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
+                        let id = ((state >> 33) % rows as u64) as i64;
+                        assert_eq!(row(&conn, id).unwrap(), blob(id), "row {id}");
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert!(
+            db.0.cached_chunks() <= 2,
+            "the cache stays within its bound"
+        );
+    }
+
+    #[test]
+    fn a_damaged_page_is_an_error_every_time_and_a_wrong_key_opens_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let path = sealed_db(dir.path(), 200);
         assert!(open(&path, &FileKey::from_bytes([6; 32])).is_err());
@@ -265,10 +369,27 @@ mod tests {
         // In the third chunk: pages of rows, not of the schema.
         raw[HEADER_LEN + 2 * SEALED_CHUNK_LEN + 100] ^= 1;
         std::fs::write(&path, &raw).unwrap();
-        let conn = open(&path, &key()).unwrap();
+        let (db, conn) = open(&path, &key()).unwrap();
         let mut stmt = conn.prepare("SELECT data FROM t ORDER BY id").unwrap();
         let all: rusqlite::Result<Vec<Vec<u8>>> =
             stmt.query_map([], |r| r.get(0)).unwrap().collect();
         assert!(all.is_err(), "an error, never other bytes");
+        // Rows on the damaged chunk's pages fail however often they are asked for, through
+        // any connection; the others read as written.
+        let failing = |conn: &Connection| -> Vec<i64> {
+            (0..200)
+                .filter(|&i| match row(conn, i) {
+                    Ok(got) => {
+                        assert_eq!(got, blob(i));
+                        false
+                    }
+                    Err(_) => true,
+                })
+                .collect()
+        };
+        let first = failing(&conn);
+        assert!(!first.is_empty() && first.len() < 50, "{first:?}");
+        assert_eq!(failing(&conn), first);
+        assert_eq!(failing(&db.connect().unwrap()), first);
     }
 }
