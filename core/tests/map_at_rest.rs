@@ -251,6 +251,26 @@ fn child_opens_the_device() {
     assert_eq!(before, after);
 }
 
+/// Runs this binary's `child` test on `dir` to the end, and returns how long it took.
+fn time_to_finish(child: &str, env: &str, dir: &Path, wait: Duration) -> Duration {
+    let started = std::time::Instant::now();
+    let mut process = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", child, "--nocapture"])
+        .env(env, dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    loop {
+        if let Some(status) = process.try_wait().unwrap() {
+            assert!(status.success(), "the child failed");
+            return started.elapsed();
+        }
+        assert!(started.elapsed() < wait, "the child did not finish");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
 #[test]
 fn a_kill_at_any_point_of_the_map_migration_loses_nothing() {
     common::init_logs();
@@ -260,10 +280,13 @@ fn a_kill_at_any_point_of_the_map_migration_loses_nothing() {
     let mut finished = 0;
     // How many packages each child had sealed when it was killed.
     let mut reached = Vec::new();
+    // The kills are spread over the time a child takes to open the folder and seal every map,
+    // measured first, so that they land inside the migration however fast this machine seals.
+    unseal(&maps_dir, &maps);
+    let whole = time_to_finish("child_opens_the_device", CHILD_ENV, dir.path(), CHILD_WAIT);
     for kill in 0..KILLS {
         unseal(&maps_dir, &maps);
-        // Spread over the child's open and its migration (hundreds of ms to a second here).
-        let delay = Duration::from_millis(5 + (kill * 173) % 1500);
+        let delay = whole.mul_f64((kill + 1) as f64 / (KILLS + 1) as f64);
         if kill_child_after(
             "child_opens_the_device",
             CHILD_ENV,
