@@ -15,7 +15,7 @@ mod http_client;
 #[path = "support/map_packages.rs"]
 mod map_packages;
 
-use folder::{any_file_contains, files, kill_child_after};
+use folder::{any_file_contains, files, kill_child_after, time_to_finish};
 use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
@@ -249,26 +249,6 @@ fn child_opens_the_device() {
         .map(|f| std::fs::read(f).unwrap())
         .collect();
     assert_eq!(before, after);
-}
-
-/// Runs this binary's `child` test on `dir` to the end, and returns how long it took.
-fn time_to_finish(child: &str, env: &str, dir: &Path, wait: Duration) -> Duration {
-    let started = std::time::Instant::now();
-    let mut process = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", child, "--nocapture"])
-        .env(env, dir)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    loop {
-        if let Some(status) = process.try_wait().unwrap() {
-            assert!(status.success(), "the child failed");
-            return started.elapsed();
-        }
-        assert!(started.elapsed() < wait, "the child did not finish");
-        std::thread::sleep(Duration::from_millis(2));
-    }
 }
 
 #[test]

@@ -43,6 +43,29 @@ pub fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// Starts this test binary's test `child` in a new process, on the folder `dir` that env var
+/// `env` names to it.
+fn spawn_child(child: &str, env: &str, dir: &Path) -> std::process::Child {
+    std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", child, "--nocapture"])
+        .env(env, dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits for `process` to end, failing with `what` after `until`; whether it succeeded.
+fn wait_for(process: &mut std::process::Child, until: std::time::Instant, what: &str) -> bool {
+    loop {
+        if let Some(status) = process.try_wait().unwrap() {
+            return status.success();
+        }
+        assert!(std::time::Instant::now() < until, "{what}");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}
+
 /// Runs this test binary's test `child` (which opens the folder that env var `env` names as
 /// `dir`) in a new process, kills it after `delay`, and waits (at most `wait`) for it to die.
 /// Whether it finished before the kill.
@@ -53,22 +76,28 @@ pub fn kill_child_after(
     delay: std::time::Duration,
     wait: std::time::Duration,
 ) -> bool {
-    let exe = std::env::current_exe().unwrap();
-    let mut process = std::process::Command::new(&exe)
-        .args(["--exact", child, "--nocapture"])
-        .env(env, dir)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut process = spawn_child(child, env, dir);
     std::thread::sleep(delay);
     let _ = process.kill();
-    let until = std::time::Instant::now() + wait;
-    loop {
-        if let Some(status) = process.try_wait().unwrap() {
-            return status.success();
-        }
-        assert!(std::time::Instant::now() < until, "child did not die");
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    wait_for(
+        &mut process,
+        std::time::Instant::now() + wait,
+        "child did not die",
+    )
+}
+
+/// Runs the same child to its end (at most `wait`) and returns how long it took.
+pub fn time_to_finish(
+    child: &str,
+    env: &str,
+    dir: &Path,
+    wait: std::time::Duration,
+) -> std::time::Duration {
+    let started = std::time::Instant::now();
+    let mut process = spawn_child(child, env, dir);
+    assert!(
+        wait_for(&mut process, started + wait, "the child did not finish"),
+        "the child failed"
+    );
+    started.elapsed()
 }
