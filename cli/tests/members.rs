@@ -402,8 +402,8 @@ fn a_canceled_invite_is_withdrawn_and_an_unanswered_one_expires_when_the_inviter
 
 /// A received invite's state as stored in the device database (read only, beside a serve).
 fn stored_invite_state(peer: &Peer, id: &str) -> String {
-    let db = rusqlite::Connection::open_with_flags(
-        peer.dir().join("device.db"),
+    let db = mapeo_core::db::open_connection(
+        &peer.dir().join("device.db"),
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
     )
     .unwrap();

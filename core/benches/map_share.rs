@@ -54,7 +54,7 @@ fn noise(len: usize, seed: u64) -> Vec<u8> {
 /// Writes a raster MBTiles of about `mb` MB of incompressible tiles (each starts like a PNG;
 /// the import reads the format from the metadata, the tiles are served as they are).
 fn package(path: &std::path::Path, mb: usize) {
-    let conn = rusqlite::Connection::open(path).unwrap();
+    let conn = mapeo_core::db::open_plain_file(path).unwrap();
     conn.execute_batch(
         "CREATE TABLE metadata (name TEXT, value TEXT);
          CREATE TABLE tiles (zoom_level INTEGER, tile_column INTEGER, tile_row INTEGER, tile_data BLOB);

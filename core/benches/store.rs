@@ -100,7 +100,7 @@ fn cold_start(dir: &str, spawned: u128) {
     let page = p.list(&first).expect("page");
     let listed = nanos_since_epoch();
     assert_eq!(page.len(), PAGE as usize);
-    let db = rusqlite::Connection::open(p.path()).expect("db");
+    let db = mapeo_core::db::open_plain_file(p.path()).expect("db");
     let key =
         mapeo_core::at_rest::unlock(dir.as_ref(), &RootKey::from_bytes([RECEIVER_SEED; 16]), &[])
             .expect("folder key")
@@ -266,7 +266,7 @@ fn main() {
         .expect("folder key")
         .project_database_key(&project.id());
     let (check, t) = timed(|| {
-        let db = rusqlite::Connection::open(project.path()).expect("db");
+        let db = mapeo_core::db::open_plain_file(project.path()).expect("db");
         mapeo_core::db::apply_key(&db, &key).expect("key");
         db.query_row("PRAGMA quick_check", [], |r| r.get::<_, String>(0))
             .expect("quick check")

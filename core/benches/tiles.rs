@@ -27,7 +27,7 @@ use http_body_util::{BodyExt, Empty};
 use hyper::Request;
 use hyper_util::rt::TokioIo;
 use mapeo_core::{Manager, RootKey};
-use rusqlite::{Connection, params};
+use rusqlite::params;
 
 const SEED: u8 = 7;
 /// Set in the child: the data folder whose server it runs.
@@ -61,7 +61,7 @@ fn noise_png(seed: u64) -> Vec<u8> {
 /// Writes an MBTiles of at least `target` bytes of tiles, filling zoom levels from 0 up;
 /// returns its tiles' XYZ coordinates.
 fn generate(path: &Path, target: u64, pngs: &[Vec<u8>]) -> Vec<(u8, u32, u32)> {
-    let mut conn = Connection::open(path).unwrap();
+    let mut conn = mapeo_core::db::open_plain_file(path).unwrap();
     conn.execute_batch(
         "CREATE TABLE metadata (name TEXT, value TEXT);
          CREATE TABLE tiles (zoom_level INTEGER, tile_column INTEGER, tile_row INTEGER, tile_data BLOB);

@@ -179,7 +179,7 @@ pub fn encrypt_in_place(path: &Path, key: &DatabaseKey) -> Result<(), AtRestErro
     }
     remove_if_present(&tmp)?;
     {
-        let conn = rusqlite::Connection::open_with_flags(
+        let conn = db::open_connection(
             path,
             // CREATE: an attached database opens with the main one's flags.
             rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE

@@ -39,18 +39,60 @@ pub fn apply_key(conn: &Connection, key: &DatabaseKey) -> Result<(), StoreError>
     Ok(())
 }
 
-/// Initialises SQLCipher (and its crypto provider) once per process, on one thread, before
-/// any keyed open: first use from several threads at once is what made `PRAGMA key` fail
-/// now and then under load. Anything else that touches SQLite's globals first (registering
-/// a VFS) calls it too.
+/// Opens a connection to the SQLite file at `path`. Every connection in this process is opened
+/// through here or [`open_in_memory`] (clippy refuses rusqlite's own `open*` elsewhere), so that
+/// SQLCipher is whole before any connection exists: see [`activate_sqlcipher`].
+#[allow(clippy::disallowed_methods)]
+pub fn open_connection(path: &Path, flags: OpenFlags) -> rusqlite::Result<Connection> {
+    activate_sqlcipher();
+    Connection::open_with_flags(path, flags)
+}
+
+/// Opens (creating if needed) a plain, unkeyed SQLite file read-write: map packages, fixtures.
+pub fn open_plain_file(path: impl AsRef<Path>) -> rusqlite::Result<Connection> {
+    open_connection(
+        path.as_ref(),
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+}
+
+/// An in-memory connection (a stand-in for a closed store), opened like [`open_connection`].
+#[allow(clippy::disallowed_methods)]
+pub fn open_in_memory() -> rusqlite::Result<Connection> {
+    activate_sqlcipher();
+    Connection::open_in_memory()
+}
+
+/// How long the first opening waits for SQLCipher to finish initialising when something other
+/// than this module started it.
+const SQLCIPHER_START_WAIT: Duration = Duration::from_secs(10);
+
+/// Makes SQLCipher whole once per process, before any connection is opened.
+///
+/// SQLite marks itself initialised and only then, outside its lock, runs SQLCipher's own
+/// initialisation (crypto provider, private heap). A thread opening a connection in that window
+/// gets a connection on which `PRAGMA key` fails ("An error occurred with PRAGMA key"), and a
+/// thread freeing SQLCipher memory then can crash. So the first opening in the process happens
+/// here, on one thread, and every other opening waits for it; if the process started SQLite
+/// elsewhere first, this waits (bounded) until a key is accepted.
+#[allow(clippy::disallowed_methods)]
 pub(crate) fn activate_sqlcipher() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        if let Ok(conn) = Connection::open_in_memory() {
-            let _ = conn.execute_batch(
-                "PRAGMA key = \"x'0000000000000000000000000000000000000000000000000000000000000000'\"; \
-                 PRAGMA cipher_memory_security = OFF; SELECT count(*) FROM sqlite_master;",
-            );
+        let started = std::time::Instant::now();
+        loop {
+            let keyed = Connection::open_in_memory().and_then(|conn| {
+                conn.execute_batch(
+                    "PRAGMA key = \"x'0000000000000000000000000000000000000000000000000000000000000000'\"; \
+                     PRAGMA cipher_memory_security = OFF; SELECT count(*) FROM sqlite_master;",
+                )
+            });
+            if keyed.is_ok() || started.elapsed() > SQLCIPHER_START_WAIT {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
         }
     });
 }
@@ -65,7 +107,7 @@ fn open_raw(
     if create {
         flags |= OpenFlags::SQLITE_OPEN_CREATE;
     }
-    let conn = Connection::open_with_flags(path, flags)?;
+    let conn = open_connection(path, flags)?;
     if let Some(key) = key {
         apply_key(&conn, key)?;
     }
@@ -456,7 +498,7 @@ pub fn folder_is_read_only(dir: &Path) -> bool {
 
 /// Opens a reader connection to a database a writer has already opened and migrated.
 pub fn open_reader(path: &Path, key: &DatabaseKey) -> Result<Connection, StoreError> {
-    let conn = Connection::open_with_flags(
+    let conn = open_connection(
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
@@ -772,7 +814,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("p.db");
         drop(open_writer(&path, None, PROJECT_MIGRATIONS).unwrap());
-        let conn = Connection::open(&path).unwrap();
+        let conn = open_plain_file(&path).unwrap();
         conn.pragma_update(None, "user_version", 99).unwrap();
         drop(conn);
         let newest = PROJECT_MIGRATIONS.last().map(|m| m.version);
@@ -819,7 +861,7 @@ mod tests {
             sql: "CREATE TABLE a (x INTEGER);",
         };
         assert!(open_writer(&path, None, &[good, bad]).is_err());
-        let conn = Connection::open(&path).unwrap();
+        let conn = open_plain_file(&path).unwrap();
         let v: u32 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();

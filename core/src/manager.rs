@@ -417,7 +417,7 @@ impl Manager {
         for p in open {
             p.close_store();
         }
-        if let Ok(blank) = Connection::open_in_memory() {
+        if let Ok(blank) = crate::db::open_in_memory() {
             drop(std::mem::replace(&mut *lock(&self.db), blank));
         }
         let done = Arc::new(std::sync::atomic::AtomicBool::new(false));

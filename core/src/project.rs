@@ -256,7 +256,7 @@ impl Project {
         drop(checkpointer);
         for conn in [&self.writer, &self.reader] {
             // An in-memory stand-in: the handle keeps a connection, the file is closed.
-            if let Ok(blank) = Connection::open_in_memory() {
+            if let Ok(blank) = crate::db::open_in_memory() {
                 drop(std::mem::replace(&mut *lock(conn), blank));
             }
         }

@@ -103,7 +103,7 @@ fn decrypt_folder(dir: &Path) {
     }
     for (path, key) in dbs {
         let plain = path.with_extension("plain");
-        let conn = rusqlite::Connection::open(&path).unwrap();
+        let conn = mapeo_core::db::open_plain_file(&path).unwrap();
         mapeo_core::db::apply_key(&conn, &key).unwrap();
         let v: i64 = conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))

@@ -99,7 +99,7 @@ fn garble_page(path: &Path, page: u64) {
 /// Garbage in a leaf page from the middle of the feed entries (not the root: the entries
 /// before and after it stay readable), so that some entries are lost and others salvaged.
 fn garble_entries_leaf(path: &Path, key: &mapeo_core::crypto::DatabaseKey) {
-    let conn = rusqlite::Connection::open(path).unwrap();
+    let conn = mapeo_core::db::open_plain_file(path).unwrap();
     mapeo_core::db::apply_key(&conn, key).unwrap();
     let leaves: Vec<i64> = conn
         .prepare("SELECT pageno FROM dbstat WHERE name = 'entries' AND pagetype = 'leaf' ORDER BY pageno")
@@ -120,7 +120,7 @@ fn garble_entries_leaf(path: &Path, key: &mapeo_core::crypto::DatabaseKey) {
 /// Garbage in the root page of the materialised documents (the index, not the feeds): every
 /// listing reads it.
 fn garble_docs_root(path: &Path, key: &mapeo_core::crypto::DatabaseKey) {
-    let conn = rusqlite::Connection::open(path).unwrap();
+    let conn = mapeo_core::db::open_plain_file(path).unwrap();
     mapeo_core::db::apply_key(&conn, key).unwrap();
     let root: i64 = conn
         .query_row(

@@ -674,7 +674,7 @@ async fn received_invites_are_kept_across_a_restart_and_an_unanswered_one_expire
     // Opening the device writes nothing (another process may be running its network beside
     // it); the run that starts listening stores the expiry.
     let stored = || -> String {
-        let db = rusqlite::Connection::open(b.dir.path().join("device.db")).unwrap();
+        let db = mapeo_core::db::open_plain_file(b.dir.path().join("device.db")).unwrap();
         let key = mapeo_core::at_rest::unlock(
             b.dir.path(),
             &mapeo_core::RootKey::from_bytes([b.seed; 16]),

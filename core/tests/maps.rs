@@ -13,7 +13,7 @@ use flate2::write::GzEncoder;
 use mapeo_core::crypto::FileKey;
 use mapeo_core::maps::{Bounds, MapError, MapFormat, MapStore, fallback_style};
 use mapeo_core::{Manager, RootKey};
-use rusqlite::{Connection, params};
+use rusqlite::params;
 use serde_json::{Value, json};
 use zip::ZipWriter;
 use zip::write::SimpleFileOptions;
@@ -172,7 +172,7 @@ const MBTILES_SCHEMA: &str = "CREATE TABLE metadata (name TEXT, value TEXT);
 
 /// Writes an MBTiles file; `tiles` are (z, column, TMS row, bytes).
 fn mbtiles_file(path: &Path, metadata: &[(&str, &str)], tiles: &[(i64, i64, i64, Vec<u8>)]) {
-    let conn = Connection::open(path).expect("create mbtiles");
+    let conn = mapeo_core::db::open_plain_file(path).expect("create mbtiles");
     conn.execute_batch(MBTILES_SCHEMA).expect("schema");
     for (k, v) in metadata {
         conn.execute("INSERT INTO metadata VALUES (?1, ?2)", params![k, v])
@@ -449,7 +449,7 @@ fn generated_vector_mbtiles_gets_a_style_from_its_vector_layers() {
         &[(1, 0, 1, mvt.clone())],
     );
     // Some tools leave their MBTiles in WAL mode; the store still reads it without a WAL file.
-    Connection::open(&file)
+    mapeo_core::db::open_plain_file(&file)
         .unwrap()
         .query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
         .unwrap();
@@ -729,7 +729,7 @@ fn files_that_are_not_maps_are_refused() {
     assert!(folder_listing(&maps_dir).is_empty());
     // A SQLite database that is not an MBTiles.
     let db = tmp.path().join("other.db");
-    Connection::open(&db)
+    mapeo_core::db::open_plain_file(&db)
         .expect("db")
         .execute_batch("CREATE TABLE notes (body TEXT)")
         .expect("table");

@@ -62,7 +62,7 @@ fn a_schema_1_project_is_migrated_and_shows_the_same_documents() {
     let key = mapeo_core::at_rest::unlock(dir.path(), &RootKey::from_bytes([1; 16]), &[])
         .unwrap()
         .project_database_key(&projects[0].project_id);
-    let conn = rusqlite::Connection::open(p.path()).unwrap();
+    let conn = mapeo_core::db::open_plain_file(p.path()).unwrap();
     mapeo_core::db::apply_key(&conn, &key).unwrap();
     let version: u32 = conn
         .pragma_query_value(None, "user_version", |r| r.get(0))
@@ -137,7 +137,7 @@ fn points_in_the_area_index_of_schema_3_are_found_after_the_upgrade() {
     let key = mapeo_core::at_rest::unlock(dir.path(), &root, &[])
         .unwrap()
         .project_database_key(&project_id);
-    let conn = rusqlite::Connection::open(&path).unwrap();
+    let conn = mapeo_core::db::open_plain_file(&path).unwrap();
     mapeo_core::db::apply_key(&conn, &key).unwrap();
     conn.execute_batch(
         "CREATE VIRTUAL TABLE obs_location USING rtree (id, min_lat, max_lat, min_lon, max_lon);

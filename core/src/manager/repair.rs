@@ -142,7 +142,7 @@ fn salvage(
     fresh: &Project,
     me: &DeviceId,
 ) -> Salvaged {
-    let opened = Connection::open_with_flags(
+    let opened = crate::db::open_connection(
         damaged,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )

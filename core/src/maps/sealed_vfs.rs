@@ -60,6 +60,8 @@ impl SealedDb {
             .get_or_insert_with(HashMap::new)
             .insert(token.clone(), self.0.clone());
         // `immutable=1`: no locks, no journal or WAL looked for; the file never changes.
+        // SQLCipher is whole: `register` activated it (see `db::open_connection`).
+        #[allow(clippy::disallowed_methods)]
         let opened = Connection::open_with_flags_and_vfs(
             format!("file:{token}?immutable=1"),
             OpenFlags::SQLITE_OPEN_READ_ONLY
@@ -216,7 +218,7 @@ mod tests {
     /// plaintext is removed.
     fn sealed_db(dir: &Path, rows: i64) -> PathBuf {
         let plain = dir.join("plain.db");
-        let conn = Connection::open(&plain).unwrap();
+        let conn = crate::db::open_plain_file(&plain).unwrap();
         conn.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, data BLOB)")
             .unwrap();
         for i in 0..rows {
@@ -289,7 +291,7 @@ mod tests {
     fn large_rows_are_read_past_the_page_cache_as_written() {
         let dir = tempfile::tempdir().unwrap();
         let plain = dir.path().join("plain.db");
-        let conn = Connection::open(&plain).unwrap();
+        let conn = crate::db::open_plain_file(&plain).unwrap();
         conn.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, data BLOB)")
             .unwrap();
         // Rows of 50 to 250 KB: chains of overflow pages across chunks, ending mid-page.

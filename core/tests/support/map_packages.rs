@@ -20,7 +20,7 @@ use npm::run;
 
 use flate2::Compression;
 use flate2::write::GzEncoder;
-use rusqlite::{Connection, params};
+use rusqlite::params;
 use serde_json::{Value, json};
 use zip::ZipWriter;
 use zip::write::SimpleFileOptions;
@@ -184,7 +184,7 @@ const MBTILES_SCHEMA: &str = "CREATE TABLE metadata (name TEXT, value TEXT);
 
 /// Writes an MBTiles file; `tiles` are (z, column, TMS row, bytes).
 pub fn mbtiles_file(path: &Path, metadata: &[(&str, &str)], tiles: &[(i64, i64, i64, Vec<u8>)]) {
-    let mut conn = Connection::open(path).unwrap();
+    let mut conn = mapeo_core::db::open_plain_file(path).unwrap();
     conn.execute_batch(MBTILES_SCHEMA).unwrap();
     let tx = conn.transaction().unwrap();
     for (k, v) in metadata {
@@ -378,7 +378,7 @@ fn noise_png(seed: u64, side: u32) -> Vec<u8> {
 /// Writes at `path` a raster MBTiles named `name` of at least `bytes` bytes: noise PNG tiles
 /// from zoom 0 down, as many as it takes. Returns the path.
 pub fn big_mbtiles(path: &Path, name: &str, bytes: u64, seed: u64) -> PathBuf {
-    let conn = rusqlite::Connection::open(path).expect("create mbtiles");
+    let conn = mapeo_core::db::open_plain_file(path).expect("create mbtiles");
     conn.execute_batch(
         "CREATE TABLE metadata (name TEXT, value TEXT);
          CREATE TABLE tiles (zoom_level INTEGER, tile_column INTEGER, tile_row INTEGER, tile_data BLOB);
