@@ -158,19 +158,30 @@ impl ChunkCache {
         Some(chunk.clone())
     }
 
-    /// A buffer for a chunk about to be read: when the cache is full, the least recently used
-    /// chunk's, evicted (its plaintext is overwritten by the next chunk read into it, at
-    /// once); a new one otherwise, or when a read still holds the evicted chunk (zeroized
-    /// when that read lets go). Reusing the buffer spares a chunk's zeroizing and allocation
-    /// on every miss, which cost as much as a third of its decryption.
+    /// A buffer for a chunk about to be read: when the cache is full, that of the least
+    /// recently used chunk no reader holds, evicted (its plaintext is overwritten by the next
+    /// chunk read into it, at once); a new one otherwise. Reusing the buffer spares a chunk's
+    /// zeroizing and allocation on every miss, which cost as much as a third of its
+    /// decryption. A reader's chunk is evicted last: taking it, when its connection idled
+    /// long enough for it to be the oldest, meant a new buffer, and the one held freed later.
     fn spare(&mut self) -> Zeroizing<Vec<u8>> {
         let full = self.entries.len() + self.reading >= self.capacity;
         self.reading += 1;
-        if full
-            && let Some(evicted) = self.evict()
-            && let Ok(buf) = Arc::try_unwrap(evicted)
-        {
-            return buf;
+        if full {
+            // Readers take chunks only under this lock, so one that none holds stays so.
+            let free = self
+                .entries
+                .iter()
+                .filter(|(_, (chunk, _))| Arc::strong_count(chunk) == 1)
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(i, _)| *i);
+            if let Some((chunk, _)) = free.and_then(|i| self.entries.remove(&i))
+                && let Ok(buf) = Arc::try_unwrap(chunk)
+            {
+                return buf;
+            }
+            // Every chunk held (more readers than chunks): the bound still holds.
+            self.evict();
         }
         Zeroizing::new(Vec::with_capacity(SEALED_CHUNK_LEN))
     }
@@ -305,6 +316,24 @@ mod tests {
         page(&r, 1).unwrap();
         assert_eq!(reads(), 4, "chunk 1 was evicted");
         assert_eq!(r.cached_chunks(), 2);
+    }
+
+    #[test]
+    fn a_chunk_a_reader_holds_is_evicted_last() {
+        let d = data(6 * CHUNK_LEN);
+        let (r, reads) = counted(seal(&d), 2);
+        // An idle connection's last chunk: the oldest in the cache.
+        let mut idle = LastChunk::default();
+        r.read_at(100, &mut [0u8; 10], &mut idle).unwrap();
+        page(&r, 1).unwrap();
+        page(&r, 2).unwrap(); // evicts chunk 1, which no reader holds, not chunk 0
+        assert_eq!(reads(), 3);
+        assert_eq!(page(&r, 0).unwrap(), d[100..100 + 4096]);
+        assert_eq!(reads(), 3, "chunk 0 stayed");
+        page(&r, 1).unwrap();
+        assert_eq!(reads(), 4, "chunk 1 was evicted");
+        assert!(r.cached_chunks() <= 2);
+        drop(idle);
     }
 
     #[test]
