@@ -112,11 +112,20 @@ fn a_map_shared_through_the_serves_is_offered_accepted_and_installed_byte_for_by
     assert_eq!(code, 0, "{err}");
     assert_eq!(sent["state"], "installed");
     assert_eq!(sent["direction"], "sent");
-    hub.wait_for("the sender's serve says installed", SYNC_TIMEOUT, |e| {
-        e["event"] == "map-share" && e["state"] == "installed"
-    });
-    spoke.stop();
-    hub.stop();
+    let installed = |e: &Value| {
+        e["event"] == "map-share" && e["state"] == "installed" && e["shareId"] == id.as_str()
+    };
+    hub.wait_for("the sender's serve says installed", SYNC_TIMEOUT, installed);
+    spoke.wait_for(
+        "the receiver's serve says installed",
+        SYNC_TIMEOUT,
+        installed,
+    );
+    // Each serve says how the share ended once, whichever command followed it.
+    for (who, events) in [("receiver", spoke.stop()), ("sender", hub.stop())] {
+        let said = events.iter().filter(|e| installed(e)).count();
+        assert_eq!(said, 1, "the {who}'s serve said installed {said} times");
+    }
 
     let (_device, store) = map_store(&beto);
     let id: mapeo_core::maps::MapId = map.parse().unwrap();

@@ -287,9 +287,10 @@ pub async fn share_live(
     let map = select_map(manager, map)?;
     let to = select::invitee(manager, device)?;
     let id = manager.share_map(&map, &to).await.map_err(share_error)?;
+    // The serve's own log reports the new share (and how it ends) as it watches every share;
+    // the command that follows it only tells its caller.
     if let Some(s) = current(manager, id) {
-        let (v, text) = share_event(&s);
-        ctx.event(remote::Event::new("map-share", v, text.clone()));
+        let (_, text) = share_event(&s);
         conn.progress(
             json!({"event": "map-share", "text": format!("{text} Waiting for the answer…")}),
         )
@@ -329,7 +330,6 @@ async fn follow_live(
         };
         if s.state.is_over() {
             let (v, text) = share_event(&s);
-            ctx.event(remote::Event::new("map-share", v.clone(), text.clone()));
             return if s.state == MapShareState::Installed {
                 Ok(Output::new(v, text))
             } else {
