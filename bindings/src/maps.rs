@@ -117,6 +117,7 @@ impl From<MapError> for MapeoError {
             MapError::DamagedIndex => MapeoError::Storage {
                 reason: e.to_string(),
             },
+            MapError::Closed => MapeoError::closed(),
             // A package the app gave: what is wrong with it, in fixed words.
             other => MapeoError::InvalidInput {
                 reason: other.to_string(),

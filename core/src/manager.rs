@@ -483,7 +483,12 @@ impl Manager {
 
     /// The device's map store, in `<data dir>/maps/` (maps belong to the device, not a project),
     /// sealed at rest under the data folder's map key.
+    /// Fails with [`crate::maps::MapError::Closed`] once the device was wiped.
     pub fn maps(&self) -> std::result::Result<Arc<crate::maps::MapStore>, crate::maps::MapError> {
+        // After a wipe the folder is being emptied: opening would bring `maps/` back.
+        if self.live().is_err() {
+            return Err(crate::maps::MapError::Closed);
+        }
         crate::maps::MapStore::open(
             &self.data_dir.join(MAPS_DIR),
             self.folder_key

@@ -122,6 +122,9 @@ pub enum MapError {
     /// The store's index file is damaged.
     #[error("the map index is damaged")]
     DamagedIndex,
+    /// The device was wiped: it has no map store any more.
+    #[error("the map store is closed: the device was wiped")]
+    Closed,
     /// Reading or writing the store's folder failed (full disk, permissions).
     #[error("map storage failed: {0}")]
     Io(#[from] io::Error),

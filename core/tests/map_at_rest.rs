@@ -305,6 +305,13 @@ async fn a_wipe_deletes_the_maps_and_leaves_an_earlier_copy_unreadable() {
     let wipe = m.wipe().await.unwrap();
     assert!(wipe.wait(CHILD_WAIT));
     assert!(!dir.path().join("maps").exists(), "the maps are deleted");
+    // The wiped device offers no map store: asking for one (a map screen refreshing) is an
+    // error and brings back no folder to import into.
+    assert!(matches!(m.maps(), Err(mapeo_core::maps::MapError::Closed)));
+    assert!(
+        !dir.path().join("maps").exists(),
+        "the maps folder stays gone"
+    );
     // The same person, same root key, in a fresh folder with the copy put back: the map key
     // died with the old folder's salt, so the copy opens as nothing but damage.
     let fresh = tempfile::tempdir().unwrap();
