@@ -41,7 +41,7 @@ pub fn apply_key(conn: &Connection, key: &DatabaseKey) -> Result<(), StoreError>
 
 /// Opens a connection to the SQLite file at `path`. Every connection in this process is opened
 /// through here or [`open_in_memory`] (clippy refuses rusqlite's own `open*` elsewhere), so that
-/// SQLCipher is whole before any connection exists: see [`activate_sqlcipher`].
+/// SQLCipher is whole before any connection exists (see `activate_sqlcipher`).
 #[allow(clippy::disallowed_methods)]
 pub fn open_connection(path: &Path, flags: OpenFlags) -> rusqlite::Result<Connection> {
     activate_sqlcipher();

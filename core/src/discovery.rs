@@ -2,8 +2,8 @@
 //! [`SERVICE_TYPE`] under a random instance name chosen at each start, browses for other
 //! instances, and dials every one it resolves, redialing lost peers with bounded exponential
 //! backoff. Owns the mDNS daemon, the advertisement and the per-instance dialers; the
-//! sessions themselves (and the choice between two connections to one device) belong to the
-//! manager's network.
+//! sessions themselves (and the choice between two connections to one device) belong to
+//! whatever [`Dialer`] it is given (the manager's network), which it knows only by that trait.
 //!
 //! Nothing identifying goes into mDNS: the instance and host names are random per start and
 //! there are no TXT records. The device proves who it is only inside the Noise handshake.
@@ -23,7 +23,8 @@ use thiserror::Error;
 use tokio::sync::watch;
 use tokio::task::{AbortHandle, JoinHandle, JoinSet};
 
-use crate::manager::network::Network;
+use crate::ids::DeviceId;
+use crate::net::NetError;
 
 /// The mDNS service type every device advertises and browses.
 pub const SERVICE_TYPE: &str = "_mapeo._tcp.local.";
@@ -47,6 +48,22 @@ pub const FIRST_DIAL_JITTER: Duration = Duration::from_millis(300);
 pub const STABLE_SESSION: Duration = Duration::from_secs(10);
 /// How long stopping waits for the daemon to send goodbyes and shut down.
 pub const STOP_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What discovery dials through: the device's sessions, owned above this module (the
+/// manager's network implements it).
+pub trait Dialer: Send + Sync + 'static {
+    /// This device, to tell a discovered instance that is ourselves.
+    fn device_id(&self) -> DeviceId;
+    /// Whether dialing is paused (sync stopped by the user).
+    fn is_paused(&self) -> bool;
+    /// Whether a session with `device` is up.
+    fn is_connected(&self, device: &DeviceId) -> bool;
+    /// Dials an address discovery found and starts a session; the device reached.
+    fn connect_discovered(
+        self: &Arc<Self>,
+        addr: SocketAddr,
+    ) -> impl Future<Output = Result<DeviceId, NetError>> + Send;
+}
 
 /// Which network interfaces discovery uses.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -114,8 +131,8 @@ fn mdns<T>(r: mdns_sd::Result<T>, step: &'static str) -> Result<T, DiscoveryErro
 
 impl Discovery {
     /// Advertises `port` and starts dialing what is found. Needs a tokio runtime.
-    pub(crate) fn start(
-        network: Arc<Network>,
+    pub(crate) fn start<D: Dialer>(
+        network: Arc<D>,
         port: u16,
         options: &DiscoveryOptions,
     ) -> Result<Discovery, DiscoveryError> {
@@ -132,9 +149,9 @@ impl Discovery {
         })
     }
 
-    fn configure(
+    fn configure<D: Dialer>(
         daemon: &ServiceDaemon,
-        network: Arc<Network>,
+        network: Arc<D>,
         port: u16,
         options: &DiscoveryOptions,
     ) -> Result<(String, JoinHandle<()>), DiscoveryError> {
@@ -200,8 +217,8 @@ impl Drop for Discovery {
 }
 
 /// One dialer per discovered instance, fed its current addresses.
-struct Dialers {
-    network: Arc<Network>,
+struct Dialers<D> {
+    network: Arc<D>,
     own: String,
     tasks: JoinSet<()>,
     by_name: HashMap<String, (AbortHandle, watch::Sender<Vec<SocketAddr>>)>,
@@ -223,8 +240,8 @@ fn socket_addr(ip: &ScopedIp, port: u16) -> Option<SocketAddr> {
     }
 }
 
-impl Dialers {
-    fn new(network: Arc<Network>, own: String) -> Self {
+impl<D: Dialer> Dialers<D> {
+    fn new(network: Arc<D>, own: String) -> Self {
         Dialers {
             network,
             own,
@@ -278,7 +295,7 @@ impl Dialers {
 /// Keeps one discovered instance connected: dials its addresses, and once connected waits
 /// for the session to end before dialing again. Failures and short sessions back off
 /// exponentially from [`RECONNECT_INITIAL_DELAY`] to [`RECONNECT_MAX_DELAY`].
-async fn dial_loop(network: Arc<Network>, addrs: watch::Receiver<Vec<SocketAddr>>) {
+async fn dial_loop<D: Dialer>(network: Arc<D>, addrs: watch::Receiver<Vec<SocketAddr>>) {
     tokio::time::sleep(jitter(FIRST_DIAL_JITTER)).await;
     let mut delay = RECONNECT_INITIAL_DELAY;
     loop {

@@ -24,9 +24,9 @@
 //! ids  crypto  backup_code  connection_code  sealed_file (files sealed at rest, by chunk)
 //! ```
 //!
-//! Edges that still go the wrong way, to cut when a change passes through them: `discovery`
-//! dials through `manager::network`; invite messages ride `sync`'s session while `invites` uses
-//! `sync`'s replica trait; `project` and `attachments` call each other; `error` wraps the
+//! Edges that still go the wrong way, to cut when a change passes through them: invite
+//! messages ride `sync`'s session while `invites` uses `sync`'s replica trait; `project` and
+//! `attachments` call each other; `error` wraps the
 //! errors of `sync`, `attachments` and `discovery`, which return it in places. New errors live
 //! in their own module (`CategoriesError`, `MapError`, `MapShareError`, `ServerError`,
 //! `PatrolError`, `SyncFileError`, `StoreError::Damaged`).

@@ -681,3 +681,25 @@ impl Drop for PendingSlot {
         }
     }
 }
+
+/// Discovery dials through the network without knowing it (it sits below the manager).
+impl crate::discovery::Dialer for Network {
+    fn device_id(&self) -> DeviceId {
+        Network::device_id(self)
+    }
+
+    fn is_paused(&self) -> bool {
+        Network::is_paused(self)
+    }
+
+    fn is_connected(&self, device: &DeviceId) -> bool {
+        Network::is_connected(self, device)
+    }
+
+    fn connect_discovered(
+        self: &Arc<Self>,
+        addr: SocketAddr,
+    ) -> impl Future<Output = Result<DeviceId, NetError>> + Send {
+        Network::connect_discovered(self, addr)
+    }
+}
