@@ -10,7 +10,7 @@ mod common;
 #[path = "support/folder.rs"]
 mod folder;
 
-use folder::{any_file_contains, copy_dir, kill_child_after};
+use folder::{any_file_contains, copy_dir, kill_child_after, time_to_finish};
 use std::path::Path;
 use std::time::Duration;
 
@@ -184,10 +184,16 @@ fn a_kill_at_any_point_of_the_migration_loses_nothing() {
     fill(dir.path());
     let before = census(dir.path());
     let mut finished = 0;
+    // How many of the folder's databases each child had encrypted when it was killed.
+    let mut reached = Vec::new();
+    // The kills are spread over the time a child takes to open the folder and encrypt every
+    // database, measured first, so that they land inside the migration however fast this
+    // machine encrypts.
+    decrypt_folder(dir.path());
+    let whole = time_to_finish("child_opens_the_folder", CHILD_ENV, dir.path(), CHILD_WAIT);
     for kill in 0..KILLS {
         decrypt_folder(dir.path());
-        // Spread over the migration's length (tens to hundreds of ms here).
-        let delay = Duration::from_millis(5 + (kill * 37) % 400);
+        let delay = whole.mul_f64((kill + 1) as f64 / (KILLS + 1) as f64);
         if kill_child_after(
             "child_opens_the_folder",
             CHILD_ENV,
@@ -197,11 +203,35 @@ fn a_kill_at_any_point_of_the_migration_loses_nothing() {
         ) {
             finished += 1;
         }
+        reached.push(encrypted_databases(dir.path()));
         // Whatever point it reached, the next open finishes the job and loses nothing.
         assert_eq!(census(dir.path()), before, "after kill {kill}");
         assert_eq!(any_file_contains(dir.path(), "Secret watershed"), None);
     }
-    println!("{KILLS} kills, {finished} children finished before their kill");
+    assert!(
+        reached.iter().any(|&n| n > 0 && n < PROJECTS + 1),
+        "no kill landed in the middle of the migration: {reached:?}"
+    );
+    println!(
+        "{KILLS} kills, {finished} children finished before their kill; databases encrypted \
+         of {} when killed: {reached:?}",
+        PROJECTS + 1
+    );
+}
+
+/// How many of the folder's databases (the device's and each project's) are encrypted: an
+/// SQLite file in plaintext starts with its format string.
+fn encrypted_databases(dir: &Path) -> usize {
+    let mut dbs = vec![dir.join("device.db")];
+    for e in std::fs::read_dir(dir.join("projects")).unwrap().flatten() {
+        dbs.push(e.path().join("project.db"));
+    }
+    dbs.iter()
+        .filter(|db| {
+            let head = std::fs::read(db).unwrap_or_default();
+            !head.starts_with(b"SQLite format 3\0")
+        })
+        .count()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

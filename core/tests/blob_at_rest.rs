@@ -8,7 +8,7 @@ mod common;
 #[path = "support/folder.rs"]
 mod folder;
 
-use folder::{any_file_contains, files, kill_child_after};
+use folder::{any_file_contains, files, kill_child_after, time_to_finish};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -187,10 +187,14 @@ fn a_kill_at_any_point_of_the_media_migration_loses_nothing() {
     let mut finished = 0;
     // How many blobs each child had sealed when it was killed.
     let mut reached = Vec::new();
+    // The kills are spread over the time a child takes to open the folder and seal every
+    // blob, measured first, so that they land inside the migration however fast this
+    // machine seals (fixed delays fell after it once sealing got faster).
+    unseal(&folder, &blobs);
+    let whole = time_to_finish("child_opens_the_folder", CHILD_ENV, dir.path(), CHILD_WAIT);
     for kill in 0..KILLS {
         unseal(&folder, &blobs);
-        // Spread over the child's open and its migration (hundreds of ms to a second here).
-        let delay = Duration::from_millis(5 + (kill * 173) % 1500);
+        let delay = whole.mul_f64((kill + 1) as f64 / (KILLS + 1) as f64);
         if kill_child_after(
             "child_opens_the_folder",
             CHILD_ENV,
