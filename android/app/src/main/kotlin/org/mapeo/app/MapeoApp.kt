@@ -1,31 +1,46 @@
 // The application: loads the native library, opens the device with the root key from the
-// keystore, and pauses networking when no screen is visible and no exchange runs.
+// keystore, pauses networking when no screen is visible and no exchange runs, holds the PIN
+// lock (shown over any screen while locked), and runs the emergency wipe.
 package org.mapeo.app
 
 import android.app.Activity
 import android.app.Application
+import android.content.Intent
+import android.content.SharedPreferences
 import android.os.Bundle
 import android.os.Handler
 import android.os.Looper
+import android.os.SystemClock
 import android.util.Log
 import java.io.File
 import java.util.concurrent.Executor
 import kotlinx.coroutines.CoroutineDispatcher
 import kotlinx.coroutines.CoroutineScope
+import kotlinx.coroutines.Deferred
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.SupervisorJob
+import kotlinx.coroutines.async
 import kotlinx.coroutines.asCoroutineDispatcher
 import kotlinx.coroutines.launch
+import kotlinx.coroutines.runBlocking
 import org.mapeo.app.logic.DeviceMapLibrary
 import org.mapeo.app.logic.DeviceMapShares
+import org.mapeo.app.logic.DeviceWipe
 import org.mapeo.app.logic.ExchangeController
 import org.mapeo.app.logic.ExchangeViewState
 import org.mapeo.app.logic.LocalMapServer
+import org.mapeo.app.logic.LockGate
+import org.mapeo.app.logic.LockStore
 import org.mapeo.app.logic.MapLibrary
 import org.mapeo.app.logic.MapServer
 import org.mapeo.app.logic.MapShares
 import org.mapeo.app.logic.NetworkAction
 import org.mapeo.app.logic.NetworkLifecycle
+import org.mapeo.app.logic.PinLock
+import org.mapeo.app.logic.WipeGesture
+import org.mapeo.app.logic.WipeOutcome
+import org.mapeo.app.logic.preferenceNames
+import org.mapeo.app.logic.wipeAppFolders
 import uniffi.mapeo_ffi.Mapeo
 
 class MapeoApp : Application() {
@@ -63,15 +78,55 @@ class MapeoApp : Application() {
     private val stateListeners = mutableSetOf<(ExchangeViewState) -> Unit>()
     private val lifecycle = NetworkLifecycle()
 
+    @Volatile
+    private var lock: PinLock? = null
+
+    /** The PIN lock (off until a PIN is set); a fresh one after each complete wipe. */
+    val pinLock: PinLock get() = checkNotNull(lock)
+
+    private val lockGate = LockGate { lock }
+
+    /**
+     * The wipe screen's gesture: here so a rotation or leaving the screen keeps where it is
+     * (a wipe under way goes on without its screen).
+     */
+    val wipeGesture = WipeGesture()
+
+    /** The wipe started from the wipe screen while it runs (main thread only). */
+    private var wiping: Deferred<WipeOutcome>? = null
+
+    /** The last wipe's outcome, also the one the PIN lock started. */
+    @Volatile
+    var lastWipe: WipeOutcome? = null
+        private set
+
+    /** The device the wipe let go of, kept until a wipe completes so a retry wipes the same one. */
+    private var wipedDevice: Mapeo? = null
+    private val wipeLock = Any()
+
     override fun onCreate() {
         super.onCreate()
         // Runs JNI_OnLoad: the core's logs go to logcat (tag "mapeo"). JNA loads the same
         // library again for the calls themselves.
         System.loadLibrary("mapeo_ffi")
         keys = KeyVault(this)
+        lock = newPinLock()
         registerActivityLifecycleCallbacks(object : ActivityLifecycleCallbacks {
-            override fun onActivityStarted(activity: Activity) = applyAction(lifecycle.screenStarted())
-            override fun onActivityStopped(activity: Activity) = applyAction(lifecycle.screenStopped())
+            override fun onActivityStarted(activity: Activity) {
+                applyAction(lifecycle.screenStarted())
+                // elapsedRealtime: the time away counts while the phone sleeps.
+                if (lockGate.screenStarted(SystemClock.elapsedRealtime(), activity is LockActivity)) {
+                    // Brought to the front if it is already in the task, so one lock screen
+                    // stays however many screens start under it.
+                    activity.startActivity(Intent(activity, LockActivity::class.java).addFlags(Intent.FLAG_ACTIVITY_REORDER_TO_FRONT))
+                }
+            }
+
+            override fun onActivityStopped(activity: Activity) {
+                applyAction(lifecycle.screenStopped())
+                lockGate.screenStopped(SystemClock.elapsedRealtime(), activity.isChangingConfigurations)
+            }
+
             override fun onActivityCreated(activity: Activity, state: Bundle?) {}
             override fun onActivityResumed(activity: Activity) {}
             override fun onActivityPaused(activity: Activity) {}
@@ -98,6 +153,72 @@ class MapeoApp : Application() {
         return d
     }
 
+    private fun newPinLock() = PinLock(PrefsLockStore(getSharedPreferences(LOCK_PREFS, MODE_PRIVATE)), onWipe = { wipe() })
+
+    /** The wipe screen's last wipe (finished or not), for a recreated screen to wait for. */
+    val wipeUnderWay: Deferred<WipeOutcome>? get() = wiping
+
+    /**
+     * The emergency wipe from the wipe screen: started once, in the app's scope so it finishes
+     * without its screen; a second call while it runs returns the same one. Main thread.
+     */
+    fun startWipe(): Deferred<WipeOutcome> =
+        wiping?.takeIf { it.isActive } ?: scope.async(Dispatchers.IO) { wipe() }.also { wiping = it }
+
+    /**
+     * Lets go of the device and runs the wipe's steps (logic's `DeviceWipe`); blocking, off the
+     * main thread. The PIN lock calls it on its own thread when the wrong attempts reach the
+     * limit. Complete, the app is at its first run with a fresh PIN lock (off).
+     */
+    fun wipe(): WipeOutcome = synchronized(wipeLock) {
+        val released = letGoOfDevice()
+        val outcome = runBlocking {
+            DeviceWipe(
+                // Not open (the lock asked before the device opened): open it to wipe it.
+                device = { released ?: keys.load()?.let { key -> Mapeo.open(mapeoDir.path, key).also { wipedDevice = it } } },
+                dataDir = mapeoDir,
+                keys = keys,
+                appFiles = wipeAppFolders(cacheDir),
+                forgetSettings = ::forgetSettings,
+            ).run()
+        }
+        if (outcome.complete) {
+            wipedDevice = null
+            lock = newPinLock()
+        }
+        lastWipe = outcome
+        outcome
+    }
+
+    /**
+     * Stops everything that writes through the device (a patrol recording, an exchange) and
+     * forgets it and the seams over it, so nothing reaches it while the wipe closes it.
+     */
+    private fun letGoOfDevice(): Mapeo? {
+        stopService(Intent(this, PatrolService::class.java))
+        stopService(Intent(this, ExchangeService::class.java))
+        val ex = exchange
+        exchange = null
+        mapServer = null
+        mapLibrary = null
+        mapShares = null
+        device?.let { wipedDevice = it }
+        device = null
+        if (ex != null) {
+            runBlocking { runCatching { ex.stop() }.onFailure { Log.w(TAG, "exchange stop before the wipe failed", it) } }
+            mainHandler.post { exchangeRunning(false) }
+        }
+        return wipedDevice
+    }
+
+    /** Empties and deletes every settings file of the app (the PIN lock's, the patrol's, the keys'). */
+    private fun forgetSettings() {
+        for (name in preferenceNames(File(applicationInfo.dataDir, "shared_prefs").list())) {
+            check(getSharedPreferences(name, MODE_PRIVATE).edit().clear().commit()) { "could not clear settings" }
+            deleteSharedPreferences(name)
+        }
+    }
+
     /** Calls [listener] on the main thread with each exchange state until removed. */
     fun addExchangeListener(listener: (ExchangeViewState) -> Unit) {
         synchronized(stateListeners) { stateListeners += listener }
@@ -122,9 +243,21 @@ class MapeoApp : Application() {
 
     companion object {
         const val TAG = "mapeo-app"
+        private const val LOCK_PREFS = "mapeo-lock"
         val mainHandler = Handler(Looper.getMainLooper())
 
         /** The main thread as a coroutine dispatcher, without kotlinx-coroutines-android. */
         val Main: CoroutineDispatcher = Executor { mainHandler.post(it) }.asCoroutineDispatcher()
+    }
+}
+
+/** The PIN lock's storage: committed (on disk) before [put] returns, as the attempt counter needs. */
+private class PrefsLockStore(private val prefs: SharedPreferences) : LockStore {
+    override fun get(key: String): String? = prefs.getString(key, null)
+
+    override fun put(changes: Map<String, String?>) {
+        val edit = prefs.edit()
+        changes.forEach { (k, v) -> if (v == null) edit.remove(k) else edit.putString(k, v) }
+        check(edit.commit()) { "could not save the lock's settings" }
     }
 }

@@ -192,6 +192,10 @@ class PatrolService : Service() {
     override fun onDestroy() {
         (getSystemService(LOCATION_SERVICE) as LocationManager).removeUpdates(gps)
         MapeoApp.mainHandler.removeCallbacks(tick)
+        // Stopped from outside (the emergency wipe): the map must not show a patrol running.
+        session = null
+        current = null
+        running = false
         worker.shutdown()
         super.onDestroy()
     }

@@ -36,8 +36,11 @@ import kotlinx.coroutines.launch
 import kotlinx.coroutines.withContext
 import org.mapeo.app.logic.Feature
 import org.mapeo.app.logic.PermissionDecision
+import org.mapeo.app.logic.WipeOutcome
+import org.mapeo.app.logic.WipeState
 import org.mapeo.app.logic.decidePermission
 import org.mapeo.app.logic.permissionsFor
+import org.mapeo.app.logic.wipeText
 import uniffi.mapeo_ffi.Mapeo
 import uniffi.mapeo_ffi.MapeoException
 import uniffi.mapeo_ffi.Project
@@ -115,6 +118,21 @@ abstract class Screen : Activity() {
     }
 
     fun toast(text: String) = Toast.makeText(this, text, Toast.LENGTH_LONG).show()
+
+    /**
+     * After a wipe ([MapeoApp.wipe]): complete, the app starts over at its first run with
+     * every earlier screen gone; otherwise says which steps failed and returns false.
+     */
+    fun afterWipe(outcome: WipeOutcome): Boolean {
+        if (!outcome.complete) {
+            AlertDialog.Builder(this).setMessage(wipeText(WipeState.Failed(outcome.failed))).setPositiveButton("OK", null).show()
+            return false
+        }
+        toast(wipeText(WipeState.Wiped))
+        startActivity(Intent(this, FirstRunActivity::class.java).addFlags(Intent.FLAG_ACTIVITY_CLEAR_TASK or Intent.FLAG_ACTIVITY_NEW_TASK))
+        finish()
+        return true
+    }
 
     /**
      * Asks the camera app for a full-size photo into a new file of [PhotoProvider]; the
