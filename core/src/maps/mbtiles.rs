@@ -264,9 +264,10 @@ impl Reader {
         // MBTiles rows count from the south (TMS); the caller asks in XYZ, from the north.
         let row = (1i64 << z) - 1 - i64::from(y);
         let conn = self.conn();
+        // Prepared once per connection: a map screen asks for tiles by the dozen.
         let bytes: Option<Vec<u8>> = conn
-            .query_row(TILE, params![z, x, row], |r| r.get(0))
-            .optional()
+            .prepare_cached(TILE)
+            .and_then(|mut s| s.query_row(params![z, x, row], |r| r.get(0)).optional())
             .map_err(damaged)?;
         Ok(bytes.map(|b| MapResource::sniff(b, "application/x-protobuf")))
     }
