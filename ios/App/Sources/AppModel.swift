@@ -2,6 +2,7 @@
 // answers into the view logic's screen state. Every call is a core call; the decisions
 // (what a row says, whether a form may be saved, what progress reads) are MapeoViewLogic's.
 import Foundation
+import MapLibre
 import MapeoKit
 import MapeoViewLogic
 import UIKit
@@ -211,7 +212,8 @@ final class AppModel: ObservableObject {
 
     /// "Erase this phone now": when the word was typed, lets go of the device and runs the
     /// wipe's steps (MapeoViewLogic's `DeviceWipe`: the core's wipe, the Keychain's root key,
-    /// the app's temporary files); complete, the app is at its first run. Bounded
+    /// the app's temporary files), then resets MapLibre's database; complete, the app is at
+    /// its first run. Bounded
     /// (`WipeTimes`), and asks iOS for time to finish if the app leaves the foreground.
     func wipeNow() async {
         let outcome = await wipeGesture.wipeNow {
@@ -220,10 +222,20 @@ final class AppModel: ObservableObject {
             let device = letGoOfDevice()
             let task = UIApplication.shared.beginBackgroundTask(withName: "mapeo-wipe")
             defer { UIApplication.shared.endBackgroundTask(task) }
-            return await DeviceWipe(
+            let wiped = await DeviceWipe(
                 device: device, dataDir: dataDir, keys: store,
                 appFolders: [FileManager.default.temporaryDirectory]
             ).run()
+            // MapLibre's database (its ambient cache, in Application Support) keeps the tiles
+            // the map screen showed, a picture of the territory: it goes with the app's files.
+            let mapCache = await within(WipeTimes.coreWipe) {
+                try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, Error>) in
+                    MLNOfflineStorage.shared.resetDatabase { error in
+                        if let error { done.resume(throwing: error) } else { done.resume() }
+                    }
+                }
+            }
+            return mapCache == .done ? wiped : WipeOutcome(failed: wiped.failed + [.appFiles])
         }
         wipeState = wipeGesture.state
         guard let outcome, outcome.complete else { return }

@@ -312,7 +312,7 @@ public struct DeviceWipe: Sendable {
 }
 
 /// How a call waited for with a limit ended.
-enum Ending: Equatable {
+public enum Ending: Equatable, Sendable {
     case done
     case failed
     /// Still running when the limit passed.
@@ -321,7 +321,7 @@ enum Ending: Equatable {
 
 /// Runs `body`, waiting at most `limit` seconds for it. A body still running then runs on:
 /// a core call cannot be cancelled from Swift (UniFFI's Swift bindings poll it to its end).
-func within(_ limit: TimeInterval, _ body: @escaping @Sendable () async throws -> Void) async -> Ending {
+public func within(_ limit: TimeInterval, _ body: @escaping @Sendable () async throws -> Void) async -> Ending {
     let gate = FirstEnding()
     return await withCheckedContinuation { (continuation: CheckedContinuation<Ending, Never>) in
         gate.start(continuation)

@@ -13,7 +13,10 @@ import android.os.Looper
 import android.os.SystemClock
 import android.util.Log
 import java.io.File
+import java.util.concurrent.CountDownLatch
 import java.util.concurrent.Executor
+import java.util.concurrent.TimeUnit
+import java.util.concurrent.atomic.AtomicReference
 import kotlinx.coroutines.CoroutineDispatcher
 import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.Deferred
@@ -41,6 +44,8 @@ import org.mapeo.app.logic.WipeGesture
 import org.mapeo.app.logic.WipeOutcome
 import org.mapeo.app.logic.preferenceNames
 import org.mapeo.app.logic.wipeAppFolders
+import org.maplibre.android.MapLibre
+import org.maplibre.android.offline.OfflineManager
 import uniffi.mapeo_ffi.Mapeo
 
 class MapeoApp : Application() {
@@ -138,19 +143,28 @@ class MapeoApp : Application() {
     /** Where the core keeps this device's data (never backed up: the backup code is the backup). */
     val mapeoDir: File get() = File(noBackupFilesDir, "mapeo")
 
-    /** Opens the device with [rootKey] (blocking: call off the main thread). */
+    /**
+     * Opens the device with [rootKey] (blocking: call off the main thread). Waits for a wipe
+     * under way, and refuses once a wipe erased the key or did not finish: opening with a key
+     * read before the wipe would bring the erased identity back into the emptied folder, and
+     * a wipe cut short still holds the folder until it is erased again.
+     */
     fun openDevice(rootKey: ByteArray): Mapeo {
-        device?.let { return it }
-        val d = Mapeo.open(mapeoDir.path, rootKey)
-        mapServer = LocalMapServer(d)
-        mapLibrary = DeviceMapLibrary(d)
-        mapShares = DeviceMapShares(d)
-        device = d
-        exchange = ExchangeController(d) { state ->
-            val listeners = synchronized(stateListeners) { stateListeners.toList() }
-            listeners.forEach { l -> mainHandler.post { l(state) } }
+        synchronized(wipeLock) {
+            device?.let { return it }
+            check(wipedDevice == null) { "this phone's erasing did not finish: erase it again from Settings" }
+            check(keys.load()?.contentEquals(rootKey) == true) { "this phone was erased" }
+            val d = Mapeo.open(mapeoDir.path, rootKey)
+            mapServer = LocalMapServer(d)
+            mapLibrary = DeviceMapLibrary(d)
+            mapShares = DeviceMapShares(d)
+            device = d
+            exchange = ExchangeController(d) { state ->
+                val listeners = synchronized(stateListeners) { stateListeners.toList() }
+                listeners.forEach { l -> mainHandler.post { l(state) } }
+            }
+            return d
         }
-        return d
     }
 
     private fun newPinLock() = PinLock(PrefsLockStore(getSharedPreferences(LOCK_PREFS, MODE_PRIVATE)), onWipe = { wipe() })
@@ -179,7 +193,13 @@ class MapeoApp : Application() {
                 dataDir = mapeoDir,
                 keys = keys,
                 appFiles = wipeAppFolders(cacheDir),
-                forgetSettings = ::forgetSettings,
+                // MapLibre's cache is the app's too: it keeps the tiles the map screen showed,
+                // a picture of the territory, outside the core's folder.
+                forgetSettings = {
+                    val mapCache = runCatching { clearMapCache() }
+                    forgetSettings()
+                    mapCache.getOrThrow()
+                },
             ).run()
         }
         if (outcome.complete) {
@@ -219,6 +239,34 @@ class MapeoApp : Application() {
         }
     }
 
+    /**
+     * Resets MapLibre's database (its ambient cache of tiles and styles, in the app's files, not
+     * its caches). Blocking, off the main thread: MapLibre answers on the main thread, waited for
+     * at most [MAP_CACHE_WAIT_SECONDS]. Throws if it failed or did not answer in time.
+     */
+    private fun clearMapCache() {
+        val answered = CountDownLatch(1)
+        val failure = AtomicReference<String?>(null)
+        mainHandler.post {
+            runCatching {
+                MapLibre.getInstance(this)
+                OfflineManager.getInstance(this).resetDatabase(object : OfflineManager.FileSourceCallback {
+                    override fun onSuccess() = answered.countDown()
+
+                    override fun onError(message: String) {
+                        failure.set(message)
+                        answered.countDown()
+                    }
+                })
+            }.onFailure {
+                failure.set(it.message ?: it.javaClass.simpleName)
+                answered.countDown()
+            }
+        }
+        check(answered.await(MAP_CACHE_WAIT_SECONDS, TimeUnit.SECONDS)) { "the map cache was not cleared in time" }
+        failure.get()?.let { throw IllegalStateException("the map cache was not cleared: $it") }
+    }
+
     /** Calls [listener] on the main thread with each exchange state until removed. */
     fun addExchangeListener(listener: (ExchangeViewState) -> Unit) {
         synchronized(stateListeners) { stateListeners += listener }
@@ -244,6 +292,9 @@ class MapeoApp : Application() {
     companion object {
         const val TAG = "mapeo-app"
         private const val LOCK_PREFS = "mapeo-lock"
+
+        /** How long the wipe waits for MapLibre to reset its database. */
+        private const val MAP_CACHE_WAIT_SECONDS = 10L
         val mainHandler = Handler(Looper.getMainLooper())
 
         /** The main thread as a coroutine dispatcher, without kotlinx-coroutines-android. */
