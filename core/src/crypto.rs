@@ -537,21 +537,28 @@ impl JoinDetails {
     }
 }
 
+/// The ring ChaCha20-Poly1305 key that XChaCha20-Poly1305 derives from `key` and the first 16
+/// bytes of its 24-byte nonce: HChaCha20 of the two (the subkey is zeroized once ring holds
+/// it). Payloads here and sealed files' chunks both build on it.
+pub(crate) fn hchacha_key(key: &[u8; 32], input: &[u8; 16]) -> Option<LessSafeKey> {
+    let mut subkey = chacha20::hchacha::<chacha20::R20>(key.into(), input.into());
+    let unbound = UnboundKey::new(&CHACHA20_POLY1305, &subkey);
+    subkey.as_mut_slice().zeroize();
+    unbound.ok().map(LessSafeKey::new)
+}
+
 /// The ChaCha20-Poly1305 key and nonce that make XChaCha20-Poly1305 under `key` and the
-/// 24-byte `nonce`, as its definition builds them: HChaCha20 of the key and the nonce's first
-/// 16 bytes is the key; 4 zero bytes and the nonce's last 8 are the nonce. ring then runs the
-/// AEAD: its assembly is markedly faster than the portable crate on the small payloads every
-/// entry carries (a test checks both give the same bytes).
+/// 24-byte `nonce`, as its definition builds them: [`hchacha_key`] of the nonce's first 16
+/// bytes; 4 zero bytes and the nonce's last 8 are the nonce. ring then runs the AEAD: its
+/// assembly is markedly faster than the portable crate on the small payloads every entry
+/// carries (a test checks both give the same bytes).
 fn xchacha(key: &[u8; 32], nonce: &[u8; NONCE_LEN]) -> Option<(LessSafeKey, Nonce)> {
     let mut input = [0u8; 16];
     input.copy_from_slice(&nonce[..16]);
-    let mut subkey = chacha20::hchacha::<chacha20::R20>(key.into(), (&input).into());
-    let unbound = UnboundKey::new(&CHACHA20_POLY1305, &subkey);
-    subkey.as_mut_slice().zeroize();
     let mut short = [0u8; 12];
     short[4..].copy_from_slice(&nonce[16..]);
     Some((
-        LessSafeKey::new(unbound.ok()?),
+        hchacha_key(key, &input)?,
         Nonce::assume_unique_for_key(short),
     ))
 }

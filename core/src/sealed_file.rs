@@ -31,7 +31,7 @@
 use std::fs::File;
 use std::io::{self, IoSlice, Read, Seek, SeekFrom, Write};
 
-use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
+use ring::aead::{Aad, LessSafeKey, Nonce};
 use thiserror::Error;
 use zeroize::{Zeroize, Zeroizing};
 
@@ -197,12 +197,9 @@ impl Sealer {
         let mut input = [0u8; HCHACHA_INPUT_LEN];
         input[..8].copy_from_slice(&index.to_le_bytes());
         input[8] = u8::from(last);
-        let mut subkey = chacha20::hchacha::<chacha20::R20>((&*self.key).into(), (&input).into());
-        let key = UnboundKey::new(&CHACHA20_POLY1305, &subkey)
-            .map(LessSafeKey::new)
-            .map_err(|_| io::Error::other("chunk key refused"));
-        subkey.as_mut_slice().zeroize();
-        Ok((key?, Nonce::assume_unique_for_key([0u8; 12])))
+        let key = crate::crypto::hchacha_key(&self.key, &input)
+            .ok_or_else(|| io::Error::other("chunk key refused"))?;
+        Ok((key, Nonce::assume_unique_for_key([0u8; 12])))
     }
 
     /// Seals the plaintext chunk in `buf` in place; returns its tag.
