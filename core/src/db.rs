@@ -26,9 +26,9 @@ const CIPHER_SETTINGS: &str = "PRAGMA cipher_memory_security = OFF; \
      PRAGMA cipher_hmac_algorithm = HMAC_SHA256; \
      PRAGMA cipher_kdf_algorithm = PBKDF2_HMAC_SHA256;";
 
-/// Keys a freshly opened connection: must be the first statement on it.
+/// Keys a freshly opened connection: must be the first statement on it. The connection came
+/// from this module's openings, which made SQLCipher whole already.
 pub fn apply_key(conn: &Connection, key: &DatabaseKey) -> Result<(), StoreError> {
-    activate_sqlcipher();
     let literal = key.raw_key_literal();
     let mut sql = zeroize::Zeroizing::new(String::with_capacity(80));
     sql.push_str("PRAGMA key = \"");
