@@ -11,7 +11,7 @@ mod common;
 mod folder;
 
 use folder::{any_file_contains, copy_dir, kill_child_after, time_to_finish};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::{observation, observations_sorted};
@@ -93,15 +93,11 @@ fn census(dir: &Path) -> Vec<(String, usize)> {
 /// databases and no salt file.
 fn decrypt_folder(dir: &Path) {
     let folder = mapeo_core::at_rest::unlock(dir, &root(), &[]).unwrap();
-    let mut dbs = vec![(dir.join("device.db"), folder.device_database_key())];
-    for e in std::fs::read_dir(dir.join("projects")).unwrap().flatten() {
-        let id: mapeo_core::ProjectId = e.file_name().to_str().unwrap().parse().unwrap();
-        dbs.push((
-            e.path().join("project.db"),
-            folder.project_database_key(&id),
-        ));
-    }
-    for (path, key) in dbs {
+    for (path, project) in databases(dir) {
+        let key = match project {
+            None => folder.device_database_key(),
+            Some(id) => folder.project_database_key(&id),
+        };
         let plain = path.with_extension("plain");
         let conn = mapeo_core::db::open_plain_file(&path).unwrap();
         mapeo_core::db::apply_key(&conn, &key).unwrap();
@@ -219,18 +215,21 @@ fn a_kill_at_any_point_of_the_migration_loses_nothing() {
     );
 }
 
-/// How many of the folder's databases (the device's and each project's) are encrypted: an
-/// SQLite file in plaintext starts with its format string.
-fn encrypted_databases(dir: &Path) -> usize {
-    let mut dbs = vec![dir.join("device.db")];
+/// The folder's databases: the device's (no project), then each project's.
+fn databases(dir: &Path) -> Vec<(PathBuf, Option<mapeo_core::ProjectId>)> {
+    let mut dbs = vec![(dir.join("device.db"), None)];
     for e in std::fs::read_dir(dir.join("projects")).unwrap().flatten() {
-        dbs.push(e.path().join("project.db"));
+        let id = e.file_name().to_str().unwrap().parse().unwrap();
+        dbs.push((e.path().join("project.db"), Some(id)));
     }
-    dbs.iter()
-        .filter(|db| {
-            let head = std::fs::read(db).unwrap_or_default();
-            !head.starts_with(b"SQLite format 3\0")
-        })
+    dbs
+}
+
+/// How many of the folder's databases are encrypted (not plaintext by their header).
+fn encrypted_databases(dir: &Path) -> usize {
+    databases(dir)
+        .iter()
+        .filter(|(db, _)| !mapeo_core::at_rest::is_plaintext_database(db).unwrap())
         .count()
 }
 
