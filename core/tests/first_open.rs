@@ -57,8 +57,8 @@ fn connections_a_fresh_process_opens_at_once_all_work() {
     }
 }
 
-/// The child: half the threads open plain files, half open keyed stores, all released at once
-/// as the process's first use of SQLite.
+/// The child: a third of the threads open plain files, a third keyed stores and a third keyed
+/// in-memory databases, all released at once as the process's first use of SQLite.
 #[test]
 fn first_opens_in_a_fresh_process() {
     let Some(dir) = std::env::var_os(CHILD_ENV).map(PathBuf::from) else {
