@@ -198,6 +198,7 @@ fn storage_reason(e: &StoreError) -> String {
         | StoreError::Busy
         | StoreError::Corrupt(_)
         | StoreError::Damaged(_)
+        | StoreError::PageCipher(_)
         | StoreError::ReadOnly => e.to_string(),
     }
 }

@@ -31,8 +31,13 @@ use crate::sealed_file::SealedWriter;
 pub const SALT_FILE: &str = "at-rest.salt";
 /// First bytes of the salt file.
 const MAGIC: &[u8; 8] = b"MAPEOSLT";
-/// Version of the salt file's layout.
+/// Version of the salt file's layout, which also tells how far the folder's databases were
+/// brought: [`FORMAT`] when some may still be plaintext or of the earlier page format (AES),
+/// [`FORMAT_PAGE_CIPHER`] once every one is in the page format (`mapeo_page_cipher`), so that
+/// later opens need not try each database's format.
 const FORMAT: u8 = 1;
+/// See [`FORMAT`]: written once every database of the folder is in the page format.
+const FORMAT_PAGE_CIPHER: u8 = 2;
 /// Salt file: magic, version, salt, check value.
 const SALT_FILE_LEN: usize = 8 + 1 + DATA_FOLDER_SALT_LEN + 32;
 /// The whole content of the salt file once a wipe has destroyed the keys: the folder was
@@ -131,7 +136,10 @@ pub fn unlock(
 }
 
 fn parse(bytes: &[u8]) -> Result<([u8; DATA_FOLDER_SALT_LEN], [u8; 32]), AtRestError> {
-    if bytes.len() != SALT_FILE_LEN || &bytes[..8] != MAGIC || bytes[8] != FORMAT {
+    if bytes.len() != SALT_FILE_LEN
+        || &bytes[..8] != MAGIC
+        || !matches!(bytes[8], FORMAT | FORMAT_PAGE_CIPHER)
+    {
         return Err(AtRestError::BadSaltFile);
     }
     let salt = bytes[9..9 + DATA_FOLDER_SALT_LEN]
@@ -168,16 +176,94 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// Encrypts the plaintext database at `path` in place under `key` (nothing to do if it is
-/// missing or already encrypted). Crash-safe: see the module's note.
-pub fn encrypt_in_place(path: &Path, key: &DatabaseKey) -> Result<(), AtRestError> {
+/// Whether every database of the folder is known to be in the page format (the salt file
+/// says so; see [`FORMAT`]).
+pub fn stores_in_page_format(dir: &Path) -> bool {
+    std::fs::read(dir.join(SALT_FILE))
+        .is_ok_and(|b| b.len() == SALT_FILE_LEN && b[8] == FORMAT_PAGE_CIPHER)
+}
+
+/// Records in the salt file that every database of the folder is in the page format: the
+/// same salt and check value, rewritten atomically. Call it only once [`encrypt_in_place`]
+/// succeeded for every database of the folder.
+pub fn mark_stores_in_page_format(dir: &Path) -> Result<(), AtRestError> {
+    let path = dir.join(SALT_FILE);
+    let mut bytes = std::fs::read(&path)?;
+    let (_, _) = parse(&bytes)?;
+    if bytes[8] != FORMAT_PAGE_CIPHER {
+        bytes[8] = FORMAT_PAGE_CIPHER;
+        write_atomically(&path, &bytes)?;
+    }
+    Ok(())
+}
+
+/// What a database file holds, as far as its migration is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Found {
+    /// No database, or one in the page format already (or one no key opens: the store's own
+    /// opening reports it, as damaged or as another folder's).
+    Nothing,
+    /// A plaintext database (versions before encryption).
+    Plaintext,
+    /// A database of the earlier page format: SQLCipher's AES-256-CBC pages.
+    Aes,
+}
+
+/// Which format the database at `path` is in. `may_be_aes`: the folder may hold databases
+/// of the earlier page format (trying to read one costs an open).
+fn found(path: &Path, key: &DatabaseKey, may_be_aes: bool) -> Result<Found, AtRestError> {
+    if !has_content(path) {
+        return Ok(Found::Nothing);
+    }
+    if is_plaintext_database(path)? {
+        return Ok(Found::Plaintext);
+    }
+    if !may_be_aes {
+        return Ok(Found::Nothing);
+    }
+    let reads = |legacy: bool| -> Result<bool, StoreError> {
+        let conn = db::open_connection(
+            path,
+            // Read-write: a read-only connection may fail to open a log it cannot recover.
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        if legacy {
+            db::apply_legacy_key(&conn, key)?;
+        } else {
+            db::apply_key(&conn, key)?;
+        }
+        Ok(conn
+            .query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .is_ok())
+    };
+    if reads(false)? {
+        return Ok(Found::Nothing);
+    }
+    Ok(if reads(true)? {
+        Found::Aes
+    } else {
+        Found::Nothing
+    })
+}
+
+/// Brings the database at `path` to the page format under `key`, in place: a plaintext one
+/// (versions before encryption) and, if `may_be_aes`, one of the earlier page format
+/// (SQLCipher's AES pages). Nothing to do if it is missing or in the page format already.
+/// Crash-safe: see the module's note.
+pub fn encrypt_in_place(
+    path: &Path,
+    key: &DatabaseKey,
+    may_be_aes: bool,
+) -> Result<(), AtRestError> {
     let tmp = with_suffix(path, ENCRYPTING_SUFFIX);
-    if !is_plaintext_database(path)? {
-        // Encrypted already, or absent; a temporary file left by a kill is stale.
-        remove_if_present(&tmp)?;
+    let found = found(path, key, may_be_aes)?;
+    // A temporary file left by a kill is stale whatever is found.
+    remove_if_present(&tmp)?;
+    if found == Found::Nothing {
         return Ok(());
     }
-    remove_if_present(&tmp)?;
     {
         let conn = db::open_connection(
             path,
@@ -187,10 +273,13 @@ pub fn encrypt_in_place(path: &Path, key: &DatabaseKey) -> Result<(), AtRestErro
                 | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(StoreError::from)?;
+        if found == Found::Aes {
+            db::apply_legacy_key(&conn, key)?;
+        }
         conn.busy_timeout(db::BUSY_TIMEOUT)
             .map_err(StoreError::from)?;
         // Leaving WAL folds the log into the file and deletes it (SQLite's own crash-safe
-        // step): an old plaintext log must never meet the encrypted file.
+        // step): an old log must never meet the new file.
         let _: String = conn
             .query_row("PRAGMA journal_mode = DELETE", [], |r| r.get(0))
             .map_err(StoreError::from)?;
@@ -200,7 +289,8 @@ pub fn encrypt_in_place(path: &Path, key: &DatabaseKey) -> Result<(), AtRestErro
         let target = tmp
             .to_str()
             .ok_or(StoreError::Corrupt("data folder path is not unicode"))?;
-        let literal = key.raw_key_literal();
+        db::register_page_keys(key)?;
+        let literal = key.page_key_literal();
         conn.execute(
             "ATTACH DATABASE ?1 AS encrypted KEY ?2",
             [target, literal.as_str()],
@@ -227,9 +317,9 @@ pub fn encrypt_in_place(path: &Path, key: &DatabaseKey) -> Result<(), AtRestErro
         .sync_all()?;
     for stale in ["-wal", "-journal"] {
         if with_suffix(path, stale).exists() {
-            // A log still beside the plaintext file: leave it as it is, retry next open.
+            // A log still beside the old file: leave it as it is, retry next open.
             remove_if_present(&tmp)?;
-            return Err(StoreError::Corrupt("a plaintext database kept its log").into());
+            return Err(StoreError::Corrupt("a database being migrated kept its log").into());
         }
     }
     remove_if_present(&with_suffix(path, "-shm"))?;
@@ -364,7 +454,7 @@ mod tests {
         drop(conn);
         let key = unlock(dir.path(), &RootKey::from_bytes([3; 16]), &[]).unwrap();
         let dbk = key.device_database_key();
-        encrypt_in_place(&path, &dbk).unwrap();
+        encrypt_in_place(&path, &dbk, true).unwrap();
         assert!(!is_plaintext_database(&path).unwrap());
         let raw = std::fs::read(&path).unwrap();
         assert!(!raw.windows(9).any(|w| w == b"oil slick"));
@@ -379,6 +469,6 @@ mod tests {
         assert_eq!(Some(v), db::PROJECT_MIGRATIONS.last().map(|m| m.version));
         drop(conn);
         // Idempotent.
-        encrypt_in_place(&path, &dbk).unwrap();
+        encrypt_in_place(&path, &dbk, true).unwrap();
     }
 }

@@ -26,6 +26,9 @@ mod context {
     pub const DATA_FOLDER: &str = "mapeo 2026-12 data folder key from root and salt v1";
     pub const DATA_FOLDER_CHECK: &str = "mapeo 2026-12 data folder key check value v1";
     pub const DATABASE: &str = "mapeo 2026-12 sqlcipher database key v1";
+    pub const PAGE_CIPHER: &str = "mapeo 2026-12 database page cipher key v1";
+    pub const PAGE_MAC: &str = "mapeo 2026-12 database page mac key v1";
+    pub const PAGE_SALT: &str = "mapeo 2026-12 database file salt v1";
     pub const FILE: &str = "mapeo 2026-12 file encryption key v1";
     pub const EPOCH_ID: &str = "mapeo 2026-12 key epoch id v1";
     pub const EPOCH_MERGE_ID: &str = "mapeo 2026-12 merge epoch id v1";
@@ -232,9 +235,37 @@ impl DataFolderKey {
 }
 
 impl DatabaseKey {
-    /// The key as SQLCipher's raw-key literal `x'<64 hex>'` (no PBKDF2 at open), zeroized
-    /// on drop. Secret: pass it only to `PRAGMA key`.
-    pub fn raw_key_literal(&self) -> zeroize::Zeroizing<String> {
+    /// The database's keys of the page format (`mapeo_page_cipher`): its cipher key and its
+    /// MAC key, both derived from this key. Secret: pass them only to
+    /// `mapeo_page_cipher::register`.
+    pub fn page_keys(&self) -> zeroize::Zeroizing<([u8; 32], [u8; 32])> {
+        zeroize::Zeroizing::new((
+            blake3::derive_key(context::PAGE_CIPHER, &self.0),
+            blake3::derive_key(context::PAGE_MAC, &self.0),
+        ))
+    }
+
+    /// SQLCipher's raw-key literal of the page format, `x'<cipher key><MAC key><salt>'`: with
+    /// both keys given, SQLCipher derives none (no PBKDF2 at open), and the 16-byte salt it
+    /// writes at the head of the file is derived too, so it is the same at every open. Zeroized
+    /// on drop. Secret: pass it only to `PRAGMA key` or `ATTACH … KEY`, after registering
+    /// [`page_keys`](Self::page_keys).
+    pub fn page_key_literal(&self) -> zeroize::Zeroizing<String> {
+        let keys = self.page_keys();
+        let salt = zeroize::Zeroizing::new(blake3::derive_key(context::PAGE_SALT, &self.0));
+        let mut s = zeroize::Zeroizing::new(String::with_capacity(3 + 2 * (32 + 32 + 16)));
+        s.push_str("x'");
+        for part in [&keys.0[..], &keys.1[..], &salt[..16]] {
+            s.push_str(&zeroize::Zeroizing::new(hex::encode(part)));
+        }
+        s.push('\'');
+        s
+    }
+
+    /// The key as the raw-key literal `x'<64 hex>'` of the earlier format (SQLCipher's own
+    /// AES-256-CBC and HMAC-SHA256, with the key used as it is), zeroized on drop: only to open
+    /// a store written before the page format, to migrate it (`at_rest`). Secret.
+    pub fn legacy_key_literal(&self) -> zeroize::Zeroizing<String> {
         let mut s = zeroize::Zeroizing::new(String::with_capacity(67));
         s.push_str("x'");
         let hex = zeroize::Zeroizing::new(hex::encode(self.0));
@@ -680,9 +711,19 @@ mod tests {
                 assert_ne!(x, y);
             }
         }
-        let lit = fa.device_database_key().raw_key_literal();
+        let lit = fa.device_database_key().legacy_key_literal();
         assert_eq!(lit.len(), 67);
         assert!(lit.starts_with("x'") && lit.ends_with('\''));
+        let dbk = fa.device_database_key();
+        let page = dbk.page_key_literal();
+        assert_eq!(page.len(), 3 + 2 * (32 + 32 + 16));
+        let keys = dbk.page_keys();
+        assert_ne!(keys.0, keys.1);
+        assert!(
+            !keys.0.iter().eq(dbk.expose_bytes().iter()),
+            "not the earlier format's key"
+        );
+        assert!(page.starts_with(&format!("x'{}{}", hex::encode(keys.0), hex::encode(keys.1))));
     }
 
     #[test]

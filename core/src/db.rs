@@ -26,13 +26,31 @@ const CIPHER_SETTINGS: &str = "PRAGMA cipher_memory_security = OFF; \
      PRAGMA cipher_hmac_algorithm = HMAC_SHA256; \
      PRAGMA cipher_kdf_algorithm = PBKDF2_HMAC_SHA256;";
 
-/// Keys a freshly opened connection: must be the first statement on it. The connection came
-/// from this module's openings, which made SQLCipher whole already.
+/// Keys a freshly opened connection: must be the first statement on it. The store is of the
+/// page format (`mapeo_page_cipher`), whose keys this registers first. The connection came
+/// from this module's openings, which made SQLCipher whole and installed the page cipher.
 pub fn apply_key(conn: &Connection, key: &DatabaseKey) -> Result<(), StoreError> {
-    let literal = key.raw_key_literal();
-    let mut sql = zeroize::Zeroizing::new(String::with_capacity(80));
+    register_page_keys(key)?;
+    key_with(conn, &key.page_key_literal())
+}
+
+/// Makes `key`'s store read and written in the page format in this process (before any
+/// connection or attachment is keyed with [`DatabaseKey::page_key_literal`]).
+pub fn register_page_keys(key: &DatabaseKey) -> Result<(), StoreError> {
+    let keys = key.page_keys();
+    mapeo_page_cipher::register(&keys.0, &keys.1).map_err(StoreError::PageCipher)
+}
+
+/// Keys a freshly opened connection to a store written before the page format (SQLCipher's
+/// AES-256-CBC pages): only to migrate it (`at_rest`).
+pub fn apply_legacy_key(conn: &Connection, key: &DatabaseKey) -> Result<(), StoreError> {
+    key_with(conn, &key.legacy_key_literal())
+}
+
+fn key_with(conn: &Connection, literal: &str) -> Result<(), StoreError> {
+    let mut sql = zeroize::Zeroizing::new(String::with_capacity(200));
     sql.push_str("PRAGMA key = \"");
-    sql.push_str(&literal);
+    sql.push_str(literal);
     sql.push_str("\";");
     conn.execute_batch(&sql)?;
     conn.execute_batch(CIPHER_SETTINGS)?;
@@ -69,7 +87,10 @@ pub fn open_in_memory() -> rusqlite::Result<Connection> {
 /// than this module started it.
 const SQLCIPHER_START_WAIT: Duration = Duration::from_secs(10);
 
-/// Makes SQLCipher whole once per process, before any connection is opened.
+/// Makes SQLCipher whole once per process, before any connection is opened, then installs
+/// the page cipher (`mapeo_page_cipher`) as its provider: every keyed connection is opened
+/// after it, so every store's codec uses it. If installing fails, keying a store fails
+/// ([`register_page_keys`]), rather than writing pages another provider would misread.
 ///
 /// SQLite marks itself initialised and only then, outside its lock, runs SQLCipher's own
 /// initialisation (crypto provider, private heap). A thread opening a connection in that window
@@ -93,6 +114,9 @@ pub(crate) fn activate_sqlcipher() {
                 break;
             }
             std::thread::sleep(Duration::from_millis(1));
+        }
+        if let Err(e) = mapeo_page_cipher::install() {
+            tracing::error!("the page cipher could not be installed: {e}");
         }
     });
 }
@@ -162,6 +186,10 @@ pub enum StoreError {
     /// statement met a malformed page). Nothing more is written to it.
     #[error("{0}")]
     Damaged(Damaged),
+    /// The page cipher of the encrypted stores could not be installed in this process, so no
+    /// store can be opened.
+    #[error("the stores' page cipher is unavailable: {0}")]
+    PageCipher(mapeo_page_cipher::Error),
     /// The data folder cannot be written, and opening a database needs to write in it.
     #[error(
         "the data folder is read-only: mapeo needs to write in it even to read (make it writable, or copy it somewhere writable)"

@@ -207,10 +207,17 @@ fn unlock_and_migrate(data_dir: &Path, root_key: &RootKey) -> Result<DataFolderK
     all.extend(projects.iter().map(|(_, p)| p.clone()));
     let key =
         crate::at_rest::unlock(data_dir, root_key, &all).map_err(|e| at_rest_error(data_dir, e))?;
-    crate::at_rest::encrypt_in_place(&device_db, &key.device_database_key())
+    // Every database is brought to the page format: plaintext ones always (a cheap header
+    // check), those of the earlier AES format until the salt file records that none is left.
+    let may_be_aes = !crate::at_rest::stores_in_page_format(data_dir);
+    crate::at_rest::encrypt_in_place(&device_db, &key.device_database_key(), may_be_aes)
         .map_err(|e| at_rest_error(data_dir, e))?;
     for (id, path) in &projects {
-        crate::at_rest::encrypt_in_place(path, &key.project_database_key(id))
+        crate::at_rest::encrypt_in_place(path, &key.project_database_key(id), may_be_aes)
+            .map_err(|e| at_rest_error(data_dir, e))?;
+    }
+    if may_be_aes {
+        crate::at_rest::mark_stores_in_page_format(data_dir)
             .map_err(|e| at_rest_error(data_dir, e))?;
     }
     Ok(key)

@@ -1,7 +1,8 @@
 //! Encrypted at rest: a copied data folder reveals no observation text, project name or
 //! member name; a wrong root key is a typed error; a plaintext folder (as versions before
 //! encryption wrote it) is encrypted in place on open, and a kill (SIGKILL) at any point of
-//! that migration loses nothing; a wipe makes the folder unopenable at once, and the identity
+//! that migration loses nothing; a folder of the earlier AES page format is brought to the
+//! page format on open, as safely; a wipe makes the folder unopenable at once, and the identity
 //! restored from its backup code gets its data back from a member at the next sync.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step should panic
@@ -123,6 +124,94 @@ fn decrypt_folder(dir: &Path) {
     std::fs::remove_file(dir.join(mapeo_core::at_rest::SALT_FILE)).unwrap();
 }
 
+/// Turns a folder into what versions of the earlier page format wrote: every database in
+/// SQLCipher's AES-256-CBC pages under the key as it is, and a salt file of layout 1 (which
+/// does not say that every database is in the page format).
+fn to_aes_folder(dir: &Path) {
+    let folder = mapeo_core::at_rest::unlock(dir, &root(), &[]).unwrap();
+    for (path, project) in databases(dir) {
+        let key = match project {
+            None => folder.device_database_key(),
+            Some(id) => folder.project_database_key(&id),
+        };
+        let aes = path.with_extension("aes");
+        let conn = mapeo_core::db::open_plain_file(&path).unwrap();
+        mapeo_core::db::apply_key(&conn, &key).unwrap();
+        let v: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        conn.execute(
+            "ATTACH DATABASE ?1 AS aes KEY ?2",
+            [aes.to_str().unwrap(), key.legacy_key_literal().as_str()],
+        )
+        .unwrap();
+        conn.execute_batch(
+            "PRAGMA aes.cipher_page_size = 4096; PRAGMA aes.cipher_hmac_algorithm = HMAC_SHA256; \
+             PRAGMA aes.cipher_kdf_algorithm = PBKDF2_HMAC_SHA256;",
+        )
+        .unwrap();
+        conn.query_row("SELECT sqlcipher_export('aes')", [], |_| Ok(()))
+            .unwrap();
+        conn.execute_batch(&format!("PRAGMA aes.user_version = {v}; DETACH aes;"))
+            .unwrap();
+        drop(conn);
+        for s in ["-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{s}", path.display()));
+        }
+        std::fs::rename(&aes, &path).unwrap();
+        assert!(!in_page_format(dir, &path, project));
+    }
+    // The salt file's layout byte (after its 8-byte magic): 1, as those versions wrote it.
+    let salt = dir.join(mapeo_core::at_rest::SALT_FILE);
+    let mut bytes = std::fs::read(&salt).unwrap();
+    bytes[8] = 1;
+    std::fs::write(&salt, bytes).unwrap();
+    assert!(!mapeo_core::at_rest::stores_in_page_format(dir));
+}
+
+/// Whether the database at `path` reads in the page format under its key.
+fn in_page_format(dir: &Path, path: &Path, project: Option<mapeo_core::ProjectId>) -> bool {
+    let folder = mapeo_core::at_rest::unlock(dir, &root(), &[]).unwrap();
+    let key = match project {
+        None => folder.device_database_key(),
+        Some(id) => folder.project_database_key(&id),
+    };
+    let conn = mapeo_core::db::open_plain_file(path).unwrap();
+    mapeo_core::db::apply_key(&conn, &key).unwrap();
+    conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+        r.get::<_, i64>(0)
+    })
+    .is_ok()
+}
+
+/// How many of the folder's databases read in the page format.
+fn page_format_databases(dir: &Path) -> usize {
+    databases(dir)
+        .into_iter()
+        .filter(|(db, project)| in_page_format(dir, db, *project))
+        .count()
+}
+
+#[test]
+fn a_folder_of_the_earlier_aes_format_is_brought_to_the_page_format_on_open() {
+    common::init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    fill(dir.path());
+    let before = census(dir.path());
+    assert!(mapeo_core::at_rest::stores_in_page_format(dir.path()));
+    to_aes_folder(dir.path());
+    assert_eq!(page_format_databases(dir.path()), 0);
+    assert_eq!(census(dir.path()), before);
+    assert_eq!(page_format_databases(dir.path()), PROJECTS + 1);
+    assert!(mapeo_core::at_rest::stores_in_page_format(dir.path()));
+    assert_eq!(any_file_contains(dir.path(), "Secret watershed"), None);
+    assert_eq!(any_file_contains(dir.path(), "mercury tailings"), None);
+    // No leftovers of the migration.
+    for (path, _) in databases(dir.path()) {
+        assert!(!PathBuf::from(format!("{}.encrypting", path.display())).exists());
+    }
+}
+
 #[test]
 fn a_copied_data_folder_reveals_no_text_and_a_wrong_root_key_is_a_typed_error() {
     common::init_logs();
@@ -175,21 +264,32 @@ fn child_opens_the_folder() {
 
 #[test]
 fn a_kill_at_any_point_of_the_migration_loses_nothing() {
+    kills_during_migration(decrypt_folder, encrypted_databases, KILLS);
+}
+
+#[test]
+fn a_kill_at_any_point_of_the_migration_from_the_aes_format_loses_nothing() {
+    kills_during_migration(to_aes_folder, page_format_databases, KILLS / 2);
+}
+
+/// Kills children that open (and so migrate) a folder that `start` turned into what an older
+/// version wrote, at points spread over a whole migration; after each, the next open loses
+/// nothing. `migrated` counts the databases a child had migrated when it was killed.
+fn kills_during_migration(start: fn(&Path), migrated: fn(&Path) -> usize, kills: u64) {
     common::init_logs();
     let dir = tempfile::tempdir().unwrap();
     fill(dir.path());
     let before = census(dir.path());
     let mut finished = 0;
-    // How many of the folder's databases each child had encrypted when it was killed.
     let mut reached = Vec::new();
-    // The kills are spread over the time a child takes to open the folder and encrypt every
+    // The kills are spread over the time a child takes to open the folder and migrate every
     // database, measured first, so that they land inside the migration however fast this
     // machine encrypts.
-    decrypt_folder(dir.path());
+    start(dir.path());
     let whole = time_to_finish("child_opens_the_folder", CHILD_ENV, dir.path(), CHILD_WAIT);
-    for kill in 0..KILLS {
-        decrypt_folder(dir.path());
-        let delay = whole.mul_f64((kill + 1) as f64 / (KILLS + 1) as f64);
+    for kill in 0..kills {
+        start(dir.path());
+        let delay = whole.mul_f64((kill + 1) as f64 / (kills + 1) as f64);
         if kill_child_after(
             "child_opens_the_folder",
             CHILD_ENV,
@@ -199,17 +299,18 @@ fn a_kill_at_any_point_of_the_migration_loses_nothing() {
         ) {
             finished += 1;
         }
-        reached.push(encrypted_databases(dir.path()));
+        reached.push(migrated(dir.path()));
         // Whatever point it reached, the next open finishes the job and loses nothing.
         assert_eq!(census(dir.path()), before, "after kill {kill}");
         assert_eq!(any_file_contains(dir.path(), "Secret watershed"), None);
+        assert_eq!(migrated(dir.path()), PROJECTS + 1);
     }
     assert!(
         reached.iter().any(|&n| n > 0 && n < PROJECTS + 1),
         "no kill landed in the middle of the migration: {reached:?}"
     );
     println!(
-        "{KILLS} kills, {finished} children finished before their kill; databases encrypted \
+        "{kills} kills, {finished} children finished before their kill; databases migrated \
          of {} when killed: {reached:?}",
         PROJECTS + 1
     );
