@@ -41,6 +41,13 @@ pub fn register_page_keys(key: &DatabaseKey) -> Result<(), StoreError> {
     mapeo_page_cipher::register(&keys.0, &keys.1).map_err(StoreError::PageCipher)
 }
 
+/// Forgets `key`'s page keys in this process (a wipe destroyed the store's keys): a connection
+/// still keyed with them reads and writes nothing more.
+pub fn forget_page_keys(key: &DatabaseKey) {
+    let keys = key.page_keys();
+    mapeo_page_cipher::forget(&keys.0, &keys.1);
+}
+
 /// Keys a freshly opened connection to a store written before the page format (SQLCipher's
 /// AES-256-CBC pages): only to migrate it (`at_rest`).
 pub fn apply_legacy_key(conn: &Connection, key: &DatabaseKey) -> Result<(), StoreError> {

@@ -427,6 +427,15 @@ impl Manager {
         if let Ok(blank) = crate::db::open_in_memory() {
             drop(std::mem::replace(&mut *lock(&self.db), blank));
         }
+        // The stores' page keys leave this process's memory too.
+        crate::db::forget_page_keys(&self.folder_key.device_database_key());
+        if let Ok(entries) = std::fs::read_dir(self.data_dir.join(PROJECTS_DIR)) {
+            for entry in entries.flatten() {
+                if let Some(id) = entry.file_name().to_str().and_then(|n| n.parse().ok()) {
+                    crate::db::forget_page_keys(&self.folder_key.project_database_key(&id));
+                }
+            }
+        }
         let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let finished = done.clone();
         let dir = self.data_dir.clone();

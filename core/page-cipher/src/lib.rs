@@ -88,6 +88,23 @@ pub fn register(cipher_key: &[u8; 32], mac_key: &[u8; 32]) -> Result<(), Error> 
     Ok(())
 }
 
+/// Forgets a store's keys (a wipe destroyed them): their registry entries are overwritten with
+/// zeros and removed. A connection still keyed with them can no longer read or write its store.
+pub fn forget(cipher_key: &[u8; 32], mac_key: &[u8; 32]) {
+    let mut guard = registry().write().unwrap_or_else(|e| e.into_inner());
+    let keys = &mut *guard;
+    for (set, key) in [(&mut keys.cipher, cipher_key), (&mut keys.mac, mac_key)] {
+        while let Some(at) = set.iter().position(|k| k == key) {
+            set[at].fill(0);
+            let last = set.len() - 1;
+            set.swap(at, last);
+            if let Some(mut gone) = set.pop() {
+                gone.fill(0);
+            }
+        }
+    }
+}
+
 /// The registered keys. A process has a few stores (its device and its projects), so a scan
 /// of a short list is the cheapest lookup.
 #[derive(Default)]
@@ -244,6 +261,21 @@ mod tests {
         .join()
         .unwrap();
         assert!(c != a && c != b);
+    }
+
+    #[test]
+    fn forgetting_removes_only_the_given_keys() {
+        // The registry is filled directly: registering needs the provider installed.
+        {
+            let mut keys = registry().write().unwrap();
+            keys.cipher.extend([[11; 32], [12; 32]]);
+            keys.mac.extend([[21; 32], [22; 32]]);
+        }
+        forget(&[11; 32], &[21; 32]);
+        assert!(!is_cipher_key(&[11; 32]) && !is_mac_key(&[21; 32]));
+        assert!(is_cipher_key(&[12; 32]) && is_mac_key(&[22; 32]));
+        forget(&[12; 32], &[22; 32]);
+        assert!(!is_cipher_key(&[12; 32]) && !is_mac_key(&[22; 32]));
     }
 
     #[test]
