@@ -62,6 +62,16 @@ pub enum AtRestError {
     /// The salt file is not one this version wrote.
     #[error("the data folder's key file is damaged or unknown")]
     BadSaltFile,
+    /// The salt file has a layout newer than this version knows: a newer version of Mapeo
+    /// wrote the folder (and may have changed its stores' format), so this one leaves it as
+    /// it is.
+    #[error(
+        "this data folder was written by a newer version of mapeo (key file layout {layout}): update mapeo to open it"
+    )]
+    NewerVersion {
+        /// The layout byte found.
+        layout: u8,
+    },
     /// A file operation failed.
     #[error("file system error: {0}")]
     Io(#[from] std::io::Error),
@@ -136,6 +146,12 @@ pub fn unlock(
 }
 
 fn parse(bytes: &[u8]) -> Result<([u8; DATA_FOLDER_SALT_LEN], [u8; 32]), AtRestError> {
+    if let Some(&layout) = bytes.get(8)
+        && bytes.starts_with(MAGIC)
+        && layout > FORMAT_PAGE_CIPHER
+    {
+        return Err(AtRestError::NewerVersion { layout });
+    }
     if bytes.len() != SALT_FILE_LEN
         || &bytes[..8] != MAGIC
         || !matches!(bytes[8], FORMAT | FORMAT_PAGE_CIPHER)
@@ -441,6 +457,33 @@ mod tests {
         assert!(matches!(
             unlock(dir.path(), &root, &[db_path]),
             Err(AtRestError::KeysDestroyed)
+        ));
+    }
+
+    #[test]
+    fn a_folder_of_a_newer_layout_is_named_as_such_and_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = RootKey::from_bytes([4; 16]);
+        unlock(dir.path(), &root, &[]).unwrap();
+        mark_stores_in_page_format(dir.path()).unwrap();
+        assert!(stores_in_page_format(dir.path()));
+        let path = dir.path().join(SALT_FILE);
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[8] = FORMAT_PAGE_CIPHER + 1;
+        std::fs::write(&path, &bytes).unwrap();
+        let err = unlock(dir.path(), &root, &[]).unwrap_err();
+        assert!(
+            matches!(err, AtRestError::NewerVersion { layout } if layout == FORMAT_PAGE_CIPHER + 1),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("newer version"));
+        assert!(mark_stores_in_page_format(dir.path()).is_err());
+        assert_eq!(std::fs::read(&path).unwrap(), bytes, "left as it was");
+        // Garbage after the magic is still damage, not a newer version.
+        std::fs::write(&path, b"MAPEOSL").unwrap();
+        assert!(matches!(
+            unlock(dir.path(), &root, &[]),
+            Err(AtRestError::BadSaltFile)
         ));
     }
 
