@@ -188,21 +188,7 @@ fn unlock_and_migrate(data_dir: &Path, root_key: &RootKey) -> Result<DataFolderK
         std::fs::create_dir_all(data_dir.join(PROJECTS_DIR)).map_err(StoreError::Io)?;
     }
     let device_db = data_dir.join(DEVICE_DB);
-    let mut projects = Vec::new();
-    match std::fs::read_dir(data_dir.join(PROJECTS_DIR)) {
-        Ok(entries) => {
-            for entry in entries {
-                let entry = entry.map_err(StoreError::Io)?;
-                let name = entry.file_name();
-                let Some(id) = name.to_str().and_then(|n| n.parse::<ProjectId>().ok()) else {
-                    continue;
-                };
-                projects.push((id, entry.path().join(PROJECT_DB)));
-            }
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(StoreError::Io(e).into()),
-    }
+    let projects = project_databases(data_dir)?;
     let mut all: Vec<PathBuf> = vec![device_db.clone()];
     all.extend(projects.iter().map(|(_, p)| p.clone()));
     let key =
@@ -221,6 +207,29 @@ fn unlock_and_migrate(data_dir: &Path, root_key: &RootKey) -> Result<DataFolderK
             .map_err(|e| at_rest_error(data_dir, e))?;
     }
     Ok(key)
+}
+
+/// Every project folder's database in the data folder, with the project's id (folders whose
+/// names are not project ids are not ours and are skipped).
+fn project_databases(
+    data_dir: &Path,
+) -> std::result::Result<Vec<(ProjectId, PathBuf)>, StoreError> {
+    let mut projects = Vec::new();
+    match std::fs::read_dir(data_dir.join(PROJECTS_DIR)) {
+        Ok(entries) => {
+            for entry in entries {
+                let entry = entry?;
+                let name = entry.file_name();
+                let Some(id) = name.to_str().and_then(|n| n.parse::<ProjectId>().ok()) else {
+                    continue;
+                };
+                projects.push((id, entry.path().join(PROJECT_DB)));
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(StoreError::Io(e)),
+    }
+    Ok(projects)
 }
 
 fn at_rest_error(data_dir: &Path, e: crate::at_rest::AtRestError) -> Error {
@@ -429,12 +438,8 @@ impl Manager {
         }
         // The stores' page keys leave this process's memory too.
         crate::db::forget_page_keys(&self.folder_key.device_database_key());
-        if let Ok(entries) = std::fs::read_dir(self.data_dir.join(PROJECTS_DIR)) {
-            for entry in entries.flatten() {
-                if let Some(id) = entry.file_name().to_str().and_then(|n| n.parse().ok()) {
-                    crate::db::forget_page_keys(&self.folder_key.project_database_key(&id));
-                }
-            }
+        for (id, _) in project_databases(&self.data_dir).unwrap_or_default() {
+            crate::db::forget_page_keys(&self.folder_key.project_database_key(&id));
         }
         let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let finished = done.clone();

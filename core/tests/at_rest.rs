@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::{observation, observations_sorted};
+use mapeo_core::crypto::DatabaseKey;
 use mapeo_core::schema::{DocType, ProjectSettings};
 use mapeo_core::{Error, Manager, Query, RootKey};
 
@@ -93,32 +94,8 @@ fn census(dir: &Path) -> Vec<(String, usize)> {
 /// Turns an encrypted folder back into what versions before encryption wrote: plaintext
 /// databases and no salt file.
 fn decrypt_folder(dir: &Path) {
-    let folder = mapeo_core::at_rest::unlock(dir, &root(), &[]).unwrap();
-    for (path, project) in databases(dir) {
-        let key = match project {
-            None => folder.device_database_key(),
-            Some(id) => folder.project_database_key(&id),
-        };
-        let plain = path.with_extension("plain");
-        let conn = mapeo_core::db::open_plain_file(&path).unwrap();
-        mapeo_core::db::apply_key(&conn, &key).unwrap();
-        let v: i64 = conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .unwrap();
-        conn.execute(
-            "ATTACH DATABASE ?1 AS plain KEY ''",
-            [plain.to_str().unwrap()],
-        )
-        .unwrap();
-        conn.query_row("SELECT sqlcipher_export('plain')", [], |_| Ok(()))
-            .unwrap();
-        conn.execute_batch(&format!("PRAGMA plain.user_version = {v}; DETACH plain;"))
-            .unwrap();
-        drop(conn);
-        for s in ["-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{s}", path.display()));
-        }
-        std::fs::rename(&plain, &path).unwrap();
+    rewrite_databases(dir, |_| String::new(), "");
+    for (path, _) in databases(dir) {
         assert!(mapeo_core::at_rest::is_plaintext_database(&path).unwrap());
     }
     std::fs::remove_file(dir.join(mapeo_core::at_rest::SALT_FILE)).unwrap();
@@ -128,39 +105,14 @@ fn decrypt_folder(dir: &Path) {
 /// SQLCipher's AES-256-CBC pages under the key as it is, and a salt file of layout 1 (which
 /// does not say that every database is in the page format).
 fn to_aes_folder(dir: &Path) {
-    let folder = mapeo_core::at_rest::unlock(dir, &root(), &[]).unwrap();
-    for (path, project) in databases(dir) {
-        let key = match project {
-            None => folder.device_database_key(),
-            Some(id) => folder.project_database_key(&id),
-        };
-        let aes = path.with_extension("aes");
-        let conn = mapeo_core::db::open_plain_file(&path).unwrap();
-        mapeo_core::db::apply_key(&conn, &key).unwrap();
-        let v: i64 = conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .unwrap();
-        conn.execute(
-            "ATTACH DATABASE ?1 AS aes KEY ?2",
-            [aes.to_str().unwrap(), key.legacy_key_literal().as_str()],
-        )
-        .unwrap();
-        conn.execute_batch(
-            "PRAGMA aes.cipher_page_size = 4096; PRAGMA aes.cipher_hmac_algorithm = HMAC_SHA256; \
-             PRAGMA aes.cipher_kdf_algorithm = PBKDF2_HMAC_SHA256;",
-        )
-        .unwrap();
-        conn.query_row("SELECT sqlcipher_export('aes')", [], |_| Ok(()))
-            .unwrap();
-        conn.execute_batch(&format!("PRAGMA aes.user_version = {v}; DETACH aes;"))
-            .unwrap();
-        drop(conn);
-        for s in ["-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{s}", path.display()));
-        }
-        std::fs::rename(&aes, &path).unwrap();
-        assert!(!in_page_format(dir, &path, project));
-    }
+    rewrite_databases(
+        dir,
+        |key| key.legacy_key_literal().to_string(),
+        "PRAGMA target.cipher_page_size = 4096; \
+         PRAGMA target.cipher_hmac_algorithm = HMAC_SHA256; \
+         PRAGMA target.cipher_kdf_algorithm = PBKDF2_HMAC_SHA256;",
+    );
+    assert_eq!(page_format_databases(dir), 0);
     // The salt file's layout byte (after its 8-byte magic): 1, as those versions wrote it.
     let salt = dir.join(mapeo_core::at_rest::SALT_FILE);
     let mut bytes = std::fs::read(&salt).unwrap();
@@ -169,15 +121,54 @@ fn to_aes_folder(dir: &Path) {
     assert!(!mapeo_core::at_rest::stores_in_page_format(dir));
 }
 
-/// Whether the database at `path` reads in the page format under its key.
-fn in_page_format(dir: &Path, path: &Path, project: Option<mapeo_core::ProjectId>) -> bool {
+/// Rewrites every database of the folder in place as `sqlcipher_export` writes it into a copy
+/// attached as `target` with the key `copy_key` gives (`""`: plaintext) and `settings`, with
+/// its schema version; the copy replaces the database and its log.
+fn rewrite_databases(dir: &Path, copy_key: impl Fn(&DatabaseKey) -> String, settings: &str) {
+    for (path, key) in keyed_databases(dir) {
+        let copy = path.with_extension("copy");
+        let conn = mapeo_core::db::open_plain_file(&path).unwrap();
+        mapeo_core::db::apply_key(&conn, &key).unwrap();
+        let v: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        conn.execute(
+            "ATTACH DATABASE ?1 AS target KEY ?2",
+            [copy.to_str().unwrap(), copy_key(&key).as_str()],
+        )
+        .unwrap();
+        conn.execute_batch(settings).unwrap();
+        conn.query_row("SELECT sqlcipher_export('target')", [], |_| Ok(()))
+            .unwrap();
+        conn.execute_batch(&format!("PRAGMA target.user_version = {v}; DETACH target;"))
+            .unwrap();
+        drop(conn);
+        for s in ["-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{s}", path.display()));
+        }
+        std::fs::rename(&copy, &path).unwrap();
+    }
+}
+
+/// The folder's databases ([`databases`]), each with its key.
+fn keyed_databases(dir: &Path) -> Vec<(PathBuf, DatabaseKey)> {
     let folder = mapeo_core::at_rest::unlock(dir, &root(), &[]).unwrap();
-    let key = match project {
-        None => folder.device_database_key(),
-        Some(id) => folder.project_database_key(&id),
-    };
+    databases(dir)
+        .into_iter()
+        .map(|(path, project)| {
+            let key = match project {
+                None => folder.device_database_key(),
+                Some(id) => folder.project_database_key(&id),
+            };
+            (path, key)
+        })
+        .collect()
+}
+
+/// Whether the database at `path` reads in the page format under `key`.
+fn in_page_format(path: &Path, key: &DatabaseKey) -> bool {
     let conn = mapeo_core::db::open_plain_file(path).unwrap();
-    mapeo_core::db::apply_key(&conn, &key).unwrap();
+    mapeo_core::db::apply_key(&conn, key).unwrap();
     conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
         r.get::<_, i64>(0)
     })
@@ -186,9 +177,9 @@ fn in_page_format(dir: &Path, path: &Path, project: Option<mapeo_core::ProjectId
 
 /// How many of the folder's databases read in the page format.
 fn page_format_databases(dir: &Path) -> usize {
-    databases(dir)
-        .into_iter()
-        .filter(|(db, project)| in_page_format(dir, db, *project))
+    keyed_databases(dir)
+        .iter()
+        .filter(|(path, key)| in_page_format(path, key))
         .count()
 }
 
