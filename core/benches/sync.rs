@@ -8,6 +8,9 @@
 //! system: what a phone's battery pays). The same again with both processes pinned to one
 //! core (`taskset -c 0`, the nearest this machine gets to a cheap phone), and once through a
 //! relay that counts the bytes on the wire; the receiver's database size per entry after.
+//! Beside them, the store's part alone: the same entries given to a fresh member's `import`
+//! in one process, without network or peer (`MAPEO_BENCH_IMPORT_ONLY=1` runs only that part,
+//! to weigh a change to the store quickly).
 //! Then, in one process, the time to reconnect two peers already in sync with 100 feeds.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // benchmark code: a failed step should panic
@@ -228,6 +231,9 @@ fn bench_size(n: usize) {
     if common::can_pin() {
         pins.push(true);
     }
+    if std::env::var_os("MAPEO_BENCH_IMPORT_ONLY").is_some() {
+        pins.clear();
+    }
     for pinned in pins {
         let r = run_once(source.path(), &details, pinned, false);
         let cpu = r.cpu + r.server_cpu;
@@ -253,6 +259,7 @@ fn bench_size(n: usize) {
             r.server_rss
         );
     }
+    bench_import(source.path(), &details);
     let r = run_once(source.path(), &details, false, true);
     let wire = r.wire.unwrap_or(0) as f64;
     println!(
@@ -260,6 +267,48 @@ fn bench_size(n: usize) {
         wire / 1e6,
         wire / r.entries,
         r.disk / r.entries
+    );
+}
+
+/// The store's part of a sync alone: in one process, the source's entries (read beforehand)
+/// given to a fresh member's `import` in the groups a session commits (`IMPORT_GROUP`), without
+/// a network or a peer. Time and CPU from the first import to the last.
+fn bench_import(source: &std::path::Path, details: &JoinDetails) {
+    const IMPORT_GROUP: usize = 4_000;
+    let m = Manager::open(source, &RootKey::from_bytes([SERVER_SEED; 16])).expect("open");
+    let p = m
+        .open_project(&details.project_key().project_id())
+        .expect("source");
+    let mut entries = Vec::new();
+    for ((author, ns), len) in p.have_vector().expect("have") {
+        let mut at = 0;
+        while at < len {
+            let batch = p
+                .read_entries(&author, ns, at, len.min(at + 1000))
+                .expect("read");
+            at += batch.len() as u64;
+            entries.extend(batch);
+        }
+    }
+    drop((p, m));
+    // Auth entries first, so that the member learns its role before the data arrives.
+    entries.sort_by_key(|e| e.namespace != Namespace::Auth);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let r = Manager::open(dir.path(), &RootKey::from_bytes([RECEIVER_SEED; 16])).expect("open");
+    let q = r.join_project(details).expect("join");
+    let cpu = cpu_seconds();
+    let start = Instant::now();
+    let mut stored = 0;
+    for group in entries.chunk_by(|a, b| a.namespace == b.namespace && a.author == b.author) {
+        for part in group.chunks(IMPORT_GROUP) {
+            stored += q.import(part).expect("import").appended;
+        }
+    }
+    let took = start.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu;
+    println!(
+        "    the store's part alone (import in groups of {IMPORT_GROUP}, one process, no network): {stored} entries in {took:.3} s = {:.0} entries/s; CPU {cpu:.2} s",
+        stored as f64 / took
     );
 }
 

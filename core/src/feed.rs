@@ -548,7 +548,8 @@ pub fn append_local(
     Ok((entry, rowid))
 }
 
-/// An entry accepted by [`verify_and_append`], with its decrypted payload.
+/// An entry accepted by [`verify_and_append`] or [`Appender::push`], with its decrypted
+/// payload.
 pub struct Appended {
     /// The entry's storage id.
     pub entry_id: i64,
@@ -557,6 +558,35 @@ pub struct Appended {
     /// The decrypted payload; `None` if it is sealed under a key epoch this device does not
     /// hold yet (the entry is kept, and read once the epoch's secret arrives).
     pub plaintext: Option<Vec<u8>>,
+}
+
+/// What a received entry gives without the store: its hash (the chain link the next entry
+/// must name) and its opened payload. [`Opened::of`] needs only the keys, so it can be worked
+/// out before the write or beside it.
+pub struct Opened {
+    hash: EntryHash,
+    /// `None`: sealed under a key epoch this device does not hold yet.
+    plaintext: Result<Option<Vec<u8>>, FeedError>,
+}
+
+impl Opened {
+    /// Hashes `entry` and opens its payload with `keys`.
+    pub fn of(keys: &FeedKeys, entry: &Entry) -> Self {
+        let plaintext = match keys.open_payload(entry) {
+            Ok(p) => Ok(Some(p)),
+            Err(FeedError::EpochNotHeld) => Ok(None),
+            Err(other) => Err(other),
+        };
+        Opened {
+            hash: entry.hash(&keys.project_id),
+            plaintext,
+        }
+    }
+
+    /// The opened payload, if it opened.
+    pub fn plaintext(&self) -> Option<&[u8]> {
+        self.plaintext.as_ref().ok().and_then(Option::as_deref)
+    }
 }
 
 /// Verifies entries written by others and appends the new ones. Entries may mix feeds; within
@@ -569,65 +599,108 @@ pub fn verify_and_append(
     keys: &FeedKeys,
     entries: &[Entry],
 ) -> Result<Vec<Appended>, FeedError> {
-    if entries.len() > MAX_BATCH_ENTRIES {
-        return Err(FeedError::TooLarge);
-    }
-    let project = &keys.project_id;
-    // Group by feed, keeping order.
-    let mut runs: BTreeMap<(DeviceId, Namespace), Vec<&Entry>> = BTreeMap::new();
+    let mut appender = Appender::new(tx, keys, entries)?;
+    let mut out = Vec::new();
     for e in entries {
-        if e.payload.len() > MAX_PAYLOAD_BYTES || e.seq >= MAX_FEED_LENGTH {
+        if let Some(a) = appender.push(e, Opened::of(keys, e))? {
+            out.push(a);
+        }
+    }
+    appender.finish()?;
+    Ok(out)
+}
+
+/// [`verify_and_append`] one entry at a time, for a caller that works on each new entry as
+/// it is stored (and opens the next ones meanwhile, see [`Opened`]). [`Appender::new`] checks
+/// the batch as a whole; [`Appender::push`] takes its entries in order; [`Appender::finish`]
+/// checks the signatures. Until `finish` returns `Ok`, nothing appended is authenticated: on
+/// any error the caller rolls the transaction back.
+pub struct Appender<'t, 'c, 'e> {
+    tx: &'t Transaction<'c>,
+    keys: &'t FeedKeys,
+    /// Each feed of the batch: its row as the appends leave it, and its last new entry.
+    feeds: BTreeMap<(DeviceId, Namespace), (FeedRow, Option<&'e Entry>)>,
+}
+
+impl<'t, 'c, 'e> Appender<'t, 'c, 'e> {
+    /// Checks the batch's size, its authors and that each feed's entries in it are
+    /// consecutive, and reads where each of its feeds stands.
+    pub fn new(
+        tx: &'t Transaction<'c>,
+        keys: &'t FeedKeys,
+        entries: &'e [Entry],
+    ) -> Result<Self, FeedError> {
+        if entries.len() > MAX_BATCH_ENTRIES {
             return Err(FeedError::TooLarge);
         }
-        runs.entry((e.author, e.namespace)).or_default().push(e);
-    }
-    let mut out = Vec::new();
-    for ((author, ns), run) in runs {
-        author.verifying_key().map_err(|_| FeedError::BadAuthor)?;
-        if run.windows(2).any(|w| w[1].seq != w[0].seq + 1) {
-            return Err(FeedError::NotConsecutive);
+        let mut next: BTreeMap<(DeviceId, Namespace), u64> = BTreeMap::new();
+        for e in entries {
+            if e.payload.len() > MAX_PAYLOAD_BYTES || e.seq >= MAX_FEED_LENGTH {
+                return Err(FeedError::TooLarge);
+            }
+            if let Some(n) = next.insert((e.author, e.namespace), e.seq + 1)
+                && n != e.seq
+            {
+                return Err(FeedError::NotConsecutive);
+            }
         }
-        feed_id(tx, &author, ns)?;
-        let mut feed = read_feed_for_append(tx, project, &author, ns)?
-            .ok_or(StoreError::Corrupt("feed vanished"))?;
-        let mut last_new: Option<&Entry> = None;
-        for e in run {
-            if e.seq < feed.length {
-                check_duplicate(tx, keys, &feed, e)?;
-                continue;
-            }
-            if e.seq > feed.length {
-                return Err(FeedError::Gap {
-                    expected: feed.length,
-                    found: e.seq,
-                });
-            }
-            if e.prev_hash != feed.head.unwrap_or(EntryHash::GENESIS) {
-                return Err(FeedError::BrokenChain);
-            }
-            let plaintext = match keys.open_payload(e) {
-                Ok(p) => Some(p),
-                Err(FeedError::EpochNotHeld) => None,
-                Err(other) => return Err(other),
-            };
-            let hash = e.hash(project);
-            let entry_id = store_entry(tx, &feed, e)?;
-            feed.length = e.seq + 1;
-            feed.head = Some(hash);
-            last_new = Some(e);
-            out.push(Appended {
-                entry_id,
-                version: e.version_id(),
-                plaintext,
+        let project = &keys.project_id;
+        let mut feeds = BTreeMap::new();
+        for &(author, ns) in next.keys() {
+            author.verifying_key().map_err(|_| FeedError::BadAuthor)?;
+            feed_id(tx, &author, ns)?;
+            let feed = read_feed_for_append(tx, project, &author, ns)?
+                .ok_or(StoreError::Corrupt("feed vanished"))?;
+            feeds.insert((author, ns), (feed, None));
+        }
+        Ok(Appender { tx, keys, feeds })
+    }
+
+    /// Appends `e` (the batch's next entry, with what [`Opened::of`] made of it) if it is new:
+    /// `None` if it is already held.
+    pub fn push(&mut self, e: &'e Entry, opened: Opened) -> Result<Option<Appended>, FeedError> {
+        let (feed, last_new) = self
+            .feeds
+            .get_mut(&(e.author, e.namespace))
+            .ok_or(StoreError::Corrupt("an entry outside its batch"))?;
+        if e.seq < feed.length {
+            check_duplicate(self.tx, self.keys, feed, e)?;
+            return Ok(None);
+        }
+        if e.seq > feed.length {
+            return Err(FeedError::Gap {
+                expected: feed.length,
+                found: e.seq,
             });
         }
-        if let Some(last) = last_new
-            && !last.verify_signature(project)
-        {
-            return Err(FeedError::BadSignature);
+        if e.prev_hash != feed.head.unwrap_or(EntryHash::GENESIS) {
+            return Err(FeedError::BrokenChain);
         }
+        let plaintext = opened.plaintext?;
+        let entry_id = store_entry(self.tx, feed, e)?;
+        feed.length = e.seq + 1;
+        feed.head = Some(opened.hash);
+        *last_new = Some(e);
+        Ok(Some(Appended {
+            entry_id,
+            version: e.version_id(),
+            plaintext,
+        }))
     }
-    Ok(out)
+
+    /// Checks the signature of each feed's last new entry, which through the chain
+    /// authenticates every entry appended before it.
+    pub fn finish(self) -> Result<(), FeedError> {
+        let project = &self.keys.project_id;
+        for (_, last) in self.feeds.values() {
+            if let Some(last) = last
+                && !last.verify_signature(project)
+            {
+                return Err(FeedError::BadSignature);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// An entry at a position we already hold: identical is a no-op; a different, validly signed

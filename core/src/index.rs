@@ -110,10 +110,11 @@ const SELECT_DOC_ROW: &str = "SELECT rowid FROM docs WHERE doc_id = ?1";
 const SELECT_DOC_STATE: &str = "SELECT rowid, version, doc FROM docs WHERE doc_id = ?1";
 // A new document and a changed one are written by separate statements rather than one
 // upsert: `ON CONFLICT … DO UPDATE … RETURNING` makes SQLite keep a statement journal and a
-// temporary table for every row, which cost more than the row itself.
+// temporary table for every row, which cost more than the row itself. The insert does
+// nothing for a document that has a row; that one is then read and updated.
 const INSERT_DOC: &str = "INSERT INTO docs \
      (doc_id, schema, version, created_at, updated_at, deleted, created_by, preset_doc_id, forks, doc) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (doc_id) DO NOTHING";
 const UPDATE_DOC: &str = "UPDATE docs SET schema = ?2, version = ?3, created_at = ?4, \
      updated_at = ?5, deleted = ?6, created_by = ?7, preset_doc_id = ?8, forks = ?9, doc = ?10 \
      WHERE rowid = ?1";
@@ -191,19 +192,18 @@ pub fn index_version(
         version,
         updated_at: doc.updated_at.0,
     };
-    let current: Option<(i64, i64, Vec<u8>)> = tx
+    // Most versions a sync brings are of documents not indexed yet: the row is tried first,
+    // and the document's state read only when it already has one (one lookup fewer).
+    if let Some(rowid) = insert_doc(tx, &incoming, doc, plaintext)? {
+        // The only head: its version and links are keyed by the new row.
+        add_version(tx, rowid, entry_id, doc)?;
+        return Ok(vec![version]);
+    }
+    let (rowid, current_version, current_bytes): (i64, i64, Vec<u8>) = tx
         .prepare_cached(SELECT_DOC_STATE)?
         .query_row([doc.doc_id.as_str()], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })
-        .optional()?;
-    let Some((rowid, current_version, current_bytes)) = current else {
-        // No other version of this document is indexed: it is the only head, and its row
-        // comes first, so that its version and links can be keyed by that row.
-        let rowid = write_doc(tx, None, &incoming, doc, plaintext, &[])?;
-        add_version(tx, rowid, entry_id, doc)?;
-        return Ok(vec![version]);
-    };
+        })?;
     if !add_version(tx, rowid, entry_id, doc)? {
         return Ok(Vec::new());
     }
@@ -225,7 +225,7 @@ pub fn index_version(
         loaded = load_version(tx, keys, winner.entry_id)?;
         (&loaded.0, &loaded.1)
     };
-    write_doc(tx, Some(rowid), &winner, winning_doc, bytes, &forks)?;
+    update_doc(tx, rowid, &winner, winning_doc, bytes, &forks)?;
     forks.push(winner.version);
     forks.sort();
     Ok(forks)
@@ -285,61 +285,67 @@ pub fn load_version(
     Ok((doc, plaintext))
 }
 
-/// Writes a document's row from its winning head (the head with the latest `updatedAt`,
-/// ties broken by the greater version id; the other heads are `forks`): a new row when
-/// `rowid` is `None`, else an update of that row. Returns the row.
-fn write_doc(
+/// Writes the row of a document not indexed yet, with `winner` its only head: `None` if the
+/// document has a row already (nothing is written then).
+fn insert_doc(
     tx: &Transaction<'_>,
-    rowid: Option<i64>,
+    winner: &Head,
+    doc: &Doc,
+    bytes: &[u8],
+) -> Result<Option<i64>, StoreError> {
+    let inserted = tx.prepare_cached(INSERT_DOC)?.execute(params![
+        doc.doc_id.as_str(),
+        doc.doc_type().schema_name(),
+        winner.entry_id,
+        doc.created_at.0,
+        doc.updated_at.0,
+        doc.deleted,
+        created_by(winner, doc).as_bytes(),
+        doc.preset_doc_id().map(DocId::as_str),
+        None::<Vec<u8>>,
+        bytes
+    ])?;
+    if inserted == 0 {
+        return Ok(None);
+    }
+    let rowid = tx.last_insert_rowid();
+    // A new row is above the search mark and will be picked up by the next batch.
+    stage_search(tx, rowid, doc)?;
+    Ok(Some(rowid))
+}
+
+/// Rewrites a document's row from its winning head (the head with the latest `updatedAt`,
+/// ties broken by the greater version id; the other heads are `forks`).
+fn update_doc(
+    tx: &Transaction<'_>,
+    rowid: i64,
     winner: &Head,
     doc: &Doc,
     bytes: &[u8],
     forks: &[VersionId],
-) -> Result<i64, StoreError> {
-    let created_by = doc
-        .original_version_id
-        .map_or(winner.version.author, |v| v.author);
-    let schema = doc.doc_type().schema_name();
-    let forks_bytes = encode_forks(forks)?;
-    let preset = doc.preset_doc_id().map(DocId::as_str);
-    match rowid {
-        None => {
-            tx.prepare_cached(INSERT_DOC)?.execute(params![
-                doc.doc_id.as_str(),
-                schema,
-                winner.entry_id,
-                doc.created_at.0,
-                doc.updated_at.0,
-                doc.deleted,
-                created_by.as_bytes(),
-                preset,
-                forks_bytes,
-                bytes
-            ])?;
-            let rowid = tx.last_insert_rowid();
-            // A new row is above the search mark and will be picked up by the next batch.
-            stage_search(tx, rowid, doc)?;
-            Ok(rowid)
-        }
-        Some(rowid) => {
-            tx.prepare_cached(UPDATE_DOC)?.execute(params![
-                rowid,
-                schema,
-                winner.entry_id,
-                doc.created_at.0,
-                doc.updated_at.0,
-                doc.deleted,
-                created_by.as_bytes(),
-                preset,
-                forks_bytes,
-                bytes
-            ])?;
-            // A changed one is listed.
-            tx.prepare_cached(QUEUE_SEARCH)?.execute([rowid])?;
-            stage_search(tx, rowid, doc)?;
-            Ok(rowid)
-        }
-    }
+) -> Result<(), StoreError> {
+    tx.prepare_cached(UPDATE_DOC)?.execute(params![
+        rowid,
+        doc.doc_type().schema_name(),
+        winner.entry_id,
+        doc.created_at.0,
+        doc.updated_at.0,
+        doc.deleted,
+        created_by(winner, doc).as_bytes(),
+        doc.preset_doc_id().map(DocId::as_str),
+        encode_forks(forks)?,
+        bytes
+    ])?;
+    // A changed one is listed.
+    tx.prepare_cached(QUEUE_SEARCH)?.execute([rowid])?;
+    stage_search(tx, rowid, doc)?;
+    Ok(())
+}
+
+/// Who created a document: the author of its first version.
+fn created_by(winner: &Head, doc: &Doc) -> DeviceId {
+    doc.original_version_id
+        .map_or(winner.version.author, |v| v.author)
 }
 
 /// Creates the writer connection's staging table (see [`CREATE_STAGE`]); index writes on

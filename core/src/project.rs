@@ -806,69 +806,7 @@ impl Project {
     /// transaction: a refused entry refuses the batch and leaves the store unchanged. Entries
     /// that are authentic but hold no valid document are kept in their feed and not shown.
     pub fn import(&self, entries: &[Entry]) -> Result<ImportSummary> {
-        let result = self.write(|tx| {
-            let before = roles::load(tx, self.creator)?;
-            let appended = feed::verify_and_append(tx, &self.keys, entries)?;
-            let mut summary = ImportSummary {
-                appended: appended.len(),
-                indexed: 0,
-            };
-            // Role records live in auth feeds only. Other documents are decoded as they are
-            // indexed rather than all at once: a batch of thousands of entries then holds one
-            // decoded document at a time.
-            let mut new_records = false;
-            let mut new_auth = false;
-            for a in appended
-                .iter()
-                .filter(|a| a.version.namespace == Namespace::Auth)
-            {
-                new_auth = true;
-                if let Some(doc) = a
-                    .plaintext
-                    .as_deref()
-                    .and_then(|p| decode_valid(p, a.version.namespace))
-                {
-                    new_records |= roles::record(tx, a.entry_id, a.version, &doc)?;
-                }
-            }
-            let book = if new_records {
-                roles::load(tx, self.creator)?
-            } else {
-                before.clone()
-            };
-            // New epoch records or roles may give us secrets: entries stored without their
-            // key (from this batch or earlier) then open, so the index is rebuilt.
-            let new_secret = new_auth && self.refresh_epochs(tx, &book)?;
-            // A member that an epoch was not sealed to (its writer did not know of it yet)
-            // gets the secrets from a coordinator that holds them.
-            if new_auth
-                && !self.is_awaiting_own_entries()
-                && crate::epochs::heal(tx, &self.keys, &self.device, &book)?
-            {
-                self.refresh_epochs(tx, &book)?;
-            }
-            let same_book = book == before && !new_secret;
-            for a in &appended {
-                let Some(plaintext) = a.plaintext.as_deref() else {
-                    continue;
-                };
-                if let Some(doc) = decode_valid(plaintext, a.version.namespace)
-                    .filter(|d| book.counts(a.entry_id, &a.version, d))
-                {
-                    summary.indexed += 1;
-                    if same_book {
-                        index::index_version(
-                            tx, &self.keys, a.entry_id, a.version, &doc, plaintext,
-                        )?;
-                    }
-                }
-            }
-            if !same_book {
-                // A role changed: what counts may have changed for entries already held.
-                self.rebuild_index(tx, &book)?;
-            }
-            Ok(summary)
-        });
+        let result = self.write(|tx| self.import_in(tx, entries));
         if result.is_err() {
             self.reload_epochs();
         } else if let Err(e) = self.confirm_own_entries() {
@@ -890,6 +828,94 @@ impl Project {
             }
         }
         result
+    }
+
+    /// The write of [`Project::import`].
+    fn import_in(&self, tx: &Transaction<'_>, entries: &[Entry]) -> Result<ImportSummary> {
+        let before = roles::load(tx, self.creator)?;
+        let mut appender = feed::Appender::new(tx, &self.keys, entries)?;
+        let mut summary = ImportSummary::default();
+        // Each new entry with its document, decoded once (`None`: sealed under a key epoch we
+        // lack, or no valid document).
+        let mut append = |e| -> Result<Option<(feed::Appended, Option<Doc>)>> {
+            let Some(a) = appender.push(e, feed::Opened::of(&self.keys, e))? else {
+                return Ok(None);
+            };
+            let doc = a
+                .plaintext
+                .as_deref()
+                .and_then(|p| decode_valid(p, a.version.namespace));
+            Ok(Some((a, doc)))
+        };
+        if !entries.iter().any(|e| e.namespace == Namespace::Auth) {
+            // Nothing in the batch can change roles or keys: each new entry is indexed as
+            // soon as it is stored, and nothing of it is kept after.
+            for e in entries {
+                let Some((a, doc)) = append(e)? else {
+                    continue;
+                };
+                summary.appended += 1;
+                if let (Some(plaintext), Some(doc)) = (a.plaintext.as_deref(), doc)
+                    && before.counts(a.entry_id, &a.version, &doc)
+                {
+                    summary.indexed += 1;
+                    index::index_version(tx, &self.keys, a.entry_id, a.version, &doc, plaintext)?;
+                }
+            }
+            appender.finish()?;
+            return Ok(summary);
+        }
+        let mut appended = Vec::new();
+        for e in entries {
+            appended.extend(append(e)?);
+        }
+        appender.finish()?;
+        summary.appended = appended.len();
+        // Role records live in auth feeds only.
+        let mut new_records = false;
+        let mut new_auth = false;
+        for (a, doc) in &appended {
+            if a.version.namespace != Namespace::Auth {
+                continue;
+            }
+            new_auth = true;
+            if let Some(doc) = doc {
+                new_records |= roles::record(tx, a.entry_id, a.version, doc)?;
+            }
+        }
+        let book = if new_records {
+            roles::load(tx, self.creator)?
+        } else {
+            before.clone()
+        };
+        // New epoch records or roles may give us secrets: entries stored without their key
+        // (from this batch or earlier) then open, so the index is rebuilt.
+        let new_secret = new_auth && self.refresh_epochs(tx, &book)?;
+        // A member that an epoch was not sealed to (its writer did not know of it yet) gets
+        // the secrets from a coordinator that holds them.
+        if new_auth
+            && !self.is_awaiting_own_entries()
+            && crate::epochs::heal(tx, &self.keys, &self.device, &book)?
+        {
+            self.refresh_epochs(tx, &book)?;
+        }
+        let same_book = book == before && !new_secret;
+        for (a, doc) in appended {
+            let (Some(plaintext), Some(doc)) = (a.plaintext, doc) else {
+                continue;
+            };
+            if book.counts(a.entry_id, &a.version, &doc) {
+                summary.indexed += 1;
+                if same_book {
+                    index::index_version(tx, &self.keys, a.entry_id, a.version, &doc, &plaintext)?;
+                }
+            }
+        }
+        if !same_book {
+            // A role changed: what counts may have changed for entries already held.
+            self.rebuild_index(tx, &book)?;
+        }
+        Ok(summary)
     }
 
     /// Entries `start..end` of one feed, for a peer that lacks them.
