@@ -244,3 +244,53 @@ fn an_authentic_entry_that_holds_no_valid_document_is_kept_but_never_shown() {
         2
     );
 }
+
+/// Entries of two feeds interleaved in one batch (as a group commit of a peer's batches may
+/// hold them) are each stored and indexed once; a later batch that repeats some entries of
+/// both feeds and extends them stores only the new ones.
+#[test]
+fn interleaved_feeds_in_one_batch_are_each_stored_and_indexed_once() {
+    let s = setup();
+    for i in 0..3 {
+        s.pb.create(observation(2.0, 2.0, &format!("b {i}")))
+            .unwrap();
+    }
+    let a_data = data_entries(&s);
+    let b_data =
+        s.pb.read_entries(&s._b.manager.device_id(), Namespace::Data, 0, 100)
+            .unwrap();
+    assert_eq!((a_data.len(), b_data.len()), (5, 3));
+    // A third device learns the roles (A's auth and config feeds), and none of the data.
+    let c = common::Device::new(3);
+    let pc = c
+        .manager
+        .join_project(&s.a.manager.join_details(&s.pa.id()).unwrap())
+        .unwrap();
+    for ((author, ns), len) in s.pa.have_vector().unwrap() {
+        if ns != Namespace::Data {
+            pc.import(&s.pa.read_entries(&author, ns, 0, len).unwrap())
+                .unwrap();
+        }
+    }
+    assert_eq!(state(&pc).1, 0);
+    let interleave = |a: &[Entry], b: &[Entry]| -> Vec<Entry> {
+        let mut out = Vec::new();
+        for i in 0..a.len().max(b.len()) {
+            out.extend(a.get(i).cloned());
+            out.extend(b.get(i).cloned());
+        }
+        out
+    };
+    let first = pc.import(&interleave(&a_data[..2], &b_data[..1])).unwrap();
+    assert_eq!((first.appended, first.indexed), (3, 3));
+    let rest = pc.import(&interleave(&a_data, &b_data)).unwrap();
+    assert_eq!((rest.appended, rest.indexed), (5, 5));
+    // A's five and B's three (B holds none of A's data).
+    let mut both = common::observations_sorted(&s.pa);
+    both.extend(common::observations_sorted(&s.pb));
+    both.sort();
+    assert_eq!(both.len(), 8);
+    assert_eq!(common::observations_sorted(&pc), both);
+    let again = pc.import(&interleave(&a_data, &b_data)).unwrap();
+    assert_eq!((again.appended, again.indexed), (0, 0));
+}
