@@ -12,7 +12,7 @@
 #                             figures show every step works, not how fast (unoptimized code).
 #
 # Sizes can be picked one by one in either mode: MAPEO_BENCH_N (store), MAPEO_BENCH_SYNC_NS
-# (sync, e.g. 1000,10000), MAPEO_BENCH_VIDEO_MB and MAPEO_BENCH_ROUNDS (blobs),
+# (sync, e.g. 1000,10000), MAPEO_BENCH_ROUNDS (sync, blobs), MAPEO_BENCH_VIDEO_MB (blobs),
 # MAPEO_BENCH_TILES_MB and MAPEO_BENCH_TILE_READS (tiles), MAPEO_BENCH_SYNC_FILE_N and
 # MAPEO_BENCH_SYNC_FILE_PHOTOS (sync_file).
 set -euo pipefail

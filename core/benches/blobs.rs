@@ -237,23 +237,6 @@ fn bench_noise(total: u64, msg: usize, sink: Sink) -> f64 {
     f[0] / MB / f[1]
 }
 
-/// The median of some runs' figures.
-fn median(v: &[f64]) -> f64 {
-    let mut v = v.to_vec();
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-/// "m (a / b / c)": the median, then every run.
-fn runs(v: &[f64], unit: &str, digits: usize) -> String {
-    let all: Vec<String> = v.iter().map(|x| format!("{x:.digits$}")).collect();
-    format!(
-        "median {:.digits$} {unit} (runs: {})",
-        median(v),
-        all.join(" / ")
-    )
-}
-
 // ---- blob sync between two processes --------------------------------------------------
 
 /// Child: serve the project in DIR until stdin closes.
@@ -361,29 +344,29 @@ impl Case {
     fn print(&self, what: &str) {
         println!(
             "  {what} to an archive, from connecting to verified and synced: {}",
-            runs(&self.rate, "MB/s", 1)
+            common::runs(&self.rate, "MB/s", 1)
         );
         println!(
             "    = {} of raw Noise (1 MiB) and {} of raw Noise stored, in the same round; the first blob bytes arrive {} after connecting",
-            runs(&self.of_raw, "%", 0),
-            runs(&self.of_stored, "%", 0),
-            runs(&self.first, "ms", 0)
+            common::runs(&self.of_raw, "%", 0),
+            common::runs(&self.of_stored, "%", 0),
+            common::runs(&self.first, "ms", 0)
         );
         println!(
             "    = {} of raw Noise sealed and stored, in the same round",
-            runs(&self.of_sealed, "%", 0)
+            common::runs(&self.of_sealed, "%", 0)
         );
         println!(
             "    CPU (user + system, both processes): {} per 100 MB moved",
-            runs(&self.cpu, "s", 2)
+            common::runs(&self.cpu, "s", 2)
         );
     }
 
     fn print_pinned(&self, what: &str) {
         println!(
             "  {what}, both processes pinned to one core: {}; CPU {} per 100 MB moved",
-            runs(&self.rate, "MB/s", 1),
-            runs(&self.cpu, "s", 2)
+            common::runs(&self.rate, "MB/s", 1),
+            common::runs(&self.cpu, "s", 2)
         );
     }
 }
@@ -587,7 +570,11 @@ fn main() {
     // One more of each, both processes on one core (shares against the unpinned raw Noise).
     let (mut photo_pinned, mut video_pinned) = (Case::default(), Case::default());
     if common::can_pin() {
-        let (r1, st, se) = (median(&raw_1m), median(&stored), median(&sealed));
+        let (r1, st, se) = (
+            common::median(&raw_1m),
+            common::median(&stored),
+            common::median(&sealed),
+        );
         if run("photos") {
             let s = bench_sync("archive", true, |p| {
                 for (i, b) in photos.iter().enumerate() {
@@ -606,16 +593,19 @@ fn main() {
     }
     println!(
         "  raw Noise ({noise_mib} MiB each), 4 MiB messages: {}",
-        runs(&raw, "MB/s", 1)
+        common::runs(&raw, "MB/s", 1)
     );
-    println!("  raw Noise, 1 MiB messages: {}", runs(&raw_1m, "MB/s", 1));
+    println!(
+        "  raw Noise, 1 MiB messages: {}",
+        common::runs(&raw_1m, "MB/s", 1)
+    );
     println!(
         "  raw Noise, 1 MiB messages, each received byte also hashed and written to a file flushed as it grows (what any blob receiver must do at least): {}",
-        runs(&stored, "MB/s", 1)
+        common::runs(&stored, "MB/s", 1)
     );
     println!(
         "  raw Noise, 1 MiB messages, each received byte also hashed, sealed as blobs are at rest (sealed_file) and written to a file flushed as it grows (what a blob receiver must do now): {}",
-        runs(&sealed, "MB/s", 1)
+        common::runs(&sealed, "MB/s", 1)
     );
     if run("photos") {
         photo.print(&format!(

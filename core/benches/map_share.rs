@@ -335,21 +335,6 @@ fn bench_share(source: &std::path::Path, details: &JoinDetails) -> Shared {
     }
 }
 
-fn median(v: &[f64]) -> f64 {
-    let mut v = v.to_vec();
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-fn runs(v: &[f64], unit: &str, digits: usize) -> String {
-    let all: Vec<String> = v.iter().map(|x| format!("{x:.digits$}")).collect();
-    format!(
-        "median {:.digits$} {unit} (runs: {})",
-        median(v),
-        all.join(" / ")
-    )
-}
-
 fn main() {
     if let Ok(role) = std::env::var("MAPEO_MAP_BENCH_ROLE") {
         let arg = std::env::var("MAPEO_MAP_BENCH_ARG").unwrap();
@@ -403,27 +388,30 @@ fn main() {
         mb = s.mb;
         rss.push(s.rss);
     }
-    println!("  raw Noise (1 MiB messages): {}", runs(&raw, "MB/s", 1));
+    println!(
+        "  raw Noise (1 MiB messages): {}",
+        common::runs(&raw, "MB/s", 1)
+    );
     println!(
         "  raw Noise stored (hashed and written, synced): {}",
-        runs(&stored, "MB/s", 1)
+        common::runs(&stored, "MB/s", 1)
     );
     println!(
         "  map share of a {mb:.0} MB package, from the accept to every byte held: {}",
-        runs(&held, "MB/s", 1)
+        common::runs(&held, "MB/s", 1)
     );
     println!(
         "    = {} of raw Noise and {} of raw Noise stored, in the same round",
-        runs(&of_raw, "%", 0),
-        runs(&of_stored, "%", 0)
+        common::runs(&of_raw, "%", 0),
+        common::runs(&of_stored, "%", 0)
     );
     println!(
         "  ... to verified by hash and installed (the MBTiles checked, copied into the map store): {}",
-        runs(&installed, "MB/s", 1)
+        common::runs(&installed, "MB/s", 1)
     );
     println!(
         "  CPU (user + system, both processes): {} per 100 MB moved; {}",
-        runs(&cpu, "s", 2),
+        common::runs(&cpu, "s", 2),
         rss.last().cloned().unwrap_or_default()
     );
 }

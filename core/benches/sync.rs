@@ -2,7 +2,8 @@
 //! `cargo bench -p mapeo-core --bench sync`. `MAPEO_BENCH_SYNC_NS=1000,10000` picks the sizes;
 //! `MAPEO_BENCH_QUICK=1` runs small ones (see `common::quick`).
 //!
-//! For each N, a serving peer and a fresh receiving peer run as separate processes on
+//! For each N, in rounds (`MAPEO_BENCH_ROUNDS`, 3; 1 in quick mode) whose median is printed
+//! beside every run, a serving peer and a fresh receiving peer run as separate processes on
 //! 127.0.0.1; the receiver reports the time from connected to synced (indexing included),
 //! entries/s, MB/s, and each process its peak RSS and the CPU time it spent syncing (user +
 //! system: what a phone's battery pays). The same again with both processes pinned to one
@@ -132,7 +133,7 @@ struct Run {
     bytes: f64,
     secs: f64,
     rss: f64,
-    server_rss: String,
+    server_rss: f64,
     /// CPU seconds of the receiver, and of the server, while syncing.
     cpu: f64,
     server_cpu: f64,
@@ -195,7 +196,7 @@ fn run_once(source: &std::path::Path, details: &JoinDetails, pinned: bool, relay
         rss: f[3],
         cpu: f[4],
         disk: f[5],
-        server_rss: server_rss.to_owned(),
+        server_rss: server_rss.parse().expect("server rss"),
         server_cpu: server_cpu.parse().expect("server cpu"),
         // Both directions are counted once the receiver has exited (its socket closed).
         wire: relay.map(|r| {
@@ -234,32 +235,38 @@ fn bench_size(n: usize) {
     if std::env::var_os("MAPEO_BENCH_IMPORT_ONLY").is_some() {
         pins.clear();
     }
+    let rounds = common::setting("MAPEO_BENCH_ROUNDS", 1, 3).max(1);
     for pinned in pins {
-        let r = run_once(source.path(), &details, pinned, false);
-        let cpu = r.cpu + r.server_cpu;
+        let all: Vec<Run> = (0..rounds)
+            .map(|_| run_once(source.path(), &details, pinned, false))
+            .collect();
+        let of = |f: &dyn Fn(&Run) -> f64| all.iter().map(f).collect::<Vec<f64>>();
+        let secs = of(&|r| r.secs);
+        let per_10k = |cpu: f64| cpu / n as f64 * 10_000.0;
+        let (entries, bytes) = (all[0].entries, all[0].bytes);
+        let took = common::median(&secs);
         println!(
-            "  N={n}{}: fresh peer synced {:.0} entries ({:.1} MB) in {:.3} s = {:.0} entries/s, {:.1} MB/s",
+            "  N={n}{}: fresh peer synced {entries:.0} entries ({:.1} MB) in {} = {:.0} entries/s, {:.1} MB/s",
             if pinned {
                 ", both processes pinned to one core"
             } else {
                 ""
             },
-            r.entries,
-            r.bytes / 1e6,
-            r.secs,
-            r.entries / r.secs,
-            r.bytes / 1e6 / r.secs
+            bytes / 1e6,
+            common::runs(&secs, "s", 3),
+            entries / took,
+            bytes / 1e6 / took
         );
         println!(
-            "    CPU {cpu:.2} s (receiver {:.2} + server {:.2}) = {:.2} CPU s per 10k observations; peak RSS receiver {:.1} MB, server {} MB",
-            r.cpu,
-            r.server_cpu,
-            cpu / n as f64 * 10_000.0,
-            r.rss,
-            r.server_rss
+            "    CPU per 10k observations (user + system, both processes): {}; of which receiver {:.2} s, server {:.2} s; peak RSS receiver {:.1} MB, server {:.1} MB (the most of any round)",
+            common::runs(&of(&|r| per_10k(r.cpu + r.server_cpu)), "s", 2),
+            per_10k(common::median(&of(&|r| r.cpu))),
+            per_10k(common::median(&of(&|r| r.server_cpu))),
+            of(&|r| r.rss).into_iter().fold(0.0, f64::max),
+            of(&|r| r.server_rss).into_iter().fold(0.0, f64::max),
         );
     }
-    bench_import(source.path(), &details);
+    bench_import(source.path(), &details, rounds);
     let r = run_once(source.path(), &details, false, true);
     let wire = r.wire.unwrap_or(0) as f64;
     println!(
@@ -273,7 +280,7 @@ fn bench_size(n: usize) {
 /// The store's part of a sync alone: in one process, the source's entries (read beforehand)
 /// given to a fresh member's `import` in the groups a session commits (`IMPORT_GROUP`), without
 /// a network or a peer. Time and CPU from the first import to the last.
-fn bench_import(source: &std::path::Path, details: &JoinDetails) {
+fn bench_import(source: &std::path::Path, details: &JoinDetails, rounds: usize) {
     const IMPORT_GROUP: usize = 4_000;
     let m = Manager::open(source, &RootKey::from_bytes([SERVER_SEED; 16])).expect("open");
     let p = m
@@ -293,22 +300,29 @@ fn bench_import(source: &std::path::Path, details: &JoinDetails) {
     drop((p, m));
     // Auth entries first, so that the member learns its role before the data arrives.
     entries.sort_by_key(|e| e.namespace != Namespace::Auth);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let r = Manager::open(dir.path(), &RootKey::from_bytes([RECEIVER_SEED; 16])).expect("open");
-    let q = r.join_project(details).expect("join");
-    let cpu = cpu_seconds();
-    let start = Instant::now();
+    let mut secs = Vec::new();
+    let mut cpus = Vec::new();
     let mut stored = 0;
-    for group in entries.chunk_by(|a, b| a.namespace == b.namespace && a.author == b.author) {
-        for part in group.chunks(IMPORT_GROUP) {
-            stored += q.import(part).expect("import").appended;
+    for _ in 0..rounds {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let r = Manager::open(dir.path(), &RootKey::from_bytes([RECEIVER_SEED; 16])).expect("open");
+        let q = r.join_project(details).expect("join");
+        let cpu = cpu_seconds();
+        let start = Instant::now();
+        stored = 0;
+        for group in entries.chunk_by(|a, b| a.namespace == b.namespace && a.author == b.author) {
+            for part in group.chunks(IMPORT_GROUP) {
+                stored += q.import(part).expect("import").appended;
+            }
         }
+        secs.push(start.elapsed().as_secs_f64());
+        cpus.push(cpu_seconds() - cpu);
     }
-    let took = start.elapsed().as_secs_f64();
-    let cpu = cpu_seconds() - cpu;
     println!(
-        "    the store's part alone (import in groups of {IMPORT_GROUP}, one process, no network): {stored} entries in {took:.3} s = {:.0} entries/s; CPU {cpu:.2} s",
-        stored as f64 / took
+        "    the store's part alone (import in groups of {IMPORT_GROUP}, one process, no network): {stored} entries in {} = {:.0} entries/s; CPU {}",
+        common::runs(&secs, "s", 3),
+        stored as f64 / common::median(&secs),
+        common::runs(&cpus, "s", 2)
     );
 }
 

@@ -1,4 +1,4 @@
-//! What every benchmark shares: the quick mode, peak memory and CPU time of a process,
+//! What every benchmark shares: the quick mode, medians of rounds, peak memory and CPU time of a process,
 //! pinning child processes to one core, and a byte-counting relay for the wire.
 
 #![allow(dead_code)] // each benchmark uses its own part of this
@@ -22,6 +22,23 @@ pub fn setting(name: &str, quick_value: usize, full: usize) -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(if quick() { quick_value } else { full })
+}
+
+/// The median of some runs' figures.
+pub fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// "median m unit (runs: a / b / c)": the median, then every run.
+pub fn runs(v: &[f64], unit: &str, digits: usize) -> String {
+    let all: Vec<String> = v.iter().map(|x| format!("{x:.digits$}")).collect();
+    format!(
+        "median {:.digits$} {unit} (runs: {})",
+        median(v),
+        all.join(" / ")
+    )
 }
 
 /// This process's peak resident memory, in MB.
