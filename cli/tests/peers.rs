@@ -181,6 +181,11 @@ fn three_peers_data_travels_through_the_hub() {
     beto_serve.wait_for("dial", SYNC_TIMEOUT, |e| {
         e["event"] == "dial" && e["ok"] == true
     });
+    // Beto's observation reaches the hub first: Carla's one sync can only bring what the hub
+    // holds when it runs (waiting for the dial alone raced with Beto's sync under load).
+    eventually("Beto's observation at Ana", SYNC_TIMEOUT, || {
+        count(&ana, &pid) == 2
+    });
     // Carla syncs once with the hub, by address; her observation then reaches Beto live,
     // through Ana, and Beto's reaches Carla.
     let summary = carla.json(&["sync", "--connect", &hub.address(), "--timeout", "60"]);
