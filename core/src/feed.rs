@@ -560,35 +560,6 @@ pub struct Appended {
     pub plaintext: Option<Vec<u8>>,
 }
 
-/// What a received entry gives without the store: its hash (the chain link the next entry
-/// must name) and its opened payload. [`Opened::of`] needs only the keys, so it can be worked
-/// out before the write or beside it.
-pub struct Opened {
-    hash: EntryHash,
-    /// `None`: sealed under a key epoch this device does not hold yet.
-    plaintext: Result<Option<Vec<u8>>, FeedError>,
-}
-
-impl Opened {
-    /// Hashes `entry` and opens its payload with `keys`.
-    pub fn of(keys: &FeedKeys, entry: &Entry) -> Self {
-        let plaintext = match keys.open_payload(entry) {
-            Ok(p) => Ok(Some(p)),
-            Err(FeedError::EpochNotHeld) => Ok(None),
-            Err(other) => Err(other),
-        };
-        Opened {
-            hash: entry.hash(&keys.project_id),
-            plaintext,
-        }
-    }
-
-    /// The opened payload, if it opened.
-    pub fn plaintext(&self) -> Option<&[u8]> {
-        self.plaintext.as_ref().ok().and_then(Option::as_deref)
-    }
-}
-
 /// Verifies entries written by others and appends the new ones. Entries may mix feeds; within
 /// a feed they must be consecutive. Entries already held (same hash) are skipped. The chain
 /// is checked for every entry and the signature of the last entry of each feed's run (which
@@ -602,7 +573,7 @@ pub fn verify_and_append(
     let mut appender = Appender::new(tx, keys, entries)?;
     let mut out = Vec::new();
     for e in entries {
-        if let Some(a) = appender.push(e, Opened::of(keys, e))? {
+        if let Some(a) = appender.push(e)? {
             out.push(a);
         }
     }
@@ -611,7 +582,7 @@ pub fn verify_and_append(
 }
 
 /// [`verify_and_append`] one entry at a time, for a caller that works on each new entry as
-/// it is stored (and opens the next ones meanwhile, see [`Opened`]). [`Appender::new`] checks
+/// it is stored. [`Appender::new`] checks
 /// the batch as a whole; [`Appender::push`] takes its entries in order; [`Appender::finish`]
 /// checks the signatures. Until `finish` returns `Ok`, nothing appended is authenticated: on
 /// any error the caller rolls the transaction back.
@@ -656,9 +627,9 @@ impl<'t, 'c, 'e> Appender<'t, 'c, 'e> {
         Ok(Appender { tx, keys, feeds })
     }
 
-    /// Appends `e` (the batch's next entry, with what [`Opened::of`] made of it) if it is new:
-    /// `None` if it is already held.
-    pub fn push(&mut self, e: &'e Entry, opened: Opened) -> Result<Option<Appended>, FeedError> {
+    /// Appends `e` (the batch's next entry) if it is new, with its payload opened: `None` if
+    /// it is already held.
+    pub fn push(&mut self, e: &'e Entry) -> Result<Option<Appended>, FeedError> {
         let (feed, last_new) = self
             .feeds
             .get_mut(&(e.author, e.namespace))
@@ -676,10 +647,14 @@ impl<'t, 'c, 'e> Appender<'t, 'c, 'e> {
         if e.prev_hash != feed.head.unwrap_or(EntryHash::GENESIS) {
             return Err(FeedError::BrokenChain);
         }
-        let plaintext = opened.plaintext?;
+        let plaintext = match self.keys.open_payload(e) {
+            Ok(p) => Some(p),
+            Err(FeedError::EpochNotHeld) => None,
+            Err(other) => return Err(other),
+        };
         let entry_id = store_entry(self.tx, feed, e)?;
         feed.length = e.seq + 1;
-        feed.head = Some(opened.hash);
+        feed.head = Some(e.hash(&self.keys.project_id));
         *last_new = Some(e);
         Ok(Some(Appended {
             entry_id,

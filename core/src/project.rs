@@ -838,7 +838,7 @@ impl Project {
         // Each new entry with its document, decoded once (`None`: sealed under a key epoch we
         // lack, or no valid document).
         let mut append = |e| -> Result<Option<(feed::Appended, Option<Doc>)>> {
-            let Some(a) = appender.push(e, feed::Opened::of(&self.keys, e))? else {
+            let Some(a) = appender.push(e)? else {
                 return Ok(None);
             };
             let doc = a
