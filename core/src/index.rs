@@ -293,18 +293,15 @@ fn insert_doc(
     doc: &Doc,
     bytes: &[u8],
 ) -> Result<Option<i64>, StoreError> {
-    let inserted = tx.prepare_cached(INSERT_DOC)?.execute(params![
-        doc.doc_id.as_str(),
-        doc.doc_type().schema_name(),
-        winner.entry_id,
-        doc.created_at.0,
-        doc.updated_at.0,
-        doc.deleted,
-        created_by(winner, doc).as_bytes(),
-        doc.preset_doc_id().map(DocId::as_str),
-        None::<Vec<u8>>,
-        bytes
-    ])?;
+    let inserted = write_row(
+        tx,
+        INSERT_DOC,
+        &doc.doc_id.as_str(),
+        winner,
+        doc,
+        None,
+        bytes,
+    )?;
     if inserted == 0 {
         return Ok(None);
     }
@@ -324,28 +321,41 @@ fn update_doc(
     bytes: &[u8],
     forks: &[VersionId],
 ) -> Result<(), StoreError> {
-    tx.prepare_cached(UPDATE_DOC)?.execute(params![
-        rowid,
-        doc.doc_type().schema_name(),
-        winner.entry_id,
-        doc.created_at.0,
-        doc.updated_at.0,
-        doc.deleted,
-        created_by(winner, doc).as_bytes(),
-        doc.preset_doc_id().map(DocId::as_str),
-        encode_forks(forks)?,
-        bytes
-    ])?;
+    let forks = encode_forks(forks)?;
+    write_row(tx, UPDATE_DOC, &rowid, winner, doc, forks, bytes)?;
     // A changed one is listed.
     tx.prepare_cached(QUEUE_SEARCH)?.execute([rowid])?;
     stage_search(tx, rowid, doc)?;
     Ok(())
 }
 
-/// Who created a document: the author of its first version.
-fn created_by(winner: &Head, doc: &Doc) -> DeviceId {
-    doc.original_version_id
-        .map_or(winner.version.author, |v| v.author)
+/// Runs [`INSERT_DOC`] or [`UPDATE_DOC`], which take the same columns after `key` (the
+/// document id, or the row): the rows written for `doc` with `winner` its winning head.
+fn write_row(
+    tx: &Transaction<'_>,
+    sql: &str,
+    key: &dyn rusqlite::ToSql,
+    winner: &Head,
+    doc: &Doc,
+    forks: Option<Vec<u8>>,
+    bytes: &[u8],
+) -> Result<usize, StoreError> {
+    // Who created a document: the author of its first version.
+    let created_by = doc
+        .original_version_id
+        .map_or(winner.version.author, |v| v.author);
+    Ok(tx.prepare_cached(sql)?.execute(params![
+        key,
+        doc.doc_type().schema_name(),
+        winner.entry_id,
+        doc.created_at.0,
+        doc.updated_at.0,
+        doc.deleted,
+        created_by.as_bytes(),
+        doc.preset_doc_id().map(DocId::as_str),
+        forks,
+        bytes
+    ])?)
 }
 
 /// Creates the writer connection's staging table (see [`CREATE_STAGE`]); index writes on
