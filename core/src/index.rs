@@ -146,6 +146,12 @@ const SET_SEARCH_MARK: &str = "UPDATE search_mark SET max_rowid = ?1 WHERE id = 
 /// Queued location and text changes that make a write transaction move them into the
 /// spatial and full-text indexes.
 pub const SEARCH_FLUSH_THRESHOLD: i64 = 512;
+/// The same, for a batch of a sync that more batches follow. Each move rewrites leaves of
+/// the spatial index all over it (locations come in no order) and adds a full-text segment
+/// to merge later, so moving the same documents in fewer, larger groups costs less, the more
+/// so the larger the project. The queue's text and locations wait in the writer's memory:
+/// a few hundred bytes each, so a few MB at most.
+pub const STREAM_SEARCH_FLUSH_THRESHOLD: i64 = 8_192;
 const SELECT_DOC_COLUMNS: &str = "SELECT d.doc, d.version, d.created_by, d.forks FROM docs d";
 const SELECT_VERSION_EXISTS: &str = "SELECT 1 FROM versions \
      WHERE doc_row = (SELECT rowid FROM docs WHERE doc_id = ?1) AND entry_id = ?2";
@@ -390,13 +396,13 @@ fn search_backlog(conn: &Connection) -> Result<(i64, i64, i64), StoreError> {
         .query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?)
 }
 
-/// Moves new and changed observations into the spatial and full-text indexes if there are
-/// many of them, or any at all when `always`. Area and text queries call it with `always`
-/// first, so they never miss a change.
-pub fn flush_search(tx: &Transaction<'_>, always: bool) -> Result<(), StoreError> {
+/// Moves new and changed observations into the spatial and full-text indexes if at least
+/// `min_backlog` of them wait (1: any at all). Area and text queries call it with 1 first, so
+/// they never miss a change.
+pub fn flush_search(tx: &Transaction<'_>, min_backlog: i64) -> Result<(), StoreError> {
     let (mark, top, pending) = search_backlog(tx)?;
     let backlog = (top - mark).max(0) + pending;
-    if backlog == 0 || (!always && backlog < SEARCH_FLUSH_THRESHOLD) {
+    if backlog == 0 || backlog < min_backlog {
         return Ok(());
     }
     {
@@ -416,8 +422,13 @@ pub fn flush_search(tx: &Transaction<'_>, always: bool) -> Result<(), StoreError
 
 /// Whether new or changed observations are waiting to enter the spatial and text indexes.
 pub fn search_pending(conn: &Connection) -> Result<bool, StoreError> {
+    Ok(search_waiting(conn)? > 0)
+}
+
+/// How many new or changed observations wait to enter the spatial and text indexes.
+pub fn search_waiting(conn: &Connection) -> Result<u64, StoreError> {
     let (mark, top, pending) = search_backlog(conn)?;
-    Ok(top > mark || pending > 0)
+    Ok(u64::try_from((top - mark).max(0) + pending).unwrap_or(0))
 }
 
 /// Empties the index (feeds untouched), ready for [`index_version`] to rebuild it.

@@ -197,12 +197,22 @@ impl Project {
 
     /// Runs `f` in one immediate (write-locking) transaction, committing if it succeeds.
     fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        self.write_then_search(index::SEARCH_FLUSH_THRESHOLD, f)
+    }
+
+    /// [`Project::write`], moving queued observations into the spatial and text indexes in
+    /// the same transaction if at least `min_backlog` of them wait.
+    fn write_then_search<T>(
+        &self,
+        min_backlog: i64,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T>,
+    ) -> Result<T> {
         self.check_intact()?;
         let mut conn = lock(&self.writer);
         let out = (|| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let out = f(&tx)?;
-            index::flush_search(&tx, false)?;
+            index::flush_search(&tx, min_backlog)?;
             tx.commit()?;
             Ok(out)
         })();
@@ -517,9 +527,17 @@ impl Project {
         if (query.text.is_some() || query.bbox.is_some())
             && self.read(|c| Ok(index::search_pending(c)?))?
         {
-            self.write(|tx| Ok(index::flush_search(tx, true)?))?;
+            self.write_then_search(1, |_| Ok(()))?;
         }
         self.read(|c| Ok(index::list(c, query)?))
+    }
+
+    /// How many new or changed observations wait to enter the area and text indexes. They
+    /// enter in groups (larger ones while a sync has more on its way), and an area or text
+    /// query brings every one in first: this never hides anything from a search, it says
+    /// how much work the next one has before it.
+    pub fn search_backlog(&self) -> Result<u64> {
+        self.read(|c| Ok(index::search_waiting(c)?))
     }
 
     /// The project's settings (name, description, color); empty if none were written yet.
@@ -806,7 +824,25 @@ impl Project {
     /// transaction: a refused entry refuses the batch and leaves the store unchanged. Entries
     /// that are authentic but hold no valid document are kept in their feed and not shown.
     pub fn import(&self, entries: &[Entry]) -> Result<ImportSummary> {
-        let result = self.write(|tx| self.import_in(tx, entries));
+        self.import_from_stream(entries, false)
+    }
+
+    /// [`Project::import`] for one batch of a stream (a sync, a sync file). While
+    /// `more_to_come`, new and changed observations wait to enter the spatial and text
+    /// indexes in larger groups ([`index::STREAM_SEARCH_FLUSH_THRESHOLD`]), which costs less
+    /// per observation; the last batch moves them as a single import would. Area and text
+    /// queries bring the indexes up to date first, so they never miss what waits.
+    pub fn import_from_stream(
+        &self,
+        entries: &[Entry],
+        more_to_come: bool,
+    ) -> Result<ImportSummary> {
+        let min_backlog = if more_to_come {
+            index::STREAM_SEARCH_FLUSH_THRESHOLD
+        } else {
+            index::SEARCH_FLUSH_THRESHOLD
+        };
+        let result = self.write_then_search(min_backlog, |tx| self.import_in(tx, entries));
         if result.is_err() {
             self.reload_epochs();
         } else if let Err(e) = self.confirm_own_entries() {
@@ -1072,8 +1108,8 @@ impl sync::Replica for Project {
         Project::read_entries(self, &feed.0, feed.1, start, end).map_err(sync_err)
     }
 
-    fn import(&self, entries: &[Entry]) -> Result<usize, SyncError> {
-        Project::import(self, entries)
+    fn import(&self, entries: &[Entry], more_to_come: bool) -> Result<usize, SyncError> {
+        Project::import_from_stream(self, entries, more_to_come)
             .map(|s| s.appended)
             .map_err(sync_err)
     }

@@ -493,7 +493,8 @@ impl Project {
                     if group.len() + entries.len() > IMPORT_GROUP_ENTRIES
                         || group_bytes + bytes > IMPORT_GROUP_BYTES
                     {
-                        summary.entries_added += self.import_group(&mut group)?;
+                        // This record's entries follow the group.
+                        summary.entries_added += self.import_group(&mut group, true)?;
                         group_bytes = 0;
                     }
                     group_bytes += bytes;
@@ -505,7 +506,7 @@ impl Project {
                     offset,
                     bytes,
                 } => {
-                    summary.entries_added += self.import_group(&mut group)?;
+                    summary.entries_added += self.import_group(&mut group, false)?;
                     group_bytes = 0;
                     let wanted = match &mut wanted {
                         Some(w) => w,
@@ -529,7 +530,7 @@ impl Project {
                 total,
             });
         }
-        summary.entries_added += self.import_group(&mut group)?;
+        summary.entries_added += self.import_group(&mut group, false)?;
         progress(SyncFileProgress {
             stage: SyncFileStage::Importing,
             done: reader.read_bytes(),
@@ -545,11 +546,17 @@ impl Project {
         Ok(summary)
     }
 
-    fn import_group(&self, group: &mut Vec<Entry>) -> Result<u64, SyncFileError> {
+    /// Imports a group of the file's entries (`more_to_come`: more entries follow it; see
+    /// [`Project::import_from_stream`]).
+    fn import_group(
+        &self,
+        group: &mut Vec<Entry>,
+        more_to_come: bool,
+    ) -> Result<u64, SyncFileError> {
         if group.is_empty() {
             return Ok(0);
         }
-        let done = self.import(group);
+        let done = self.import_from_stream(group, more_to_come);
         group.clear();
         Ok(done?.appended as u64)
     }

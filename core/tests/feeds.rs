@@ -294,3 +294,69 @@ fn interleaved_feeds_in_one_batch_are_each_stored_and_indexed_once() {
     let again = pc.import(&interleave(&a_data, &b_data)).unwrap();
     assert_eq!((again.appended, again.indexed), (0, 0));
 }
+
+/// A sync's batches: observations wait to enter the area and text indexes while more
+/// batches are on their way, a query between batches still finds every one stored, and
+/// the last batch brings them all in.
+#[test]
+fn observations_of_a_stream_enter_search_with_its_last_batch() {
+    let a = Device::new(1);
+    let b = Device::new(2);
+    let (pa, pb) = common::coordinators(&a, &b);
+    copy_missing(&pa, &pb);
+    pa.create_many(
+        (0..1200)
+            .map(|i| observation(f64::from(i % 80), f64::from(i / 80), "tracks by the river"))
+            .collect(),
+    )
+    .unwrap();
+    let entries = pa
+        .read_entries(&a.manager.device_id(), Namespace::Data, 0, 2000)
+        .unwrap();
+    assert_eq!(entries.len(), 1200);
+    let everywhere = |text: Option<&str>| {
+        let mut q = Query::all(DocType::Observation);
+        q.bbox = Some(mapeo_core::BoundingBox {
+            south: -1.0,
+            west: -1.0,
+            north: 90.0,
+            east: 90.0,
+        });
+        q.text = text.map(str::to_owned);
+        q
+    };
+
+    // (The joined project's own few documents wait too.)
+    let before = pb.search_backlog().unwrap();
+    pb.import_from_stream(&entries[..600], true).unwrap();
+    assert_eq!(
+        pb.search_backlog().unwrap(),
+        before + 600,
+        "more is on its way: they wait"
+    );
+    assert_eq!(pb.list(&everywhere(None)).unwrap().len(), 600);
+    assert_eq!(
+        pb.search_backlog().unwrap(),
+        0,
+        "an area query brings them in first"
+    );
+
+    pb.import_from_stream(&entries[600..1100], true).unwrap();
+    pb.import_from_stream(&entries[1100..], false).unwrap();
+    assert_eq!(
+        pb.search_backlog().unwrap(),
+        0,
+        "the last batch brings in the 600 that waited"
+    );
+    assert_eq!(pb.list(&everywhere(Some("river"))).unwrap().len(), 1200);
+    assert_eq!(pb.list(&everywhere(None)).unwrap().len(), 1200);
+
+    // A single import keeps the usual rule: a few changes wait for the next group.
+    pa.create(observation(5.0, 5.0, "one more")).unwrap();
+    let last = pa
+        .read_entries(&a.manager.device_id(), Namespace::Data, 1200, 1201)
+        .unwrap();
+    pb.import(&last).unwrap();
+    assert_eq!(pb.search_backlog().unwrap(), 1);
+    assert_eq!(pb.list(&everywhere(Some("more"))).unwrap().len(), 1);
+}

@@ -5,11 +5,13 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use common::{Peer, connect, eventually, observation, state};
+use mapeo_core::feed::Entry;
 use mapeo_core::schema::DocType;
-use mapeo_core::sync::{SyncError, SyncPhase};
+use mapeo_core::sync::{FeedKey, ProjectTag, Replica, SyncError, SyncPhase};
 use mapeo_core::{Namespace, Query};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -443,4 +445,114 @@ async fn a_peer_whose_store_is_replaced_by_an_empty_one_gets_everything_again_on
     .await;
     assert_eq!(state(&replaced), state(&a.project));
     conn.stop().await;
+}
+
+/// A project as a session sees it, recording whether each import was told that more of the
+/// sync was on its way.
+struct RecordingImports {
+    project: std::sync::Arc<mapeo_core::Project>,
+    imports: std::sync::Mutex<Vec<(usize, bool)>>,
+}
+
+impl Replica for RecordingImports {
+    fn project_id(&self) -> mapeo_core::ProjectId {
+        self.project.id()
+    }
+    fn tag(&self, handshake_hash: &[u8; 32]) -> ProjectTag {
+        Replica::tag(&*self.project, handshake_hash)
+    }
+    fn have_vector(&self) -> Result<BTreeMap<FeedKey, u64>, SyncError> {
+        Replica::have_vector(&*self.project)
+    }
+    fn read_entries(&self, feed: FeedKey, start: u64, end: u64) -> Result<Vec<Entry>, SyncError> {
+        Replica::read_entries(&*self.project, feed, start, end)
+    }
+    fn import(&self, entries: &[Entry], more_to_come: bool) -> Result<usize, SyncError> {
+        self.imports
+            .lock()
+            .unwrap()
+            .push((entries.len(), more_to_come));
+        Replica::import(&*self.project, entries, more_to_come)
+    }
+    fn awaits_own_entries(&self) -> bool {
+        Replica::awaits_own_entries(&*self.project)
+    }
+    fn note_peer_holdings(&self, feeds: &BTreeMap<FeedKey, u64>) -> Result<(), SyncError> {
+        Replica::note_peer_holdings(&*self.project, feeds)
+    }
+    fn role_of(&self, device: &mapeo_core::DeviceId) -> mapeo_core::PeerRole {
+        Replica::role_of(&*self.project, device)
+    }
+    fn own_role(&self) -> mapeo_core::PeerRole {
+        Replica::own_role(&*self.project)
+    }
+    fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        Replica::changes(&*self.project)
+    }
+    fn data_sync(&self) -> tokio::sync::watch::Receiver<bool> {
+        Replica::data_sync(&*self.project)
+    }
+    fn sync_asks(&self) -> tokio::sync::watch::Receiver<u64> {
+        Replica::sync_asks(&*self.project)
+    }
+    fn blob_generation(&self) -> u64 {
+        Replica::blob_generation(&*self.project)
+    }
+    fn held_blobs(&self) -> Result<Vec<(mapeo_core::BlobHash, u64)>, SyncError> {
+        Replica::held_blobs(&*self.project)
+    }
+    fn wanted_blobs(&self) -> Result<BTreeMap<mapeo_core::BlobHash, u64>, SyncError> {
+        Replica::wanted_blobs(&*self.project)
+    }
+    fn read_blob(
+        &self,
+        hash: &mapeo_core::BlobHash,
+        offset: u64,
+        max: usize,
+    ) -> Result<Option<Vec<u8>>, SyncError> {
+        Replica::read_blob(&*self.project, hash, offset, max)
+    }
+    fn receive_blob(
+        &self,
+        hash: &mapeo_core::BlobHash,
+        size: u64,
+    ) -> Result<Option<mapeo_core::blobs::PartialBlob>, SyncError> {
+        Replica::receive_blob(&*self.project, hash, size)
+    }
+}
+
+/// While the peer holds more for it, a receiver's imports are told so (the search indexes
+/// then take observations in larger groups); the last one is not, and brings every
+/// observation into search.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imports_know_whether_the_peer_holds_more() {
+    let a = Peer::creator(1);
+    let b = Peer::member_of(2, &a);
+    a.project
+        .create_many(
+            (0..2600)
+                .map(|i| observation(f64::from(i % 80), f64::from(i / 80), "from a"))
+                .collect(),
+        )
+        .unwrap();
+    let recording = std::sync::Arc::new(RecordingImports {
+        project: b.project.clone(),
+        imports: std::sync::Mutex::new(Vec::new()),
+    });
+    b.projects.send_replace(vec![recording.clone()]);
+    let _conn = connect(&a, &b, None);
+    b.board
+        .wait_for_sync(&b.project.id(), SyncPhase::Full, WAIT)
+        .await
+        .unwrap();
+    assert_eq!(count(&b), 2600);
+    let imports = recording.imports.lock().unwrap().clone();
+    let (last, earlier) = imports.split_last().expect("imports");
+    assert!(
+        !earlier.is_empty(),
+        "2600 entries come in several batches: {imports:?}"
+    );
+    assert!(earlier.iter().all(|&(_, more)| more), "{imports:?}");
+    assert!(!last.1, "{imports:?}");
+    assert_eq!(b.project.search_backlog().unwrap(), 0);
 }

@@ -84,6 +84,27 @@ async fn two_devices_sync_over_noise_on_loopback() {
     eventually("live observation", WAIT, || pb.get(live.doc_id()).is_ok()).await;
 }
 
+/// Observations wait to enter the area and text indexes while the peer holds more for
+/// us; the sync's last batch brings in every one that waited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_leaves_no_observation_waiting_for_search() {
+    let (a, b, pa, pb) = pair();
+    pa.create_many(
+        (0..1300)
+            .map(|i| observation(f64::from(i % 80), f64::from(i / 80), "from the laptop"))
+            .collect(),
+    )
+    .unwrap();
+    let addr = a.manager.start_listening(loopback()).await.unwrap();
+    b.manager.connect(addr).await.unwrap();
+    synced(&b.manager, &pb).await;
+    assert_eq!(count(&pb), 1300);
+    assert_eq!(pb.search_backlog().unwrap(), 0);
+    let mut q = Query::all(DocType::Observation);
+    q.text = Some("laptop".into());
+    assert_eq!(pb.list(&q).unwrap().len(), 1300);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn simultaneous_connections_leave_exactly_one() {
     let (a, b, pa, pb) = pair();

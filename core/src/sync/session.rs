@@ -171,6 +171,16 @@ impl Link {
         s
     }
 
+    /// Whether the peer holds entries for us beyond a batch whose feeds end at `tops` (as
+    /// [`Link::state`] counts them wanted): more of this sync is on its way.
+    fn wants_beyond(&self, tops: &BTreeMap<FeedKey, u64>) -> bool {
+        self.peer_have.iter().any(|(f, &theirs)| {
+            let ours = self.local.get(f).copied().unwrap_or(0);
+            let after = ours.max(tops.get(f).copied().unwrap_or(0));
+            flows(f.1, self.local_data, self.remote_data) && self.takes(f.1) && theirs > after
+        })
+    }
+
     /// Whether we count entries of `ns` the peer has as ours to receive: its role lets it
     /// send them, and ours lets it give them to us. A device that left or was blocked gets
     /// only `auth`, so it never waits for the rest (the peer stops offering it once it
@@ -939,7 +949,10 @@ impl Session {
             .iter()
             .map(|e| ((e.author, e.namespace), e.seq + 1))
             .collect();
-        let appended = blocking(move || replica.import(&entries)).await?;
+        // Work that gains from larger groups (the search indexes) waits while the peer
+        // holds more for us.
+        let more_to_come = link.wants_beyond(&tops);
+        let appended = blocking(move || replica.import(&entries, more_to_come)).await?;
         if let Some(link) = self.links.get_mut(&tag) {
             link.received += appended as u64;
             for (f, top) in tops {
