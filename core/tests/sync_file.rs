@@ -3,7 +3,8 @@
 //! observation and a photo travel A → file → B → file → C; a tampered byte anywhere, a cut
 //! file, another project's file and a removed member's later file change nothing visible; a
 //! file written for a have-file holds only what that side lacks; the size limit leaves the
-//! largest media out first.
+//! largest media out first; a file imported in several groups leaves nothing waiting to
+//! enter search.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step should panic
 
@@ -467,4 +468,27 @@ fn an_import_stopped_at_any_point_is_completed_by_importing_again() {
             has(&pa, &video, Variant::Original)
         );
     }
+}
+
+/// A file imported in several groups (more entries than one transaction takes): its
+/// observations wait to enter area and text search between groups, and the last group
+/// brings every one in.
+#[test]
+fn every_observation_of_a_large_file_is_in_search_after_its_import() {
+    let (a, b) = (Device::new(1), Device::new(2));
+    let dir = tempfile::tempdir().unwrap();
+    let (pa, pb) = coordinators_by_file(&a, &b, dir.path());
+    pa.create_many(
+        (0..6000)
+            .map(|i| observation(f64::from(i % 80), f64::from(i / 80), "patrol"))
+            .collect(),
+    )
+    .unwrap();
+    let f = dir.path().join("f.mapeosync");
+    export(&pa, &f, &ExportOptions::default());
+    assert_eq!(import(&pb, &f).unwrap().entries_added, 6000);
+    assert_eq!(pb.search_backlog().unwrap(), 0);
+    let mut q = Query::all(DocType::Observation);
+    q.text = Some("patrol".into());
+    assert_eq!(pb.list(&q).unwrap().len(), 6000);
 }
