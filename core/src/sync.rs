@@ -118,8 +118,9 @@ pub trait Replica: Send + Sync + 'static {
     fn have_vector(&self) -> Result<BTreeMap<FeedKey, u64>, SyncError>;
     /// Entries `start..end` of one feed.
     fn read_entries(&self, feed: FeedKey, start: u64, end: u64) -> Result<Vec<Entry>, SyncError>;
-    /// Verifies and stores entries from a peer, all or none. `more_to_come`: the peer's
-    /// next batch is already here, so work that gains from larger groups may wait for it.
+    /// Verifies and stores entries from a peer, all or none. `more_to_come`: the peer holds
+    /// more entries for us than this batch brings, so work that gains from larger groups
+    /// (the search indexes) may wait for them.
     fn import(&self, entries: &[Entry], more_to_come: bool) -> Result<usize, SyncError>;
     /// Whether this device waits to hear how far its own feeds go before it appends (a
     /// restored device; see `Project::is_awaiting_own_entries`).
