@@ -315,7 +315,7 @@ fn bench_import(source: &std::path::Path, details: &JoinDetails, rounds: usize) 
             .flat_map(|group| group.chunks(IMPORT_GROUP))
             .collect();
         for (i, part) in parts.iter().enumerate() {
-            // As a session does while the peer's next batch is already queued.
+            // As a session does while the peer holds more for it.
             let more_to_come = i + 1 < parts.len();
             stored += q
                 .import_from_stream(part, more_to_come)

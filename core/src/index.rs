@@ -390,18 +390,20 @@ fn stage_search(tx: &Transaction<'_>, rowid: i64, doc: &Doc) -> Result<(), Store
     Ok(())
 }
 
+/// The search mark, the highest document row, and how many observations wait to enter the
+/// spatial and text indexes (rows above the mark and changed rows listed as pending).
 fn search_backlog(conn: &Connection) -> Result<(i64, i64, i64), StoreError> {
-    Ok(conn
+    let (mark, top, pending): (i64, i64, i64) = conn
         .prepare_cached(SEARCH_BACKLOG)?
-        .query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?)
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    Ok((mark, top, (top - mark).max(0) + pending))
 }
 
 /// Moves new and changed observations into the spatial and full-text indexes if at least
 /// `min_backlog` of them wait (1: any at all). Area and text queries call it with 1 first, so
 /// they never miss a change.
 pub fn flush_search(tx: &Transaction<'_>, min_backlog: i64) -> Result<(), StoreError> {
-    let (mark, top, pending) = search_backlog(tx)?;
-    let backlog = (top - mark).max(0) + pending;
+    let (mark, top, backlog) = search_backlog(tx)?;
     if backlog == 0 || backlog < min_backlog {
         return Ok(());
     }
@@ -427,8 +429,8 @@ pub fn search_pending(conn: &Connection) -> Result<bool, StoreError> {
 
 /// How many new or changed observations wait to enter the spatial and text indexes.
 pub fn search_waiting(conn: &Connection) -> Result<u64, StoreError> {
-    let (mark, top, pending) = search_backlog(conn)?;
-    Ok(u64::try_from((top - mark).max(0) + pending).unwrap_or(0))
+    let (_, _, waiting) = search_backlog(conn)?;
+    Ok(u64::try_from(waiting).unwrap_or(0))
 }
 
 /// Empties the index (feeds untouched), ready for [`index_version`] to rebuild it.
