@@ -111,6 +111,9 @@ class MapShareTest {
 
     @AfterEach
     fun close() {
+        // `shutdown()` first: `close()` alone frees the handles while the devices' background
+        // work may still write in their folders, which JUnit is about to delete.
+        runBlocking { listOf(a, b).forEach { it.shutdown() } }
         a.close()
         b.close()
     }
